@@ -1,0 +1,63 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every metric of the project: name, help and labels, in one place.
+ * Conventions: base units in names (`_seconds`, `_bytes`), `_total` for counters, and
+ * bounded label values (table, topic, partition, event type, fixed reason enums; never
+ * offsets, ids or error messages). docs/operations.md explains each metric.
+ */
+
+export const FLUSH_REASONS = ['rows', 'bytes', 'age', 'replay', 'shutdown', 'backpressure', 'rebalance'] as const;
+export type FlushReason = (typeof FLUSH_REASONS)[number];
+
+const SIZE_BUCKETS = [1, 10, 100, 1_000, 5_000, 10_000, 50_000, 100_000, 500_000];
+const BYTE_BUCKETS = [1_024, 16_384, 131_072, 1_048_576, 4_194_304, 16_777_216, 67_108_864];
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export function createWorkerMetrics(registry: Registry = new Registry(), opts: { defaults?: boolean } = {}) {
+  if (opts.defaults) collectDefaultMetrics({ register: registry });
+  const r = [registry];
+  return {
+    registry,
+    messagesConsumed: new Counter({ name: 'ingest_messages_consumed_total', help: 'Kafka messages received by the worker.', labelNames: ['topic'], registers: r }),
+    messageBytesConsumed: new Counter({ name: 'ingest_message_bytes_consumed_total', help: 'Kafka message value bytes received by the worker.', labelNames: ['topic'], registers: r }),
+    rowsInserted: new Counter({ name: 'ingest_rows_inserted_total', help: 'Rows acknowledged by ClickHouse.', labelNames: ['table'], registers: r }),
+    bytesInserted: new Counter({ name: 'ingest_bytes_inserted_total', help: 'Encoded message bytes of the rows acknowledged by ClickHouse.', labelNames: ['table'], registers: r }),
+    batchRows: new Histogram({ name: 'ingest_batch_rows', help: 'Rows per flushed batch.', labelNames: ['table'], buckets: SIZE_BUCKETS, registers: r }),
+    batchBytes: new Histogram({ name: 'ingest_batch_bytes', help: 'Encoded bytes per flushed batch.', labelNames: ['table'], buckets: BYTE_BUCKETS, registers: r }),
+    flushDuration: new Histogram({ name: 'ingest_flush_duration_seconds', help: 'Time to insert one batch into ClickHouse, retries included.', labelNames: ['table'], buckets: LATENCY_BUCKETS, registers: r }),
+    flushes: new Counter({ name: 'ingest_flushes_total', help: 'Batches flushed, by what triggered the flush.', labelNames: ['table', 'reason'], registers: r }),
+    insertErrors: new Counter({ name: 'ingest_insert_errors_total', help: 'Failed insert attempts, by failure kind (retriable, poison, fatal).', labelNames: ['table', 'kind'], registers: r }),
+    offsetsCommitted: new Counter({ name: 'ingest_offset_commits_total', help: 'Offset commits after durable inserts.', labelNames: ['topic'], registers: r }),
+    poisonMessages: new Counter({ name: 'ingest_poison_messages_total', help: 'Messages dead-lettered as poison, by reason.', labelNames: ['topic', 'reason'], registers: r }),
+    deadLetterEnqueued: new Counter({ name: 'ingest_dead_letter_enqueued_total', help: 'Jobs put on the dead-letter queues: failed batches to retry, poison messages to rest.', labelNames: ['kind'], registers: r }),
+    deadLetterRetried: new Counter({ name: 'ingest_dead_letter_retried_total', help: 'Retry attempts of failed batches, by outcome (ok, failed).', labelNames: ['outcome'], registers: r }),
+    deadLetterDead: new Counter({ name: 'ingest_dead_letter_dead_total', help: 'Jobs that exhausted their retries and rest as dead letters.', labelNames: ['kind'], registers: r }),
+    deadLetterReplayed: new Counter({ name: 'ingest_dead_letter_replayed_total', help: 'Dead letters replayed and inserted.', labelNames: ['kind'], registers: r }),
+    deadLetterDepth: new Gauge({ name: 'ingest_dead_letter_depth', help: 'Jobs currently in the dead-letter queues, by queue state (retrying, dead).', labelNames: ['state'], registers: r }),
+    endToEndLatency: new Histogram({ name: 'ingest_end_to_end_latency_seconds', help: 'Event timestamp to insert acknowledged, per row.', labelNames: ['table'], buckets: [...LATENCY_BUCKETS, 120, 300, 900, 3600], registers: r }),
+    bufferedBytes: new Gauge({ name: 'ingest_buffered_bytes', help: 'Message bytes buffered in batches and in-flight inserts (bounded by memory.maxBufferedBytes).', registers: r }),
+    pausedPartitions: new Gauge({ name: 'ingest_paused_partitions', help: 'Partitions whose fetching is paused by backpressure.', registers: r }),
+    consumerLag: new Gauge({ name: 'ingest_consumer_lag_messages', help: 'Log-end offset minus committed offset.', labelNames: ['group', 'topic', 'partition'], registers: r }),
+    partitionStuck: new Gauge({ name: 'ingest_partition_stuck', help: '1 when a partition has lag and no committed progress for metrics.stuckAfterMs.', labelNames: ['group', 'topic', 'partition'], registers: r }),
+    freshness: new Gauge({ name: 'ingest_freshness_seconds', help: 'Now minus the event time of the newest queryable row, per table.', labelNames: ['table'], registers: r }),
+    assignedPartitions: new Gauge({ name: 'ingest_assigned_partitions', help: 'Partitions assigned to this process.', registers: r }),
+    rebalances: new Counter({ name: 'ingest_rebalances_total', help: 'Consumer-group joins (rebalances) seen by this process.', registers: r }),
+  };
+}
+
+export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
+
+export function createProducerMetrics(registry: Registry = new Registry()) {
+  const r = [registry];
+  return {
+    registry,
+    eventsSent: new Counter({ name: 'ingest_producer_events_sent_total', help: 'Events acknowledged by Kafka.', labelNames: ['event_type'], registers: r }),
+    bytesSent: new Counter({ name: 'ingest_producer_bytes_sent_total', help: 'Encoded event bytes acknowledged by Kafka.', labelNames: ['event_type'], registers: r }),
+    sendErrors: new Counter({ name: 'ingest_producer_send_errors_total', help: 'Events whose send failed after the client retries.', labelNames: ['event_type'], registers: r }),
+    validationErrors: new Counter({ name: 'ingest_producer_validation_errors_total', help: 'Calls refused because of invalid input.', labelNames: ['event_type'], registers: r }),
+    sendLatency: new Histogram({ name: 'ingest_producer_send_latency_seconds', help: 'Emit call to broker acknowledgement.', labelNames: ['event_type'], buckets: LATENCY_BUCKETS, registers: r }),
+  };
+}
+
+export type ProducerMetrics = ReturnType<typeof createProducerMetrics>;

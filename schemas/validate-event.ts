@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import type { AvroSchema } from './avro-types.js';
+import type { EventType } from './event-type.js';
+
+/** Bad input to an `emit…`/`log…` call, or a decoded event with values the tables cannot hold. */
+export class EventValidationError extends Error {
+  override readonly name = 'EventValidationError';
+  constructor(
+    readonly eventType: string,
+    readonly field: string,
+    readonly reason: string,
+    readonly index?: number,
+  ) {
+    super(`${eventType}${index === undefined ? '' : `[${index}]`}.${field}: ${reason}`);
+  }
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const INT_MIN = -(2 ** 31);
+const INT_MAX = 2 ** 31 - 1;
+
+/**
+ * Turns SDK input into the Avro datum of `type`: fills auto fields, converts
+ * timestamps to epoch ms and JSON fields to strings, and checks every value.
+ * Throws EventValidationError naming the event type, the item index and the field.
+ */
+export function toEventRecord(type: EventType, input: unknown, index?: number, now = Date.now()): Record<string, unknown> {
+  const fail = (field: string, reason: string): never => {
+    throw new EventValidationError(type.name, field, reason, index);
+  };
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) fail('(event)', `expected an object, got ${describe(input)}`);
+  const given = input as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (!type.fieldNames.includes(key)) fail(key, `unknown field (known fields: ${type.fieldNames.join(', ')})`);
+  }
+  const record: Record<string, unknown> = {};
+  for (const field of type.schema.fields) {
+    let value = given[field.name];
+    const auto = type.autoFields?.[field.name as never] as 'now' | 'uuid' | undefined;
+    if (value === undefined || (value === null && auto)) {
+      if (auto === 'now') value = now;
+      else if (auto === 'uuid') value = randomUUID();
+      else if (field.default !== undefined) value = field.default;
+      else if (isNullable(field.type)) value = null;
+      else fail(field.name, 'is required');
+    }
+    if (field.name === type.timestampField) value = toEpochMs(value, (r) => fail(field.name, r));
+    if (type.jsonFields?.includes(field.name as never)) value = toJsonString(value, (r) => fail(field.name, r));
+    checkValue(field.type, value, (r) => fail(field.name, r));
+    record[field.name] = value;
+  }
+  return record;
+}
+
+/**
+ * Checks a decoded record for values the schema type allows but the tables must
+ * not take (NaN, Infinity, malformed UUIDs). The worker dead-letters such events.
+ */
+export function checkEventRecord(type: EventType, record: Record<string, unknown>): void {
+  for (const field of type.schema.fields) {
+    checkValue(field.type, record[field.name], (r) => {
+      throw new EventValidationError(type.name, field.name, r);
+    });
+  }
+}
+
+function checkValue(schema: AvroSchema, value: unknown, fail: (reason: string) => never): void {
+  if (Array.isArray(schema)) {
+    if (value === null && schema.includes('null')) return;
+    const branch = schema.find((s) => s !== 'null');
+    if (branch === undefined) fail('expected null');
+    return checkValue(branch as AvroSchema, value, fail);
+  }
+  if (typeof schema === 'object' && 'logicalType' in schema) {
+    checkValue(schema.type, value, fail);
+    if (schema.logicalType === 'uuid' && !UUID_RE.test(value as string)) fail(`expected a UUID, got ${describe(value)}`);
+    if (schema.logicalType === 'timestamp-millis' && (value as number) < 0) fail(`expected a time at or after 1970-01-01, got ${describe(value)}`);
+    return;
+  }
+  switch (schema) {
+    case 'string':
+      if (typeof value !== 'string') fail(`expected a string, got ${describe(value)}`);
+      return;
+    case 'boolean':
+      if (typeof value !== 'boolean') fail(`expected a boolean, got ${describe(value)}`);
+      return;
+    case 'double':
+    case 'float':
+      if (typeof value !== 'number' || !Number.isFinite(value)) fail(`expected a finite number, got ${describe(value)}`);
+      return;
+    case 'int':
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < INT_MIN || value > INT_MAX) fail(`expected a 32-bit integer, got ${describe(value)}`);
+      return;
+    case 'long':
+      if (typeof value !== 'number' || !Number.isSafeInteger(value)) fail(`expected an integer, got ${describe(value)}`);
+      return;
+    case 'null':
+      if (value !== null) fail(`expected null, got ${describe(value)}`);
+      return;
+    default:
+      fail(`unsupported schema type ${JSON.stringify(schema)}`);
+  }
+}
+
+function isNullable(schema: AvroSchema): boolean {
+  return Array.isArray(schema) && schema.includes('null');
+}
+
+function toEpochMs(value: unknown, fail: (reason: string) => never): number {
+  if (value instanceof Date) value = value.getTime();
+  else if (typeof value === 'string') {
+    const parsed = Date.parse(value);
+    if (Number.isNaN(parsed)) fail(`expected a timestamp, got unparseable string ${describe(value)}`);
+    value = parsed;
+  }
+  if (typeof value !== 'number' || !Number.isFinite(value)) fail(`expected a timestamp (epoch ms, Date or ISO string), got ${describe(value)}`);
+  return Math.round(value as number);
+}
+
+function toJsonString(value: unknown, fail: (reason: string) => never): string {
+  if (typeof value === 'string') {
+    try {
+      JSON.parse(value);
+    } catch {
+      fail(`expected JSON text or an object, got a string that is not JSON: ${describe(value)}`);
+    }
+    return value;
+  }
+  try {
+    const text = JSON.stringify(value);
+    if (text === undefined) fail(`expected a JSON-serialisable value, got ${describe(value)}`);
+    return text as string;
+  } catch (err) {
+    return fail(`cannot be serialised to JSON: ${(err as Error).message}`);
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : typeof value;
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Starts (or stops) the local services: Apache Kafka (KRaft, from Maven Central jars) and Redis.
+#   scripts/services.sh start | stop | status
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; }
+
+start_redis() {
+  if redis_up; then echo "services: redis answers on 127.0.0.1:6379"; return 0; fi
+  if ! command -v redis-server >/dev/null; then
+    echo "services: installing redis-server (Debian package)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } \
+      || { echo "services: could not install redis-server; install it or set REDIS_URL" >&2; exit 1; }
+  fi
+  mkdir -p "$root/.cache/redis"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir "$root/.cache/redis" --logfile "$root/.cache/redis/redis.log"
+  for _ in $(seq 1 50); do redis_up && { echo "services: redis started on 127.0.0.1:6379"; return 0; }; sleep 0.1; done
+  echo "services: redis did not start" >&2; exit 1
+}
+
+case "${1:-start}" in
+  start) start_redis; "$root/scripts/kafka.sh" start ;;
+  stop) "$root/scripts/kafka.sh" stop ;;
+  status) redis_up && "$root/scripts/kafka.sh" status && echo "services: up" ;;
+  *) echo "usage: scripts/services.sh start|stop|status" >&2; exit 2 ;;
+esac

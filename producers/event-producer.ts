@@ -1,5 +1,5 @@
 import type { Producer, Message } from 'kafkajs';
-import { CompressionTypes } from 'kafkajs';
+import { CompressionTypes, Partitioners } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { createKafka, topicName } from '../lib/kafka.js';
 import { createProducerMetrics, type ProducerMetrics } from '../lib/metrics.js';
@@ -83,7 +83,13 @@ export class EventProducer {
       replicationFactor: 1,
       connectionTimeoutMs: 10_000,
     });
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    const producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      // murmur2 on the key, as the Java client: a key maps to the same partition from any producer.
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     await producer.connect();
     return new EventProducer(producer, opts.topicPrefix ?? 'ingest.', opts);
   }

@@ -1,0 +1,235 @@
+import type { Config } from '../lib/config.js';
+import type { FlushReason, WorkerMetrics } from '../lib/metrics.js';
+import type { EventType } from '../schemas/event-type.js';
+import type { OffsetRange } from './batch-journal.js';
+import type { MemoryBudget } from './memory-budget.js';
+import { MessageRejected, tpKey, type Batch, type DecodedRow } from './types.js';
+
+/** The next stage takes a sealed batch and settles once its offsets are committed (or it failed fatally). */
+export interface BatchConsumer {
+  submit(batch: Batch): Promise<void>;
+}
+
+interface OpenBatch {
+  firstOffset: number;
+  lastOffset: number;
+  rows: DecodedRow[];
+  bytes: number;
+  startedAt: number;
+  poisonWrites: Promise<unknown>[];
+}
+
+interface PartitionState {
+  readonly topic: string;
+  readonly partition: number;
+  readonly eventType: EventType;
+  open: OpenBatch | undefined;
+  /** Sealed, waiting for the partition's in-flight insert to finish (at most one). */
+  sealed: Batch[];
+  inFlight: Promise<void> | undefined;
+  /** Journaled ranges to re-form exactly (after a crash or rebalance), in offset order. */
+  plan: OffsetRange[];
+  /** Bytes of this partition counted in the memory budget. */
+  bytes: number;
+  /** False after a rebalance until `prepare` ran for this partition. */
+  prepared: boolean;
+  /** Next offset known durable and committed by this process; lower offsets are skipped. */
+  committedOffset: number;
+}
+
+/**
+ * Batches rows per topic-partition (one partition = one table's rows in offset order) and
+ * hands sealed batches to the insert stage, one insert in flight per partition so commits
+ * land in offset order.
+ *
+ * Contract:
+ * - `reserve` checks that a message of `bytes` can be taken now, sealing the open batch
+ *   first when the message would overflow it (flush before append, as arroyo's Buffer does,
+ *   so a refused message can be offered again without duplicating anything). It throws
+ *   MessageRejected when the partition already has a sealed batch waiting or the memory
+ *   budget is spent; it never blocks.
+ * - `append` adds the decoded row (or only the offset, for a poison message) after a
+ *   successful `reserve`.
+ * - `poll` seals batches older than `maxWaitMs` and starts inserts. Time comes from the
+ *   injected clock, so tests need no sleeps.
+ * - `join` seals everything and waits until every batch is committed.
+ * Offsets: the batch carries the range it may commit; only the commit stage commits.
+ */
+export class BatchStage {
+  private readonly partitions = new Map<string, PartitionState>();
+  private failure: unknown;
+
+  constructor(
+    private readonly next: BatchConsumer,
+    private readonly config: Config['batch'],
+    private readonly budget: MemoryBudget,
+    private readonly metrics: Pick<WorkerMetrics, 'flushes'>,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** A fatal error from a later stage; the worker must stop. */
+  get failed(): unknown {
+    return this.failure;
+  }
+
+  isPrepared(topic: string, partition: number): boolean {
+    return this.partitions.get(tpKey(topic, partition))?.prepared ?? false;
+  }
+
+  /**
+   * Readies a partition after an assignment: waits for its in-flight insert, then takes the
+   * journaled ranges to re-form. `fromOffset` is where the fetch resumed (the committed offset).
+   */
+  async prepare(topic: string, partition: number, eventType: EventType, plan: () => Promise<OffsetRange[]>, heartbeat: () => Promise<void>): Promise<void> {
+    const state = this.state(topic, partition, eventType);
+    while (state.inFlight) {
+      await Promise.race([state.inFlight.catch(() => undefined), sleep(1_000)]);
+      await heartbeat();
+    }
+    state.plan = await plan();
+    state.prepared = true;
+  }
+
+  /** Offsets below this are already durable here: redelivered messages are skipped. */
+  committedOffset(topic: string, partition: number): number {
+    return this.partitions.get(tpKey(topic, partition))?.committedOffset ?? -1;
+  }
+
+  reserve(topic: string, partition: number, eventType: EventType, offset: number, bytes: number): void {
+    if (this.failure) throw this.failure;
+    const state = this.state(topic, partition, eventType);
+    const open = state.open;
+    if (open) {
+      const cut = state.plan[0];
+      if (cut && offset > cut.lastOffset) this.seal(state, 'replay');
+      else if (cut && offset === cut.firstOffset) this.seal(state, 'replay');
+      else if (!cut && open.rows.length + 1 > this.config.maxRows) this.seal(state, 'rows');
+      else if (!cut && open.bytes + bytes > this.config.maxBytes) this.seal(state, 'bytes');
+    }
+    // One batch in flight, up to two sealed behind it, one open: bounded memory per partition.
+    if (state.sealed.length >= 2) {
+      throw new MessageRejected(`${topic}[${partition}] has a batch waiting for its insert`);
+    }
+    if (!this.budget.admits(eventType.table, bytes)) throw new MessageRejected('memory budget spent');
+  }
+
+  append(topic: string, partition: number, offset: number, row: DecodedRow | undefined, bytes: number, poisonWrite?: Promise<unknown>): void {
+    const state = this.partitions.get(tpKey(topic, partition))!;
+    while (state.plan[0] && state.plan[0].lastOffset < offset) state.plan.shift();
+    const open = (state.open ??= { firstOffset: offset, lastOffset: offset, rows: [], bytes: 0, startedAt: this.clock(), poisonWrites: [] });
+    open.lastOffset = offset;
+    if (row) open.rows.push(row);
+    if (poisonWrite) open.poisonWrites.push(poisonWrite);
+    open.bytes += bytes;
+    state.bytes += bytes;
+    this.budget.acquire(state.eventType.table, bytes);
+    if (state.plan[0] && offset >= state.plan[0].lastOffset) {
+      state.plan.shift();
+      this.seal(state, 'replay');
+    }
+    this.pump(state);
+  }
+
+  /** Seals aged batches and starts inserts. Call often (every few ms to maxWaitMs/4). */
+  poll(): void {
+    const now = this.clock();
+    for (const state of this.partitions.values()) {
+      if (state.open && now - state.open.startedAt >= this.config.maxWaitMs && state.plan.length === 0) this.seal(state, 'age');
+      this.pump(state);
+    }
+  }
+
+  /**
+   * After a rebalance kafkajs re-fetches every partition from its committed offset, so
+   * anything buffered but not yet being inserted would arrive again: drop it. Inserts in
+   * flight finish; their ranges are journaled, so a re-formed batch deduplicates.
+   */
+  resetAfterRebalance(): void {
+    for (const state of this.partitions.values()) {
+      if (state.open) this.releaseBytes(state, state.open.bytes);
+      for (const b of state.sealed) this.releaseBytes(state, b.bytes);
+      state.open = undefined;
+      state.sealed = [];
+      state.plan = [];
+      state.prepared = false;
+    }
+    for (const [key, state] of this.partitions) if (!state.inFlight) this.partitions.delete(key);
+  }
+
+  /** Seals every open batch (reason `reason`) and waits until all batches are committed. */
+  async join(reason: FlushReason = 'shutdown', timeoutMs = 30_000): Promise<void> {
+    const deadline = this.clock() + timeoutMs;
+    for (const state of this.partitions.values()) {
+      state.plan = [];
+      if (state.open && state.open.rows.length + state.open.poisonWrites.length > 0) this.seal(state, reason);
+      this.pump(state);
+    }
+    for (;;) {
+      if (this.failure) throw this.failure;
+      const busy = [...this.partitions.values()].filter((s) => s.inFlight || s.sealed.length > 0);
+      if (busy.length === 0) return;
+      if (Date.now() > deadline) throw new Error(`join timed out with ${busy.length} partitions still inserting`);
+      await Promise.race([...busy.map((s) => s.inFlight ?? Promise.resolve()), sleep(50)]).catch(() => undefined);
+      for (const s of busy) this.pump(s);
+    }
+  }
+
+  bufferedPartitions(): number {
+    return [...this.partitions.values()].filter((s) => s.bytes > 0).length;
+  }
+
+  private state(topic: string, partition: number, eventType: EventType): PartitionState {
+    const key = tpKey(topic, partition);
+    let state = this.partitions.get(key);
+    if (!state) {
+      state = { topic, partition, eventType, open: undefined, sealed: [], inFlight: undefined, plan: [], bytes: 0, prepared: false, committedOffset: -1 };
+      this.partitions.set(key, state);
+    }
+    return state;
+  }
+
+  private seal(state: PartitionState, reason: FlushReason): void {
+    const open = state.open;
+    if (!open) return;
+    state.open = undefined;
+    state.sealed.push({
+      topic: state.topic,
+      partition: state.partition,
+      eventType: state.eventType,
+      firstOffset: open.firstOffset,
+      lastOffset: open.lastOffset,
+      rows: open.rows,
+      bytes: open.bytes,
+      reason,
+      poisonWrites: open.poisonWrites,
+    });
+    this.metrics.flushes.inc({ table: state.eventType.table, reason });
+  }
+
+  private pump(state: PartitionState): void {
+    if (state.inFlight || state.sealed.length === 0 || this.failure) return;
+    const batch = state.sealed.shift()!;
+    state.inFlight = this.next
+      .submit(batch)
+      .then(
+        () => {
+          state.committedOffset = Math.max(state.committedOffset, batch.lastOffset + 1);
+        },
+        (err) => {
+          this.failure ??= err;
+        },
+      )
+      .finally(() => {
+        state.inFlight = undefined;
+        this.releaseBytes(state, batch.bytes);
+        this.pump(state);
+      });
+  }
+
+  private releaseBytes(state: PartitionState, bytes: number): void {
+    state.bytes -= bytes;
+    this.budget.release(state.eventType.table, bytes);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,104 @@
+import { PoisonError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { WorkerMetrics } from '../lib/metrics.js';
+import { retryUntilDone } from '../lib/retry.js';
+import type { EventType } from '../schemas/event-type.js';
+import type { SchemaLookup } from '../schemas/schema-lookup.js';
+import { checkEventRecord, EventValidationError } from '../schemas/validate-event.js';
+import { readFingerprint } from '../schemas/wire-format.js';
+import type { BatchStage } from './batch-stage.js';
+import type { DeadLetterSink } from './dead-letter-queue.js';
+import type { KafkaRecord } from './types.js';
+
+/**
+ * Decodes a message of `topic` (whose event type is `expected`) into its record, or throws
+ * PoisonError saying why it never can be.
+ */
+export function decodeMessage(lookup: SchemaLookup, expected: EventType, value: Buffer | null): Record<string, unknown> {
+  if (value === null) throw new PoisonError('undecodable', 'message has no value (tombstone)');
+  const fingerprint = readFingerprint(value);
+  if (fingerprint === null) throw new PoisonError('undecodable', 'not Avro single-object encoding (missing C3 01 header)');
+  const entry = lookup.get(fingerprint);
+  if (!entry) throw new PoisonError('unknown_fingerprint', `no known writer schema has fingerprint ${fingerprint}`);
+  if (entry.eventType !== expected) {
+    throw new PoisonError('invalid_value', `a ${entry.eventType.name} event on the topic of ${expected.name}`);
+  }
+  let record: Record<string, unknown>;
+  try {
+    record = entry.decode(value);
+  } catch (err) {
+    throw new PoisonError('undecodable', `Avro datum does not match schema ${fingerprint}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    checkEventRecord(expected, record);
+  } catch (err) {
+    if (err instanceof EventValidationError) throw new PoisonError('invalid_value', err.message, { cause: err });
+    throw err;
+  }
+  return record;
+}
+
+/**
+ * Stops the worker when the share of poison messages spikes (a bad producer deploy), instead
+ * of dead-lettering a whole topic. Like arroyo's DlqLimit.
+ */
+export class PoisonLimit {
+  private seen = 0;
+  private poison = 0;
+  constructor(private readonly maxRatio: number, private readonly window: number) {}
+
+  record(isPoison: boolean): void {
+    this.seen++;
+    if (isPoison) this.poison++;
+    if (this.seen >= this.window) {
+      const ratio = this.poison / this.seen;
+      this.seen = 0;
+      this.poison = 0;
+      if (ratio > this.maxRatio) {
+        throw new Error(`poison ratio ${ratio.toFixed(2)} over the last ${this.window} messages exceeds deadLetter.maxPoisonRatio ${this.maxRatio}: stopping instead of dead-lettering everything`);
+      }
+    }
+  }
+}
+
+/**
+ * First stage: decode and validate, route poison to the dead-letter queue, hand rows to the
+ * batch stage. `submit` never blocks; it throws MessageRejected (from the batch stage, before
+ * any side effect) when the message cannot be taken now.
+ */
+export class DecodeStage {
+  constructor(
+    private readonly next: BatchStage,
+    private readonly lookup: SchemaLookup,
+    private readonly typeOfTopic: ReadonlyMap<string, EventType>,
+    private readonly deadLetters: DeadLetterSink,
+    private readonly poisonLimit: PoisonLimit,
+    private readonly metrics: WorkerMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  submit(msg: KafkaRecord): void {
+    const type = this.typeOfTopic.get(msg.topic);
+    if (!type) throw new Error(`no event type is consumed from topic ${msg.topic}`);
+    const bytes = msg.value?.length ?? 0;
+    this.next.reserve(msg.topic, msg.partition, type, msg.offset, bytes);
+    this.metrics.messagesConsumed.inc({ topic: msg.topic });
+    this.metrics.messageBytesConsumed.inc({ topic: msg.topic }, bytes);
+    try {
+      const record = decodeMessage(this.lookup, type, msg.value);
+      this.poisonLimit.record(false);
+      this.next.append(msg.topic, msg.partition, msg.offset, { offset: msg.offset, record, bytes }, bytes);
+    } catch (err) {
+      if (!(err instanceof PoisonError)) throw err;
+      this.poisonLimit.record(true);
+      this.metrics.poisonMessages.inc({ topic: msg.topic, reason: err.reason });
+      this.log.warn('poison message dead-lettered', { topic: msg.topic, partition: msg.partition, offset: msg.offset, reason: err.reason, detail: err.message });
+      const write = retryUntilDone(
+        'dead-letter write',
+        () => this.deadLetters.poison({ topic: msg.topic, partition: msg.partition, offset: msg.offset, reason: err.reason, detail: err.message, value: msg.value }),
+        this.log,
+      );
+      this.next.append(msg.topic, msg.partition, msg.offset, undefined, bytes, write);
+    }
+  }
+}

@@ -1,0 +1,133 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Config } from '../lib/config.js';
+import { classifyClickHouseError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { WorkerMetrics } from '../lib/metrics.js';
+import type { BatchJournal } from './batch-journal.js';
+import type { BatchConsumer } from './batch-stage.js';
+import type { DeadLetterSink } from './dead-letter-queue.js';
+import type { Semaphore } from './memory-budget.js';
+import { batchToken, type Batch, type DecodedRow } from './types.js';
+
+/** Inserts rows into one table with a deduplication token; throws what ClickHouse threw. */
+export type RowInserter = (table: string, rows: readonly Record<string, unknown>[], token: string) => Promise<void>;
+
+export function clickHouseInserter(client: ClickHouseClient): RowInserter {
+  return async (table, rows, token) => {
+    await client.insert({
+      table,
+      values: rows as Record<string, unknown>[],
+      format: 'JSONEachRow',
+      clickhouse_settings: {
+        // Same token, same batch: ClickHouse ignores the repeat (needs the table's
+        // non_replicated_deduplication_window, or replicated tables' default window).
+        insert_deduplicate: 1,
+        insert_deduplication_token: token,
+        // Make the insert synchronous and durable before we commit the offsets.
+        async_insert: 0,
+        // The worker validated every value; never let ClickHouse skip or default rows silently.
+        input_format_skip_unknown_fields: 0,
+        input_format_allow_errors_num: '0',
+      },
+    });
+  };
+}
+
+export function toInsertRows(batch: Pick<Batch, 'topic' | 'partition'>, rows: readonly DecodedRow[]): Record<string, unknown>[] {
+  return rows.map((r) => ({ ...r.record, _kafka_topic: batch.topic, _kafka_partition: batch.partition, _kafka_offset: r.offset }));
+}
+
+/**
+ * Inserts a sealed batch, then hands it to the commit stage.
+ *
+ * - The range is journaled before the insert, and the insert carries a token derived from
+ *   topic, partition and offsets, so a repeat after a crash or rebalance is a no-op.
+ * - Retriable failures (ClickHouse down, timeouts, too many parts) are retried in process
+ *   with exponential backoff, `attempts` times; then the batch goes to the dead-letter retry
+ *   queue with the same token and the partition moves on: its offsets commit, the queue
+ *   owns the rows now.
+ * - A data error (ClickHouse refuses the rows themselves) bisects the batch so every good
+ *   row lands and only the rows ClickHouse refuses are dead-lettered as poison.
+ * - Anything else is fatal: the returned promise rejects and the worker stops without
+ *   committing.
+ */
+export class InsertStage implements BatchConsumer {
+  constructor(
+    private readonly next: BatchConsumer,
+    private readonly insert: RowInserter,
+    private readonly journal: BatchJournal,
+    private readonly deadLetters: DeadLetterSink,
+    private readonly limiter: Semaphore,
+    private readonly config: Config['insert'],
+    private readonly metrics: WorkerMetrics,
+    private readonly log: Logger,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  async submit(batch: Batch): Promise<void> {
+    const table = batch.eventType.table;
+    if (batch.rows.length > 0) {
+      await this.journal.record(batch.topic, batch.partition, batch);
+      const started = this.clock();
+      await this.limiter.run(() => this.insertOrDeadLetter(batch, toInsertRows(batch, batch.rows), batchToken(batch)));
+      const now = this.clock();
+      this.metrics.flushDuration.observe({ table }, (now - started) / 1000);
+      this.metrics.batchRows.observe({ table }, batch.rows.length);
+      this.metrics.batchBytes.observe({ table }, batch.bytes);
+      const tsField = batch.eventType.timestampField;
+      for (const row of batch.rows) {
+        const ts = row.record[tsField];
+        if (typeof ts === 'number') this.metrics.endToEndLatency.observe({ table }, Math.max(0, now - ts) / 1000);
+      }
+    }
+    await this.next.submit(batch);
+  }
+
+  private async insertOrDeadLetter(batch: Batch, rows: Record<string, unknown>[], token: string): Promise<void> {
+    const table = batch.eventType.table;
+    let delay = this.config.initialBackoffMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.insert(table, rows, token);
+        this.metrics.rowsInserted.inc({ table }, rows.length);
+        this.metrics.bytesInserted.inc({ table }, Math.round((batch.bytes * rows.length) / Math.max(1, batch.rows.length)));
+        return;
+      } catch (err) {
+        const kind = classifyClickHouseError(err);
+        this.metrics.insertErrors.inc({ table, kind });
+        if (kind === 'fatal') throw err;
+        if (kind === 'poison') return this.bisect(batch, rows, token, err);
+        if (attempt >= this.config.attempts) {
+          this.log.warn('insert failed after retries; handing the batch to the dead-letter retry queue', { table, token, rows: rows.length, err: err as Error });
+          await this.deadLetters.failedBatch({ table, token, rows, topic: batch.topic, partition: batch.partition, firstOffset: batch.firstOffset, lastOffset: batch.lastOffset, error: String((err as Error).message ?? err) });
+          return;
+        }
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(this.config.maxBackoffMs, Math.max(1, delay * 2));
+      }
+    }
+  }
+
+  /** Splits a batch ClickHouse refused as data until the refused rows are isolated. */
+  private async bisect(batch: Batch, rows: Record<string, unknown>[], token: string, err: unknown): Promise<void> {
+    if (rows.length === 1) {
+      const row = rows[0]!;
+      await this.deadLetters.poison({
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: Number(row._kafka_offset),
+        reason: 'rejected_by_clickhouse',
+        detail: String((err as Error).message ?? err),
+        value: null,
+        row,
+        table: batch.eventType.table,
+      });
+      this.metrics.poisonMessages.inc({ topic: batch.topic, reason: 'rejected_by_clickhouse' });
+      return;
+    }
+    const mid = Math.ceil(rows.length / 2);
+    // Sub-batch tokens are derived from the parent's, so re-running the bisection dedups too.
+    await this.insertOrDeadLetter(batch, rows.slice(0, mid), `${token}/a`);
+    await this.insertOrDeadLetter(batch, rows.slice(mid), `${token}/b`);
+  }
+}

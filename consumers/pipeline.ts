@@ -1,0 +1,55 @@
+import type { Config } from '../lib/config.js';
+import type { Logger } from '../lib/logger.js';
+import type { WorkerMetrics } from '../lib/metrics.js';
+import type { EventType } from '../schemas/event-type.js';
+import type { SchemaLookup } from '../schemas/schema-lookup.js';
+import type { BatchJournal } from './batch-journal.js';
+import { BatchStage } from './batch-stage.js';
+import { CommitStage, type OffsetCommitter } from './commit-offsets.js';
+import type { DeadLetterSink } from './dead-letter-queue.js';
+import { DecodeStage, PoisonLimit } from './decode-stage.js';
+import { InsertStage, type RowInserter } from './insert-stage.js';
+import type { MemoryBudget, Semaphore } from './memory-budget.js';
+
+/**
+ * The whole data path of one consumer-group member, in order:
+ *
+ *   Kafka message
+ *     → DecodeStage   Avro single-object decode + validation; poison → dead-letter queue
+ *     → BatchStage    per topic-partition batch, sealed by rows / bytes / age / journaled range
+ *     → InsertStage   journal the range, insert with its deduplication token, retry with
+ *                     backoff, bisect data errors, hand persistent failures to the retry queue
+ *     → CommitStage   commit the next offset once rows and poison letters are durable
+ *
+ * Each stage takes the next one in its constructor; only the last one commits.
+ * Shared by all members of a process: the ClickHouse inserter, the memory budget, the insert
+ * limiter, the journal and the dead-letter queue.
+ */
+export interface PipelineDeps {
+  config: Pick<Config, 'batch' | 'insert' | 'deadLetter'>;
+  lookup: SchemaLookup;
+  typeOfTopic: ReadonlyMap<string, EventType>;
+  insert: RowInserter;
+  commit: OffsetCommitter;
+  journal: BatchJournal;
+  deadLetters: DeadLetterSink;
+  budget: MemoryBudget;
+  limiter: Semaphore;
+  metrics: WorkerMetrics;
+  log: Logger;
+  clock?: () => number;
+}
+
+export interface Pipeline {
+  readonly decode: DecodeStage;
+  readonly batch: BatchStage;
+}
+
+export function createPipeline(d: PipelineDeps): Pipeline {
+  const commit = new CommitStage(d.commit, d.journal, d.metrics, d.log);
+  const insert = new InsertStage(commit, d.insert, d.journal, d.deadLetters, d.limiter, d.config.insert, d.metrics, d.log, d.clock);
+  const batch = new BatchStage(insert, d.config.batch, d.budget, d.metrics, d.clock);
+  const poisonLimit = new PoisonLimit(d.config.deadLetter.maxPoisonRatio, d.config.deadLetter.poisonWindow);
+  const decode = new DecodeStage(batch, d.lookup, d.typeOfTopic, d.deadLetters, poisonLimit, d.metrics, d.log);
+  return { decode, batch };
+}

@@ -1,0 +1,49 @@
+import type { EventType } from '../schemas/event-type.js';
+
+/** One Kafka message as the pipeline sees it. Offsets are numbers: safe below 2^53. */
+export interface KafkaRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly value: Buffer | null;
+  /** Broker/producer timestamp, epoch ms. */
+  readonly timestamp: number;
+}
+
+/** A decoded row bound for a table, still carrying the offset it came from. */
+export interface DecodedRow {
+  readonly offset: number;
+  readonly record: Record<string, unknown>;
+  readonly bytes: number;
+}
+
+/**
+ * A sealed batch: the rows of one topic-partition between two offsets, with the
+ * offsets it may commit once its rows are durable. `firstOffset..lastOffset` covers
+ * every message consumed for it, poison ones included, so the range alone identifies
+ * the batch (see batch-journal.ts and the deduplication token).
+ */
+export interface Batch {
+  readonly topic: string;
+  readonly partition: number;
+  readonly eventType: EventType;
+  readonly firstOffset: number;
+  readonly lastOffset: number;
+  readonly rows: readonly DecodedRow[];
+  readonly bytes: number;
+  readonly reason: import('../lib/metrics.js').FlushReason;
+  /** Dead-letter writes of poison messages in this range; the batch commits only after them. */
+  readonly poisonWrites: readonly Promise<unknown>[];
+}
+
+export const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+/** Thrown by `submit` when the pipeline cannot take a message now; the caller pauses and retries later. */
+export class MessageRejected extends Error {
+  override readonly name = 'MessageRejected';
+}
+
+/** Deduplication token of a batch: deterministic in what the batch contains. */
+export function batchToken(b: Pick<Batch, 'topic' | 'partition' | 'firstOffset' | 'lastOffset'>): string {
+  return `${b.topic}/${b.partition}/${b.firstOffset}-${b.lastOffset}`;
+}

@@ -1,0 +1,177 @@
+import type { Server } from 'node:http';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { Redis } from 'ioredis';
+import type { Admin } from 'kafkajs';
+import { Registry } from 'prom-client';
+import { openClickHouse } from '../lib/clickhouse.js';
+import { ConfigError, type Config } from '../lib/config.js';
+import { createKafka, topicName } from '../lib/kafka.js';
+import { createLogger, type Logger } from '../lib/logger.js';
+import { createWorkerMetrics, type WorkerMetrics } from '../lib/metrics.js';
+import { migrate } from '../sql/migrate.js';
+import type { EventType } from '../schemas/event-type.js';
+import { eventTypes as allEventTypes } from '../schemas/index.js';
+import { SchemaLookup } from '../schemas/schema-lookup.js';
+import { RedisBatchJournal } from './batch-journal.js';
+import { ConsumerMember } from './consumer-member.js';
+import { DeadLetterQueue } from './dead-letter-queue.js';
+import { decodeMessage } from './decode-stage.js';
+import { startHealthServer } from './health-server.js';
+import { clickHouseInserter, type RowInserter } from './insert-stage.js';
+import { LagMonitor } from './lag-monitor.js';
+import { MemoryBudget, Semaphore } from './memory-budget.js';
+
+export interface WorkerOptions {
+  /** Event types known to this worker (default: all of schemas/). Tests pass older sets to play an old worker. */
+  eventTypes?: readonly EventType[];
+  /** Wraps the ClickHouse inserter, e.g. to inject failures in tests. */
+  wrapInserter?: (inner: RowInserter) => RowInserter;
+  registry?: Registry;
+  log?: Logger;
+}
+
+/**
+ * A worker process: `consumer.concurrency` consumer-group members sharing one ClickHouse
+ * client (required by the embedded engine), one memory budget, one dead-letter queue and its
+ * retry worker, a lag monitor and the /metrics, /healthz, /readyz server.
+ */
+export class IngestWorker {
+  private members: ConsumerMember[] = [];
+  private stopped = false;
+  private fatal: unknown;
+  private fatalListeners: Array<(err: unknown) => void> = [];
+  metricsUrl = '';
+
+  private constructor(
+    readonly config: Readonly<Config>,
+    readonly clickhouse: ClickHouseClient,
+    readonly metrics: WorkerMetrics,
+    readonly deadLetters: DeadLetterQueue,
+    private readonly redis: Redis,
+    private readonly admin: Admin,
+    private readonly lag: LagMonitor,
+    private server: Server | undefined,
+    private readonly depthTimer: NodeJS.Timeout,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(config: Readonly<Config>, opts: WorkerOptions = {}): Promise<IngestWorker> {
+    const log = opts.log ?? createLogger({ component: 'worker', group: config.consumer.groupId });
+    const types = selectEventTypes(config.consumer.eventTypes, opts.eventTypes ?? allEventTypes);
+    const typeOfTopic = new Map(types.map((t) => [topicName(config.kafka, t.name), t] as const));
+    const lookup = new SchemaLookup(opts.eventTypes ?? allEventTypes);
+    const metrics = createWorkerMetrics(opts.registry ?? new Registry(), { defaults: true });
+
+    const clickhouse = await openClickHouse(config.clickhouse);
+    const applied = await migrate(clickhouse);
+    if (applied.applied.length > 0) log.info('migrations applied', { applied: applied.applied });
+
+    const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null, lazyConnect: true });
+    await redis.connect();
+    const baseInsert = clickHouseInserter(clickhouse);
+    const insert = opts.wrapInserter ? opts.wrapInserter(baseInsert) : baseInsert;
+    const deadLetters = new DeadLetterQueue(redis, config.deadLetter, metrics, log.child({ component: 'dead-letters' }));
+    if (config.deadLetter.runRetryWorker) {
+      deadLetters.startRetryWorker({
+        insert,
+        decode: (topic, value) => {
+          const type = typeOfTopic.get(topic);
+          if (!type) throw new Error(`topic ${topic} is not consumed by this worker`);
+          return { table: type.table, record: decodeMessage(lookup, type, value) };
+        },
+      });
+    }
+
+    const kafka = createKafka(config.kafka);
+    const admin = kafka.admin();
+    await admin.connect();
+    if (config.consumer.createTopics) {
+      const existing = new Set(await admin.listTopics());
+      const missing = [...typeOfTopic.keys()].filter((t) => !existing.has(t));
+      if (missing.length > 0) {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((topic) => ({ topic, numPartitions: config.kafka.topicPartitions, replicationFactor: config.kafka.replicationFactor })),
+        });
+      }
+    }
+
+    const lag = new LagMonitor(admin, clickhouse, config.consumer.groupId, typeOfTopic, metrics, { intervalMs: config.metrics.lagIntervalMs, stuckAfterMs: config.metrics.stuckAfterMs }, log);
+    const depthTimer = setInterval(() => void deadLetters.depth().catch(() => undefined), config.metrics.lagIntervalMs);
+    const worker = new IngestWorker(config, clickhouse, metrics, deadLetters, redis, admin, lag, undefined, depthTimer, log);
+
+    const budget = new MemoryBudget(config.memory.maxBufferedBytes, (total) => metrics.bufferedBytes.set(total));
+    const limiter = new Semaphore(config.insert.concurrency);
+    const journal = new RedisBatchJournal(redis, config.consumer.groupId);
+    for (let i = 0; i < config.consumer.concurrency; i++) {
+      const member = new ConsumerMember(
+        i,
+        kafka,
+        config,
+        { config, lookup, typeOfTopic, insert, journal, deadLetters, budget, limiter, metrics, log: log.child({ member: i }) },
+        journal,
+        budget,
+        metrics,
+        log.child({ member: i }),
+        (err) => worker.die(err),
+      );
+      worker.members.push(member);
+    }
+    await Promise.all(worker.members.map((m) => m.start([...typeOfTopic.keys()])));
+    lag.start();
+    const { server, url } = await startHealthServer(
+      metrics.registry,
+      { live: () => !worker.fatal, ready: () => !worker.fatal && !worker.stopped && worker.members.every((m) => m.ready) },
+      config.metrics.port,
+      config.metrics.host,
+    );
+    worker.server = server;
+    worker.metricsUrl = url;
+    log.info('worker started', { topics: [...typeOfTopic.keys()], members: config.consumer.concurrency, metrics: `${url}/metrics`, clickhouse: config.clickhouse.url ? 'server' : `embedded ${config.clickhouse.dataPath}` });
+    return worker;
+  }
+
+  get partitionsAssigned(): number {
+    return this.members.reduce((n, m) => n + Object.values(m.assigned).reduce((k, p) => k + p.length, 0), 0);
+  }
+
+  /** Resolves with the error that stopped the worker; registers before it happens. */
+  onFatal(listener: (err: unknown) => void): void {
+    if (this.fatal) listener(this.fatal);
+    else this.fatalListeners.push(listener);
+  }
+
+  private die(err: unknown): void {
+    if (this.fatal) return;
+    this.fatal = err;
+    this.log.error('fatal error: stopping without committing further offsets', { err: err as Error });
+    void Promise.all(this.members.map((m) => m.abort())).finally(() => this.fatalListeners.forEach((l) => l(err)));
+  }
+
+  /** Graceful stop: stop fetching, flush, commit, disconnect; bounded by shutdown.timeoutMs. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const timeoutMs = this.config.shutdown.timeoutMs;
+    const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`shutdown exceeded ${timeoutMs} ms`)), timeoutMs).unref());
+    try {
+      await Promise.race([Promise.all(this.members.map((m) => m.stop(timeoutMs))), deadline]);
+    } finally {
+      clearInterval(this.depthTimer);
+      await this.lag.stop().catch(() => undefined);
+      await this.deadLetters.close().catch(() => undefined);
+      await this.admin.disconnect().catch(() => undefined);
+      this.redis.disconnect();
+      await new Promise((r) => (this.server ? this.server.close(r) : r(undefined)));
+      await this.clickhouse.close().catch(() => undefined);
+    }
+  }
+}
+
+export function selectEventTypes(selection: Config['consumer']['eventTypes'], known: readonly EventType[]): EventType[] {
+  if (selection === 'all') return [...known];
+  const byName = new Map(known.map((t) => [t.name, t]));
+  const unknown = selection.filter((n) => !byName.has(n));
+  if (unknown.length > 0) throw new ConfigError(`consumer.eventTypes (env INGEST_EVENT_TYPES): unknown event type(s) ${unknown.join(', ')}; known: ${[...byName.keys()].join(', ')}`);
+  return selection.map((n) => byName.get(n)!);
+}

@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { loadConfig, type Config, type ConfigOverrides } from '../../lib/config.js';
+
+/** A short unique id, so every test gets its own topics, group, queue and database. */
+export function uniqueId(prefix = 't'): string {
+  return `${prefix}${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+}
+
+/** Per-process embedded ClickHouse directory (vitest runs each file in its own process). */
+const dataPath = mkdtempSync(join(tmpdir(), 'ingest-test-chdb-'));
+
+/** Config for one test: real broker and Redis on loopback, fast batching, isolated names. */
+export function testConfig(overrides: ConfigOverrides = {}, id = uniqueId()): Readonly<Config> {
+  return loadConfig(
+    { KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
+    {
+      ...overrides,
+      kafka: { topicPrefix: `${id}.`, topicPartitions: 4, ...overrides.kafka },
+      clickhouse: { dataPath, database: id, ...overrides.clickhouse },
+      consumer: { groupId: `${id}-group`, sessionTimeoutMs: 10_000, ...overrides.consumer },
+      batch: { maxRows: 1_000, maxWaitMs: 200, ...overrides.batch },
+      deadLetter: { queuePrefix: id, backoffMs: 100, ...overrides.deadLetter },
+      metrics: { port: 0, host: '127.0.0.1', lagIntervalMs: 500, ...overrides.metrics },
+      shutdown: { timeoutMs: 20_000, ...overrides.shutdown },
+    },
+  );
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export async function queryRows<T = Record<string, unknown>>(client: ClickHouseClient, query: string, params: Record<string, unknown> = {}): Promise<T[]> {
+  const rs = await client.query({ query, query_params: params, format: 'JSONEachRow' });
+  return rs.json<T>();
+}
+
+export async function countRows(client: ClickHouseClient, table: string): Promise<number> {
+  const [row] = await queryRows<{ n: string }>(client, `SELECT count() AS n FROM ${table}`);
+  return Number(row?.n ?? 0);
+}

@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IngestWorker } from '../../consumers/worker.js';
+import { IngestProducer, type CostMetricInput } from '../../producers/ingest-producer.js';
+import { EventValidationError } from '../../schemas/validate-event.js';
+import { countRows, queryRows, testConfig, waitFor } from '../helpers/stack.js';
+
+const customers = ['123e4567-e89b-12d3-a456-426614174000', '223e4567-e89b-12d3-a456-426614174001', '323e4567-e89b-12d3-a456-426614174002'];
+
+function costEvents(n: number, start: number): CostMetricInput[] {
+  return Array.from({ length: n }, (_, i) => ({
+    timestamp: Date.UTC(2026, 10, 1) + (start + i) * 1_000,
+    customer_id: customers[(start + i) % customers.length]!,
+    cloud_provider: ['aws', 'gcp', 'azure'][(start + i) % 3]!,
+    service_name: 'ec2',
+    instance_id: `i-${start + i}`,
+    instance_type: 'm5.xlarge',
+    region: 'us-east-1',
+    cost_per_hour: Math.round((0.1 + ((start + i) % 97) / 100) * 1e6) / 1e6,
+    utilization_percent: ((start + i) % 1000) / 10,
+    is_spot: (start + i) % 2,
+    is_reserved: (start + i) % 5 === 0 ? 1 : 0,
+  }));
+}
+
+describe('walking skeleton: SDK → Kafka → worker → ClickHouse', () => {
+  const config = testConfig();
+  let producer: IngestProducer;
+  let worker: IngestWorker | undefined;
+
+  beforeAll(async () => {
+    producer = await IngestProducer.connect({ brokers: [...config.kafka.brokers], topicPrefix: config.kafka.topicPrefix, lingerMs: 2 });
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await producer?.close();
+  });
+
+  it('delivers N events as exactly N rows with the same values', async () => {
+    worker = await IngestWorker.start(config);
+    const events = costEvents(2_500, 0);
+    await producer.emitCostMetrics(events);
+    await waitFor('2500 rows', async () => (await countRows(worker!.clickhouse, 'cost_metrics_ts')) === 2_500);
+    const rows = await queryRows<Record<string, unknown>>(
+      worker.clickhouse,
+      `SELECT toUnixTimestamp64Milli(timestamp) AS timestamp, toString(customer_id) AS customer_id, cloud_provider, service_name, instance_id,
+              instance_type, region, cost_per_hour, utilization_percent, is_spot, is_reserved
+       FROM cost_metrics_ts ORDER BY instance_id`,
+    );
+    const expected = [...events].sort((a, b) => (a.instance_id < b.instance_id ? -1 : 1)).map((e) => ({ ...e, timestamp: String(e.timestamp) }));
+    expect(rows.map((r) => ({ ...r, timestamp: String(r.timestamp) }))).toEqual(expected);
+  });
+
+  it('loses nothing and duplicates nothing across a worker stop and restart', async () => {
+    await worker!.stop();
+    worker = undefined;
+    await producer.emitCostMetrics(costEvents(1_500, 2_500));
+    worker = await IngestWorker.start(config);
+    await waitFor('4000 rows', async () => (await countRows(worker!.clickhouse, 'cost_metrics_ts')) >= 4_000);
+    // Let any late duplicate land before counting.
+    await new Promise((r) => setTimeout(r, 1_000));
+    const [stats] = await queryRows<{ n: string; distinct_ids: string; distinct_offsets: string }>(
+      worker.clickhouse,
+      `SELECT count() AS n, uniqExact(instance_id) AS distinct_ids, uniqExact(_kafka_partition, _kafka_offset) AS distinct_offsets FROM cost_metrics_ts`,
+    );
+    // 64-bit counts come back as strings from a server and as numbers from chDB.
+    expect({ n: Number(stats!.n), ids: Number(stats!.distinct_ids), offsets: Number(stats!.distinct_offsets) }).toEqual({ n: 4_000, ids: 4_000, offsets: 4_000 });
+  });
+
+  it('refuses invalid input with an error naming the field, and sends nothing', async () => {
+    const good = costEvents(1, 9_000)[0]!;
+    const { cost_per_hour: _omit, ...missing } = good;
+    await expect(producer.emitCostMetrics([good, missing as CostMetricInput])).rejects.toThrow(/cost_metrics\[1\]\.cost_per_hour: is required/);
+    await expect(producer.emitCostMetrics([{ ...good, region: 42 as unknown as string }])).rejects.toThrow(/cost_metrics\[0\]\.region: expected a string, got 42/);
+    await expect(producer.emitCostMetrics([{ ...good, utilization_percent: Number.NaN }])).rejects.toThrow(/utilization_percent: expected a finite number, got NaN/);
+    await expect(producer.emitCostMetrics([{ ...good, customer_id: 'not-a-uuid' }])).rejects.toThrow(EventValidationError);
+    await expect(producer.emitCostMetrics([{ ...good, colour: 'red' } as CostMetricInput])).rejects.toThrow(/colour: unknown field/);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await countRows(worker!.clickhouse, 'cost_metrics_ts')).toBe(4_000);
+  });
+});

@@ -106,6 +106,7 @@ export class BatchStage {
       else if (!cut && open.rows.length + 1 > this.config.maxRows) this.seal(state, 'rows');
       else if (!cut && open.bytes + bytes > this.config.maxBytes) this.seal(state, 'bytes');
     }
+    this.pump(state);
     // One batch in flight, up to two sealed behind it, one open: bounded memory per partition.
     if (state.sealed.length >= 2) {
       throw new MessageRejected(`${topic}[${partition}] has a batch waiting for its insert`);
@@ -158,7 +159,7 @@ export class BatchStage {
 
   /** Seals every open batch (reason `reason`) and waits until all batches are committed. */
   async join(reason: FlushReason = 'shutdown', timeoutMs = 30_000): Promise<void> {
-    const deadline = this.clock() + timeoutMs;
+    const deadline = Date.now() + timeoutMs;
     for (const state of this.partitions.values()) {
       state.plan = [];
       if (state.open && state.open.rows.length + state.open.poisonWrites.length > 0) this.seal(state, reason);

@@ -1,0 +1,173 @@
+import { describe, expect, it } from 'vitest';
+import { BatchStage, type BatchConsumer } from '../../consumers/batch-stage.js';
+import { MemoryBudget } from '../../consumers/memory-budget.js';
+import { MessageRejected, type Batch } from '../../consumers/types.js';
+import { createWorkerMetrics } from '../../lib/metrics.js';
+import { costMetrics } from '../../schemas/cost-metrics.js';
+
+/** A next stage that records batches and completes them only when told. */
+class FakeInsert implements BatchConsumer {
+  readonly batches: Batch[] = [];
+  private readonly pending: Array<() => void> = [];
+  auto = true;
+  async submit(batch: Batch): Promise<void> {
+    this.batches.push(batch);
+    if (!this.auto) await new Promise<void>((r) => this.pending.push(r));
+  }
+  completeOne(): void {
+    this.pending.shift()?.();
+  }
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+function setup(batch = { maxRows: 3, maxBytes: 1_000, maxWaitMs: 1_000 }, budgetBytes = 1_000_000) {
+  let now = 0;
+  const next = new FakeInsert();
+  const metrics = createWorkerMetrics();
+  const budget = new MemoryBudget(budgetBytes);
+  const stage = new BatchStage(next, batch, budget, metrics, () => now);
+  const add = (offset: number, bytes = 10, partition = 0) => {
+    stage.reserve('t', partition, costMetrics, offset, bytes);
+    stage.append('t', partition, offset, { offset, record: { n: offset }, bytes }, bytes);
+  };
+  return { stage, next, metrics, budget, add, advance: (ms: number) => (now += ms) };
+}
+
+async function flushReasons(metrics: ReturnType<typeof createWorkerMetrics>) {
+  const m = await metrics.flushes.get();
+  return Object.fromEntries(m.values.map((v) => [String(v.labels.reason), v.value]));
+}
+
+describe('BatchStage', () => {
+  it('seals by rows before appending the message that would overflow', async () => {
+    const { next, add, metrics } = setup();
+    for (let o = 0; o < 7; o++) add(o);
+    await tick();
+    expect(next.batches.map((b) => [b.firstOffset, b.lastOffset, b.rows.length])).toEqual([
+      [0, 2, 3],
+      [3, 5, 3],
+    ]);
+    expect(await flushReasons(metrics)).toEqual({ rows: 2 });
+  });
+
+  it('seals by bytes', async () => {
+    const { next, add, metrics } = setup({ maxRows: 100, maxBytes: 25, maxWaitMs: 1_000 });
+    add(0, 10);
+    add(1, 10);
+    add(2, 10);
+    await tick();
+    expect(next.batches.map((b) => [b.firstOffset, b.lastOffset, b.bytes])).toEqual([[0, 1, 20]]);
+    expect(await flushReasons(metrics)).toEqual({ bytes: 1 });
+  });
+
+  it('seals by age on poll, using the injected clock', async () => {
+    const { stage, next, add, advance, metrics } = setup({ maxRows: 100, maxBytes: 10_000, maxWaitMs: 500 });
+    add(0);
+    advance(499);
+    stage.poll();
+    await tick();
+    expect(next.batches).toHaveLength(0);
+    advance(1);
+    stage.poll();
+    await tick();
+    expect(next.batches.map((b) => [b.firstOffset, b.lastOffset])).toEqual([[0, 0]]);
+    expect(await flushReasons(metrics)).toEqual({ age: 1 });
+  });
+
+  it('keeps one insert in flight per partition and rejects when two sealed batches wait', async () => {
+    const { next, add } = setup();
+    next.auto = false;
+    for (let o = 0; o < 9; o++) add(o); // [0-2] in flight, [3-5] sealed, [6-8] open
+    await tick();
+    expect(next.batches).toHaveLength(1);
+    expect(() => add(9)).toThrow(MessageRejected); // sealing [6-8] makes two sealed: refused
+    next.completeOne();
+    await tick();
+    expect(next.batches).toHaveLength(2);
+  });
+
+  it('a refused message can be offered again without duplicating anything', async () => {
+    const { next, add } = setup();
+    next.auto = false;
+    for (let o = 0; o < 9; o++) add(o);
+    expect(() => add(9)).toThrow(MessageRejected);
+    expect(() => add(9)).toThrow(MessageRejected);
+    for (let i = 0; i < 3; i++) {
+      next.completeOne();
+      await tick();
+      await tick();
+    }
+    add(9);
+    next.auto = true;
+    next.completeOne();
+    await tick();
+    const offsets = next.batches.flatMap((b) => b.rows.map((r) => r.offset));
+    expect(new Set(offsets).size).toBe(offsets.length);
+    expect(offsets).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('re-forms journaled ranges exactly, whatever the size limits say', async () => {
+    const { stage, next, add, metrics } = setup({ maxRows: 2, maxBytes: 1_000, maxWaitMs: 1_000 });
+    await stage.prepare('t', 0, costMetrics, async () => [
+      { firstOffset: 10, lastOffset: 14 },
+      { firstOffset: 15, lastOffset: 15 },
+    ], async () => undefined);
+    for (let o = 10; o < 20; o++) {
+      add(o);
+      await tick();
+    }
+    await stage.join('shutdown', 1_000);
+    expect(next.batches.map((b) => [b.firstOffset, b.lastOffset])).toEqual([
+      [10, 14],
+      [15, 15],
+      [16, 17],
+      [18, 19],
+    ]);
+    expect(await flushReasons(metrics)).toEqual({ replay: 2, rows: 1, shutdown: 1 });
+  });
+
+  it('refuses over the memory budget and resumes after inserts release it', async () => {
+    const { next, add, budget } = setup({ maxRows: 2, maxBytes: 1_000, maxWaitMs: 1_000 }, 50);
+    next.auto = false;
+    add(0, 20);
+    add(1, 20);
+    expect(() => add(2, 20)).toThrow(/memory budget/);
+    expect(budget.used).toBe(40);
+    next.completeOne();
+    await tick();
+    await tick();
+    expect(budget.used).toBe(0);
+    add(2, 20);
+  });
+
+  it('join seals and waits for every batch to be committed', async () => {
+    const { stage, next, add } = setup({ maxRows: 100, maxBytes: 10_000, maxWaitMs: 10_000 });
+    add(0);
+    add(1);
+    await stage.join('shutdown', 1_000);
+    expect(next.batches.map((b) => [b.firstOffset, b.lastOffset, b.reason])).toEqual([[0, 1, 'shutdown']]);
+  });
+
+  it('a rebalance drops what is buffered but not yet inserting', async () => {
+    const { stage, next, add, budget } = setup({ maxRows: 100, maxBytes: 10_000, maxWaitMs: 10_000 });
+    add(0);
+    add(1);
+    stage.resetAfterRebalance();
+    expect(budget.used).toBe(0);
+    expect(stage.isPrepared('t', 0)).toBe(false);
+    await stage.join('shutdown', 1_000);
+    expect(next.batches).toHaveLength(0);
+  });
+});
+
+describe('MemoryBudget', () => {
+  it('lets a table under its fair share through when another table holds the budget', () => {
+    const budget = new MemoryBudget(100);
+    budget.acquire('slow', 100);
+    expect(budget.admits('slow', 1)).toBe(false);
+    expect(budget.admits('fast', 10)).toBe(true);
+    budget.acquire('fast', 40);
+    expect(budget.admits('fast', 20)).toBe(false); // 60 > fair share 50
+  });
+});

@@ -2,25 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IngestWorker } from '../../consumers/worker.js';
 import { IngestProducer, type CostMetricInput } from '../../producers/ingest-producer.js';
 import { EventValidationError } from '../../schemas/validate-event.js';
+import { costEvents } from '../helpers/cost-events.js';
 import { countRows, queryRows, testConfig, waitFor } from '../helpers/stack.js';
-
-const customers = ['123e4567-e89b-12d3-a456-426614174000', '223e4567-e89b-12d3-a456-426614174001', '323e4567-e89b-12d3-a456-426614174002'];
-
-function costEvents(n: number, start: number): CostMetricInput[] {
-  return Array.from({ length: n }, (_, i) => ({
-    timestamp: Date.UTC(2026, 10, 1) + (start + i) * 1_000,
-    customer_id: customers[(start + i) % customers.length]!,
-    cloud_provider: ['aws', 'gcp', 'azure'][(start + i) % 3]!,
-    service_name: 'ec2',
-    instance_id: `i-${start + i}`,
-    instance_type: 'm5.xlarge',
-    region: 'us-east-1',
-    cost_per_hour: Math.round((0.1 + ((start + i) % 97) / 100) * 1e6) / 1e6,
-    utilization_percent: ((start + i) % 1000) / 10,
-    is_spot: (start + i) % 2,
-    is_reserved: (start + i) % 5 === 0 ? 1 : 0,
-  }));
-}
 
 describe('walking skeleton: SDK → Kafka → worker → ClickHouse', () => {
   const config = testConfig();

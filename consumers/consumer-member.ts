@@ -3,6 +3,7 @@ import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import type { WorkerMetrics } from '../lib/metrics.js';
 import type { BatchJournal } from './batch-journal.js';
+import type { OffsetCommitter } from './commit-offsets.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { createPipeline, type Pipeline, type PipelineDeps } from './pipeline.js';
 import { MessageRejected, tpKey } from './types.js';
@@ -36,6 +37,7 @@ export class ConsumerMember {
     private readonly metrics: WorkerMetrics,
     private readonly log: Logger,
     private readonly onFatal: (err: unknown) => void,
+    private readonly wrapCommitter: (inner: OffsetCommitter) => OffsetCommitter = (c) => c,
   ) {}
 
   get ready(): boolean {
@@ -53,7 +55,7 @@ export class ConsumerMember {
     this.consumer = consumer;
     this.pipeline = createPipeline({
       ...this.deps,
-      commit: (topic, partition, nextOffset) => consumer.commitOffsets([{ topic, partition, offset: String(nextOffset) }]),
+      commit: this.wrapCommitter((topic, partition, nextOffset) => consumer.commitOffsets([{ topic, partition, offset: String(nextOffset) }])),
     });
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       // A new generation: kafkajs re-fetches every assigned partition from its committed offset.

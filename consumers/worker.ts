@@ -5,14 +5,15 @@ import type { Admin } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { openClickHouse } from '../lib/clickhouse.js';
 import { ConfigError, type Config } from '../lib/config.js';
-import { createKafka, topicName } from '../lib/kafka.js';
+import { createKafka, ensureTopics, topicName } from '../lib/kafka.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createWorkerMetrics, type WorkerMetrics } from '../lib/metrics.js';
 import { migrate } from '../sql/migrate.js';
 import type { EventType } from '../schemas/event-type.js';
 import { eventTypes as allEventTypes } from '../schemas/index.js';
 import { SchemaLookup } from '../schemas/schema-lookup.js';
-import { RedisBatchJournal } from './batch-journal.js';
+import { RedisBatchJournal, type BatchJournal } from './batch-journal.js';
+import type { OffsetCommitter } from './commit-offsets.js';
 import { ConsumerMember } from './consumer-member.js';
 import { DeadLetterQueue } from './dead-letter-queue.js';
 import { decodeMessage } from './decode-stage.js';
@@ -26,6 +27,10 @@ export interface WorkerOptions {
   eventTypes?: readonly EventType[];
   /** Wraps the ClickHouse inserter, e.g. to inject failures in tests. */
   wrapInserter?: (inner: RowInserter) => RowInserter;
+  /** Wraps the offset committer, e.g. to simulate a crash between insert and commit in tests. */
+  wrapCommitter?: (inner: OffsetCommitter) => OffsetCommitter;
+  /** Batch journal (default: Redis). */
+  journal?: BatchJournal;
   registry?: Registry;
   log?: Logger;
 }
@@ -85,16 +90,7 @@ export class IngestWorker {
     const kafka = createKafka(config.kafka);
     const admin = kafka.admin();
     await admin.connect();
-    if (config.consumer.createTopics) {
-      const existing = new Set(await admin.listTopics());
-      const missing = [...typeOfTopic.keys()].filter((t) => !existing.has(t));
-      if (missing.length > 0) {
-        await admin.createTopics({
-          waitForLeaders: true,
-          topics: missing.map((topic) => ({ topic, numPartitions: config.kafka.topicPartitions, replicationFactor: config.kafka.replicationFactor })),
-        });
-      }
-    }
+    if (config.consumer.createTopics) await ensureTopics(admin, config.kafka, [...typeOfTopic.keys()]);
 
     const lag = new LagMonitor(admin, clickhouse, config.consumer.groupId, typeOfTopic, metrics, { intervalMs: config.metrics.lagIntervalMs, stuckAfterMs: config.metrics.stuckAfterMs }, log);
     const depthTimer = setInterval(() => void deadLetters.depth().catch(() => undefined), config.metrics.lagIntervalMs);
@@ -102,7 +98,7 @@ export class IngestWorker {
 
     const budget = new MemoryBudget(config.memory.maxBufferedBytes, (total) => metrics.bufferedBytes.set(total));
     const limiter = new Semaphore(config.insert.concurrency);
-    const journal = new RedisBatchJournal(redis, config.consumer.groupId);
+    const journal = opts.journal ?? new RedisBatchJournal(redis, config.consumer.groupId);
     for (let i = 0; i < config.consumer.concurrency; i++) {
       const member = new ConsumerMember(
         i,
@@ -114,6 +110,7 @@ export class IngestWorker {
         metrics,
         log.child({ member: i }),
         (err) => worker.die(err),
+        opts.wrapCommitter,
       );
       worker.members.push(member);
     }

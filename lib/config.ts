@@ -45,6 +45,7 @@ export const configSchema = z.object({
     concurrency: int(1, 64).default(1),
     /** Event types this worker consumes; "all" or a comma list of names. Env INGEST_EVENT_TYPES. */
     eventTypes: z.union([z.literal('all'), list]).default('all'),
+    /** A member silent this long (crashed) loses its partitions. Env INGEST_SESSION_TIMEOUT_MS. */
     sessionTimeoutMs: int(6_000, 300_000).default(30_000),
     /** Create missing topics at start-up (dev/test). Env KAFKA_CREATE_TOPICS. */
     createTopics: z.coerce.boolean().default(true),
@@ -72,7 +73,7 @@ export const configSchema = z.object({
     maxBufferedBytes: int(1_024).default(256 * 1024 * 1024),
   }),
   deadLetter: z.object({
-    /** BullMQ queue name prefix; queues are `${queuePrefix}-retry` and `${queuePrefix}-dead`. Env DLQ_QUEUE_PREFIX. */
+    /** BullMQ queue `${queuePrefix}-dead-letters`: failed batches retry there, dead letters rest in its failed state. Env DLQ_QUEUE_PREFIX. */
     queuePrefix: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-"').default('ingest'),
     /** Attempts of the retry worker before a failed batch rests as dead. Env DLQ_ATTEMPTS. */
     attempts: int(1, 1_000).default(8),
@@ -121,6 +122,7 @@ const ENV: Record<string, [keyof Config, string]> = {
   INGEST_CONCURRENCY: ['consumer', 'concurrency'],
   INGEST_EVENT_TYPES: ['consumer', 'eventTypes'],
   INGEST_FROM_BEGINNING: ['consumer', 'fromBeginning'],
+  INGEST_SESSION_TIMEOUT_MS: ['consumer', 'sessionTimeoutMs'],
   BATCH_MAX_ROWS: ['batch', 'maxRows'],
   BATCH_MAX_BYTES: ['batch', 'maxBytes'],
   BATCH_MAX_WAIT_MS: ['batch', 'maxWaitMs'],

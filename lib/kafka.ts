@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type LogEntry } from 'kafkajs';
 import type { Config } from './config.js';
 import { createLogger } from './logger.js';
 
@@ -23,4 +23,19 @@ export function createKafka(config: Config['kafka'], clientIdSuffix = ''): Kafka
 
 export function topicName(config: Pick<Config['kafka'], 'topicPrefix'>, eventTypeName: string): string {
   return `${config.topicPrefix}${eventTypeName}`;
+}
+
+/**
+ * Creates the topics that do not exist yet with the configured partitions and replication.
+ * For development and tests; production topics are provisioned by the operator
+ * (docs/deployment.md), with KAFKA_CREATE_TOPICS=false.
+ */
+export async function ensureTopics(admin: Admin, config: Pick<Config['kafka'], 'topicPartitions' | 'replicationFactor'>, topics: string[]): Promise<void> {
+  const existing = new Set(await admin.listTopics());
+  const missing = topics.filter((t) => !existing.has(t));
+  if (missing.length === 0) return;
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: missing.map((topic) => ({ topic, numPartitions: config.topicPartitions, replicationFactor: config.replicationFactor })),
+  });
 }

@@ -1,8 +1,14 @@
 import { costMetrics } from '../schemas/cost-metrics.js';
 import type { EventInput } from '../schemas/event-type.js';
+import { performanceMetrics } from '../schemas/performance-metrics.js';
+import { qualityMetrics } from '../schemas/quality-metrics.js';
+import { resourceMetrics } from '../schemas/resource-metrics.js';
 import { EventProducer, type ProducerOptions } from './event-producer.js';
 
 export type CostMetricInput = EventInput<typeof costMetrics>;
+export type PerformanceMetricInput = EventInput<typeof performanceMetrics>;
+export type ResourceMetricInput = EventInput<typeof resourceMetrics>;
+export type QualityMetricInput = EventInput<typeof qualityMetrics>;
 
 /**
  * The producer SDK for infra metrics: one typed `emit…` call per event type.
@@ -22,6 +28,18 @@ export class IngestProducer {
 
   emitCostMetrics(events: readonly CostMetricInput[]): Promise<void> {
     return this.events.emit(costMetrics, events);
+  }
+
+  emitPerformanceMetrics(events: readonly PerformanceMetricInput[]): Promise<void> {
+    return this.events.emit(performanceMetrics, events);
+  }
+
+  emitResourceMetrics(events: readonly ResourceMetricInput[]): Promise<void> {
+    return this.events.emit(resourceMetrics, events);
+  }
+
+  emitQualityMetrics(events: readonly QualityMetricInput[]): Promise<void> {
+    return this.events.emit(qualityMetrics, events);
   }
 
   flush(): Promise<void> {

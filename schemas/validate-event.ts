@@ -45,7 +45,8 @@ export function toEventRecord(type: EventType, input: unknown, index?: number, n
       else fail(field.name, 'is required');
     }
     if (field.name === type.timestampField) value = toEpochMs(value, (r) => fail(field.name, r));
-    if (type.jsonFields?.includes(field.name as never)) value = toJsonString(value, (r) => fail(field.name, r));
+    // A nullable JSON field left null stays null (an update that does not touch it).
+    if (type.jsonFields?.includes(field.name as never) && !(value === null && isNullable(field.type))) value = toJsonString(value, (r) => fail(field.name, r));
     checkValue(field.type, value, (r) => fail(field.name, r));
     record[field.name] = value;
   }

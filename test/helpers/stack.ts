@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { loadConfig, type Config, type ConfigOverrides } from '../../lib/config.js';
+import { createKafka, ensureTopics, topicName } from '../../lib/kafka.js';
 
 /** A short unique id, so every test gets its own topics, group, queue and database. */
 export function uniqueId(prefix = 't'): string {
@@ -53,4 +54,15 @@ export async function queryRows<T = Record<string, unknown>>(client: ClickHouseC
 export async function countRows(client: ClickHouseClient, table: string): Promise<number> {
   const [row] = await queryRows<{ n: string }>(client, `SELECT count() AS n FROM ${table}`);
   return Number(row?.n ?? 0);
+}
+
+/** Creates the topics of `eventTypeNames` (as the worker would) so producers can send before a worker starts. */
+export async function createTopics(config: Readonly<Config>, eventTypeNames: string[]): Promise<void> {
+  const admin = createKafka(config.kafka).admin();
+  await admin.connect();
+  try {
+    await ensureTopics(admin, config.kafka, eventTypeNames.map((n) => topicName(config.kafka, n)));
+  } finally {
+    await admin.disconnect();
+  }
 }

@@ -106,7 +106,7 @@ describe('poison messages mixed with good ones', () => {
       const jobs = await worker.deadLetters.list(['failed']);
       return jobs.length === 3 ? jobs : undefined;
     });
-    const byReason = Object.fromEntries(dead.map((j) => [(j.data as { reason: string }).reason, j.data as Record<string, unknown>]));
+    const byReason = Object.fromEntries(dead.map((j) => [(j.data as { reason: string }).reason, j.data as unknown as Record<string, unknown>]));
     expect(Object.keys(byReason).sort()).toEqual(['invalid_value', 'undecodable', 'unknown_fingerprint']);
     expect(Buffer.from(String(byReason.undecodable!.valueBase64), 'base64')).toEqual(garbage);
     expect(Buffer.from(String(byReason.unknown_fingerprint!.valueBase64), 'base64')).toEqual(newer);

@@ -1,0 +1,22 @@
+import { openClickHouse } from '../lib/clickhouse.js';
+import { loadConfig } from '../lib/config.js';
+import { migrate } from '../sql/migrate.js';
+
+/** `npm run migrate`: applies pending sql/migrations to the configured ClickHouse (CLICKHOUSE_URL or chDB at CHDB_PATH). */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const client = await openClickHouse(config.clickhouse);
+  try {
+    const result = await migrate(client);
+    for (const name of result.skipped) console.log(`skipped  ${name} (already applied)`);
+    for (const name of result.applied) console.log(`applied  ${name}`);
+    console.log(`${result.applied.length} applied, ${result.skipped.length} already applied`);
+  } finally {
+    await client.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exitCode = 1;
+});

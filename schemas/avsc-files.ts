@@ -1,0 +1,15 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { EventType } from './event-type.js';
+
+/** Where `npm run schemas:export` writes one `<event type name>.avsc` per event type. */
+export const AVSC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'avro');
+
+/** The .avsc file of an event type: its schema with docs and defaults, 2-space JSON, trailing newline. */
+export function renderAvsc(type: EventType): string {
+  return `${JSON.stringify(type.schema, null, 2)}\n`;
+}
+
+export function avscPath(type: EventType, dir = AVSC_DIR): string {
+  return join(dir, `${type.name}.avsc`);
+}

@@ -48,9 +48,12 @@ export class ConsumerMember {
     const consumer = this.kafka.consumer({
       groupId: this.config.consumer.groupId,
       sessionTimeout: this.config.consumer.sessionTimeoutMs,
+      rebalanceTimeout: this.config.consumer.rebalanceTimeoutMs,
       heartbeatInterval: Math.max(500, Math.floor(this.config.consumer.sessionTimeoutMs / 10)),
       allowAutoTopicCreation: false,
       maxBytesPerPartition: 4 * 1024 * 1024,
+      // The fetch long-poll: it also bounds how long disconnect waits at shutdown.
+      maxWaitTimeInMs: 1_000,
     });
     this.consumer = consumer;
     this.pipeline = createPipeline({

@@ -47,6 +47,12 @@ export const configSchema = z.object({
     eventTypes: z.union([z.literal('all'), list]).default('all'),
     /** A member silent this long (crashed) loses its partitions. Env INGEST_SESSION_TIMEOUT_MS. */
     sessionTimeoutMs: int(6_000, 300_000).default(30_000),
+    /**
+     * How long a rebalance waits for every member to rejoin. A member that crashed holds the
+     * whole group back this long, so keep it short: our members never block in a fetch
+     * callback. Env INGEST_REBALANCE_TIMEOUT_MS.
+     */
+    rebalanceTimeoutMs: int(1_000, 600_000).default(30_000),
     /** Create missing topics at start-up (dev/test). Env KAFKA_CREATE_TOPICS. */
     createTopics: z.coerce.boolean().default(true),
     /** Where a new group starts reading. Env INGEST_FROM_BEGINNING. */
@@ -123,6 +129,7 @@ const ENV: Record<string, [keyof Config, string]> = {
   INGEST_EVENT_TYPES: ['consumer', 'eventTypes'],
   INGEST_FROM_BEGINNING: ['consumer', 'fromBeginning'],
   INGEST_SESSION_TIMEOUT_MS: ['consumer', 'sessionTimeoutMs'],
+  INGEST_REBALANCE_TIMEOUT_MS: ['consumer', 'rebalanceTimeoutMs'],
   BATCH_MAX_ROWS: ['batch', 'maxRows'],
   BATCH_MAX_BYTES: ['batch', 'maxBytes'],
   BATCH_MAX_WAIT_MS: ['batch', 'maxWaitMs'],

@@ -22,7 +22,7 @@ export function testConfig(overrides: ConfigOverrides = {}, id = uniqueId()): Re
       ...overrides,
       kafka: { topicPrefix: `${id}.`, topicPartitions: 4, ...overrides.kafka },
       clickhouse: { dataPath, database: id, ...overrides.clickhouse },
-      consumer: { groupId: `${id}-group`, sessionTimeoutMs: 10_000, ...overrides.consumer },
+      consumer: { groupId: `${id}-group`, sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, ...overrides.consumer },
       batch: { maxRows: 1_000, maxWaitMs: 200, ...overrides.batch },
       deadLetter: { queuePrefix: id, backoffMs: 100, ...overrides.deadLetter },
       metrics: { port: 0, host: '127.0.0.1', lagIntervalMs: 500, ...overrides.metrics },

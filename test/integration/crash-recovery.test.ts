@@ -74,6 +74,7 @@ describe('kill -9 a worker process mid-stream and restart it', () => {
     BATCH_MAX_WAIT_MS: '100',
     LAG_INTERVAL_MS: '500',
     INGEST_SESSION_TIMEOUT_MS: '8000',
+    INGEST_REBALANCE_TIMEOUT_MS: '10000',
   };
   let child: Child | undefined;
   afterAll(() => {

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The main job: installs what is missing, starts Kafka (KRaft, from Maven Central jars) and
+# Redis on loopback, then runs a worker with demo events of every type flowing through it.
+#   bash scripts/demo.sh          keeps streaming until Ctrl-C
+#   bash scripts/demo.sh --once   prints the report and exits
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "demo: installing npm dependencies"; npm ci --no-audit --no-fund
+fi
+bash scripts/services.sh start
+export LOG_LEVEL="${LOG_LEVEL:-warn}"
+exec node --import tsx scripts/demo.ts "$@"

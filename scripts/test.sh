@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): installs what is missing, starts the real services
 # (Apache Kafka broker from Maven Central jars, Redis), checks the deploy files, and runs
-# every suite: unit, then integration on the real broker, Redis and embedded ClickHouse.
+# every suite: unit, then integration on the real broker, Redis and embedded ClickHouse,
+# then the README's main job once (demo --once) and the benchmark smoke test.
 #   TEST_MODE=unit|integration|all (default all)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 mode="${TEST_MODE:-all}"
 case "$mode" in unit|integration|all) ;; *) echo "TEST_MODE must be unit, integration or all; got '$mode'" >&2; exit 2 ;; esac
+export LOG_LEVEL="${LOG_LEVEL:-error}"
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "test.sh: installing npm dependencies"; npm ci --no-audit --no-fund
@@ -16,4 +18,19 @@ if [ "$mode" != unit ]; then
   bash scripts/services.sh start
   bash scripts/check-deploy.sh
 fi
-TEST_MODE="$mode" npx vitest run
+mkdir -p .cache
+status=0
+TEST_MODE="$mode" npx vitest run --reporter=default --reporter=json --outputFile=.cache/vitest-report.json || status=$?
+if [ "$mode" = all ]; then
+  echo "test.sh: smoke test of the main job (scripts/demo.sh --once)"
+  bash scripts/demo.sh --once >.cache/demo.log 2>&1 || { cat .cache/demo.log; echo "test.sh: demo failed" >&2; status=1; }
+  if [ -f bench/run.ts ]; then
+    echo "test.sh: benchmark smoke test (npm run bench:quick)"
+    npm run -s bench:quick || { echo "test.sh: bench:quick failed" >&2; status=1; }
+  fi
+fi
+node -e '
+  const r = require("./.cache/vitest-report.json");
+  console.log(`vitest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
+' || true
+exit "$status"

@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RowInserter } from '../../consumers/insert-stage.js';
+import { IngestWorker } from '../../consumers/worker.js';
+import { IngestProducer } from '../../producers/ingest-producer.js';
+import { sampleEvents } from '../fixtures/events.js';
+import { costEvents } from '../helpers/cost-events.js';
+import { countRows, createTopics, testConfig, waitFor } from '../helpers/stack.js';
+
+describe('backpressure: a slow table with a backlog, a small memory budget', () => {
+  const budget = 256 * 1024;
+  const config = testConfig({
+    memory: { maxBufferedBytes: budget },
+    batch: { maxRows: 500, maxWaitMs: 100 },
+    consumer: { eventTypes: ['cost_metrics', 'performance_metrics'] },
+  });
+  let worker: IngestWorker;
+  let producer: IngestProducer;
+  // cost_metrics_ts is slow (ClickHouse under load); performance_metrics_ts is not.
+  const slow: (inner: RowInserter) => RowInserter = (inner) => async (table, rows, token) => {
+    if (table === 'cost_metrics_ts') await new Promise((r) => setTimeout(r, 400));
+    return inner(table, rows, token);
+  };
+  let maxBuffered = 0;
+  let sawPaused = false;
+  let sampler: NodeJS.Timeout;
+
+  beforeAll(async () => {
+    await createTopics(config, ['cost_metrics', 'performance_metrics']);
+    producer = await IngestProducer.connect({ brokers: [...config.kafka.brokers], topicPrefix: config.kafka.topicPrefix });
+    await producer.emitCostMetrics(costEvents(30_000)); // a backlog of ~3 MB, 12x the budget
+    worker = await IngestWorker.start(config, { wrapInserter: slow });
+    sampler = setInterval(async () => {
+      const buffered = (await worker.metrics.bufferedBytes.get()).values[0]?.value ?? 0;
+      const paused = (await worker.metrics.pausedPartitions.get()).values[0]?.value ?? 0;
+      maxBuffered = Math.max(maxBuffered, buffered);
+      if (paused > 0) sawPaused = true;
+    }, 10);
+  });
+  afterAll(async () => {
+    clearInterval(sampler);
+    await producer?.close();
+    await worker?.stop();
+  });
+
+  it('keeps memory bounded, pauses fetching, lets the fast table through, and loses nothing', async () => {
+    await waitFor('cost rows start landing', async () => (await countRows(worker.clickhouse, 'cost_metrics_ts')) > 0);
+    const perf = sampleEvents('performance_metrics', 200, 3).map((e, i) => ({ ...e, timestamp: Date.now() - i }));
+    const sentAt = Date.now();
+    await producer.emitPerformanceMetrics(perf as never);
+    await waitFor('fast table rows', async () => (await countRows(worker.clickhouse, 'performance_metrics_ts')) === 200, 30_000);
+    const fastLatencyMs = Date.now() - sentAt;
+    const costSoFar = await countRows(worker.clickhouse, 'cost_metrics_ts');
+    // The fast table was not queued behind the slow table's backlog.
+    expect(costSoFar).toBeLessThan(30_000);
+    expect(fastLatencyMs).toBeLessThan(15_000);
+
+    await waitFor('all 30000 cost rows', async () => (await countRows(worker.clickhouse, 'cost_metrics_ts')) === 30_000, 120_000);
+    expect(sawPaused).toBe(true);
+    // Soft budget: tables under their fair share still get through, so the bound is twice the budget.
+    expect(maxBuffered).toBeGreaterThan(0);
+    expect(maxBuffered).toBeLessThanOrEqual(2 * budget);
+  });
+});

@@ -31,6 +31,11 @@ describe('walking skeleton: SDK → Kafka → worker → ClickHouse', () => {
     );
     const expected = [...events].sort((a, b) => (a.instance_id < b.instance_id ? -1 : 1)).map((e) => ({ ...e, timestamp: String(e.timestamp) }));
     expect(rows.map((r) => ({ ...r, timestamp: String(r.timestamp) }))).toEqual(expected);
+    // The SDK's own metrics, for the host app to serve.
+    const sent = await producer.metrics.eventsSent.get();
+    expect(sent.values.find((v) => v.labels.event_type === 'cost_metrics')?.value).toBe(2_500);
+    const latency = await producer.metrics.sendLatency.get();
+    expect(latency.values.find((v) => v.metricName === 'ingest_producer_send_latency_seconds_count')?.value).toBeGreaterThan(0);
   });
 
   it('loses nothing and duplicates nothing across a worker stop and restart', async () => {
@@ -49,6 +54,15 @@ describe('walking skeleton: SDK → Kafka → worker → ClickHouse', () => {
     expect({ n: Number(stats!.n), ids: Number(stats!.distinct_ids), offsets: Number(stats!.distinct_offsets) }).toEqual({ n: 4_000, ids: 4_000, offsets: 4_000 });
   });
 
+  it('close() sends what was emitted and not yet awaited: nothing is dropped', async () => {
+    const other = await IngestProducer.connect({ brokers: [...config.kafka.brokers], topicPrefix: config.kafka.topicPrefix, lingerMs: 10_000 });
+    const pending = other.emitCostMetrics(costEvents(300, 4_000)); // held by the long linger
+    await other.close();
+    await pending;
+    await waitFor('4300 rows', async () => (await countRows(worker!.clickhouse, 'cost_metrics_ts')) === 4_300);
+    await expect(other.emitCostMetrics(costEvents(1, 0))).rejects.toThrow(/closed/);
+  });
+
   it('refuses invalid input with an error naming the field, and sends nothing', async () => {
     const good = costEvents(1, 9_000)[0]!;
     const { cost_per_hour: _omit, ...missing } = good;
@@ -58,6 +72,6 @@ describe('walking skeleton: SDK → Kafka → worker → ClickHouse', () => {
     await expect(producer.emitCostMetrics([{ ...good, customer_id: 'not-a-uuid' }])).rejects.toThrow(EventValidationError);
     await expect(producer.emitCostMetrics([{ ...good, colour: 'red' } as CostMetricInput])).rejects.toThrow(/colour: unknown field/);
     await new Promise((r) => setTimeout(r, 1_000));
-    expect(await countRows(worker!.clickhouse, 'cost_metrics_ts')).toBe(4_000);
+    expect(await countRows(worker!.clickhouse, 'cost_metrics_ts')).toBe(4_300);
   });
 });

@@ -66,3 +66,15 @@ export async function createTopics(config: Readonly<Config>, eventTypeNames: str
     await admin.disconnect();
   }
 }
+
+/**
+ * Rows, distinct Kafka coordinates and distinct instance ids of cost_metrics_ts: three equal
+ * numbers mean every row arrived once (the ids are unique per generated event).
+ */
+export async function auditCostRows(client: ClickHouseClient): Promise<{ n: number; offsets: number; ids: number }> {
+  const [s] = await queryRows<Record<string, string | number>>(
+    client,
+    'SELECT count() AS n, uniqExact(_kafka_partition, _kafka_offset) AS offsets, uniqExact(instance_id) AS ids FROM cost_metrics_ts',
+  );
+  return { n: Number(s!.n), offsets: Number(s!.offsets), ids: Number(s!.ids) };
+}

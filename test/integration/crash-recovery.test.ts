@@ -10,7 +10,7 @@ import { openClickHouse } from '../../lib/clickhouse.js';
 import { topicName } from '../../lib/kafka.js';
 import { IngestProducer } from '../../producers/ingest-producer.js';
 import { costEvents } from '../helpers/cost-events.js';
-import { createTopics, queryRows, testConfig, uniqueId, waitFor } from '../helpers/stack.js';
+import { auditCostRows, createTopics, queryRows, testConfig, uniqueId, waitFor } from '../helpers/stack.js';
 
 const root = join(import.meta.dirname, '../..');
 
@@ -49,8 +49,7 @@ async function rowsInserted(url: string): Promise<number> {
 async function audit(config: ReturnType<typeof testConfig>) {
   const ch = await openClickHouse(config.clickhouse);
   try {
-    const [s] = await queryRows<Record<string, string | number>>(ch, 'SELECT count() AS n, uniqExact(_kafka_partition, _kafka_offset) AS offsets, uniqExact(instance_id) AS ids FROM cost_metrics_ts');
-    return { n: Number(s!.n), offsets: Number(s!.offsets), ids: Number(s!.ids) };
+    return await auditCostRows(ch);
   } finally {
     await ch.close();
   }

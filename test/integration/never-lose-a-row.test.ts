@@ -10,16 +10,7 @@ import { defineEventType } from '../../schemas/event-type.js';
 import { eventTypes } from '../../schemas/index.js';
 import { encodeSingleObject } from '../../schemas/wire-format.js';
 import { costEvents } from '../helpers/cost-events.js';
-import { countRows, queryRows, testConfig, waitFor } from '../helpers/stack.js';
-
-/** Counts rows and distinct (partition, offset) and instance ids: equal counts mean no duplicates. */
-async function audit(worker: IngestWorker, table = 'cost_metrics_ts') {
-  const [s] = await queryRows<Record<string, string | number>>(
-    worker.clickhouse,
-    `SELECT count() AS n, uniqExact(_kafka_partition, _kafka_offset) AS offsets, uniqExact(instance_id) AS ids FROM ${table}`,
-  );
-  return { n: Number(s!.n), offsets: Number(s!.offsets), ids: Number(s!.ids) };
-}
+import { auditCostRows, countRows, queryRows, testConfig, waitFor } from '../helpers/stack.js';
 
 async function metricValue(worker: IngestWorker, name: string, labels: Record<string, string> = {}): Promise<number> {
   const m = await worker.metrics.registry.getSingleMetric(name)?.get();
@@ -55,7 +46,7 @@ describe('ClickHouse failing for a while', () => {
     failing = false;
     await waitFor('3000 rows after recovery', async () => (await countRows(worker.clickhouse, 'cost_metrics_ts')) === 3_000, 90_000);
     await new Promise((r) => setTimeout(r, 1_000));
-    expect(await audit(worker)).toEqual({ n: 3_000, offsets: 3_000, ids: 3_000 });
+    expect(await auditCostRows(worker.clickhouse)).toEqual({ n: 3_000, offsets: 3_000, ids: 3_000 });
     const depth = await worker.deadLetters.depth();
     expect(depth).toEqual({ retrying: 0, dead: 0 });
   });
@@ -115,7 +106,7 @@ describe('poison messages mixed with good ones', () => {
       expect(d.data).toMatchObject({ topic, partition: expect.any(Number), offset: expect.any(Number) });
     }
     // The partition was not stalled: the good events after the poison landed, and offsets are committed to the end.
-    expect(await audit(worker)).toEqual({ n: 400, offsets: 400, ids: 400 });
+    expect(await auditCostRows(worker.clickhouse)).toEqual({ n: 400, offsets: 400, ids: 400 });
 
     // The fix: a migration adds the column and the worker is upgraded to know schema v2.
     await worker.stop();
@@ -173,6 +164,6 @@ describe('two workers in one consumer group with rebalances mid-stream', () => {
     const remaining = workers[0]!;
     await waitFor(`${total} rows`, async () => (await countRows(remaining.clickhouse, 'cost_metrics_ts')) >= total, 90_000);
     await new Promise((r) => setTimeout(r, 1_500));
-    expect(await audit(remaining)).toEqual({ n: total, offsets: total, ids: total });
+    expect(await auditCostRows(remaining.clickhouse)).toEqual({ n: total, offsets: total, ids: total });
   });
 });

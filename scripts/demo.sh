@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "demo: installing npm dependencies"; npm ci --no-audit --no-fund
+  # npm install, not npm ci: see scripts/test.sh.
+  echo "demo: installing npm dependencies"; npm install --no-audit --no-fund --no-save
 fi
 bash scripts/services.sh start
 export LOG_LEVEL="${LOG_LEVEL:-warn}"

@@ -11,7 +11,9 @@ case "$mode" in unit|integration|all) ;; *) echo "TEST_MODE must be unit, integr
 export LOG_LEVEL="${LOG_LEVEL:-error}"
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "test.sh: installing npm dependencies"; npm ci --no-audit --no-fund
+  # npm install, not npm ci: npm 11 rejects its own lock file when optional platform
+  # packages (chdb, msgpackr) for other OSes are left out of it (npm/cli#4828).
+  echo "test.sh: installing npm dependencies"; npm install --no-audit --no-fund --no-save
 fi
 npx tsc -p tsconfig.json
 if [ "$mode" != unit ]; then

@@ -73,7 +73,9 @@ export class DeadLetterQueue implements DeadLetterSink {
   constructor(
     private readonly connection: Redis,
     private readonly config: Config['deadLetter'],
-    private readonly metrics: Pick<WorkerMetrics, 'deadLetterEnqueued' | 'deadLetterRetried' | 'deadLetterDead' | 'deadLetterReplayed' | 'deadLetterDepth'> | undefined,
+    private readonly metrics:
+      | Pick<WorkerMetrics, 'deadLetterEnqueued' | 'deadLetterRetried' | 'deadLetterDead' | 'deadLetterReplayed' | 'deadLetterDepth' | 'rowsInserted'>
+      | undefined,
     private readonly log?: Logger,
   ) {
     this.queue = new Queue(queueName(config), { connection });
@@ -108,14 +110,17 @@ export class DeadLetterQueue implements DeadLetterSink {
           if (job.name === 'batch') {
             const data = job.data as BatchJobData;
             await replayer.insert(data.table, data.rows, data.token);
+            this.metrics?.rowsInserted.inc({ table: data.table }, data.rows.length);
           } else {
             const data = job.data as PoisonJobData;
             if (data.row && data.table) {
               await replayer.insert(data.table, [data.row], `poison/${data.topic}/${data.partition}/${data.offset}`);
+              this.metrics?.rowsInserted.inc({ table: data.table });
             } else if (data.valueBase64 !== null) {
               const { table, record } = replayer.decode(data.topic, Buffer.from(data.valueBase64, 'base64'));
               const row = { ...record, _kafka_topic: data.topic, _kafka_partition: data.partition, _kafka_offset: data.offset };
               await replayer.insert(table, [row], `poison/${data.topic}/${data.partition}/${data.offset}`);
+              this.metrics?.rowsInserted.inc({ table });
             } else {
               throw new PoisonError('undecodable', 'message has no value (tombstone)');
             }

@@ -68,22 +68,27 @@ export class InsertStage implements BatchConsumer {
     const table = batch.eventType.table;
     if (batch.rows.length > 0) {
       await this.journal.record(batch.topic, batch.partition, batch);
-      const started = this.clock();
-      await this.limiter.run(() => this.insertOrDeadLetter(batch, toInsertRows(batch, batch.rows), batchToken(batch)));
-      const now = this.clock();
-      this.metrics.flushDuration.observe({ table }, (now - started) / 1000);
+      const inserted = await this.limiter.run(async () => {
+        const started = this.clock();
+        const rows = await this.insertOrDeadLetter(batch, toInsertRows(batch, batch.rows), batchToken(batch));
+        this.metrics.flushDuration.observe({ table }, (this.clock() - started) / 1000);
+        return rows;
+      });
       this.metrics.batchRows.observe({ table }, batch.rows.length);
       this.metrics.batchBytes.observe({ table }, batch.bytes);
+      // End-to-end latency of the rows ClickHouse acknowledged (not of those handed to the queues).
+      const now = this.clock();
       const tsField = batch.eventType.timestampField;
-      for (const row of batch.rows) {
-        const ts = row.record[tsField];
+      for (const row of inserted) {
+        const ts = row[tsField];
         if (typeof ts === 'number') this.metrics.endToEndLatency.observe({ table }, Math.max(0, now - ts) / 1000);
       }
     }
     await this.next.submit(batch);
   }
 
-  private async insertOrDeadLetter(batch: Batch, rows: Record<string, unknown>[], token: string): Promise<void> {
+  /** Returns the rows ClickHouse acknowledged; the others are in the dead-letter queue. */
+  private async insertOrDeadLetter(batch: Batch, rows: Record<string, unknown>[], token: string): Promise<Record<string, unknown>[]> {
     const table = batch.eventType.table;
     let delay = this.config.initialBackoffMs;
     for (let attempt = 1; ; attempt++) {
@@ -91,7 +96,7 @@ export class InsertStage implements BatchConsumer {
         await this.insert(table, rows, token);
         this.metrics.rowsInserted.inc({ table }, rows.length);
         this.metrics.bytesInserted.inc({ table }, Math.round((batch.bytes * rows.length) / Math.max(1, batch.rows.length)));
-        return;
+        return rows;
       } catch (err) {
         const kind = classifyClickHouseError(err);
         this.metrics.insertErrors.inc({ table, kind });
@@ -100,7 +105,7 @@ export class InsertStage implements BatchConsumer {
         if (attempt >= this.config.attempts) {
           this.log.warn('insert failed after retries; handing the batch to the dead-letter retry queue', { table, token, rows: rows.length, err: err as Error });
           await this.deadLetters.failedBatch({ table, token, rows, topic: batch.topic, partition: batch.partition, firstOffset: batch.firstOffset, lastOffset: batch.lastOffset, error: String((err as Error).message ?? err) });
-          return;
+          return [];
         }
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(this.config.maxBackoffMs, Math.max(1, delay * 2));
@@ -109,7 +114,7 @@ export class InsertStage implements BatchConsumer {
   }
 
   /** Splits a batch ClickHouse refused as data until the refused rows are isolated. */
-  private async bisect(batch: Batch, rows: Record<string, unknown>[], token: string, err: unknown): Promise<void> {
+  private async bisect(batch: Batch, rows: Record<string, unknown>[], token: string, err: unknown): Promise<Record<string, unknown>[]> {
     if (rows.length === 1) {
       const row = rows[0]!;
       await this.deadLetters.poison({
@@ -123,11 +128,12 @@ export class InsertStage implements BatchConsumer {
         table: batch.eventType.table,
       });
       this.metrics.poisonMessages.inc({ topic: batch.topic, reason: 'rejected_by_clickhouse' });
-      return;
+      return [];
     }
     const mid = Math.ceil(rows.length / 2);
     // Sub-batch tokens are derived from the parent's, so re-running the bisection dedups too.
-    await this.insertOrDeadLetter(batch, rows.slice(0, mid), `${token}/a`);
-    await this.insertOrDeadLetter(batch, rows.slice(mid), `${token}/b`);
+    const left = await this.insertOrDeadLetter(batch, rows.slice(0, mid), `${token}/a`);
+    const right = await this.insertOrDeadLetter(batch, rows.slice(mid), `${token}/b`);
+    return [...left, ...right];
   }
 }

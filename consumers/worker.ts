@@ -67,6 +67,12 @@ export class IngestWorker {
     const lookup = new SchemaLookup(opts.eventTypes ?? allEventTypes);
     const metrics = createWorkerMetrics(opts.registry ?? new Registry(), { defaults: true });
 
+    // Zero-valued series from the start, so rate() sees the first increase after a scrape.
+    for (const [topic, type] of typeOfTopic) {
+      metrics.messagesConsumed.inc({ topic }, 0);
+      metrics.rowsInserted.inc({ table: type.table }, 0);
+      metrics.bytesInserted.inc({ table: type.table }, 0);
+    }
     const clickhouse = await openClickHouse(config.clickhouse);
     const applied = await migrate(clickhouse);
     if (applied.applied.length > 0) log.info('migrations applied', { applied: applied.applied });

@@ -49,6 +49,8 @@ describe('ClickHouse failing for a while', () => {
     expect(await auditCostRows(worker.clickhouse)).toEqual({ n: 3_000, offsets: 3_000, ids: 3_000 });
     const depth = await worker.deadLetters.depth();
     expect(depth).toEqual({ retrying: 0, dead: 0 });
+    // Rows landed by the retry worker count as inserted too, so the metric matches ClickHouse.
+    expect(await metricValue(worker, 'ingest_rows_inserted_total', { table: 'cost_metrics_ts' })).toBe(3_000);
   });
 });
 

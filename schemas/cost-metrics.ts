@@ -6,6 +6,7 @@ export const costMetrics = defineEventType({
   table: 'cost_metrics_ts',
   partitionKey: 'customer_id',
   timestampField: 'timestamp',
+  bounds: { is_spot: [0, 1], is_reserved: [0, 1] },
   autoFields: { timestamp: 'now' },
   schema: {
     type: 'record',

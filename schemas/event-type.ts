@@ -31,6 +31,8 @@ export interface EventTypeSpec<
   readonly autoFields?: { readonly [K in A]?: 'now' | 'uuid' };
   /** Older versions of this schema the worker still decodes (schema evolution). */
   readonly previousSchemas?: readonly AvroRecordSchema[];
+  /** Inclusive numeric bounds checked by the SDK and the worker, e.g. 0/1 flags stored as UInt8. */
+  readonly bounds?: { readonly [field: string]: readonly [min: number, max: number] };
 }
 
 export type FieldName<S extends AvroRecordSchema> = S['fields'][number]['name'];

@@ -6,6 +6,7 @@ export const qualityMetrics = defineEventType({
   table: 'quality_metrics_ts',
   partitionKey: 'customer_id',
   timestampField: 'timestamp',
+  bounds: { hallucination_detected: [0, 1] },
   autoFields: { timestamp: 'now' },
   schema: {
     type: 'record',

@@ -48,6 +48,7 @@ export function toEventRecord(type: EventType, input: unknown, index?: number, n
     // A nullable JSON field left null stays null (an update that does not touch it).
     if (type.jsonFields?.includes(field.name as never) && !(value === null && isNullable(field.type))) value = toJsonString(value, (r) => fail(field.name, r));
     checkValue(field.type, value, (r) => fail(field.name, r));
+    checkBounds(type, field.name, value, (r) => fail(field.name, r));
     record[field.name] = value;
   }
   return record;
@@ -59,9 +60,11 @@ export function toEventRecord(type: EventType, input: unknown, index?: number, n
  */
 export function checkEventRecord(type: EventType, record: Record<string, unknown>): void {
   for (const field of type.schema.fields) {
-    checkValue(field.type, record[field.name], (r) => {
+    const fail = (r: string): never => {
       throw new EventValidationError(type.name, field.name, r);
-    });
+    };
+    checkValue(field.type, record[field.name], fail);
+    checkBounds(type, field.name, record[field.name], fail);
   }
 }
 
@@ -101,6 +104,11 @@ function checkValue(schema: AvroSchema, value: unknown, fail: (reason: string) =
     default:
       fail(`unsupported schema type ${JSON.stringify(schema)}`);
   }
+}
+
+function checkBounds(type: EventType, field: string, value: unknown, fail: (reason: string) => never): void {
+  const bounds = type.bounds?.[field];
+  if (bounds && typeof value === 'number' && (value < bounds[0] || value > bounds[1])) fail(`expected a value from ${bounds[0]} to ${bounds[1]}, got ${value}`);
 }
 
 function isNullable(schema: AvroSchema): boolean {

@@ -62,3 +62,14 @@ describe('CRC-64-AVRO', () => {
     expect(out.toString('hex')).toBe('8f5c393f1ad57572');
   });
 });
+
+describe('0/1 flags', () => {
+  it('the SDK refuses a flag outside 0..1, naming the field; the worker treats such a decoded value as invalid', async () => {
+    const { toEventRecord, checkEventRecord } = await import('../../schemas/validate-event.js');
+    const { costMetrics } = await import('../../schemas/cost-metrics.js');
+    const { costEvents } = await import('../helpers/cost-events.js');
+    const event = costEvents(1)[0]!;
+    expect(() => toEventRecord(costMetrics, { ...event, is_spot: 2 }, 0)).toThrow(/cost_metrics\[0\]\.is_spot: expected a value from 0 to 1, got 2/);
+    expect(() => checkEventRecord(costMetrics, { ...toEventRecord(costMetrics, event), is_reserved: 300 })).toThrow(/is_reserved/);
+  });
+});

@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  * offsets, ids or error messages). docs/operations.md explains each metric.
  */
 
-export const FLUSH_REASONS = ['rows', 'bytes', 'age', 'replay', 'shutdown', 'backpressure', 'rebalance'] as const;
+export const FLUSH_REASONS = ['rows', 'bytes', 'age', 'replay', 'shutdown'] as const;
 export type FlushReason = (typeof FLUSH_REASONS)[number];
 
 const SIZE_BUCKETS = [1, 10, 100, 1_000, 5_000, 10_000, 50_000, 100_000, 500_000];

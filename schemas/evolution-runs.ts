@@ -3,10 +3,10 @@ import { defineEventType } from './event-type.js';
 /**
  * One evolution run (one `genesis_launch`). Every event is a start or an update of the run:
  * all fields but `run_id` and `event_time` are nullable with default null, so an update carries
- * only what changed (status, total_generations, end_time). The worker inserts into
- * `evolution_run_events` (CoalescingMergeTree: per run, the latest non-null value of each column
- * wins); the `evolution_runs` view reads it with FINAL, so queries see exactly one current row
- * per run, even before background merges.
+ * only what changed (status, total_generations, end_time). The worker appends every event to
+ * `evolution_run_updates`; the `evolution_runs` view picks, per run and column, the latest
+ * non-null value by (event_time, Kafka offset), so queries see exactly one current row per run
+ * whatever the insert order (a batch re-inserted from the dead-letter queue lands late).
  *
  * `config` is a JSON string, but it is not a `jsonFields` entry: the SDK would store an absent
  * (null) config as the JSON text "null", and that non-null value would overwrite the run's
@@ -14,7 +14,7 @@ import { defineEventType } from './event-type.js';
  */
 export const evolutionRuns = defineEventType({
   name: 'evolution_runs',
-  table: 'evolution_run_events',
+  table: 'evolution_run_updates',
   partitionKey: 'run_id',
   timestampField: 'event_time',
   autoFields: { event_time: 'now' },

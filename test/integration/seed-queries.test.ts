@@ -401,7 +401,7 @@ describe('evolution_runs update path', () => {
     const logger = new EvolutionLogger(sink);
     const start = Date.UTC(2024, 5, 1, 10, 0, 0);
     // Keep the start and update rows in separate, unmerged parts: the view must collapse them itself.
-    await client.command({ query: 'SYSTEM STOP MERGES evolution_run_events' });
+    await client.command({ query: 'SYSTEM STOP MERGES evolution_run_updates' });
     await logger.logEvolutionRun({ run_id: 'run_update_check', task_name: 'circle_packing', config: { a: 1 }, population_size: 20, cluster_type: 'local', database_path: '/x.db', start_time: start });
     await sink.insertAll(client);
     const active = async () => (await select("SELECT run_id, task_name, start_time, total_generations FROM evolution_runs WHERE status = 'running'")).map((r) => r.run_id);
@@ -409,9 +409,10 @@ describe('evolution_runs update path', () => {
     const before = await select("SELECT end_time, total_generations FROM evolution_runs WHERE run_id = 'run_update_check'");
     expect(before).toEqual([{ end_time: '1970-01-01 00:00:00.000', total_generations: 0 }]);
 
+    sink.now += 1_000; // the update is emitted after the start
     await logger.updateEvolutionRun({ run_id: 'run_update_check', status: 'completed', total_generations: 10, end_time: start + 3_600_000 });
     await sink.insertAll(client); // a second insert: a second part, not merged with the first
-    const parts = await select("SELECT count() AS n FROM system.parts WHERE database = currentDatabase() AND table = 'evolution_run_events' AND active");
+    const parts = await select("SELECT count() AS n FROM system.parts WHERE database = currentDatabase() AND table = 'evolution_run_updates' AND active");
     expect(Number(parts[0]!.n)).toBeGreaterThan(1);
     expect(await active()).not.toContain('run_update_check');
     const rows = await select("SELECT * EXCEPT updated_at FROM evolution_runs WHERE run_id = 'run_update_check'");
@@ -422,8 +423,22 @@ describe('evolution_runs update path', () => {
       },
     ]);
     // The raw table holds both events; only the view collapses them.
-    expect((await select("SELECT count() AS n FROM evolution_run_events WHERE run_id = 'run_update_check'"))[0]!.n).toBe(2);
-    await client.command({ query: 'SYSTEM START MERGES evolution_run_events' });
+    expect((await select("SELECT count() AS n FROM evolution_run_updates WHERE run_id = 'run_update_check'"))[0]!.n).toBe(2);
+    await client.command({ query: 'SYSTEM START MERGES evolution_run_updates' });
+  });
+
+  it('the current row does not depend on insert order (a start event re-inserted late from the dead-letter queue)', async () => {
+    const sink = new CapturingSink();
+    const logger = new EvolutionLogger(sink);
+    await logger.logEvolutionRun({ run_id: 'run_late_start', task_name: 'mask_to_seg', config: {}, population_size: 8, cluster_type: 'slurm', database_path: '/y.db', start_time: sink.now });
+    const startEvent = sink.batches.splice(0);
+    sink.now += 60_000;
+    await logger.updateEvolutionRun({ run_id: 'run_late_start', status: 'completed', total_generations: 4 });
+    await sink.insertAll(client); // the update lands first…
+    sink.batches.push(...startEvent);
+    await sink.insertAll(client); // …and the older start event after it
+    const rows = await select("SELECT status, total_generations, task_name, cluster_type FROM evolution_runs WHERE run_id = 'run_late_start'");
+    expect(rows).toEqual([{ status: 'completed', total_generations: 4, task_name: 'mask_to_seg', cluster_type: 'slurm' }]);
   });
 
   it('the fixture runs: completed ones are not active, every run appears once', async () => {
@@ -586,7 +601,7 @@ describe('tables and migrations', () => {
     performance_metrics_hourly: { partition: 'toYYYYMM(hour)', sorting: 'customer_id, service_id, hour, service_type, model_name', ttl: 'hour + toIntervalDay(30)' },
     resource_metrics_hourly: { partition: 'toYYYYMM(hour)', sorting: 'customer_id, instance_id, hour, instance_type', ttl: 'hour + toIntervalDay(90)' },
     quality_metrics_hourly: { partition: 'toYYYYMM(hour)', sorting: 'customer_id, service_id, hour, model_name', ttl: 'hour + toIntervalDay(30)' },
-    evolution_run_events: { partition: '', sorting: 'run_id', ttl: null },
+    evolution_run_updates: { partition: '', sorting: 'run_id, event_time', ttl: null },
     generations: { partition: 'toYYYYMM(timestamp)', sorting: 'run_id, generation', ttl: null },
     individuals: { partition: 'toYYYYMM(timestamp)', sorting: 'run_id, generation, individual_id', ttl: null },
     pareto_fronts: { partition: 'toYYYYMM(timestamp)', sorting: 'run_id, generation, individual_id', ttl: null },

@@ -11,8 +11,8 @@ const list = z.preprocess(
   z.array(z.string().min(1)).min(1),
 );
 
-export const configSchema = z.object({
-  kafka: z.object({
+export const configSchema = z.strictObject({
+  kafka: z.strictObject({
     /** Bootstrap brokers, host:port. Env KAFKA_BROKERS (comma-separated). */
     brokers: list.default(['127.0.0.1:9092']),
     /** kafkajs client id. Env KAFKA_CLIENT_ID. */
@@ -25,7 +25,7 @@ export const configSchema = z.object({
     replicationFactor: int(1, 10).default(1),
     connectionTimeoutMs: int(100).default(10_000),
   }),
-  clickhouse: z.object({
+  clickhouse: z.strictObject({
     /** Real ClickHouse server, e.g. http://user:pass@host:8123. Unset: embedded chDB. Env CLICKHOUSE_URL. */
     url: z.string().url().optional(),
     /** Database holding the tables. Env CLICKHOUSE_DATABASE. */
@@ -34,11 +34,11 @@ export const configSchema = z.object({
     dataPath: z.string().min(1).default('./data/chdb'),
     requestTimeoutMs: int(100).default(60_000),
   }),
-  redis: z.object({
+  redis: z.strictObject({
     /** Env REDIS_URL. */
     url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
   }),
-  consumer: z.object({
+  consumer: z.strictObject({
     /** Kafka consumer group. Env INGEST_GROUP_ID. */
     groupId: z.string().min(1).default('ingest-workers'),
     /** Consumer-group members run by this process (they share one ClickHouse client). Env INGEST_CONCURRENCY. */
@@ -58,7 +58,7 @@ export const configSchema = z.object({
     /** Where a new group starts reading. Env INGEST_FROM_BEGINNING. */
     fromBeginning: z.coerce.boolean().default(true),
   }),
-  batch: z.object({
+  batch: z.strictObject({
     /** Flush a partition's batch at this many rows. Env BATCH_MAX_ROWS. */
     maxRows: int(1, 10_000_000).default(10_000),
     /** Flush at this many encoded bytes. Env BATCH_MAX_BYTES. */
@@ -66,7 +66,7 @@ export const configSchema = z.object({
     /** Flush a batch this long after its first message. Env BATCH_MAX_WAIT_MS. */
     maxWaitMs: int(1, 3_600_000).default(1_000),
   }),
-  insert: z.object({
+  insert: z.strictObject({
     /** In-process insert attempts before the batch goes to the retry queue. Env INSERT_ATTEMPTS. */
     attempts: int(1, 100).default(3),
     initialBackoffMs: int(0).default(200),
@@ -74,11 +74,11 @@ export const configSchema = z.object({
     /** Batches inserted at once across all tables. Env INSERT_CONCURRENCY. */
     concurrency: int(1, 64).default(4),
   }),
-  memory: z.object({
+  memory: z.strictObject({
     /** Budget for all buffered message bytes; past it fetching pauses. Env MAX_BUFFERED_BYTES. */
     maxBufferedBytes: int(1_024).default(256 * 1024 * 1024),
   }),
-  deadLetter: z.object({
+  deadLetter: z.strictObject({
     /** BullMQ queue `${queuePrefix}-dead-letters`: failed batches retry there, dead letters rest in its failed state. Env DLQ_QUEUE_PREFIX. */
     queuePrefix: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-"').default('ingest'),
     /** Attempts of the retry worker before a failed batch rests as dead. Env DLQ_ATTEMPTS. */
@@ -92,7 +92,7 @@ export const configSchema = z.object({
     /** Messages per window for the poison ratio; below this count the limit does not apply. Env DLQ_POISON_WINDOW. */
     poisonWindow: int(1).default(1_000),
   }),
-  metrics: z.object({
+  metrics: z.strictObject({
     /** /metrics, /healthz, /readyz port; 0 picks a free port. Env METRICS_PORT. */
     port: int(0, 65_535).default(9464),
     host: z.string().default('0.0.0.0'),
@@ -101,7 +101,7 @@ export const configSchema = z.object({
     /** A partition with lag and no committed progress for this long counts as stuck. Env STUCK_AFTER_MS. */
     stuckAfterMs: int(1_000).default(300_000),
   }),
-  shutdown: z.object({
+  shutdown: z.strictObject({
     /** Bound on flush + commit + disconnect at SIGTERM. Env SHUTDOWN_TIMEOUT_MS. */
     timeoutMs: int(100).default(30_000),
   }),
@@ -163,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
   const raw: Record<string, Record<string, unknown>> = {};
   for (const key of Object.keys(configSchema.shape)) raw[key] = {};
   const problems: string[] = [];
+  const fromEnv = new Map<string, string>();
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || value === '') continue;
     const target = ENV[name];
@@ -173,10 +174,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     const [section, key] = target;
     const isBool = ['createTopics', 'fromBeginning', 'runRetryWorker'].includes(key);
     if (isBool && !BOOL_ENV.has(value)) {
-      problems.push(`${name}: expected true or false, got ${JSON.stringify(value)}`);
+      problems.push(`${name}: expected true, false, 1 or 0, got ${JSON.stringify(value)}`);
       continue;
     }
     raw[section]![key] = isBool ? value === 'true' || value === '1' : value;
+    fromEnv.set(`${section}.${key}`, name);
   }
   for (const [section, values] of Object.entries(overrides)) {
     if (!(section in raw)) {
@@ -184,12 +186,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
       continue;
     }
     Object.assign(raw[section]!, values);
+    for (const key of Object.keys(values ?? {})) fromEnv.delete(`${section}.${key}`);
   }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const path = issue.path.join('.');
-      const envName = Object.entries(ENV).find(([, [s, k]]) => `${s}.${k}` === path)?.[0];
+      const envName = fromEnv.get(path);
       problems.push(`${path}${envName ? ` (env ${envName})` : ''}: ${issue.message}`);
     }
   }

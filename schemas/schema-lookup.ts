@@ -12,7 +12,8 @@ export interface DecoderEntry {
 
 /**
  * Maps a writer-schema fingerprint to its decoder. The hot path calls `get` synchronously;
- * on a miss the caller may `learn` new writer schemas (from the schema topic) and try again.
+ * a writer schema it does not know makes the message poison (`unknown_fingerprint`) until the
+ * worker is upgraded to know it (`previousSchemas`) or is told it with `learn`.
  */
 export class SchemaLookup {
   private readonly byFingerprint = new Map<string, DecoderEntry>();

@@ -37,7 +37,7 @@ describe('loadConfig', () => {
 
   it('rejects unknown INGEST_ variables (typos) and non-boolean booleans', () => {
     expect(() => loadConfig({ INGEST_CONCURENCY: '2' })).toThrow(/INGEST_CONCURENCY: unknown setting/);
-    expect(() => loadConfig({ DLQ_RETRY_WORKER: 'yes' })).toThrow(/DLQ_RETRY_WORKER: expected true or false/);
+    expect(() => loadConfig({ DLQ_RETRY_WORKER: 'yes' })).toThrow(/DLQ_RETRY_WORKER: expected true, false, 1 or 0/);
   });
 });
 
@@ -71,5 +71,19 @@ describe('0/1 flags', () => {
     const event = costEvents(1)[0]!;
     expect(() => toEventRecord(costMetrics, { ...event, is_spot: 2 }, 0)).toThrow(/cost_metrics\[0\]\.is_spot: expected a value from 0 to 1, got 2/);
     expect(() => checkEventRecord(costMetrics, { ...toEventRecord(costMetrics, event), is_reserved: 300 })).toThrow(/is_reserved/);
+  });
+});
+
+describe('loadConfig overrides', () => {
+  it('rejects a misspelt key inside a section, and labels override errors without an env name', () => {
+    expect(() => loadConfig({}, { batch: { maxRow: 5 } as never })).toThrow(/batch: Unrecognized key/);
+    let message = '';
+    try {
+      loadConfig({}, { batch: { maxRows: 0 } });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/batch\.maxRows: /);
+    expect(message).not.toMatch(/env BATCH_MAX_ROWS/);
   });
 });

@@ -55,17 +55,49 @@ export function toEventRecord(type: EventType, input: unknown, index?: number, n
 }
 
 /**
- * Checks a decoded record for values the schema type allows but the tables must
- * not take (NaN, Infinity, malformed UUIDs). The worker dead-letters such events.
+ * Checks a record decoded from Avro for values its schema type allows but the tables must not
+ * take: NaN and ±Infinity in doubles, malformed UUIDs, negative timestamps, out-of-bounds flags.
+ * Avro decoding already guarantees every other type (a string is a string, an int fits 32 bits),
+ * so only these checks run, compiled once per event type: this is on the worker's hot path.
+ * Throws EventValidationError naming the field; the worker dead-letters such events.
  */
 export function checkEventRecord(type: EventType, record: Record<string, unknown>): void {
-  for (const field of type.schema.fields) {
-    const fail = (r: string): never => {
-      throw new EventValidationError(type.name, field.name, r);
-    };
-    checkValue(field.type, record[field.name], fail);
-    checkBounds(type, field.name, record[field.name], fail);
+  let check = decodedCheckers.get(type);
+  if (!check) {
+    check = compileDecodedChecker(type);
+    decodedCheckers.set(type, check);
   }
+  check(record);
+}
+
+const decodedCheckers = new WeakMap<EventType, (record: Record<string, unknown>) => void>();
+
+function compileDecodedChecker(type: EventType): (record: Record<string, unknown>) => void {
+  const checks: Array<(record: Record<string, unknown>) => void> = [];
+  for (const field of type.schema.fields) {
+    const name = field.name;
+    const fail = (reason: string): never => {
+      throw new EventValidationError(type.name, name, reason);
+    };
+    const branch = Array.isArray(field.type) ? field.type.find((t) => t !== 'null') : field.type;
+    if (branch === undefined) continue;
+    const bounds = type.bounds?.[name];
+    const base = typeof branch === 'object' && 'logicalType' in branch ? branch.type : branch;
+    const logical = typeof branch === 'object' && 'logicalType' in branch ? branch.logicalType : undefined;
+    const needsFinite = base === 'double' || base === 'float';
+    if (!needsFinite && !bounds && logical !== 'uuid' && logical !== 'timestamp-millis') continue;
+    checks.push((record) => {
+      const value = record[name];
+      if (value === null || value === undefined) return;
+      if (needsFinite && !Number.isFinite(value)) fail(`expected a finite number, got ${describe(value)}`);
+      if (logical === 'uuid' && !UUID_RE.test(value as string)) fail(`expected a UUID, got ${describe(value)}`);
+      if (logical === 'timestamp-millis' && (value as number) < 0) fail(`expected a time at or after 1970-01-01, got ${describe(value)}`);
+      if (bounds && ((value as number) < bounds[0] || (value as number) > bounds[1])) fail(`expected a value from ${bounds[0]} to ${bounds[1]}, got ${describe(value)}`);
+    });
+  }
+  return (record) => {
+    for (const check of checks) check(record);
+  };
 }
 
 function checkValue(schema: AvroSchema, value: unknown, fail: (reason: string) => never): void {

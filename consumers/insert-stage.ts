@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Config } from '../lib/config.js';
 import { classifyClickHouseError } from '../lib/errors.js';
@@ -7,17 +8,33 @@ import type { BatchJournal } from './batch-journal.js';
 import type { BatchConsumer } from './batch-stage.js';
 import type { DeadLetterSink } from './dead-letter-queue.js';
 import type { Semaphore } from './memory-budget.js';
+import { createRowEncoder } from './row-encoder.js';
+import type { EventType } from '../schemas/event-type.js';
 import { batchToken, type Batch, type DecodedRow } from './types.js';
 
 /** Inserts rows into one table with a deduplication token; throws what ClickHouse threw. */
 export type RowInserter = (table: string, rows: readonly Record<string, unknown>[], token: string) => Promise<void>;
 
-export function clickHouseInserter(client: ClickHouseClient): RowInserter {
+/**
+ * Inserts rows of the given event types as TabSeparated text (see row-encoder.ts), with the
+ * batch's deduplication token. Works the same against a ClickHouse server and embedded chDB.
+ */
+export function clickHouseInserter(client: ClickHouseClient, eventTypes: readonly EventType[]): RowInserter {
+  const encoders = new Map(eventTypes.map((t) => [t.table, createRowEncoder(t)] as const));
   return async (table, rows, token) => {
+    const encoder = encoders.get(table);
+    if (!encoder) throw new Error(`no event type inserts into table ${table}`);
+    const body = Buffer.from(encoder.encode(rows), 'utf8');
     await client.insert({
       table,
-      values: rows as Record<string, unknown>[],
-      format: 'JSONEachRow',
+      columns: encoder.columns as [string, ...string[]],
+      format: 'TabSeparated',
+      values: new Readable({
+        read() {
+          this.push(body);
+          this.push(null);
+        },
+      }),
       clickhouse_settings: {
         // Same token, same batch: ClickHouse ignores the repeat (needs the table's
         // non_replicated_deduplication_window, or replicated tables' default window).
@@ -26,8 +43,8 @@ export function clickHouseInserter(client: ClickHouseClient): RowInserter {
         // Make the insert synchronous and durable before we commit the offsets.
         async_insert: 0,
         // The worker validated every value; never let ClickHouse skip or default rows silently.
-        input_format_skip_unknown_fields: 0,
         input_format_allow_errors_num: '0',
+        input_format_allow_errors_ratio: 0,
       },
     });
   };

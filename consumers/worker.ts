@@ -79,7 +79,7 @@ export class IngestWorker {
 
     const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null, lazyConnect: true });
     await redis.connect();
-    const baseInsert = clickHouseInserter(clickhouse);
+    const baseInsert = clickHouseInserter(clickhouse, opts.eventTypes ?? allEventTypes);
     const insert = opts.wrapInserter ? opts.wrapInserter(baseInsert) : baseInsert;
     const deadLetters = new DeadLetterQueue(redis, config.deadLetter, metrics, log.child({ component: 'dead-letters' }));
     if (config.deadLetter.runRetryWorker) {

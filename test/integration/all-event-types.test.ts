@@ -59,6 +59,20 @@ describe('every emit…/log… call round-trips through the real broker into its
     expect(stored.map((r) => Number(r.ts)).sort()).toEqual(events.map((e) => e.timestamp).sort());
   });
 
+  it('text survives exactly: tabs, newlines, backslashes, CR, NUL, quotes, unicode', async () => {
+    const nasty = 'line1\nline2\ttab \\ backslash \r cr \u0000 nul "quotes" \'single\' ünïcödé 🚀 \\N not null';
+    const id = '0b7f6c1e-4c8e-4a57-9a3c-2d1f0e9b8a77';
+    await logger.logLlmInteraction({ id, model: 'm\tx', messages: [{ role: 'user', content: nasty }], response: nasty, cost: 0.5, execution_time: 1.25, metadata: { note: nasty } } as any);
+    const [row] = await waitFor('the row', async () => {
+      const rows = await queryRows<Record<string, string>>(worker.clickhouse, 'SELECT model, response, messages, metadata FROM llm_logs WHERE id = {id:UUID}', { id });
+      return rows.length === 1 ? rows : undefined;
+    });
+    expect(row!.response).toBe(nasty);
+    expect(row!.model).toBe('m\tx');
+    expect(JSON.parse(row!.messages!)).toEqual([{ role: 'user', content: nasty }]);
+    expect(JSON.parse(row!.metadata!)).toEqual({ note: nasty });
+  });
+
   it('evolution logger: runs (with an update), generations, individuals, pareto fronts, lineages, LLM logs and agent actions all land', async () => {
     const run = recent('evolution_runs', 1)[0]!;
     await logger.logEvolutionRun({ run_id: run.run_id, task_name: 'circle_packing', config: { evolution: { num_generations: 3 } }, population_size: 4, cluster_type: 'local', database_path: '/tmp/x.db' });
@@ -76,7 +90,7 @@ describe('every emit…/log… call round-trips through the real broker into its
       ...actions.map((x) => logger.logAgentAction(x as any)),
     ]);
     await logger.updateEvolutionRun({ run_id: run.run_id, status: 'completed', total_generations: 3 });
-    const expected: Record<string, number> = { generations: 3, individuals: 12, code_lineages: 12, pareto_fronts: 3, llm_logs: n, agent_actions: n };
+    const expected: Record<string, number> = { generations: 3, individuals: 12, code_lineages: 12, pareto_fronts: 3, llm_logs: n + 1, agent_actions: n };
     for (const [table, count] of Object.entries(expected)) {
       await waitFor(`${count} rows in ${table}`, async () => (await countRows(worker.clickhouse, table)) === count);
     }
@@ -92,6 +106,6 @@ describe('every emit…/log… call round-trips through the real broker into its
     const [g] = await queryRows<{ t: string }>(worker.clickhouse, 'SELECT any(task_name) AS t FROM generations');
     expect(g!.t).toBe('circle_packing');
     const [m] = await queryRows<{ ids: number }>(worker.clickhouse, 'SELECT uniqExact(id) AS ids FROM llm_logs');
-    expect(Number(m!.ids)).toBe(n);
+    expect(Number(m!.ids)).toBe(n + 1);
   });
 });

@@ -77,13 +77,25 @@ export class DecodeStage {
     private readonly log: Logger,
   ) {}
 
+  private readonly countersByTopic = new Map<string, { messages: { inc(n?: number): void }; bytes: { inc(n?: number): void } }>();
+
+  /** Per-topic counter children, looked up once: label hashing per message is measurable. */
+  private counted(topic: string, bytes: number): void {
+    let c = this.countersByTopic.get(topic);
+    if (!c) {
+      c = { messages: this.metrics.messagesConsumed.labels({ topic }), bytes: this.metrics.messageBytesConsumed.labels({ topic }) };
+      this.countersByTopic.set(topic, c);
+    }
+    c.messages.inc();
+    c.bytes.inc(bytes);
+  }
+
   submit(msg: KafkaRecord): void {
     const type = this.typeOfTopic.get(msg.topic);
     if (!type) throw new Error(`no event type is consumed from topic ${msg.topic}`);
     const bytes = msg.value?.length ?? 0;
     this.next.reserve(msg.topic, msg.partition, type, msg.offset, bytes);
-    this.metrics.messagesConsumed.inc({ topic: msg.topic });
-    this.metrics.messageBytesConsumed.inc({ topic: msg.topic }, bytes);
+    this.counted(msg.topic, bytes);
     try {
       const record = decodeMessage(this.lookup, type, msg.value);
       this.poisonLimit.record(false);

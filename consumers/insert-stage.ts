@@ -96,9 +96,10 @@ export class InsertStage implements BatchConsumer {
       // End-to-end latency of the rows ClickHouse acknowledged (not of those handed to the queues).
       const now = this.clock();
       const tsField = batch.eventType.timestampField;
+      const latency = this.metrics.endToEndLatency.labels({ table });
       for (const row of inserted) {
         const ts = row[tsField];
-        if (typeof ts === 'number') this.metrics.endToEndLatency.observe({ table }, Math.max(0, now - ts) / 1000);
+        if (typeof ts === 'number') latency.observe(Math.max(0, now - ts) / 1000);
       }
     }
     await this.next.submit(batch);

@@ -1,0 +1,83 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DeadLetterQueue } from '../../consumers/dead-letter-queue.js';
+import { PoisonError } from '../../lib/errors.js';
+import { testConfig, waitFor } from '../helpers/stack.js';
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '../..');
+
+/** Runs `npm run dlq -- …` as an operator would; returns stdout and the exit code. */
+async function dlq(prefix: string, ...args: string[]): Promise<{ out: string; code: number }> {
+  try {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', join(root, 'cli/dlq.ts'), ...args], {
+      cwd: root,
+      env: { ...process.env, DLQ_QUEUE_PREFIX: prefix },
+    });
+    return { out: stdout, code: 0 };
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; code?: number };
+    return { out: `${e.stdout ?? ''}${e.stderr ?? ''}`, code: e.code ?? 1 };
+  }
+}
+
+describe('npm run dlq: list, show, replay, drop', () => {
+  const config = testConfig();
+  const prefix = config.deadLetter.queuePrefix;
+  let redis: Redis;
+  let queue: DeadLetterQueue;
+
+  beforeAll(async () => {
+    redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
+    queue = new DeadLetterQueue(redis, config.deadLetter, undefined);
+    // A retry worker that cannot decode anything: poison letters rest as dead at once.
+    queue.startRetryWorker({
+      decode: () => {
+        throw new PoisonError('unknown_fingerprint', 'still unknown');
+      },
+      insert: async () => undefined,
+    });
+    await queue.poison({ topic: 'ingest.cost_metrics', partition: 2, offset: 41, reason: 'unknown_fingerprint', detail: 'no known writer schema', value: Buffer.from([0xc3, 0x01, 1, 2, 3]) });
+    await queue.poison({ topic: 'ingest.cost_metrics', partition: 2, offset: 42, reason: 'undecodable', detail: 'garbage', value: Buffer.from('garbage') });
+    await waitFor('two dead letters', async () => (await queue.depth()).dead === 2);
+  });
+  afterAll(async () => {
+    await queue?.close();
+    redis?.disconnect();
+  });
+
+  it('lists, shows with the original bytes, replays and drops', async () => {
+    const list = await dlq(prefix, 'list', '--json');
+    expect(list.code).toBe(0);
+    const rows = JSON.parse(list.out) as Array<{ id: string; kind: string; what: string; where: string }>;
+    expect(rows.map((r) => r.what).sort()).toEqual(['undecodable', 'unknown_fingerprint']);
+    const unknown = rows.find((r) => r.what === 'unknown_fingerprint')!;
+    expect(unknown.where).toBe('ingest.cost_metrics[2] @41');
+
+    const show = await dlq(prefix, 'show', unknown.id);
+    expect(show.code).toBe(0);
+    expect(JSON.parse(show.out)).toMatchObject({ reason: 'unknown_fingerprint', topic: 'ingest.cost_metrics', partition: 2, offset: 41, valueHex: 'c301010203', state: 'failed' });
+
+    const replay = await dlq(prefix, 'replay', unknown.id);
+    expect(replay.code).toBe(0);
+    expect(replay.out).toMatch(/1 replayed/);
+    // The retry worker tried it again with fresh attempts; still unknown, so it is dead again.
+    await waitFor('dead again after the replay', async () => (await queue.get(unknown.id))?.attemptsMade === 1 && (await queue.get(unknown.id))?.isFailed());
+
+    const other = rows.find((r) => r.what === 'undecodable')!;
+    expect((await dlq(prefix, 'drop', other.id)).code).toBe(0);
+    expect(await queue.get(other.id)).toBeUndefined();
+    expect((await queue.depth()).dead).toBe(1);
+  });
+
+  it('refuses bad usage with the usage text and exit code 2', async () => {
+    const bad = await dlq(prefix, 'frobnicate');
+    expect(bad.code).toBe(2);
+    expect(bad.out).toMatch(/unknown command "frobnicate"[\s\S]*usage: npm run dlq/);
+    expect((await dlq(prefix, 'show', 'no-such-id')).code).toBe(2);
+    expect((await dlq(prefix, 'show')).out).toMatch(/show needs a job id/);
+  });
+});

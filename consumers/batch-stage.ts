@@ -58,6 +58,8 @@ interface PartitionState {
 export class BatchStage {
   private readonly partitions = new Map<string, PartitionState>();
   private failure: unknown;
+  /** Incremented at every rebalance; batches sealed before one must not commit after it. */
+  epoch = 0;
 
   constructor(
     private readonly next: BatchConsumer,
@@ -146,6 +148,7 @@ export class BatchStage {
    * flight finish; their ranges are journaled, so a re-formed batch deduplicates.
    */
   resetAfterRebalance(): void {
+    this.epoch++;
     for (const state of this.partitions.values()) {
       if (state.open) this.releaseBytes(state, state.open.bytes);
       for (const b of state.sealed) this.releaseBytes(state, b.bytes);
@@ -203,6 +206,7 @@ export class BatchStage {
       bytes: open.bytes,
       reason,
       poisonWrites: open.poisonWrites,
+      epoch: this.epoch,
     });
     this.metrics.flushes.inc({ table: state.eventType.table, reason });
   }
@@ -214,7 +218,9 @@ export class BatchStage {
       .submit(batch)
       .then(
         () => {
-          state.committedOffset = Math.max(state.committedOffset, batch.lastOffset + 1);
+          // A batch from before a rebalance did not commit (commit-offsets.ts): its messages
+          // are delivered again and re-formed from the journal, so they must not be skipped.
+          if (batch.epoch === this.epoch) state.committedOffset = Math.max(state.committedOffset, batch.lastOffset + 1);
         },
         (err) => {
           this.failure ??= err;

@@ -23,11 +23,21 @@ export class CommitStage implements BatchConsumer {
     private readonly journal: BatchJournal,
     private readonly metrics: Pick<WorkerMetrics, 'offsetsCommitted'>,
     private readonly log: Logger,
+    /** True when a rebalance happened since the batch was sealed. */
+    private readonly isStale: (batch: Batch) => boolean = () => false,
   ) {}
 
   async submit(batch: Batch): Promise<void> {
     await Promise.all(batch.poisonWrites);
     const next = batch.lastOffset + 1;
+    // After a rebalance the partition may belong to another member that has committed further
+    // already; Kafka would accept our older offset and move the group backwards, past ranges
+    // whose journal entries are gone. So a batch from an older generation does not commit: its
+    // range stays journaled and whoever owns the partition now re-forms it (deduplicated).
+    if (this.isStale(batch)) {
+      this.log.info('rebalance since this batch was sealed: leaving its commit to the current owner', { topic: batch.topic, partition: batch.partition, offset: next });
+      return;
+    }
     try {
       await this.commit(batch.topic, batch.partition, next);
     } catch (err) {

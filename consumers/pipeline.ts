@@ -46,9 +46,11 @@ export interface Pipeline {
 }
 
 export function createPipeline(d: PipelineDeps): Pipeline {
-  const commit = new CommitStage(d.commit, d.journal, d.metrics, d.log);
+  // The batch stage is built last but the commit stage asks it for the current epoch.
+  let batchStage: BatchStage | undefined;
+  const commit = new CommitStage(d.commit, d.journal, d.metrics, d.log, (b) => b.epoch !== batchStage!.epoch);
   const insert = new InsertStage(commit, d.insert, d.journal, d.deadLetters, d.limiter, d.config.insert, d.metrics, d.log, d.clock);
-  const batch = new BatchStage(insert, d.config.batch, d.budget, d.metrics, d.clock);
+  const batch = (batchStage = new BatchStage(insert, d.config.batch, d.budget, d.metrics, d.clock));
   const poisonLimit = new PoisonLimit(d.config.deadLetter.maxPoisonRatio, d.config.deadLetter.poisonWindow);
   const decode = new DecodeStage(batch, d.lookup, d.typeOfTopic, d.deadLetters, poisonLimit, d.metrics, d.log);
   return { decode, batch };

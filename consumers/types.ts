@@ -34,6 +34,8 @@ export interface Batch {
   readonly reason: import('../lib/metrics.js').FlushReason;
   /** Dead-letter writes of poison messages in this range; the batch commits only after them. */
   readonly poisonWrites: readonly Promise<unknown>[];
+  /** Group generation (rebalances seen by this member) when the batch was sealed. */
+  readonly epoch: number;
 }
 
 export const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;

@@ -1,0 +1,118 @@
+import { IngestProducer, type CostMetricInput } from '../producers/ingest-producer.js';
+import { BROKERS, distribution, histogramQuantile, parsePrometheus, round, sleep, waitUntil, type Distribution } from './common.js';
+import { rng, uuidFrom } from '../test/fixtures/rows.js';
+import { WorkerChild } from './worker-child.js';
+
+/**
+ * End-to-end latency at a steady rate (about half the measured drain rate) with a running
+ * worker child (default batching: BATCH_MAX_WAIT_MS 1000). Events carry their emit time as
+ * timestamp. Two measurements:
+ * - probe: every `probeEveryMs` a marker event (its own probe customer, unique instance_id) is
+ *   emitted alone; the bench polls the worker's table every `pollMs`
+ *   (`SELECT instance_id … WHERE customer_id IN (probe customers)`, a primary-key range) and
+ *   records when each marker became queryable. Emit → queryable, resolution ≈ pollMs + IPC.
+ * - histogram: the worker's ingest_end_to_end_latency_seconds (event timestamp → insert
+ *   acknowledged, every row), quantiles interpolated inside its buckets as Prometheus'
+ *   histogram_quantile does, so only as precise as the bucket bounds (…0.5, 1, 2.5 s…).
+ */
+export interface E2eFigures {
+  targetEventsPerSec: number;
+  achievedEventsPerSec: number;
+  seconds: number;
+  events: number;
+  counted: number;
+  batchMaxWaitMs: number;
+  probe: Distribution & { pollMs: number; unit: 'ms' };
+  histogram: { count: number; meanMs: number; p50Ms: number; p99Ms: number; maxBucketLeMs: number; note: string };
+}
+
+export async function e2eLatency(opts: { id: string; topicPrefix: string; runDir: string; ratePerSec: number; seconds: number; pool: readonly CostMetricInput[]; probeEveryMs?: number; pollMs?: number }): Promise<E2eFigures> {
+  const probeEveryMs = opts.probeEveryMs ?? 200;
+  const pollMs = opts.pollMs ?? 25;
+  const next = rng(4242);
+  const probeCustomers = Array.from({ length: 8 }, () => uuidFrom(next));
+  const worker = await WorkerChild.spawn({ id: opts.id, topicPrefix: opts.topicPrefix, runDir: opts.runDir });
+  const producer = await IngestProducer.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, lingerMs: 5, compression: 'gzip' });
+  try {
+    const sentAt = new Map<string, number>();
+    const seenAt = new Map<string, number>();
+    const pending: Promise<void>[] = [];
+    let failure: unknown;
+    const track = (p: Promise<void>) => pending.push(p.catch((err) => void (failure ??= err)));
+
+    let polling = true;
+    const probeQuery = `SELECT instance_id FROM cost_metrics_ts WHERE customer_id IN (${probeCustomers.map((c) => `'${c}'`).join(',')})`;
+    const poller = (async () => {
+      while (polling) {
+        const rows = await worker.query<{ instance_id: string }>(probeQuery);
+        const now = Date.now();
+        for (const r of rows) if (!seenAt.has(r.instance_id)) seenAt.set(r.instance_id, now);
+        await sleep(pollMs);
+      }
+    })();
+
+    const started = Date.now();
+    const end = started + opts.seconds * 1000;
+    let sent = 0;
+    let probes = 0;
+    let nextProbe = started;
+    for (let now = Date.now(); now < end; now = Date.now()) {
+      const due = Math.floor(((now - started) / 1000) * opts.ratePerSec) - sent;
+      if (due > 0) {
+        const events: CostMetricInput[] = [];
+        for (let k = 0; k < due; k++) events.push({ ...opts.pool[(sent + k) % opts.pool.length]!, timestamp: now });
+        track(producer.emitCostMetrics(events));
+        sent += due;
+      }
+      if (now >= nextProbe) {
+        const instanceId = `probe-${probes}`;
+        const marker = { ...opts.pool[probes % opts.pool.length]!, customer_id: probeCustomers[probes % probeCustomers.length]!, instance_id: instanceId, timestamp: Date.now() };
+        sentAt.set(instanceId, marker.timestamp);
+        track(producer.emitCostMetrics([marker]));
+        probes++;
+        nextProbe += probeEveryMs;
+      }
+      if (failure) throw failure;
+      await sleep(10);
+    }
+    const emitSeconds = (Date.now() - started) / 1000;
+    await Promise.all(pending);
+    if (failure) throw failure;
+    const total = sent + probes;
+    await waitUntil('every probe to be queryable', async () => (seenAt.size >= probes ? true : undefined), 30_000, 50);
+    polling = false;
+    await poller;
+    const counted = await waitUntil('the e2e table to hold every event', async () => {
+      const n = await worker.count();
+      return n >= total ? n : undefined;
+    }, 30_000, 200);
+    if (counted !== total) throw new Error(`e2e: expected exactly ${total} rows, counted ${counted}`);
+
+    const latencies = [...sentAt].map(([id, t]) => seenAt.get(id)! - t);
+    const samples = parsePrometheus(await worker.metricsText()).filter((s) => s.labels.table === 'cost_metrics_ts');
+    const buckets = samples.filter((s) => s.name === 'ingest_end_to_end_latency_seconds_bucket').map((s) => ({ le: s.labels.le === '+Inf' ? Infinity : Number(s.labels.le), count: s.value }));
+    const hCount = samples.find((s) => s.name === 'ingest_end_to_end_latency_seconds_count')?.value ?? 0;
+    const hSum = samples.find((s) => s.name === 'ingest_end_to_end_latency_seconds_sum')?.value ?? 0;
+    const topBucket = buckets.filter((b) => b.count > 0).sort((a, b) => a.le - b.le).find((b) => b.count >= hCount);
+    return {
+      targetEventsPerSec: Math.round(opts.ratePerSec),
+      achievedEventsPerSec: Math.round(sent / emitSeconds),
+      seconds: round(emitSeconds, 1),
+      events: total,
+      counted,
+      batchMaxWaitMs: 1000,
+      probe: { ...distribution(latencies), pollMs, unit: 'ms' },
+      histogram: {
+        count: hCount,
+        meanMs: round((hSum / Math.max(1, hCount)) * 1000, 1),
+        p50Ms: round(histogramQuantile(buckets, 0.5) * 1000, 1),
+        p99Ms: round(histogramQuantile(buckets, 0.99) * 1000, 1),
+        maxBucketLeMs: topBucket ? topBucket.le * 1000 : NaN,
+        note: 'event timestamp (= emit time) → insert acknowledged, every row; quantiles interpolated within buckets',
+      },
+    };
+  } finally {
+    await producer.close().catch(() => undefined);
+    await worker.stop();
+  }
+}

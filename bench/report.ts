@@ -1,0 +1,155 @@
+import type { DrainFigures } from './drain-bench.js';
+import type { E2eFigures } from './e2e-latency.js';
+import type { KafkaConsumerPerf, KafkaProducerPerf, KafkajsConsumePerf } from './kafka-perf.js';
+import type { NativeEngineFigures } from './native-kafka-engine.js';
+import type { ProducerFigures } from './producer-bench.js';
+import type { ProfileSummary } from './profile.js';
+import type { SinkFigures, decodeLimit } from './sink-limit.js';
+import { rssFlat } from './memory.js';
+import { round } from './common.js';
+
+/** Everything one run measured; written as bench/results/<ISO timestamp>.json. */
+export interface Figures {
+  producerCost?: ProducerFigures;
+  producerLlm?: ProducerFigures;
+  drain?: DrainFigures;
+  memoryBase?: DrainFigures;
+  profileDrain?: DrainFigures;
+  profile?: ProfileSummary;
+  kafkaProducerPerf?: KafkaProducerPerf;
+  kafkaConsumerPerf?: KafkaConsumerPerf;
+  kafkajsConsumePerf?: KafkajsConsumePerf;
+  sink?: SinkFigures;
+  decode?: ReturnType<typeof decodeLimit>;
+  nativeEngine?: NativeEngineFigures;
+  e2e?: E2eFigures;
+  scaleOut?: DrainFigures[];
+}
+
+/**
+ * The ratios and the targets, with their definitions:
+ * - transport limit: Kafka ConsumerPerformance reading the prefilled drain topic (fetch rate,
+ *   group join excluded). The drain only reads Kafka, so the producer side is not its limit.
+ * - sink limit: the worker's own inserter into the same engine and layout, no Kafka.
+ */
+export function ratios(f: Figures) {
+  const drain = f.drain?.rowsPerSec;
+  const transport = f.kafkaConsumerPerf?.fetchRecordsPerSec;
+  const sink = f.sink?.workerInserter.rowsPerSec;
+  const lower = transport !== undefined && sink !== undefined ? Math.min(transport, sink) : undefined;
+  const r = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? round(a / b, 3) : null);
+  const memory = f.memoryBase && f.drain ? rssFlat(f.memoryBase.memory, f.drain.memory) : null;
+  const e2eP99 = f.e2e?.probe.p99;
+  const e2eBound = (f.e2e?.batchMaxWaitMs ?? 1000) + 500;
+  return {
+    definitions: {
+      transportLimit: 'Kafka ConsumerPerformance records/s on the prefilled drain topic (fetch rate, excludes group join)',
+      sinkLimit: "the worker's own inserter (clickHouseInserter) into the same engine and layout, same batch size and insert concurrency, no Kafka",
+      drain: 'one worker child process, backlog → exact table count, rows/s from worker ready',
+      e2eBoundMs: 'BATCH_MAX_WAIT_MS + 500',
+    },
+    drainOverTransport: r(drain, transport),
+    drainOverSink: r(drain, sink),
+    drainOverLowerLimit: r(drain, lower),
+    drainOverKafkajsConsumeOnly: r(drain, f.kafkajsConsumePerf?.recordsPerSec),
+    drainOverNativeEngine: r(drain, f.nativeEngine?.rowsPerSec),
+    producerSdkOverKafkaPerfProducer: r(f.producerCost?.eventsPerSec, f.kafkaProducerPerf?.recordsPerSec),
+    rssTenXOverBase: memory,
+    targets: {
+      drainAtLeast70PctOfLowerLimit: lower !== undefined && drain !== undefined ? drain >= 0.7 * lower : null,
+      drainAheadOfNativeEngine: drain !== undefined && f.nativeEngine ? drain > f.nativeEngine.rowsPerSec : null,
+      producerSdkAtLeast50PctOfKafkaPerf: f.producerCost && f.kafkaProducerPerf ? f.producerCost.eventsPerSec >= 0.5 * f.kafkaProducerPerf.recordsPerSec : null,
+      e2eP99WithinFlushWindowPlus500ms: e2eP99 !== undefined ? e2eP99 <= e2eBound : null,
+      workerRssFlatUnderTenXBacklog: memory ? memory.flat : null,
+    },
+  };
+}
+
+const MB = 1024 * 1024;
+const n = (x: number | undefined | null, digits = 0) => (x === undefined || x === null || Number.isNaN(x) ? '—' : x.toLocaleString('en-US', { maximumFractionDigits: digits }));
+
+export function summaryRows(f: Figures): [string, string, string][] {
+  const rows: [string, string, string][] = [];
+  const add = (name: string, value: string, note = '') => rows.push([name, value, note]);
+  const p = f.producerCost;
+  if (p) add('Producer SDK, cost events', `${n(p.eventsPerSec)} ev/s, ${n(p.avroMBPerSec, 2)} MB/s`, `${n(p.events)} ev, ${p.eventsPerCall}/call, ${p.avgEventBytes} B Avro, CPU ${p.cpuSeconds} s; per call p50 ${n(p.latencyMsPerCall.p50, 1)} ms p99 ${n(p.latencyMsPerCall.p99, 1)} ms`);
+  const l = f.producerLlm;
+  if (l) add('Producer SDK, LLM logs', `${n(l.eventsPerSec)} ev/s, ${n(l.avroMBPerSec, 2)} MB/s`, `${n(l.events)} ev, 1/call, ${n(l.avgEventBytes)} B Avro; per event p50 ${n(l.latencyMsPerCall.p50, 1)} ms p99 ${n(l.latencyMsPerCall.p99, 1)} ms`);
+  const d = f.drain;
+  if (d) {
+    add('Drain, 1 worker', `${n(d.rowsPerSec)} rows/s`, `${n(d.expected)} rows exact in ${d.drainSeconds} s (steady ${n(d.steadyRowsPerSec)}); startup ${d.startupSeconds} s`);
+    const m = d.workerMetrics;
+    add('Drain, worker internals', `batch ${n(m.meanBatchRows)} rows, insert ${n(m.meanFlushMs, 1)} ms`, `flushes ${JSON.stringify(m.flushesByReason)}; GC ${m.gcSeconds} s; CPU ${d.threadCpu.totalSeconds} s (JS main ${d.threadCpu.mainThreadSeconds} s)`);
+  }
+  const e = f.e2e;
+  if (e) {
+    add('E2E probe (emit → queryable)', `p50 ${n(e.probe.p50)} ms, p99 ${n(e.probe.p99)} ms, max ${n(e.probe.max)} ms`, `${n(e.achievedEventsPerSec)} ev/s for ${e.seconds} s, ${e.probe.count} probes, poll ${e.probe.pollMs} ms`);
+    add('E2E worker histogram (ts → insert ack)', `p50 ≈${n(e.histogram.p50Ms)} ms, p99 ≈${n(e.histogram.p99Ms)} ms, max ≤${n(e.histogram.maxBucketLeMs)} ms`, `${n(e.histogram.count)} rows, mean ${n(e.histogram.meanMs)} ms (bucket-interpolated)`);
+  }
+  if (f.memoryBase && d) {
+    add('Worker peak RSS (VmHWM), base backlog', `${n(f.memoryBase.memory.peakRssHwmBytes / MB)} MiB`, `${n(f.memoryBase.expected)} rows; peak heapUsed ${n((f.memoryBase.memory.heap?.heapUsedBytes ?? 0) / MB)} MiB`);
+    add('Worker peak RSS (VmHWM), 10x backlog', `${n(d.memory.peakRssHwmBytes / MB)} MiB`, `${n(d.expected)} rows; peak heapUsed ${n((d.memory.heap?.heapUsedBytes ?? 0) / MB)} MiB`);
+  }
+  const kp = f.kafkaProducerPerf;
+  if (kp) add('Kafka ProducerPerformance', `${n(kp.recordsPerSec)} rec/s, ${kp.mbPerSec} MB/s`, `${n(kp.records)} × ${kp.recordSize} B, acks=all gzip linger 5 ms; p50 ${kp.p50LatencyMs} ms p99 ${kp.p99LatencyMs} ms`);
+  const kc = f.kafkaConsumerPerf;
+  if (kc) add('Kafka ConsumerPerformance (transport limit)', `${n(kc.fetchRecordsPerSec)} rec/s`, `${n(kc.records)} rec of the drain topic; incl. join ${n(kc.recordsPerSec)} rec/s`);
+  const kj = f.kafkajsConsumePerf;
+  if (kj) add('kafkajs consume-only', `${n(kj.recordsPerSec)} rec/s`, 'worker consumer settings, eachBatch counts only');
+  const s = f.sink;
+  if (s) {
+    add('Sink limit, worker inserter', `${n(s.workerInserter.rowsPerSec)} rows/s`, `${n(s.rows)} rows, ${n(s.batchRows)}/insert, ${s.concurrency} in flight`);
+    if (s.rawTabSeparated) add('Sink, chDB raw insert TabSeparated', `${n(s.rawTabSeparated.rowsPerSec)} rows/s`, 'engine only, body serialised beforehand');
+    if (s.rawJsonEachRow) add('Sink, chDB raw insert JSONEachRow', `${n(s.rawJsonEachRow.rowsPerSec)} rows/s`, 'engine only, body serialised beforehand');
+    add('Serialise only (JS)', `TSV ${n(s.serialise.tabSeparated.rowsPerSec)} rows/s, JSON ${n(s.serialise.jsonEachRow.rowsPerSec)} rows/s`, `${n(s.serialise.tabSeparated.mbPerSec)} / ${n(s.serialise.jsonEachRow.mbPerSec)} MB/s`);
+  }
+  const dec = f.decode;
+  if (dec) add('Decode (header + avsc + validation)', `${n(dec.decodeAndValidate.rowsPerSec)} rows/s`, `avsc alone ${n(dec.avscOnly.rowsPerSec)} rows/s`);
+  const ne = f.nativeEngine;
+  if (ne) add('Native Kafka engine + MV (chDB)', `${n(ne.rowsPerSec)} rows/s`, `${n(ne.rows)} rows exact in ${ne.drainSeconds} s (steady ${n(ne.steadyRowsPerSec)}); block ${ne.settings.kafka_max_block_size}, consumers ${ne.settings.kafka_num_consumers}`);
+  for (const so of f.scaleOut ?? []) add(`Scale-out, ${so.concurrency} member(s), 8 partitions`, `${n(so.rowsPerSec)} rows/s`, `${n(so.expected)} rows exact in ${so.drainSeconds} s; CPU ${so.threadCpu.totalSeconds} s`);
+  if (f.profile) add('Profile (worker main thread, self time)', f.profile.byModule.slice(0, 4).map((m) => `${m.module} ${m.percent}%`).join('; '), `${f.profile.sampledSeconds} s sampled`);
+  const r = ratios(f);
+  add('drain / transport limit', n(r.drainOverTransport, 3));
+  add('drain / sink limit', n(r.drainOverSink, 3));
+  add('drain / lower limit (target ≥ 0.7)', n(r.drainOverLowerLimit, 3), String(r.targets.drainAtLeast70PctOfLowerLimit));
+  add('drain / native Kafka engine (target > 1)', n(r.drainOverNativeEngine, 3), String(r.targets.drainAheadOfNativeEngine));
+  add('producer SDK / Kafka perf producer (target ≥ 0.5)', n(r.producerSdkOverKafkaPerfProducer, 3), String(r.targets.producerSdkAtLeast50PctOfKafkaPerf));
+  add('e2e p99 ≤ flush window + 500 ms', String(r.targets.e2eP99WithinFlushWindowPlus500ms));
+  add('RSS 10x / base (target ≤ 1.2)', n(r.rssTenXOverBase?.ratio, 3), String(r.targets.workerRssFlatUnderTenXBacklog));
+  return rows;
+}
+
+export function printSummary(f: Figures): void {
+  const rows = summaryRows(f);
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const w1 = Math.max(...rows.map((r) => r[1].length));
+  process.stdout.write('\n');
+  for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}\n`);
+  process.stdout.write('\n');
+}
+
+/** The figures every run must produce (bench:quick fails when one is missing). */
+export function missingFigures(f: Figures): string[] {
+  const required: [string, unknown][] = [
+    ['producerCost.eventsPerSec', f.producerCost?.eventsPerSec],
+    ['producerCost.latencyMsPerCall.p99', f.producerCost?.latencyMsPerCall.p99],
+    ['producerLlm.eventsPerSec', f.producerLlm?.eventsPerSec],
+    ['producerLlm.latencyMsPerCall.p99', f.producerLlm?.latencyMsPerCall.p99],
+    ['drain.rowsPerSec (exact count)', f.drain?.exact ? f.drain.rowsPerSec : undefined],
+    ['drain.memory.peakRssHwmBytes', f.drain?.memory.peakRssHwmBytes || undefined],
+    ['drain.memory.heap.heapUsedBytes', f.drain?.memory.heap?.heapUsedBytes || undefined],
+    ['memoryBase.memory.peakRssHwmBytes', f.memoryBase?.exact ? f.memoryBase.memory.peakRssHwmBytes || undefined : undefined],
+    ['e2e.probe.p99', f.e2e?.probe.p99],
+    ['e2e.histogram.p99Ms', f.e2e?.histogram.count ? f.e2e.histogram.p99Ms : undefined],
+    ['kafkaProducerPerf.recordsPerSec', f.kafkaProducerPerf?.recordsPerSec],
+    ['kafkaConsumerPerf.fetchRecordsPerSec', f.kafkaConsumerPerf?.fetchRecordsPerSec],
+    ['kafkajsConsumePerf.recordsPerSec', f.kafkajsConsumePerf?.recordsPerSec],
+    ['sink.workerInserter.rowsPerSec', f.sink?.workerInserter.rowsPerSec],
+    ['decode.decodeAndValidate.rowsPerSec', f.decode?.decodeAndValidate.rowsPerSec],
+    ['nativeEngine.rowsPerSec', f.nativeEngine?.rowsPerSec],
+    ['profile.byModule', f.profile?.byModule.length || undefined],
+    ['scaleOut (1, 2, 4 members)', f.scaleOut?.length === 3 && f.scaleOut.every((s) => s.exact) ? 3 : undefined],
+  ];
+  return required.filter(([, v]) => v === undefined || v === null || (typeof v === 'number' && !Number.isFinite(v))).map(([name]) => name);
+}

@@ -1,0 +1,225 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BenchClickHouse } from './bench-clickhouse.js';
+import { BROKERS, HostLoad, REDIS_URL, ROOT, createTopic, waitForQuietHost, deleteTopicsWithPrefix, killChildren, machineInfo, topicRecordCount, versions, withTimeout } from './common.js';
+import { COST_POOL_SIZE, costEventPool, costRecords, encodeCostPool, llmLogPool } from './data.js';
+import { drain } from './drain-bench.js';
+import { e2eLatency } from './e2e-latency.js';
+import { kafkaConsumerPerf, kafkaProducerPerf, kafkajsConsumePerf } from './kafka-perf.js';
+import { nativeKafkaEngine } from './native-kafka-engine.js';
+import { benchCostProducer, benchLlmProducer } from './producer-bench.js';
+import { publicThreadCpu, summariseCpuProfile } from './profile.js';
+import { missingFigures, printSummary, ratios, type Figures } from './report.js';
+import { decodeLimit, sinkLimit } from './sink-limit.js';
+
+/**
+ * `npm run bench` (full) / `npm run bench:quick` (CI smoke test, small sizes).
+ * One invocation: seeded data, the real broker, Redis and embedded chDB; every step has a
+ * timeout; the results go to bench/results/<ISO timestamp>.json and a summary is printed.
+ * Exit 1 when a step failed, a count was not exact or a figure is missing.
+ */
+const quick = process.argv.includes('--quick');
+const SIZES = quick
+  ? { producerCost: 50_000, producerLlm: 1_000, drain: 50_000, partitions: 4, memoryBase: 5_000, e2eSeconds: 5, scaleOut: 20_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 500 }
+  : { producerCost: 2_000_000, producerLlm: 20_000, drain: 2_000_000, partitions: 4, memoryBase: 200_000, e2eSeconds: 30, scaleOut: 1_000_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 2_000 };
+const SEED = 20_251_123;
+const WORKER_BATCH = { maxRows: 10_000, maxWaitMs: 1_000, insertConcurrency: 4 };
+
+const startedAt = new Date();
+const id = `bench${startedAt.getTime().toString(36)}`;
+const runDir = mkdtempSync(join(tmpdir(), `${id}-`));
+const figures: Figures = {};
+const errors: { step: string; error: string }[] = [];
+const steps: Record<string, { seconds: number; ok: boolean; hostCpuBusyPercent: number; loadavg1Start: number; loadavg1End: number }> = {};
+
+async function step<T>(name: string, timeoutMs: number, fn: () => Promise<T>): Promise<T | undefined> {
+  const t0 = Date.now();
+  const host = new HostLoad();
+  const record = (ok: boolean) => (steps[name] = { seconds: (Date.now() - t0) / 1000, ok, ...host.finish() });
+  process.stdout.write(`bench: ${name} …\n`);
+  try {
+    const out = await withTimeout(name, timeoutMs, fn);
+    const r = record(true);
+    process.stdout.write(`bench: ${name} done in ${r.seconds.toFixed(1)} s (host CPU ${r.hostCpuBusyPercent}% busy)\n`);
+    return out;
+  } catch (err) {
+    record(false);
+    const msg = String((err as Error)?.stack ?? err);
+    errors.push({ step: name, error: msg });
+    process.stderr.write(`bench: ${name} FAILED: ${msg}\n`);
+    return undefined;
+  }
+}
+
+/** Time budget of a step: fixed part + rows at a rate well below anything this box does. */
+const budget = (rows: number, rowsPerSec: number, fixedMs = 60_000) => fixedMs + (rows / rowsPerSec) * 1000;
+
+/** The code measured: HEAD and the files changed since (other engineers edit the pipeline meanwhile). */
+function gitState() {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+  try {
+    return { commit: git('rev-parse', 'HEAD'), subject: git('log', '-1', '--format=%s'), changedFiles: git('status', '--porcelain', '--untracked-files=no').split('\n').filter(Boolean) };
+  } catch (err) {
+    return { error: String(err) };
+  }
+}
+const gitAtStart = gitState();
+
+function ensureServices(): void {
+  try {
+    execFileSync('bash', [join(ROOT, 'scripts/services.sh'), 'status'], { stdio: 'ignore' });
+  } catch {
+    execFileSync('bash', [join(ROOT, 'scripts/services.sh'), 'start'], { stdio: 'inherit', timeout: 180_000 });
+  }
+}
+
+let quietHostAtStart: { waitedSeconds: number; busyPercent: number } | undefined;
+
+async function main(): Promise<number> {
+  ensureServices();
+  // Other work on the box skews every figure: a full run first waits (a while) for a quiet host.
+  if (!quick) {
+    process.stdout.write('bench: waiting for a quiet host (< 30% CPU busy over 5 s, up to 5 min) …\n');
+    quietHostAtStart = await waitForQuietHost(300_000);
+  }
+  const topic = (name: string) => `${id}.${name}.`;
+  const prefixes = { drain: topic('drain'), base: topic('base'), llm: topic('llm'), scale: topic('scale'), e2e: topic('e2e') };
+  const pool = costEventPool(SEED, COST_POOL_SIZE);
+  const encodedPool = encodeCostPool(pool);
+  const records = costRecords(pool);
+  const llmPool = llmLogPool(SEED, SIZES.llmPool);
+  for (const [name, prefix] of Object.entries(prefixes)) {
+    const partitions = name === 'scale' ? SIZES.scalePartitions : SIZES.partitions;
+    await createTopic(`${prefix}${name === 'llm' ? 'llm_logs' : 'cost_metrics'}`, partitions);
+  }
+
+  // 1. Producer SDK. The cost-event run is also the pre-fill of the drain topic.
+  figures.producerCost = await step('producer SDK, cost events (pre-fills the drain topic)', budget(SIZES.producerCost, 5_000), () =>
+    benchCostProducer({ topicPrefix: prefixes.drain, total: SIZES.producerCost, pool }),
+  );
+  const inDrainTopic = await topicRecordCount(`${prefixes.drain}cost_metrics`);
+  if (inDrainTopic !== SIZES.drain) errors.push({ step: 'pre-fill', error: `drain topic holds ${inDrainTopic} records, expected ${SIZES.drain}` });
+  figures.producerLlm = await step('producer SDK, LLM-log events', budget(SIZES.producerLlm, 200), () => benchLlmProducer({ topicPrefix: prefixes.llm, total: SIZES.producerLlm, pool: llmPool }));
+  await step('pre-fill memory-base and scale-out topics (not measured)', budget(SIZES.memoryBase + SIZES.scaleOut, 5_000), async () => {
+    await benchCostProducer({ topicPrefix: prefixes.base, total: SIZES.memoryBase, pool });
+    await benchCostProducer({ topicPrefix: prefixes.scale, total: SIZES.scaleOut, pool });
+  });
+
+  // 2 + 4. Drain, with memory under the base and the 10x backlog.
+  const drained = await step('drain (10x backlog for memory)', budget(SIZES.drain, 2_000), () => drain({ label: 'drain', id: `${id}_drain`, topicPrefix: prefixes.drain, expected: SIZES.drain, runDir, minRowsPerSec: 2_000 }));
+  if (drained) figures.drain = { ...drained, threadCpu: publicThreadCpu(drained.threadCpu) };
+  const base = await step('drain, memory base backlog', budget(SIZES.memoryBase, 2_000), () => drain({ label: 'memory-base', id: `${id}_base`, topicPrefix: prefixes.base, expected: SIZES.memoryBase, runDir }));
+  if (base) figures.memoryBase = { ...base, threadCpu: publicThreadCpu(base.threadCpu) };
+
+  // 7. CPU profile of the worker's hot path: the base backlog again (new group and database),
+  // the worker's main thread profiled from ready to exact count.
+  const profiled = await step('drain with CPU profile', budget(SIZES.memoryBase, 1_000), () =>
+    drain({ label: 'cpu-profile', id: `${id}_prof`, topicPrefix: prefixes.base, expected: SIZES.memoryBase, runDir, cpuProfilePath: join(runDir, 'worker.cpuprofile') }),
+  );
+  if (profiled) {
+    figures.profileDrain = { ...profiled, threadCpu: publicThreadCpu(profiled.threadCpu) };
+    figures.profile = summariseCpuProfile(profiled.cpuProfile!);
+  }
+
+  // 5. Limits: transport (Kafka's tools, kafkajs alone), decode, sink.
+  figures.kafkaConsumerPerf = await step('Kafka ConsumerPerformance on the drain topic', budget(SIZES.drain, 20_000), () =>
+    kafkaConsumerPerf({ topic: `${prefixes.drain}cost_metrics`, records: SIZES.drain, group: `${id}-consumer-perf`, timeoutMs: budget(SIZES.drain, 20_000) - 5_000 }),
+  );
+  figures.kafkajsConsumePerf = await step('kafkajs consume-only on the drain topic', budget(SIZES.drain, 5_000), () =>
+    kafkajsConsumePerf({ topic: `${prefixes.drain}cost_metrics`, records: SIZES.drain, group: `${id}-kafkajs-perf` }),
+  );
+  const recordSize = Math.round(figures.producerCost?.avgEventBytes ?? encodedPool[0]!.length);
+  figures.kafkaProducerPerf = await step('Kafka ProducerPerformance', budget(SIZES.producerCost, 20_000), async () => {
+    const perfTopic = `${id}.perf.records`;
+    await createTopic(perfTopic, SIZES.partitions);
+    return kafkaProducerPerf({ topic: perfTopic, records: SIZES.producerCost, recordSize, timeoutMs: budget(SIZES.producerCost, 20_000) - 5_000 });
+  });
+  figures.decode = await step('decode limit', budget(SIZES.drain, 20_000), async () => decodeLimit(encodedPool, SIZES.drain));
+  const ch = BenchClickHouse.open(join(runDir, 'chdb-bench'));
+  try {
+    figures.sink = await step('sink limit', budget(SIZES.drain, 3_000), () =>
+      sinkLimit({ ch, id, encodedPool, total: SIZES.drain, batchRows: WORKER_BATCH.maxRows, concurrency: WORKER_BATCH.insertConcurrency }),
+    );
+    // 6. Peer: the native Kafka engine, same events as JSON.
+    figures.nativeEngine = await step('native Kafka engine + MV', budget(SIZES.drain, 2_000, 120_000), () =>
+      nativeKafkaEngine({ ch, id, records, total: SIZES.drain, partitions: SIZES.partitions, minRowsPerSec: 2_000 }),
+    );
+  } finally {
+    await ch.close().catch(() => undefined);
+  }
+
+  // 3. End-to-end latency at half the measured drain rate.
+  const rate = Math.max(100, Math.round((figures.drain?.rowsPerSec ?? 10_000) / 2));
+  figures.e2e = await step('end-to-end latency at half the drain rate', (SIZES.e2eSeconds + 120) * 1000, () =>
+    e2eLatency({ id: `${id}_e2e`, topicPrefix: prefixes.e2e, runDir, ratePerSec: rate, seconds: SIZES.e2eSeconds, pool }),
+  );
+
+  // Scale-out: 1, 2, 4 members in one worker process on the 8-partition topic.
+  const scale = [];
+  for (const concurrency of SIZES.scaleConcurrency) {
+    const r = await step(`scale-out, ${concurrency} member(s)`, budget(SIZES.scaleOut, 2_000), () =>
+      drain({ label: `scale-${concurrency}`, id: `${id}_scale${concurrency}`, topicPrefix: prefixes.scale, expected: SIZES.scaleOut, runDir, concurrency, minRowsPerSec: 2_000 }),
+    );
+    if (r) scale.push({ ...r, threadCpu: publicThreadCpu(r.threadCpu) });
+  }
+  figures.scaleOut = scale;
+  return 0;
+}
+
+async function finish(): Promise<number> {
+  killChildren();
+  const missing = missingFigures(figures);
+  const result = {
+    runAt: startedAt.toISOString(),
+    mode: quick ? 'quick' : 'full',
+    machine: machineInfo(),
+    git: { atStart: gitAtStart, atEnd: gitState() },
+    versions: await versions().catch((err) => ({ error: String(err) })),
+    parameters: {
+      sizes: SIZES,
+      seed: SEED,
+      costPoolSize: COST_POOL_SIZE,
+      brokers: BROKERS,
+      redis: REDIS_URL,
+      clickhouse: process.env.CLICKHOUSE_URL ? 'CLICKHOUSE_URL' : 'embedded chDB (worker: child process; sink/native: bench process)',
+      worker: { ...WORKER_BATCH, note: 'defaults of lib/config.ts: batch.maxRows, batch.maxWaitMs, insert.concurrency; consumer: kafkajs maxBytesPerPartition 4 MiB' },
+      producer: { lingerMs: 5, maxBatchBytes: 1048576, compression: 'gzip', acks: 'all', idempotent: true },
+      runDir,
+    },
+    figures,
+    ratios: ratios(figures),
+    steps,
+    quietHostAtStart,
+    missingFigures: missing,
+    errors,
+    totalSeconds: (Date.now() - startedAt.getTime()) / 1000,
+  };
+  mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+  const file = join(ROOT, 'bench/results', `${startedAt.toISOString()}.json`);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  printSummary(figures);
+  await deleteTopicsWithPrefix(`${id}.`).catch((err) => process.stderr.write(`bench: topic cleanup failed: ${String(err)}\n`));
+  if (errors.length === 0) rmSync(runDir, { recursive: true, force: true });
+  else process.stderr.write(`bench: kept ${runDir} (worker logs) for the failed steps\n`);
+  process.stdout.write(`bench: results in ${file} (${result.totalSeconds.toFixed(0)} s)\n`);
+  if (missing.length > 0) process.stderr.write(`bench: missing figures: ${missing.join(', ')}\n`);
+  return errors.length === 0 && missing.length === 0 ? 0 : 1;
+}
+
+process.on('SIGINT', () => {
+  killChildren();
+  process.exit(130);
+});
+process.on('exit', killChildren);
+
+let code = 1;
+try {
+  code = await main();
+} catch (err) {
+  errors.push({ step: 'main', error: String((err as Error)?.stack ?? err) });
+} finally {
+  code = Math.max(code, await finish());
+}
+process.exit(code);

@@ -1,0 +1,159 @@
+import { clickHouseInserter, toInsertRows } from '../consumers/insert-stage.js';
+import { batchToken, type DecodedRow } from '../consumers/types.js';
+import { decodeMessage } from '../consumers/decode-stage.js';
+import { costMetrics } from '../schemas/cost-metrics.js';
+import { SchemaLookup } from '../schemas/schema-lookup.js';
+import { createRowEncoder } from '../consumers/row-encoder.js';
+import type { BenchClickHouse } from './bench-clickhouse.js';
+import { round } from './common.js';
+
+/**
+ * Sink limit: the rows the worker inserts (decoded from the same encoded events, with the same
+ * `_kafka_*` columns), inserted straight into the same engine and table layout (the project's
+ * migrations, so the hourly rollup view runs too), in batches of the worker's batch.maxRows, with
+ * insert.concurrency batches in flight, each with its deduplication token. No Kafka.
+ *
+ * Variants:
+ * - workerInserter: the worker's own `clickHouseInserter` (whatever format it sends; since
+ *   fb0cf55 TabSeparated built by consumers/row-encoder.ts). This is "the sink limit".
+ * - rawTabSeparated / rawJsonEachRow: the body serialised beforehand (row encoder / one
+ *   JSON.stringify per row) and handed to chDB's raw insert: the engine alone (parse, write
+ *   parts, run the views), for both text formats.
+ * - serialise: the JS side alone, rows/s of the row encoder and of JSON.stringify per row.
+ * RowBinary/Native are not measured: chdb/connection turns the insert body into a UTF-8 string
+ * (binary formats would be corrupted) and chDB's raw insert accepts text formats only.
+ * The insert rows are built once per distinct batch outside the timed region (decode is measured
+ * by decodeLimit) and reused with fresh offsets' tokens.
+ */
+export interface RateFigures {
+  seconds: number;
+  rowsPerSec: number;
+}
+
+export interface SinkFigures {
+  rows: number;
+  batchRows: number;
+  concurrency: number;
+  workerInserter: RateFigures & { counted: number };
+  rawTabSeparated: (RateFigures & { counted: number }) | null;
+  rawJsonEachRow: (RateFigures & { counted: number }) | null;
+  serialise: { tabSeparated: RateFigures & { mbPerSec: number }; jsonEachRow: RateFigures & { mbPerSec: number } };
+}
+
+const TOPIC = 'bench.sink';
+
+function buildBatches(encoded: readonly Buffer[], batchRows: number): Record<string, unknown>[][] {
+  const lookup = new SchemaLookup([costMetrics]);
+  const batches: Record<string, unknown>[][] = [];
+  for (let first = 0; first < encoded.length; first += batchRows) {
+    const rows: DecodedRow[] = [];
+    for (let i = first; i < Math.min(encoded.length, first + batchRows); i++) rows.push({ offset: i, record: decodeMessage(lookup, costMetrics, encoded[i]!), bytes: encoded[i]!.length });
+    batches.push(toInsertRows({ topic: TOPIC, partition: 0 }, rows));
+  }
+  return batches;
+}
+
+/** Runs `fn(batchIndex, firstRow, n)` for every batch of `total` rows, `concurrency` at a time. */
+async function forEachBatch(total: number, batchRows: number, concurrency: number, fn: (k: number, first: number, n: number) => Promise<void>): Promise<number> {
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (;;) {
+        const first = next;
+        next += batchRows;
+        if (first >= total) return;
+        await fn(first / batchRows, first, Math.min(batchRows, total - first));
+      }
+    }),
+  );
+  return (performance.now() - started) / 1000;
+}
+
+function timeSerialise(batches: readonly Record<string, unknown>[][], encode: (rows: readonly Record<string, unknown>[]) => string): { bodies: Buffer[]; figures: RateFigures & { mbPerSec: number } } {
+  const started = performance.now();
+  const texts = batches.map(encode);
+  const seconds = (performance.now() - started) / 1000;
+  const rows = batches.reduce((n, b) => n + b.length, 0);
+  const bytes = texts.reduce((n, t) => n + t.length, 0);
+  return { bodies: texts.map((t) => Buffer.from(t)), figures: { seconds: round(seconds, 3), rowsPerSec: Math.round(rows / seconds), mbPerSec: round(bytes / 1e6 / seconds, 1) } };
+}
+
+export async function sinkLimit(opts: { ch: BenchClickHouse; id: string; encodedPool: readonly Buffer[]; total: number; batchRows: number; concurrency: number }): Promise<SinkFigures> {
+  const { ch, total, batchRows, concurrency } = opts;
+  const batches = buildBatches(opts.encodedPool, batchRows);
+  const rowsOf = (k: number, n: number) => {
+    const b = batches[k % batches.length]!;
+    return n === b.length ? b : b.slice(0, n);
+  };
+  const token = (first: number, n: number) => batchToken({ topic: TOPIC, partition: 0, firstOffset: first, lastOffset: first + n - 1 });
+  const encoder = createRowEncoder(costMetrics);
+  const tsv = timeSerialise(batches, (rows) => encoder.encode(rows));
+  const json = timeSerialise(batches, (rows) => {
+    let body = '';
+    for (const row of rows) body += `${JSON.stringify(row)}\n`;
+    return body;
+  });
+
+  const dbWorker = `${opts.id}_sink_worker`;
+  const client = await ch.freshDatabase(dbWorker);
+  const insert = clickHouseInserter(client, [costMetrics]);
+  const workerSeconds = await forEachBatch(total, batchRows, concurrency, (k, first, n) => insert('cost_metrics_ts', rowsOf(k, n), token(first, n)));
+  const workerCounted = await ch.count(`${dbWorker}.cost_metrics_ts`);
+  if (workerCounted !== total) throw new Error(`sink limit (worker inserter): expected ${total} rows, counted ${workerCounted}`);
+
+  const raw = async (name: string, format: 'TabSeparated' | 'JSONEachRow', bodies: Buffer[], serialise: (rows: readonly Record<string, unknown>[]) => string, columns?: readonly string[]) => {
+    if (!ch.connection) return null;
+    const db = `${opts.id}_sink_${name}`;
+    await ch.freshDatabase(db);
+    const chdb = ch.connection.chdb;
+    const seconds = await forEachBatch(total, batchRows, concurrency, async (k, first, n) => {
+      const b = batches[k % batches.length]!;
+      await chdb.rawInsert({
+        table: `${db}.cost_metrics_ts`,
+        values: n === b.length ? bodies[k % bodies.length]! : Buffer.from(serialise(b.slice(0, n))),
+        format,
+        columns,
+        // Explicit per insert: chdb/connection applies clickhouse_settings as session-level SET,
+        // so the last client insert's token could otherwise still be in force here.
+        settings: { insert_deduplicate: 1, insert_deduplication_token: token(first, n), async_insert: 0 },
+      });
+    });
+    const counted = await ch.count(`${db}.cost_metrics_ts`);
+    if (counted !== total) throw new Error(`sink limit (raw ${format}): expected ${total} rows, counted ${counted}`);
+    return { seconds: round(seconds, 2), rowsPerSec: Math.round(total / seconds), counted };
+  };
+  const rawTabSeparated = await raw('raw_tsv', 'TabSeparated', tsv.bodies, (rows) => encoder.encode(rows), encoder.columns);
+  const rawJsonEachRow = await raw('raw_json', 'JSONEachRow', json.bodies, (rows) => rows.map((r) => JSON.stringify(r)).join('\n'));
+
+  return {
+    rows: total,
+    batchRows,
+    concurrency,
+    workerInserter: { seconds: round(workerSeconds, 2), rowsPerSec: Math.round(total / workerSeconds), counted: workerCounted },
+    rawTabSeparated,
+    rawJsonEachRow,
+    serialise: { tabSeparated: tsv.figures, jsonEachRow: json.figures },
+  };
+}
+
+/**
+ * Decode limit: single-object header + avsc decode + validation (decodeMessage, exactly the
+ * worker's decode stage minus batching) over `total` messages cycled from the encoded pool;
+ * and avsc's decode alone.
+ */
+export function decodeLimit(encodedPool: readonly Buffer[], total: number) {
+  const lookup = new SchemaLookup([costMetrics]);
+  let t0 = performance.now();
+  for (let i = 0; i < total; i++) decodeMessage(lookup, costMetrics, encodedPool[i % encodedPool.length]!);
+  const full = (performance.now() - t0) / 1000;
+  const entry = lookup.get(costMetrics.fingerprint.toString('hex'))!;
+  t0 = performance.now();
+  for (let i = 0; i < total; i++) entry.decode(encodedPool[i % encodedPool.length]!);
+  const avscOnly = (performance.now() - t0) / 1000;
+  return {
+    messages: total,
+    decodeAndValidate: { seconds: round(full, 3), rowsPerSec: Math.round(total / full) },
+    avscOnly: { seconds: round(avscOnly, 3), rowsPerSec: Math.round(total / avscOnly) },
+  };
+}

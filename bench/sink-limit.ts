@@ -1,4 +1,5 @@
-import { clickHouseInserter, toInsertRows } from '../consumers/insert-stage.js';
+import { clickHouseInserter, toLetterRows } from '../consumers/insert-stage.js';
+import type { InsertBatch } from '../consumers/types.js';
 import { batchToken, type DecodedRow } from '../consumers/types.js';
 import { decodeMessage } from '../consumers/decode-stage.js';
 import { costMetrics } from '../schemas/cost-metrics.js';
@@ -42,13 +43,13 @@ export interface SinkFigures {
 
 const TOPIC = 'bench.sink';
 
-function buildBatches(encoded: readonly Buffer[], batchRows: number): Record<string, unknown>[][] {
+function buildBatches(encoded: readonly Buffer[], batchRows: number): InsertBatch[] {
   const lookup = new SchemaLookup([costMetrics]);
-  const batches: Record<string, unknown>[][] = [];
+  const batches: InsertBatch[] = [];
   for (let first = 0; first < encoded.length; first += batchRows) {
     const rows: DecodedRow[] = [];
     for (let i = first; i < Math.min(encoded.length, first + batchRows); i++) rows.push({ offset: i, record: decodeMessage(lookup, costMetrics, encoded[i]!), bytes: encoded[i]!.length });
-    batches.push(toInsertRows({ topic: TOPIC, partition: 0 }, rows));
+    batches.push({ topic: TOPIC, partition: 0, rows });
   }
   return batches;
 }
@@ -70,11 +71,11 @@ async function forEachBatch(total: number, batchRows: number, concurrency: numbe
   return (performance.now() - started) / 1000;
 }
 
-function timeSerialise(batches: readonly Record<string, unknown>[][], encode: (rows: readonly Record<string, unknown>[]) => string): { bodies: Buffer[]; figures: RateFigures & { mbPerSec: number } } {
+function timeSerialise(batches: readonly InsertBatch[], encode: (batch: InsertBatch) => string): { bodies: Buffer[]; figures: RateFigures & { mbPerSec: number } } {
   const started = performance.now();
   const texts = batches.map(encode);
   const seconds = (performance.now() - started) / 1000;
-  const rows = batches.reduce((n, b) => n + b.length, 0);
+  const rows = batches.reduce((n, b) => n + b.rows.length, 0);
   const bytes = texts.reduce((n, t) => n + t.length, 0);
   return { bodies: texts.map((t) => Buffer.from(t)), figures: { seconds: round(seconds, 3), rowsPerSec: Math.round(rows / seconds), mbPerSec: round(bytes / 1e6 / seconds, 1) } };
 }
@@ -82,16 +83,16 @@ function timeSerialise(batches: readonly Record<string, unknown>[][], encode: (r
 export async function sinkLimit(opts: { ch: BenchClickHouse; id: string; encodedPool: readonly Buffer[]; total: number; batchRows: number; concurrency: number }): Promise<SinkFigures> {
   const { ch, total, batchRows, concurrency } = opts;
   const batches = buildBatches(opts.encodedPool, batchRows);
-  const rowsOf = (k: number, n: number) => {
+  const rowsOf = (k: number, n: number): InsertBatch => {
     const b = batches[k % batches.length]!;
-    return n === b.length ? b : b.slice(0, n);
+    return n === b.rows.length ? b : { ...b, rows: b.rows.slice(0, n) };
   };
   const token = (first: number, n: number) => batchToken({ topic: TOPIC, partition: 0, firstOffset: first, lastOffset: first + n - 1 });
   const encoder = createRowEncoder(costMetrics);
   const tsv = timeSerialise(batches, (rows) => encoder.encode(rows));
-  const json = timeSerialise(batches, (rows) => {
+  const json = timeSerialise(batches, (batch) => {
     let body = '';
-    for (const row of rows) body += `${JSON.stringify(row)}\n`;
+    for (const row of toLetterRows(batch)) body += `${JSON.stringify(row)}\n`;
     return body;
   });
 
@@ -102,7 +103,7 @@ export async function sinkLimit(opts: { ch: BenchClickHouse; id: string; encoded
   const workerCounted = await ch.count(`${dbWorker}.cost_metrics_ts`);
   if (workerCounted !== total) throw new Error(`sink limit (worker inserter): expected ${total} rows, counted ${workerCounted}`);
 
-  const raw = async (name: string, format: 'TabSeparated' | 'JSONEachRow', bodies: Buffer[], serialise: (rows: readonly Record<string, unknown>[]) => string, columns?: readonly string[]) => {
+  const raw = async (name: string, format: 'TabSeparated' | 'JSONEachRow', bodies: Buffer[], serialise: (batch: InsertBatch) => string, columns?: readonly string[]) => {
     if (!ch.connection) return null;
     const db = `${opts.id}_sink_${name}`;
     await ch.freshDatabase(db);
@@ -111,7 +112,7 @@ export async function sinkLimit(opts: { ch: BenchClickHouse; id: string; encoded
       const b = batches[k % batches.length]!;
       await chdb.rawInsert({
         table: `${db}.cost_metrics_ts`,
-        values: n === b.length ? bodies[k % bodies.length]! : Buffer.from(serialise(b.slice(0, n))),
+        values: n === b.rows.length ? bodies[k % bodies.length]! : Buffer.from(serialise({ ...b, rows: b.rows.slice(0, n) })),
         format,
         columns,
         // Explicit per insert: chdb/connection applies clickhouse_settings as session-level SET,
@@ -124,7 +125,7 @@ export async function sinkLimit(opts: { ch: BenchClickHouse; id: string; encoded
     return { seconds: round(seconds, 2), rowsPerSec: Math.round(total / seconds), counted };
   };
   const rawTabSeparated = await raw('raw_tsv', 'TabSeparated', tsv.bodies, (rows) => encoder.encode(rows), encoder.columns);
-  const rawJsonEachRow = await raw('raw_json', 'JSONEachRow', json.bodies, (rows) => rows.map((r) => JSON.stringify(r)).join('\n'));
+  const rawJsonEachRow = await raw('raw_json', 'JSONEachRow', json.bodies, (batch) => toLetterRows(batch).map((r) => JSON.stringify(r)).join('\n'));
 
   return {
     rows: total,

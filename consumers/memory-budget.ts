@@ -4,7 +4,8 @@
  *
  * Fairness: when the process is over budget, only tables holding at least their fair share
  * (budget / tables with buffered data) are refused, so one slow table cannot starve the
- * others. The total therefore stays below twice the budget in the worst case.
+ * others. The total therefore stays below twice the budget in the worst case (plus one message
+ * per table, which is always let through when that table holds nothing).
  */
 export class MemoryBudget {
   private total = 0;
@@ -20,6 +21,9 @@ export class MemoryBudget {
   /** True when `bytes` more for `table` may be buffered now. Never blocks. */
   admits(table: string, bytes: number): boolean {
     if (this.total + bytes <= this.maxBytes) return true;
+    // A table with nothing buffered always gets one message through, so a message larger than
+    // its share (or the whole budget) cannot stall its partitions forever.
+    if ((this.byTable.get(table) ?? 0) === 0) return true;
     const tables = [...this.byTable.values()].filter((v) => v > 0).length || 1;
     const fairShare = this.maxBytes / tables;
     return (this.byTable.get(table) ?? 0) + bytes <= fairShare && this.total + bytes <= 2 * this.maxBytes;

@@ -38,6 +38,8 @@ export interface Batch {
   readonly lastOffset: number;
   readonly rows: readonly DecodedRow[];
   readonly bytes: number;
+  /** Messages consumed for the range, poison ones included. */
+  readonly messages: number;
   readonly reason: import('../lib/metrics.js').FlushReason;
   /** Dead-letter writes of poison messages in this range; the batch commits only after them. */
   readonly poisonWrites: readonly Promise<unknown>[];

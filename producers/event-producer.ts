@@ -146,9 +146,13 @@ export class EventProducer {
       this.timer = undefined;
     }
     if (this.sending || this.queue.length === 0) return;
-    const batch = this.queue;
-    this.queue = [];
-    this.queuedBytes = 0;
+    // At most about maxBatchBytes per request: kafkajs groups a request's messages per partition
+    // in time quadratic in their number, so one huge sendBatch costs more than several.
+    let take = 0;
+    let bytes = 0;
+    while (take < this.queue.length && (take === 0 || bytes + this.queue[take]!.bytes <= this.maxBatchBytes)) bytes += this.queue[take++]!.bytes;
+    const batch = this.queue.splice(0, take);
+    this.queuedBytes -= bytes;
     this.sending = this.send(batch).finally(() => {
       this.sending = undefined;
       if (this.queue.length > 0) this.kick();

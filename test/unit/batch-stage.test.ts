@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatchStage, type BatchConsumer } from '../../consumers/batch-stage.js';
+import { BatchStage, memoryCost, type BatchConsumer } from '../../consumers/batch-stage.js';
 import { MemoryBudget } from '../../consumers/memory-budget.js';
 import { MessageRejected, type Batch } from '../../consumers/types.js';
 import { createWorkerMetrics } from '../../lib/metrics.js';
@@ -127,18 +127,26 @@ describe('BatchStage', () => {
     expect(await flushReasons(metrics)).toEqual({ replay: 2, rows: 1, shutdown: 1 });
   });
 
-  it('refuses over the memory budget and resumes after inserts release it', async () => {
-    const { next, add, budget } = setup({ maxRows: 2, maxBytes: 1_000, maxWaitMs: 1_000 }, 50);
+  it('refuses over the memory budget (counting decoded heap, not encoded bytes) and resumes after inserts release it', async () => {
+    const per = memoryCost(costMetrics, 20);
+    const { next, add, budget } = setup({ maxRows: 2, maxBytes: 1_000, maxWaitMs: 1_000 }, 2 * per + 1);
     next.auto = false;
     add(0, 20);
     add(1, 20);
     expect(() => add(2, 20)).toThrow(/memory budget/);
-    expect(budget.used).toBe(40);
+    expect(budget.used).toBe(2 * per);
     next.completeOne();
     await tick();
     await tick();
     expect(budget.used).toBe(0);
     add(2, 20);
+  });
+
+  it('always lets one message through for a table holding nothing, even one larger than the budget', () => {
+    const { add, budget } = setup({ maxRows: 10, maxBytes: 1_000_000, maxWaitMs: 1_000 }, 100);
+    add(0, 500);
+    expect(budget.used).toBe(memoryCost(costMetrics, 500));
+    expect(() => add(1, 10)).toThrow(/memory budget/);
   });
 
   it('join seals and waits for every batch to be committed', async () => {

@@ -7,7 +7,7 @@ import { createWorkerMetrics } from '../../lib/metrics.js';
 import { costMetrics } from '../../schemas/cost-metrics.js';
 
 const batch = (first: number, last: number, epoch = 0, poisonWrites: Promise<unknown>[] = []): Batch => ({
-  topic: 't', partition: 0, eventType: costMetrics, firstOffset: first, lastOffset: last, rows: [], bytes: 0, reason: 'rows', poisonWrites, epoch,
+  topic: 't', partition: 0, eventType: costMetrics, firstOffset: first, lastOffset: last, rows: [], bytes: 0, messages: 0, reason: 'rows', poisonWrites, epoch,
 });
 
 describe('CommitStage', () => {

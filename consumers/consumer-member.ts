@@ -76,7 +76,9 @@ export class ConsumerMember {
     this.unsubscribe = this.budget.onRelease(() => this.resumePaused());
     await consumer.connect();
     await consumer.subscribe({ topics, fromBeginning: this.config.consumer.fromBeginning });
-    const tick = Math.max(5, Math.min(100, Math.floor(this.config.batch.maxWaitMs / 4)));
+    // The age check runs on this tick, so a batch seals at most one tick after its deadline;
+    // a poll only walks the partitions this member holds, so a short tick is cheap.
+    const tick = Math.max(5, Math.min(20, Math.floor(this.config.batch.maxWaitMs / 10)));
     this.pollTimer = setInterval(() => this.poll(), tick);
     await consumer.run({
       autoCommit: false,

@@ -49,6 +49,11 @@ const embedded = new WeakMap<ClickHouseClient, { connection: ChdbConnection; dat
 export type RawInsert = (params: { table: string; columns: readonly string[]; format: 'TabSeparated'; body: Buffer; settings: Record<string, string | number> }) => Promise<void>;
 
 /**
+ * Beware on the embedded engine: chdb/connection applies a call's `clickhouse_settings` as
+ * session-level SETs that stay in force for later statements of that client (an
+ * insert_deduplication_token would make later inserts look like repeats). The worker passes
+ * insert settings only through the raw insert below, where they belong to one insert.
+ *
  * For a client on the embedded engine: chDB's raw insert, which hands the buffer to the engine
  * without copying it into a query string (the @clickhouse/client path does): about 1.5x the
  * rows/s in the benchmark. Settings go with each insert. Undefined for a ClickHouse server.

@@ -82,13 +82,9 @@ export async function migrate(client: ClickHouseClient, migrations = readMigrati
         throw new MigrationError(`migration ${m.version}_${m.name} failed: ${(err as Error).message}\n--- statement ---\n${statement}`, { cause: err });
       }
     }
-    await client.insert({
-      table: 'schema_migrations',
-      values: [{ version: m.version, name: m.name, checksum: m.checksum }],
-      format: 'JSONEachRow',
-      // Its own token: chdb/connection keeps insert settings of earlier statements in the session.
-      clickhouse_settings: { insert_deduplication_token: `migration/${m.version}/${m.checksum}` },
-    });
+    // No clickhouse_settings here: chdb/connection turns them into session-level SETs that stay
+    // in force for later statements (a token would make later inserts look like repeats).
+    await client.insert({ table: 'schema_migrations', values: [{ version: m.version, name: m.name, checksum: m.checksum }], format: 'JSONEachRow' });
     result.applied.push(`${m.version}_${m.name}`);
   }
   return result;

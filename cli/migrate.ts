@@ -1,6 +1,7 @@
 import { openClickHouse } from '../lib/clickhouse.js';
 import { loadConfig } from '../lib/config.js';
 import { migrate } from '../sql/migrate.js';
+import { applyRetention } from '../sql/retention.js';
 
 /** `npm run migrate`: applies pending sql/migrations to the configured ClickHouse (CLICKHOUSE_URL or chDB at CHDB_PATH). */
 async function main(): Promise<void> {
@@ -11,6 +12,9 @@ async function main(): Promise<void> {
     for (const name of result.skipped) console.log(`skipped  ${name} (already applied)`);
     for (const name of result.applied) console.log(`applied  ${name}`);
     console.log(`${result.applied.length} applied, ${result.skipped.length} already applied`);
+    await applyRetention(client, config.retention);
+    const keep = (days: number) => (days > 0 ? `${days} days` : 'forever');
+    console.log(`retention: llm_logs ${keep(config.retention.llmLogsDays)}, agent_actions ${keep(config.retention.agentActionsDays)}`);
   } finally {
     await client.close();
   }

@@ -9,6 +9,7 @@ import { createKafka, ensureTopics, topicName } from '../lib/kafka.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createWorkerMetrics, type WorkerMetrics } from '../lib/metrics.js';
 import { migrate } from '../sql/migrate.js';
+import { applyRetention } from '../sql/retention.js';
 import type { EventType } from '../schemas/event-type.js';
 import { eventTypes as allEventTypes } from '../schemas/index.js';
 import { SchemaLookup } from '../schemas/schema-lookup.js';
@@ -76,6 +77,7 @@ export class IngestWorker {
     const clickhouse = await openClickHouse(config.clickhouse);
     const applied = await migrate(clickhouse);
     if (applied.applied.length > 0) log.info('migrations applied', { applied: applied.applied });
+    await applyRetention(clickhouse, config.retention);
 
     const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null, lazyConnect: true });
     await redis.connect();

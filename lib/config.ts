@@ -101,6 +101,12 @@ export const configSchema = z.strictObject({
     /** A partition with lag and no committed progress for this long counts as stuck. Env STUCK_AFTER_MS. */
     stuckAfterMs: int(1_000).default(300_000),
   }),
+  retention: z.strictObject({
+    /** Days llm_logs rows are kept; 0 keeps them forever. Applied by the worker and `npm run migrate`. Env LLM_LOGS_TTL_DAYS. */
+    llmLogsDays: int(0, 36_500).default(0),
+    /** Days agent_actions rows are kept; 0 keeps them forever. Env AGENT_ACTIONS_TTL_DAYS. */
+    agentActionsDays: int(0, 36_500).default(0),
+  }),
   shutdown: z.strictObject({
     /** Bound on flush + commit + disconnect at SIGTERM. Env SHUTDOWN_TIMEOUT_MS. */
     timeoutMs: int(100).default(30_000),
@@ -147,6 +153,8 @@ const ENV: Record<string, [keyof Config, string]> = {
   LAG_INTERVAL_MS: ['metrics', 'lagIntervalMs'],
   STUCK_AFTER_MS: ['metrics', 'stuckAfterMs'],
   SHUTDOWN_TIMEOUT_MS: ['shutdown', 'timeoutMs'],
+  LLM_LOGS_TTL_DAYS: ['retention', 'llmLogsDays'],
+  AGENT_ACTIONS_TTL_DAYS: ['retention', 'agentActionsDays'],
 };
 
 export class ConfigError extends Error {

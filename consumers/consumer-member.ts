@@ -144,7 +144,14 @@ export class ConsumerMember {
     }
     pipeline.batch.poll();
     // A paused partition whose sealed batches drained can take messages again.
-    if (this.paused.size > 0 && this.budget.used < this.budget.maxBytes) this.resumePaused();
+    if (this.budget.used < this.budget.maxBytes && !this.stopping) {
+      if (this.paused.size > 0) this.resumePaused();
+      // Self-healing: a partition kafkajs still reports paused although we resumed it (a resume
+      // racing an in-flight fetch) would otherwise never be fetched again.
+      const consumer = this.consumer;
+      const stale = consumer?.paused().filter(({ topic, partitions }) => partitions.some((p) => !this.paused.has(tpKey(topic, p))));
+      if (consumer && stale && stale.length > 0) consumer.resume(stale.map(({ topic, partitions }) => ({ topic, partitions: partitions.filter((p) => !this.paused.has(tpKey(topic, p))) })));
+    }
   }
 
   /** Stops fetching, flushes and commits what is buffered, then leaves the group. */

@@ -190,10 +190,6 @@ export class BatchStage {
     }
   }
 
-  bufferedPartitions(): number {
-    return [...this.partitions.values()].filter((s) => s.bytes > 0).length;
-  }
-
   private state(topic: string, partition: number, eventType: EventType): PartitionState {
     const key = tpKey(topic, partition);
     let state = this.partitions.get(key);

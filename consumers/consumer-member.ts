@@ -1,10 +1,6 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Config } from '../lib/config.js';
-import type { Logger } from '../lib/logger.js';
-import type { WorkerMetrics } from '../lib/metrics.js';
-import type { BatchJournal } from './batch-journal.js';
 import type { OffsetCommitter } from './commit-offsets.js';
-import type { MemoryBudget } from './memory-budget.js';
 import { createPipeline, type Pipeline, type PipelineDeps } from './pipeline.js';
 import { MessageRejected, tpKey } from './types.js';
 
@@ -32,10 +28,6 @@ export class ConsumerMember {
     private readonly kafka: Kafka,
     private readonly config: Pick<Config, 'consumer' | 'batch'>,
     private readonly deps: Omit<PipelineDeps, 'commit'>,
-    private readonly journal: BatchJournal,
-    private readonly budget: MemoryBudget,
-    private readonly metrics: WorkerMetrics,
-    private readonly log: Logger,
     private readonly onFatal: (err: unknown) => void,
     private readonly wrapCommitter: (inner: OffsetCommitter) => OffsetCommitter = (c) => c,
   ) {}
@@ -67,13 +59,13 @@ export class ConsumerMember {
       this.assigned = e.payload.memberAssignment;
       this.paused.clear();
       this.pipeline!.batch.resetAfterRebalance();
-      this.metrics.rebalances.inc();
-      this.log.info('joined consumer group', { member: this.id, generation: this.generation, assignment: e.payload.memberAssignment });
+      this.deps.metrics.rebalances.inc();
+      this.deps.log.info('joined consumer group', { member: this.id, generation: this.generation, assignment: e.payload.memberAssignment });
     });
     consumer.on(consumer.events.CRASH, (e) => {
       if (!e.payload.restart) this.onFatal(e.payload.error);
     });
-    this.unsubscribe = this.budget.onRelease(() => this.resumePaused());
+    this.unsubscribe = this.deps.budget.onRelease(() => this.resumePaused());
     await consumer.connect();
     await consumer.subscribe({ topics, fromBeginning: this.config.consumer.fromBeginning });
     // The age check runs on this tick, so a batch seals at most one tick after its deadline;
@@ -96,7 +88,7 @@ export class ConsumerMember {
     if (batch.messages.length === 0) return;
     if (!pipeline.batch.isPrepared(topic, partition)) {
       const from = Number(batch.messages[0]!.offset);
-      await pipeline.batch.prepare(topic, partition, type, () => this.journal.pending(topic, partition, from), heartbeat);
+      await pipeline.batch.prepare(topic, partition, type, () => this.deps.journal.pending(topic, partition, from), heartbeat);
     }
     const committed = pipeline.batch.committedOffset(topic, partition);
     for (const message of batch.messages) {
@@ -123,14 +115,14 @@ export class ConsumerMember {
     const key = tpKey(topic, partition);
     if (this.paused.has(key)) return;
     this.paused.set(key, pause());
-    this.metrics.pausedPartitions.inc();
+    this.deps.metrics.pausedPartitions.inc();
   }
 
   private resumePaused(): void {
     if (this.paused.size === 0 || this.stopping) return;
     for (const [key, resume] of this.paused) {
       this.paused.delete(key);
-      this.metrics.pausedPartitions.dec();
+      this.deps.metrics.pausedPartitions.dec();
       resume();
     }
   }
@@ -144,7 +136,7 @@ export class ConsumerMember {
     }
     pipeline.batch.poll();
     // A paused partition whose sealed batches drained can take messages again.
-    if (this.budget.used < this.budget.maxBytes && !this.stopping) {
+    if (this.deps.budget.used < this.deps.budget.maxBytes && !this.stopping) {
       if (this.paused.size > 0) this.resumePaused();
       // Self-healing: a partition kafkajs still reports paused although we resumed it (a resume
       // racing an in-flight fetch) would otherwise never be fetched again.

@@ -113,10 +113,6 @@ export class IngestWorker {
         kafka,
         config,
         { config, lookup, typeOfTopic, insert, journal, deadLetters, budget, limiter, metrics, log: log.child({ member: i }) },
-        journal,
-        budget,
-        metrics,
-        log.child({ member: i }),
         (err) => worker.die(err),
         opts.wrapCommitter,
       );

@@ -66,7 +66,3 @@ export function rawInsertOf(client: ClickHouseClient): RawInsert | undefined {
   };
 }
 
-/** True when the client talks to the embedded engine (one process per data directory). */
-export function isEmbedded(config: Config['clickhouse']): boolean {
-  return !config.url;
-}

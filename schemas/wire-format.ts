@@ -43,8 +43,7 @@ export function fingerprintOf(type: avsc.Type): Buffer {
 export function encodeSingleObject(type: avsc.Type, fingerprint: Buffer, datum: unknown): Buffer {
   const body = type.toBuffer(datum);
   const out = Buffer.allocUnsafe(HEADER_BYTES + body.length);
-  out[0] = 0xc3;
-  out[1] = 0x01;
+  SINGLE_OBJECT_MAGIC.copy(out, 0);
   fingerprint.copy(out, 2);
   body.copy(out, HEADER_BYTES);
   return out;

@@ -1,6 +1,7 @@
 import { EvolutionLogger, type LogLlmInteractionInput } from '../producers/evolution-logger.js';
 import { IngestProducer, type CostMetricInput } from '../producers/ingest-producer.js';
 import type { ProducerOptions } from '../producers/event-producer.js';
+import type { ProducerClient } from '../producers/kafka-transport.js';
 import { BROKERS, distribution, round, type Distribution } from './common.js';
 
 /**
@@ -31,9 +32,10 @@ export interface ProducerFigures {
 const PRODUCER_OPTIONS = { lingerMs: 5, maxBatchBytes: 1024 * 1024, compression: 'gzip' } as const;
 
 /** Emits `total` cost events from `pool` (cycled) to `${topicPrefix}cost_metrics`. */
-export async function benchCostProducer(opts: { topicPrefix: string; total: number; pool: readonly CostMetricInput[]; eventsPerCall?: number; maxInFlightCalls?: number }): Promise<ProducerFigures> {
+export async function benchCostProducer(opts: { topicPrefix: string; total: number; pool: readonly CostMetricInput[]; eventsPerCall?: number; maxInFlightCalls?: number; client?: ProducerClient }): Promise<ProducerFigures> {
   const eventsPerCall = opts.eventsPerCall ?? 100;
-  const producer = await IngestProducer.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, ...PRODUCER_OPTIONS });
+  const client = opts.client ?? 'kafkajs';
+  const producer = await IngestProducer.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, ...PRODUCER_OPTIONS, client });
   try {
     const figures = await driveCalls(opts.total, eventsPerCall, opts.maxInFlightCalls ?? 64, (offset, n) => {
       const start = offset % opts.pool.length;
@@ -41,21 +43,22 @@ export async function benchCostProducer(opts: { topicPrefix: string; total: numb
       return producer.emitCostMetrics(events);
     });
     const bytes = (await producer.metrics.bytesSent.get()).values.reduce((a, v) => a + v.value, 0);
-    return finish('cost_metrics', figures, bytes, eventsPerCall, opts.maxInFlightCalls ?? 64);
+    return finish('cost_metrics', figures, bytes, eventsPerCall, opts.maxInFlightCalls ?? 64, client);
   } finally {
     await producer.close();
   }
 }
 
 /** Logs `total` LLM-call events from `pool` (cycled) to `${topicPrefix}llm_logs`, one per call. */
-export async function benchLlmProducer(opts: { topicPrefix: string; total: number; pool: readonly LogLlmInteractionInput[]; maxInFlightCalls?: number }): Promise<ProducerFigures> {
-  const logger = await EvolutionLogger.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, ...PRODUCER_OPTIONS });
+export async function benchLlmProducer(opts: { topicPrefix: string; total: number; pool: readonly LogLlmInteractionInput[]; maxInFlightCalls?: number; client?: ProducerClient }): Promise<ProducerFigures> {
+  const client = opts.client ?? 'kafkajs';
+  const logger = await EvolutionLogger.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, ...PRODUCER_OPTIONS, client });
   const inFlight = opts.maxInFlightCalls ?? 256;
   try {
     const figures = await driveCalls(opts.total, 1, inFlight, (offset) => logger.logLlmInteraction(opts.pool[offset % opts.pool.length]!));
     const metrics = (logger.events as unknown as { metrics: IngestProducer['metrics'] }).metrics;
     const bytes = (await metrics.bytesSent.get()).values.reduce((a, v) => a + v.value, 0);
-    return finish('llm_logs', figures, bytes, 1, inFlight);
+    return finish('llm_logs', figures, bytes, 1, inFlight, client);
   } finally {
     await logger.close();
   }
@@ -93,7 +96,7 @@ async function driveCalls(total: number, perCall: number, maxInFlight: number, c
   return { events: total, calls, seconds: (performance.now() - started) / 1000, latencies, cpuSeconds: (used.user + used.system) / 1e6 };
 }
 
-function finish(eventType: string, f: { events: number; calls: number; seconds: number; latencies: number[]; cpuSeconds: number }, bytes: number, eventsPerCall: number, maxInFlightCalls: number): ProducerFigures {
+function finish(eventType: string, f: { events: number; calls: number; seconds: number; latencies: number[]; cpuSeconds: number }, bytes: number, eventsPerCall: number, maxInFlightCalls: number, client: ProducerClient): ProducerFigures {
   return {
     eventType,
     events: f.events,
@@ -106,6 +109,6 @@ function finish(eventType: string, f: { events: number; calls: number; seconds: 
     avgEventBytes: round(bytes / f.events, 1),
     cpuSeconds: round(f.cpuSeconds, 2),
     latencyMsPerCall: distribution(f.latencies),
-    producerOptions: { ...PRODUCER_OPTIONS },
+    producerOptions: { ...PRODUCER_OPTIONS, client },
   };
 }

@@ -1,11 +1,12 @@
-import type { Producer, Message } from 'kafkajs';
-import { CompressionTypes, Partitioners, type ICustomPartitioner } from 'kafkajs';
 import { Registry } from 'prom-client';
-import { createKafka, topicName } from '../lib/kafka.js';
+import { topicName } from '../lib/kafka.js';
 import { createProducerMetrics, type ProducerMetrics } from '../lib/metrics.js';
 import type { EventInput, EventType } from '../schemas/event-type.js';
 import { encodeSingleObject } from '../schemas/wire-format.js';
 import { EventValidationError, toEventRecord } from '../schemas/validate-event.js';
+import { PRODUCER_CLIENTS, connectTransport, type OutgoingMessage, type ProducerClient, type ProducerTransport } from './kafka-transport.js';
+
+export { cachedKeyPartitioner } from './kafka-transport.js';
 
 export interface ProducerOptions {
   /** Bootstrap brokers. Default ['127.0.0.1:9092']. */
@@ -20,8 +21,15 @@ export interface ProducerOptions {
   maxBatchBytes?: number;
   /** emit() waits while this many bytes are buffered and unacknowledged. Default 64 MiB. */
   maxBufferedBytes?: number;
-  /** Default 'gzip' (built into kafkajs). */
+  /** Default 'gzip' (built into both clients). */
   compression?: 'gzip' | 'none';
+  /**
+   * The Kafka client library that ships the requests: 'kafkajs' (default) or 'platformatic'
+   * (`@platformatic/kafka`, faster; see BENCHMARKS.md). Same guarantees either way. When not
+   * given, the environment variable INGEST_PRODUCER_CLIENT decides, so an application can switch
+   * without a code change.
+   */
+  client?: ProducerClient;
   /** Registry to register the producer metrics in; the host app serves it. Default: a private one. */
   registry?: Registry;
 }
@@ -29,7 +37,7 @@ export interface ProducerOptions {
 interface Pending {
   topic: string;
   eventType: string;
-  messages: Message[];
+  messages: OutgoingMessage[];
   bytes: number;
   emittedAt: number;
   resolve: () => void;
@@ -37,29 +45,7 @@ interface Pending {
 }
 
 /**
- * murmur2 on the key, as the Java client does, so a key maps to the same partition from any
- * producer; memoised per topic, partition count and key, because kafkajs computes murmur2 with
- * Long objects (about a tenth of the SDK's CPU in the benchmark) and keys repeat (customers, runs).
- */
-export const cachedKeyPartitioner: ICustomPartitioner = () => {
-  const murmur2 = Partitioners.DefaultPartitioner();
-  const cache = new Map<string, number>();
-  return (args) => {
-    const key = args.message.key;
-    if (key === null || key === undefined) return murmur2(args);
-    const id = `${args.topic}\u0000${args.partitionMetadata.length}\u0000${String(key)}`;
-    let partition = cache.get(id);
-    if (partition === undefined) {
-      partition = murmur2(args);
-      if (cache.size >= 100_000) cache.clear();
-      cache.set(id, partition);
-    }
-    return partition;
-  };
-};
-
-/**
- * Publishes validated, Avro single-object-encoded events with kafkajs.
+ * Publishes validated, Avro single-object-encoded events through a ProducerTransport (kafkajs by default).
  * - Idempotent producer with acks=all: a retried send is never written twice, and per-key order holds.
  * - Calls are batched for `lingerMs` or `maxBatchBytes`, compressed, and sent one batch at a
  *   time, so the order of calls is the order in each partition.
@@ -79,40 +65,38 @@ export class EventProducer {
   private readonly lingerMs: number;
   private readonly maxBatchBytes: number;
   private readonly maxBufferedBytes: number;
-  private readonly compression: CompressionTypes;
 
   private constructor(
-    private readonly producer: Producer,
+    private readonly transport: ProducerTransport,
     private readonly topicPrefix: string,
     opts: ProducerOptions,
   ) {
     this.lingerMs = opts.lingerMs ?? 5;
     this.maxBatchBytes = opts.maxBatchBytes ?? 1024 * 1024;
     this.maxBufferedBytes = opts.maxBufferedBytes ?? 64 * 1024 * 1024;
-    this.compression = opts.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP;
     this.metrics = createProducerMetrics(opts.registry ?? new Registry());
+  }
+
+  /** The Kafka client library in use (ProducerOptions.client or INGEST_PRODUCER_CLIENT). */
+  get client(): ProducerClient {
+    return this.transport.client;
   }
 
   static async connect(opts: ProducerOptions = {}): Promise<EventProducer> {
     for (const [name, value] of Object.entries({ lingerMs: opts.lingerMs, maxBatchBytes: opts.maxBatchBytes, maxBufferedBytes: opts.maxBufferedBytes })) {
       if (value !== undefined && (!Number.isFinite(value) || value < 0)) throw new RangeError(`ProducerOptions.${name} must be a non-negative number, got ${value}`);
     }
-    const kafka = createKafka({
+    const client = opts.client ?? producerClientFromEnv(process.env.INGEST_PRODUCER_CLIENT);
+    if (!PRODUCER_CLIENTS.includes(client)) throw new RangeError(`ProducerOptions.client must be one of ${PRODUCER_CLIENTS.join(', ')}, got ${String(client)}`);
+    if (opts.compression !== undefined && opts.compression !== 'gzip' && opts.compression !== 'none') throw new RangeError(`ProducerOptions.compression must be 'gzip' or 'none', got ${String(opts.compression)}`);
+    const transport = await connectTransport({
+      client,
       brokers: opts.brokers ?? ['127.0.0.1:9092'],
       clientId: opts.clientId ?? 'ingest-producer',
-      topicPrefix: opts.topicPrefix ?? 'ingest.',
-      topicPartitions: 1,
-      replicationFactor: 1,
+      compression: opts.compression ?? 'gzip',
       connectionTimeoutMs: 10_000,
     });
-    const producer = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: cachedKeyPartitioner,
-    });
-    await producer.connect();
-    return new EventProducer(producer, opts.topicPrefix ?? 'ingest.', opts);
+    return new EventProducer(transport, opts.topicPrefix ?? 'ingest.', opts);
   }
 
   /** Validates, encodes and queues `events` of `type`; resolves once Kafka acknowledged all of them. */
@@ -120,7 +104,7 @@ export class EventProducer {
     if (this.closed) throw new Error('EventProducer is closed');
     if (!Array.isArray(events)) throw new EventValidationError(type.name, '(events)', `expected an array of events, got ${typeof events}`);
     const now = Date.now();
-    const messages: Message[] = [];
+    const messages: OutgoingMessage[] = [];
     let bytes = 0;
     try {
       for (let i = 0; i < events.length; i++) {
@@ -158,7 +142,7 @@ export class EventProducer {
     if (this.closed) return;
     this.closed = true;
     await this.flush();
-    await this.producer.disconnect();
+    await this.transport.close();
   }
 
   private kick(): void {
@@ -168,7 +152,7 @@ export class EventProducer {
     }
     if (this.sending || this.queue.length === 0) return;
     // At most about maxBatchBytes per request: kafkajs groups a request's messages per partition
-    // in time quadratic in their number, so one huge sendBatch costs more than several.
+    // in time quadratic in their number, so one huge request costs more than several.
     let take = 0;
     let bytes = 0;
     while (take < this.queue.length && (take === 0 || bytes + this.queue[take]!.bytes <= this.maxBatchBytes)) bytes += this.queue[take++]!.bytes;
@@ -181,7 +165,7 @@ export class EventProducer {
   }
 
   private async send(batch: Pending[]): Promise<void> {
-    const byTopic = new Map<string, Message[]>();
+    const byTopic = new Map<string, OutgoingMessage[]>();
     for (const p of batch) {
       const list = byTopic.get(p.topic);
       if (list) for (const m of p.messages) list.push(m);
@@ -189,11 +173,7 @@ export class EventProducer {
     }
     let error: unknown;
     try {
-      await this.producer.sendBatch({
-        acks: -1,
-        compression: this.compression,
-        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-      });
+      await this.transport.send([...byTopic].map(([topic, messages]) => ({ topic, messages })));
     } catch (err) {
       error = err;
     }
@@ -212,4 +192,10 @@ export class EventProducer {
     }
     while (this.unackedBytes <= this.maxBufferedBytes && this.waiters.length > 0) this.waiters.shift()!();
   }
+}
+
+function producerClientFromEnv(value: string | undefined): ProducerClient {
+  if (value === undefined || value === '') return 'kafkajs';
+  if ((PRODUCER_CLIENTS as readonly string[]).includes(value)) return value as ProducerClient;
+  throw new RangeError(`INGEST_PRODUCER_CLIENT must be one of ${PRODUCER_CLIENTS.join(', ')}, got '${value}'`);
 }

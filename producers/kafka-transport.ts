@@ -1,0 +1,180 @@
+import { Producer as PlatformaticProducer, compatibilityPartitioner } from '@platformatic/kafka';
+import { CompressionTypes, Partitioners, type ICustomPartitioner, type Producer as KafkajsProducer } from 'kafkajs';
+import { createKafka } from '../lib/kafka.js';
+
+/**
+ * The one seam between the producer SDK and a Kafka client library. EventProducer batches,
+ * validates and encodes; a transport only ships a request and reports its acknowledgement.
+ * Both transports: idempotent, acks=all, the Java client's murmur2 key partitioning (a key maps
+ * to the same partition from any producer, in any language), one request at a time.
+ */
+export interface ProducerTransport {
+  readonly client: ProducerClient;
+  /** Sends the messages of one or more topics; resolves when every one is acknowledged by all in-sync replicas. */
+  send(topics: readonly OutgoingTopic[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OutgoingMessage {
+  key: string;
+  value: Buffer;
+  /**
+   * Milliseconds since the epoch, in decimal (the event's own timestamp, Kafka's CreateTime).
+   * A string because that is what kafkajs takes: the default path hands messages over uncopied.
+   */
+  timestamp: string;
+}
+
+export interface OutgoingTopic {
+  topic: string;
+  messages: OutgoingMessage[];
+}
+
+/**
+ * - `kafkajs`: the default, the client the rest of the project uses.
+ * - `platformatic`: `@platformatic/kafka`, pure TypeScript; about 2.7x kafkajs's produce rate in
+ *   BENCHMARKS.md ("Kafka clients"). Same guarantees; offered for producer-heavy applications.
+ */
+export const PRODUCER_CLIENTS = ['kafkajs', 'platformatic'] as const;
+export type ProducerClient = (typeof PRODUCER_CLIENTS)[number];
+
+export interface TransportOptions {
+  client: ProducerClient;
+  brokers: string[];
+  clientId: string;
+  compression: 'gzip' | 'none';
+  connectionTimeoutMs: number;
+}
+
+export async function connectTransport(opts: TransportOptions): Promise<ProducerTransport> {
+  return opts.client === 'platformatic' ? PlatformaticTransport.connect(opts) : KafkajsTransport.connect(opts);
+}
+
+/**
+ * murmur2 on the key, as the Java client does, so a key maps to the same partition from any
+ * producer; memoised per topic, partition count and key, because kafkajs computes murmur2 with
+ * Long objects (about a tenth of the SDK's CPU in the benchmark) and keys repeat (customers, runs).
+ */
+export const cachedKeyPartitioner: ICustomPartitioner = () => {
+  const murmur2 = Partitioners.DefaultPartitioner();
+  const cache = new Map<string, number>();
+  return (args) => {
+    const key = args.message.key;
+    if (key === null || key === undefined) return murmur2(args);
+    const id = `${args.topic}\u0000${args.partitionMetadata.length}\u0000${String(key)}`;
+    let partition = cache.get(id);
+    if (partition === undefined) {
+      partition = murmur2(args);
+      if (cache.size >= 100_000) cache.clear();
+      cache.set(id, partition);
+    }
+    return partition;
+  };
+};
+
+class KafkajsTransport implements ProducerTransport {
+  readonly client = 'kafkajs';
+  private constructor(
+    private readonly producer: KafkajsProducer,
+    private readonly compression: CompressionTypes,
+  ) {}
+
+  static async connect(opts: TransportOptions): Promise<KafkajsTransport> {
+    const kafka = createKafka({
+      brokers: opts.brokers,
+      clientId: opts.clientId,
+      topicPrefix: '',
+      topicPartitions: 1,
+      replicationFactor: 1,
+      connectionTimeoutMs: opts.connectionTimeoutMs,
+    });
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: cachedKeyPartitioner });
+    await producer.connect();
+    return new KafkajsTransport(producer, opts.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP);
+  }
+
+  async send(topics: readonly OutgoingTopic[]): Promise<void> {
+    await this.producer.sendBatch({
+      acks: -1,
+      compression: this.compression,
+      topicMessages: topics as OutgoingTopic[],
+    });
+  }
+
+  close(): Promise<void> {
+    return this.producer.disconnect();
+  }
+}
+
+/**
+ * Keys are serialised and hashed once per distinct key (they repeat: customers, runs; murmur2 was
+ * 6% of the SDK's CPU with this client), and the partition is the Java client's
+ * `toPositive(murmur2(key)) % partitions`: `compatibilityPartitioner`, not the
+ * library's default (which, on a partition count that is not a power of two, puts a key with a
+ * negative hash on a different partition than Java and kafkajs do).
+ */
+class PlatformaticTransport implements ProducerTransport {
+  readonly client = 'platformatic';
+  private readonly keyBytes = new Map<string, Buffer>();
+  /** Hash per key Buffer (identity: the Buffers come from keyBytes); the library takes the modulo. */
+  private readonly keyHashes = new WeakMap<Buffer, number>();
+
+  private constructor(
+    private readonly producer: PlatformaticProducer<Buffer, Buffer, string, string>,
+    private readonly compression: 'gzip' | 'none',
+  ) {}
+
+  static async connect(opts: TransportOptions): Promise<PlatformaticTransport> {
+    // The partitioner needs the transport's cache, and the transport needs the producer.
+    let transport!: PlatformaticTransport;
+    const producer = new PlatformaticProducer<Buffer, Buffer, string, string>({
+      clientId: opts.clientId,
+      bootstrapBrokers: opts.brokers,
+      connectTimeout: opts.connectionTimeoutMs,
+      idempotent: true,
+      acks: -1,
+      autocreateTopics: false,
+      partitioner: (message, key) => {
+        if (key === undefined) return compatibilityPartitioner(message, key);
+        let hash = transport.keyHashes.get(key);
+        if (hash === undefined) transport.keyHashes.set(key, (hash = compatibilityPartitioner(message, key)));
+        return hash;
+      },
+      // kafkajs's default: 5 retries; the idempotent producer makes a retried request land once.
+      retries: 5,
+      retryDelay: 300,
+      serializers: { key: (k) => k, value: (v) => v, headerKey: (k) => (k === undefined ? undefined : Buffer.from(k)), headerValue: (v) => (v === undefined ? undefined : Buffer.from(v)) },
+    });
+    // The library connects lazily; a metadata round trip here makes connect() fail fast on a bad broker list.
+    transport = new PlatformaticTransport(producer, opts.compression);
+    try {
+      await producer.metadata({ topics: [] });
+    } catch (err) {
+      await producer.close().catch(() => undefined);
+      throw err;
+    }
+    return transport;
+  }
+
+  async send(topics: readonly OutgoingTopic[]): Promise<void> {
+    const messages = [];
+    for (const { topic, messages: list } of topics) {
+      for (const m of list) messages.push({ topic, key: this.key(m.key), value: m.value, timestamp: BigInt(m.timestamp) });
+    }
+    await this.producer.send({ messages, acks: -1, idempotent: true, compression: this.compression === 'gzip' ? 'gzip' : 'none' });
+  }
+
+  close(): Promise<void> {
+    return this.producer.close();
+  }
+
+  private key(key: string): Buffer {
+    let bytes = this.keyBytes.get(key);
+    if (bytes === undefined) {
+      bytes = Buffer.from(key);
+      if (this.keyBytes.size >= 100_000) this.keyBytes.clear();
+      this.keyBytes.set(key, bytes);
+    }
+    return bytes;
+  }
+}

@@ -74,10 +74,12 @@ export interface DrainOptions {
   cpuProfilePath?: string;
   /** Below this rate the drain counts as hung and fails (default 1,000 rows/s). */
   minRowsPerSec?: number;
+  /** Extra worker environment (configuration under test, e.g. BATCH_MAX_ROWS). */
+  env?: Record<string, string>;
 }
 
 export async function drain(opts: DrainOptions): Promise<DrainFigures> {
-  const child = await WorkerChild.spawn({ id: opts.id, topicPrefix: opts.topicPrefix, runDir: opts.runDir, concurrency: opts.concurrency });
+  const child = await WorkerChild.spawn({ id: opts.id, topicPrefix: opts.topicPrefix, runDir: opts.runDir, concurrency: opts.concurrency, env: opts.env });
   try {
     if (opts.cpuProfilePath) await child.startProfile();
     const cpuAtReady = readThreadCpu(child.pid);

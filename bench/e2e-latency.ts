@@ -13,7 +13,7 @@ import { WorkerChild } from './worker-child.js';
  *   records when each marker became queryable. Emit → queryable, resolution ≈ pollMs + IPC.
  * - histogram: the worker's ingest_end_to_end_latency_seconds (event timestamp → insert
  *   acknowledged, every row), quantiles interpolated inside its buckets as Prometheus'
- *   histogram_quantile does, so only as precise as the bucket bounds (…0.5, 1, 2.5 s…).
+ *   histogram_quantile does, so only as precise as the bucket bounds (…0.75, 1, 1.25, 1.5, 2, 2.5 s…).
  */
 export interface E2eFigures {
   targetEventsPerSec: number;

@@ -1,5 +1,6 @@
 import type { DrainFigures } from './drain-bench.js';
 import type { E2eFigures } from './e2e-latency.js';
+import type { KafkaClientComparison } from './kafka-clients.js';
 import type { KafkaConsumerPerf, KafkaProducerPerf, KafkajsConsumePerf } from './kafka-perf.js';
 import type { NativeEngineFigures } from './native-kafka-engine.js';
 import type { ProducerFigures } from './producer-bench.js';
@@ -12,6 +13,9 @@ import { round } from './common.js';
 export interface Figures {
   producerCost?: ProducerFigures;
   producerLlm?: ProducerFigures;
+  /** The same producer runs with ProducerOptions.client = 'platformatic'. */
+  producerCostPlatformatic?: ProducerFigures;
+  producerLlmPlatformatic?: ProducerFigures;
   drain?: DrainFigures;
   memoryBase?: DrainFigures;
   profileDrain?: DrainFigures;
@@ -19,6 +23,7 @@ export interface Figures {
   kafkaProducerPerf?: KafkaProducerPerf;
   kafkaConsumerPerf?: KafkaConsumerPerf;
   kafkajsConsumePerf?: KafkajsConsumePerf;
+  kafkaClients?: KafkaClientComparison;
   sink?: SinkFigures;
   decode?: ReturnType<typeof decodeLimit>;
   nativeEngine?: NativeEngineFigures;
@@ -54,11 +59,13 @@ export function ratios(f: Figures) {
     drainOverKafkajsConsumeOnly: r(drain, f.kafkajsConsumePerf?.recordsPerSec),
     drainOverNativeEngine: r(drain, f.nativeEngine?.rowsPerSec),
     producerSdkOverKafkaPerfProducer: r(f.producerCost?.eventsPerSec, f.kafkaProducerPerf?.recordsPerSec),
+    producerSdkPlatformaticOverKafkaPerfProducer: r(f.producerCostPlatformatic?.eventsPerSec, f.kafkaProducerPerf?.recordsPerSec),
     rssTenXOverBase: memory,
     targets: {
       drainAtLeast70PctOfLowerLimit: lower !== undefined && drain !== undefined ? drain >= 0.7 * lower : null,
       drainAheadOfNativeEngine: drain !== undefined && f.nativeEngine ? drain > f.nativeEngine.rowsPerSec : null,
       producerSdkAtLeast50PctOfKafkaPerf: f.producerCost && f.kafkaProducerPerf ? f.producerCost.eventsPerSec >= 0.5 * f.kafkaProducerPerf.recordsPerSec : null,
+      producerSdkPlatformaticAtLeast50PctOfKafkaPerf: f.producerCostPlatformatic && f.kafkaProducerPerf ? f.producerCostPlatformatic.eventsPerSec >= 0.5 * f.kafkaProducerPerf.recordsPerSec : null,
       e2eP99WithinFlushWindowPlus500ms: e2eP99 !== undefined ? e2eP99 <= e2eBound : null,
       workerRssFlatUnderTenXBacklog: memory ? memory.flat : null,
     },
@@ -73,6 +80,10 @@ export function summaryRows(f: Figures): [string, string, string][] {
   const add = (name: string, value: string, note = '') => rows.push([name, value, note]);
   const p = f.producerCost;
   if (p) add('Producer SDK, cost events', `${n(p.eventsPerSec)} ev/s, ${n(p.avroMBPerSec, 2)} MB/s`, `${n(p.events)} ev, ${p.eventsPerCall}/call, ${p.avgEventBytes} B Avro, CPU ${p.cpuSeconds} s; per call p50 ${n(p.latencyMsPerCall.p50, 1)} ms p99 ${n(p.latencyMsPerCall.p99, 1)} ms`);
+  const pc = f.producerCostPlatformatic;
+  if (pc) add('Producer SDK (platformatic), cost events', `${n(pc.eventsPerSec)} ev/s, ${n(pc.avroMBPerSec, 2)} MB/s`, `CPU ${pc.cpuSeconds} s; per call p50 ${n(pc.latencyMsPerCall.p50, 1)} ms p99 ${n(pc.latencyMsPerCall.p99, 1)} ms`);
+  const pl = f.producerLlmPlatformatic;
+  if (pl) add('Producer SDK (platformatic), LLM logs', `${n(pl.eventsPerSec)} ev/s, ${n(pl.avroMBPerSec, 2)} MB/s`, `per event p50 ${n(pl.latencyMsPerCall.p50, 1)} ms p99 ${n(pl.latencyMsPerCall.p99, 1)} ms`);
   const l = f.producerLlm;
   if (l) add('Producer SDK, LLM logs', `${n(l.eventsPerSec)} ev/s, ${n(l.avroMBPerSec, 2)} MB/s`, `${n(l.events)} ev, 1/call, ${n(l.avgEventBytes)} B Avro; per event p50 ${n(l.latencyMsPerCall.p50, 1)} ms p99 ${n(l.latencyMsPerCall.p99, 1)} ms`);
   const d = f.drain;
@@ -96,6 +107,9 @@ export function summaryRows(f: Figures): [string, string, string][] {
   if (kc) add('Kafka ConsumerPerformance (transport limit)', `${n(kc.fetchRecordsPerSec)} rec/s`, `${n(kc.records)} rec of the drain topic; incl. join ${n(kc.recordsPerSec)} rec/s`);
   const kj = f.kafkajsConsumePerf;
   if (kj) add('kafkajs consume-only', `${n(kj.recordsPerSec)} rec/s`, 'worker consumer settings, eachBatch counts only');
+  for (const c of f.kafkaClients?.clients ?? []) {
+    add(`Kafka client ${c.client} ${c.version}`, `produce ${n(c.produce.recordsPerSec)} rec/s, consume ${n(c.consume.recordsPerSec)} rec/s`, `${n(c.produce.records)} rec; CPU produce ${c.produce.cpuSeconds} s, consume ${c.consume.cpuSeconds} s`);
+  }
   const s = f.sink;
   if (s) {
     add('Sink limit, worker inserter', `${n(s.workerInserter.rowsPerSec)} rows/s`, `${n(s.rows)} rows, ${n(s.batchRows)}/insert, ${s.concurrency} in flight`);
@@ -115,6 +129,7 @@ export function summaryRows(f: Figures): [string, string, string][] {
   add('drain / lower limit (target ≥ 0.7)', n(r.drainOverLowerLimit, 3), String(r.targets.drainAtLeast70PctOfLowerLimit));
   add('drain / native Kafka engine (target > 1)', n(r.drainOverNativeEngine, 3), String(r.targets.drainAheadOfNativeEngine));
   add('producer SDK / Kafka perf producer (target ≥ 0.5)', n(r.producerSdkOverKafkaPerfProducer, 3), String(r.targets.producerSdkAtLeast50PctOfKafkaPerf));
+  add('producer SDK (platformatic) / Kafka perf producer', n(r.producerSdkPlatformaticOverKafkaPerfProducer, 3), String(r.targets.producerSdkPlatformaticAtLeast50PctOfKafkaPerf));
   add('e2e p99 ≤ flush window + 500 ms', String(r.targets.e2eP99WithinFlushWindowPlus500ms));
   add('RSS 10x / base (target ≤ 1.2)', n(r.rssTenXOverBase?.ratio, 3), String(r.targets.workerRssFlatUnderTenXBacklog));
   return rows;
@@ -136,6 +151,8 @@ export function missingFigures(f: Figures): string[] {
     ['producerCost.latencyMsPerCall.p99', f.producerCost?.latencyMsPerCall.p99],
     ['producerLlm.eventsPerSec', f.producerLlm?.eventsPerSec],
     ['producerLlm.latencyMsPerCall.p99', f.producerLlm?.latencyMsPerCall.p99],
+    ['producerCostPlatformatic.eventsPerSec', f.producerCostPlatformatic?.eventsPerSec],
+    ['producerLlmPlatformatic.eventsPerSec', f.producerLlmPlatformatic?.eventsPerSec],
     ['drain.rowsPerSec (exact count)', f.drain?.exact ? f.drain.rowsPerSec : undefined],
     ['drain.memory.peakRssHwmBytes', f.drain?.memory.peakRssHwmBytes || undefined],
     ['drain.memory.heap.heapUsedBytes', f.drain?.memory.heap?.heapUsedBytes || undefined],
@@ -145,6 +162,7 @@ export function missingFigures(f: Figures): string[] {
     ['kafkaProducerPerf.recordsPerSec', f.kafkaProducerPerf?.recordsPerSec],
     ['kafkaConsumerPerf.fetchRecordsPerSec', f.kafkaConsumerPerf?.fetchRecordsPerSec],
     ['kafkajsConsumePerf.recordsPerSec', f.kafkajsConsumePerf?.recordsPerSec],
+    ['kafkaClients (kafkajs, platformatic, confluent)', f.kafkaClients?.clients.length === 3 && f.kafkaClients.clients.every((c) => c.produce.recordsPerSec > 0 && c.consume.recordsPerSec > 0) ? 3 : undefined],
     ['sink.workerInserter.rowsPerSec', f.sink?.workerInserter.rowsPerSec],
     ['decode.decodeAndValidate.rowsPerSec', f.decode?.decodeAndValidate.rowsPerSec],
     ['nativeEngine.rowsPerSec', f.nativeEngine?.rowsPerSec],

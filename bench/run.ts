@@ -7,6 +7,7 @@ import { BROKERS, HostLoad, REDIS_URL, ROOT, createTopic, waitForQuietHost, dele
 import { COST_POOL_SIZE, costEventPool, costRecords, encodeCostPool, llmLogPool } from './data.js';
 import { drain } from './drain-bench.js';
 import { e2eLatency } from './e2e-latency.js';
+import { kafkaClientComparison } from './kafka-clients.js';
 import { kafkaConsumerPerf, kafkaProducerPerf, kafkajsConsumePerf } from './kafka-perf.js';
 import { nativeKafkaEngine } from './native-kafka-engine.js';
 import { benchCostProducer, benchLlmProducer } from './producer-bench.js';
@@ -22,8 +23,8 @@ import { decodeLimit, sinkLimit } from './sink-limit.js';
  */
 const quick = process.argv.includes('--quick');
 const SIZES = quick
-  ? { producerCost: 50_000, producerLlm: 1_000, drain: 50_000, partitions: 4, memoryBase: 5_000, e2eSeconds: 5, scaleOut: 20_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 500 }
-  : { producerCost: 2_000_000, producerLlm: 20_000, drain: 2_000_000, partitions: 4, memoryBase: 200_000, e2eSeconds: 30, scaleOut: 1_000_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 2_000 };
+  ? { producerCost: 50_000, producerLlm: 1_000, kafkaClients: 50_000, drain: 50_000, partitions: 4, memoryBase: 5_000, e2eSeconds: 5, scaleOut: 20_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 500 }
+  : { producerCost: 2_000_000, producerLlm: 20_000, kafkaClients: 1_000_000, drain: 2_000_000, partitions: 4, memoryBase: 200_000, e2eSeconds: 30, scaleOut: 1_000_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 2_000 };
 const SEED = 20_251_123;
 const WORKER_BATCH = { maxRows: 10_000, maxWaitMs: 1_000, insertConcurrency: 4 };
 
@@ -85,7 +86,7 @@ async function main(): Promise<number> {
     quietHostAtStart = await waitForQuietHost(300_000);
   }
   const topic = (name: string) => `${id}.${name}.`;
-  const prefixes = { drain: topic('drain'), base: topic('base'), llm: topic('llm'), scale: topic('scale'), e2e: topic('e2e') };
+  const prefixes = { drain: topic('drain'), base: topic('base'), llm: topic('llm'), scale: topic('scale'), e2e: topic('e2e'), alt: topic('alt') };
   const pool = costEventPool(SEED, COST_POOL_SIZE);
   const encodedPool = encodeCostPool(pool);
   const records = costRecords(pool);
@@ -94,6 +95,7 @@ async function main(): Promise<number> {
     const partitions = name === 'scale' ? SIZES.scalePartitions : SIZES.partitions;
     await createTopic(`${prefix}${name === 'llm' ? 'llm_logs' : 'cost_metrics'}`, partitions);
   }
+  await createTopic(`${prefixes.alt}llm_logs`, SIZES.partitions);
 
   // 1. Producer SDK. The cost-event run is also the pre-fill of the drain topic.
   figures.producerCost = await step('producer SDK, cost events (pre-fills the drain topic)', budget(SIZES.producerCost, 5_000), () =>
@@ -102,6 +104,13 @@ async function main(): Promise<number> {
   const inDrainTopic = await topicRecordCount(`${prefixes.drain}cost_metrics`);
   if (inDrainTopic !== SIZES.drain) errors.push({ step: 'pre-fill', error: `drain topic holds ${inDrainTopic} records, expected ${SIZES.drain}` });
   figures.producerLlm = await step('producer SDK, LLM-log events', budget(SIZES.producerLlm, 200), () => benchLlmProducer({ topicPrefix: prefixes.llm, total: SIZES.producerLlm, pool: llmPool }));
+  // The same two runs with the SDK's alternative Kafka client (ProducerOptions.client).
+  figures.producerCostPlatformatic = await step('producer SDK with client platformatic, cost events', budget(SIZES.producerCost, 5_000), () =>
+    benchCostProducer({ topicPrefix: prefixes.alt, total: SIZES.producerCost, pool, client: 'platformatic' }),
+  );
+  figures.producerLlmPlatformatic = await step('producer SDK with client platformatic, LLM-log events', budget(SIZES.producerLlm, 200), () =>
+    benchLlmProducer({ topicPrefix: prefixes.alt, total: SIZES.producerLlm, pool: llmPool, client: 'platformatic' }),
+  );
   await step('pre-fill memory-base and scale-out topics (not measured)', budget(SIZES.memoryBase + SIZES.scaleOut, 5_000), async () => {
     await benchCostProducer({ topicPrefix: prefixes.base, total: SIZES.memoryBase, pool });
     await benchCostProducer({ topicPrefix: prefixes.scale, total: SIZES.scaleOut, pool });
@@ -136,6 +145,12 @@ async function main(): Promise<number> {
     await createTopic(perfTopic, SIZES.partitions);
     return kafkaProducerPerf({ topic: perfTopic, records: SIZES.producerCost, recordSize, timeoutMs: budget(SIZES.producerCost, 20_000) - 5_000 });
   });
+  // The Kafka client behind the SDK and the worker: kafkajs and the two maintained alternatives,
+  // produce-only and consume-only, same records (the first use installs the alternatives into
+  // .cache/bench-clients: about 2.5 min, mostly compiling librdkafka).
+  figures.kafkaClients = await step('Kafka clients: kafkajs, platformatic, confluent (produce-only, consume-only)', 420_000 + 6 * budget(SIZES.kafkaClients, 20_000, 0), () =>
+    kafkaClientComparison({ id, encodedPool, keys: pool.map((e) => e.customer_id), total: SIZES.kafkaClients, partitions: SIZES.partitions }),
+  );
   figures.decode = await step('decode limit', budget(SIZES.drain, 20_000), async () => decodeLimit(encodedPool, SIZES.drain));
   const ch = BenchClickHouse.open(join(runDir, 'chdb-bench'));
   try {

@@ -13,6 +13,12 @@ export type FlushReason = (typeof FLUSH_REASONS)[number];
 const SIZE_BUCKETS = [1, 10, 100, 1_000, 5_000, 10_000, 50_000, 100_000, 500_000];
 const BYTE_BUCKETS = [1_024, 16_384, 131_072, 1_048_576, 4_194_304, 16_777_216, 67_108_864];
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/**
+ * Finer around the flush window (BATCH_MAX_WAIT_MS, 1 s by default), where an end-to-end SLO
+ * sits: "p99 within the window + 500 ms" needs buckets at 1.25, 1.5 and 2 s to be told apart;
+ * long tails up to an hour for catch-up after an outage.
+ */
+const END_TO_END_BUCKETS = [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600];
 
 export function createWorkerMetrics(registry: Registry = new Registry(), opts: { defaults?: boolean } = {}) {
   if (opts.defaults) collectDefaultMetrics({ register: registry });
@@ -35,7 +41,7 @@ export function createWorkerMetrics(registry: Registry = new Registry(), opts: {
     deadLetterDead: new Counter({ name: 'ingest_dead_letter_dead_total', help: 'Jobs that exhausted their retries and rest as dead letters.', labelNames: ['kind'], registers: r }),
     deadLetterReplayed: new Counter({ name: 'ingest_dead_letter_replayed_total', help: 'Dead letters replayed and inserted.', labelNames: ['kind'], registers: r }),
     deadLetterDepth: new Gauge({ name: 'ingest_dead_letter_depth', help: 'Jobs currently in the dead-letter queues, by queue state (retrying, dead).', labelNames: ['state'], registers: r }),
-    endToEndLatency: new Histogram({ name: 'ingest_end_to_end_latency_seconds', help: 'Event timestamp to insert acknowledged, per row.', labelNames: ['table'], buckets: [...LATENCY_BUCKETS, 120, 300, 900, 3600], registers: r }),
+    endToEndLatency: new Histogram({ name: 'ingest_end_to_end_latency_seconds', help: 'Event timestamp to insert acknowledged, per row.', labelNames: ['table'], buckets: END_TO_END_BUCKETS, registers: r }),
     bufferedBytes: new Gauge({ name: 'ingest_buffered_bytes', help: 'Estimated heap bytes of messages buffered in batches and in-flight inserts (bounded by memory.maxBufferedBytes).', registers: r }),
     pausedPartitions: new Gauge({ name: 'ingest_paused_partitions', help: 'Partitions whose fetching is paused by backpressure.', registers: r }),
     consumerLag: new Gauge({ name: 'ingest_consumer_lag_messages', help: 'Log-end offset minus committed offset.', labelNames: ['group', 'topic', 'partition'], registers: r }),

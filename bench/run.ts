@@ -26,7 +26,7 @@ const SIZES = quick
   ? { producerCost: 50_000, producerLlm: 1_000, kafkaClients: 50_000, drain: 50_000, partitions: 4, memoryBase: 5_000, e2eSeconds: 5, scaleOut: 20_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 500 }
   : { producerCost: 2_000_000, producerLlm: 20_000, kafkaClients: 1_000_000, drain: 2_000_000, partitions: 4, memoryBase: 200_000, e2eSeconds: 30, scaleOut: 1_000_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 2_000 };
 const SEED = 20_251_123;
-const WORKER_BATCH = { maxRows: 10_000, maxWaitMs: 1_000, insertConcurrency: 4 };
+const WORKER_BATCH = { maxRows: 50_000, maxWaitMs: 1_000, insertConcurrency: 4 };
 
 const startedAt = new Date();
 const id = `bench${startedAt.getTime().toString(36)}`;

@@ -59,8 +59,12 @@ export const configSchema = z.strictObject({
     fromBeginning: z.coerce.boolean().default(true),
   }),
   batch: z.strictObject({
-    /** Flush a partition's batch at this many rows. Env BATCH_MAX_ROWS. */
-    maxRows: int(1, 10_000_000).default(10_000),
+    /**
+     * Flush a partition's batch at this many rows. Env BATCH_MAX_ROWS. 50k rather than 10k:
+     * fewer, larger parts mean far fewer merges; a 1M-row drain went from 34-47k to 51-66k rows/s
+     * (BENCHMARKS.md). Slow partitions flush by age (maxWaitMs) long before they get there.
+     */
+    maxRows: int(1, 10_000_000).default(50_000),
     /** Flush at this many encoded bytes. Env BATCH_MAX_BYTES. */
     maxBytes: int(1_024).default(16 * 1024 * 1024),
     /** Flush a batch this long after its first message. Env BATCH_MAX_WAIT_MS. */

@@ -6,7 +6,7 @@ import { crc64Avro } from '../../schemas/wire-format.js';
 describe('loadConfig', () => {
   it('documents its defaults and freezes the result', () => {
     const c = loadConfig({});
-    expect(c.batch).toEqual({ maxRows: 10_000, maxBytes: 16 * 1024 * 1024, maxWaitMs: 1_000 });
+    expect(c.batch).toEqual({ maxRows: 50_000, maxBytes: 16 * 1024 * 1024, maxWaitMs: 1_000 });
     expect(c.kafka.brokers).toEqual(['127.0.0.1:9092']);
     expect(c.clickhouse.url).toBeUndefined();
     expect(Object.isFrozen(c) && Object.isFrozen(c.batch)).toBe(true);

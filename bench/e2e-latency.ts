@@ -1,4 +1,5 @@
 import { IngestProducer, type CostMetricInput } from '../producers/ingest-producer.js';
+import type { ProducerClient } from '../producers/kafka-transport.js';
 import { BROKERS, distribution, histogramQuantile, parsePrometheus, round, sleep, waitUntil, type Distribution } from './common.js';
 import { rng, uuidFrom } from '../test/fixtures/rows.js';
 import { WorkerChild } from './worker-child.js';
@@ -14,6 +15,8 @@ import { WorkerChild } from './worker-child.js';
  * - histogram: the worker's ingest_end_to_end_latency_seconds (event timestamp → insert
  *   acknowledged, every row), quantiles interpolated inside its buckets as Prometheus'
  *   histogram_quantile does, so only as precise as the bucket bounds (…0.75, 1, 1.25, 1.5, 2, 2.5 s…).
+ * The probe is split in two: emit → acknowledged by Kafka (the producer SDK's share, `probeAck`)
+ * and acknowledged → queryable (the worker's share, `probeAfterAck`).
  */
 export interface E2eFigures {
   targetEventsPerSec: number;
@@ -22,20 +25,25 @@ export interface E2eFigures {
   events: number;
   counted: number;
   batchMaxWaitMs: number;
+  producerClient: ProducerClient;
   probe: Distribution & { pollMs: number; unit: 'ms' };
+  probeAck: Distribution;
+  probeAfterAck: Distribution;
   histogram: { count: number; meanMs: number; p50Ms: number; p99Ms: number; maxBucketLeMs: number; note: string };
 }
 
-export async function e2eLatency(opts: { id: string; topicPrefix: string; runDir: string; ratePerSec: number; seconds: number; pool: readonly CostMetricInput[]; probeEveryMs?: number; pollMs?: number }): Promise<E2eFigures> {
+export async function e2eLatency(opts: { id: string; topicPrefix: string; runDir: string; ratePerSec: number; seconds: number; pool: readonly CostMetricInput[]; probeEveryMs?: number; pollMs?: number; producerClient?: ProducerClient }): Promise<E2eFigures> {
+  const producerClient = opts.producerClient ?? 'kafkajs';
   const probeEveryMs = opts.probeEveryMs ?? 200;
   const pollMs = opts.pollMs ?? 25;
   const next = rng(4242);
   const probeCustomers = Array.from({ length: 8 }, () => uuidFrom(next));
   const worker = await WorkerChild.spawn({ id: opts.id, topicPrefix: opts.topicPrefix, runDir: opts.runDir });
-  const producer = await IngestProducer.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, lingerMs: 5, compression: 'gzip' });
+  const producer = await IngestProducer.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, lingerMs: 5, compression: 'gzip', client: producerClient });
   try {
     const sentAt = new Map<string, number>();
     const seenAt = new Map<string, number>();
+    const ackedAt = new Map<string, number>();
     const pending: Promise<void>[] = [];
     let failure: unknown;
     const track = (p: Promise<void>) => pending.push(p.catch((err) => void (failure ??= err)));
@@ -68,7 +76,7 @@ export async function e2eLatency(opts: { id: string; topicPrefix: string; runDir
         const instanceId = `probe-${probes}`;
         const marker = { ...opts.pool[probes % opts.pool.length]!, customer_id: probeCustomers[probes % probeCustomers.length]!, instance_id: instanceId, timestamp: Date.now() };
         sentAt.set(instanceId, marker.timestamp);
-        track(producer.emitCostMetrics([marker]));
+        track(producer.emitCostMetrics([marker]).then(() => void ackedAt.set(instanceId, Date.now())));
         probes++;
         nextProbe += probeEveryMs;
       }
@@ -89,6 +97,8 @@ export async function e2eLatency(opts: { id: string; topicPrefix: string; runDir
     if (counted !== total) throw new Error(`e2e: expected exactly ${total} rows, counted ${counted}`);
 
     const latencies = [...sentAt].map(([id, t]) => seenAt.get(id)! - t);
+    const ackLatencies = [...sentAt].map(([id, t]) => ackedAt.get(id)! - t);
+    const afterAck = [...sentAt].map(([id]) => seenAt.get(id)! - ackedAt.get(id)!);
     const samples = parsePrometheus(await worker.metricsText()).filter((s) => s.labels.table === 'cost_metrics_ts');
     const buckets = samples.filter((s) => s.name === 'ingest_end_to_end_latency_seconds_bucket').map((s) => ({ le: s.labels.le === '+Inf' ? Infinity : Number(s.labels.le), count: s.value }));
     const hCount = samples.find((s) => s.name === 'ingest_end_to_end_latency_seconds_count')?.value ?? 0;
@@ -101,7 +111,10 @@ export async function e2eLatency(opts: { id: string; topicPrefix: string; runDir
       events: total,
       counted,
       batchMaxWaitMs: 1000,
+      producerClient,
       probe: { ...distribution(latencies), pollMs, unit: 'ms' },
+      probeAck: distribution(ackLatencies),
+      probeAfterAck: distribution(afterAck),
       histogram: {
         count: hCount,
         meanMs: round((hSum / Math.max(1, hCount)) * 1000, 1),

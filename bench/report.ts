@@ -28,6 +28,7 @@ export interface Figures {
   decode?: ReturnType<typeof decodeLimit>;
   nativeEngine?: NativeEngineFigures;
   e2e?: E2eFigures;
+  e2ePlatformatic?: E2eFigures;
   scaleOut?: DrainFigures[];
 }
 
@@ -45,6 +46,7 @@ export function ratios(f: Figures) {
   const r = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? round(a / b, 3) : null);
   const memory = f.memoryBase && f.drain ? rssFlat(f.memoryBase.memory, f.drain.memory) : null;
   const e2eP99 = f.e2e?.probe.p99;
+  const e2eP99Platformatic = f.e2ePlatformatic?.probe.p99;
   const e2eBound = (f.e2e?.batchMaxWaitMs ?? 1000) + 500;
   return {
     definitions: {
@@ -67,6 +69,7 @@ export function ratios(f: Figures) {
       producerSdkAtLeast50PctOfKafkaPerf: f.producerCost && f.kafkaProducerPerf ? f.producerCost.eventsPerSec >= 0.5 * f.kafkaProducerPerf.recordsPerSec : null,
       producerSdkPlatformaticAtLeast50PctOfKafkaPerf: f.producerCostPlatformatic && f.kafkaProducerPerf ? f.producerCostPlatformatic.eventsPerSec >= 0.5 * f.kafkaProducerPerf.recordsPerSec : null,
       e2eP99WithinFlushWindowPlus500ms: e2eP99 !== undefined ? e2eP99 <= e2eBound : null,
+      e2eP99WithinFlushWindowPlus500msProducerPlatformatic: e2eP99Platformatic !== undefined ? e2eP99Platformatic <= e2eBound : null,
       workerRssFlatUnderTenXBacklog: memory ? memory.flat : null,
     },
   };
@@ -92,10 +95,11 @@ export function summaryRows(f: Figures): [string, string, string][] {
     const m = d.workerMetrics;
     add('Drain, worker internals', `batch ${n(m.meanBatchRows)} rows, insert ${n(m.meanFlushMs, 1)} ms`, `flushes ${JSON.stringify(m.flushesByReason)}; GC ${m.gcSeconds} s; CPU ${d.threadCpu.totalSeconds} s (JS main ${d.threadCpu.mainThreadSeconds} s)`);
   }
-  const e = f.e2e;
-  if (e) {
-    add('E2E probe (emit → queryable)', `p50 ${n(e.probe.p50)} ms, p99 ${n(e.probe.p99)} ms, max ${n(e.probe.max)} ms`, `${n(e.achievedEventsPerSec)} ev/s for ${e.seconds} s, ${e.probe.count} probes, poll ${e.probe.pollMs} ms`);
-    add('E2E worker histogram (ts → insert ack)', `p50 ≈${n(e.histogram.p50Ms)} ms, p99 ≈${n(e.histogram.p99Ms)} ms, max ≤${n(e.histogram.maxBucketLeMs)} ms`, `${n(e.histogram.count)} rows, mean ${n(e.histogram.meanMs)} ms (bucket-interpolated)`);
+  for (const e of [f.e2e, f.e2ePlatformatic]) {
+    if (!e) continue;
+    const who = e.producerClient === 'kafkajs' ? '' : ` (producer ${e.producerClient})`;
+    add(`E2E probe (emit → queryable)${who}`, `p50 ${n(e.probe.p50)} ms, p99 ${n(e.probe.p99)} ms, max ${n(e.probe.max)} ms`, `${n(e.achievedEventsPerSec)} ev/s for ${e.seconds} s, ${e.probe.count} probes, poll ${e.probe.pollMs} ms; emit → ack p50 ${n(e.probeAck?.p50)} p99 ${n(e.probeAck?.p99)} ms; ack → queryable p50 ${n(e.probeAfterAck?.p50)} p99 ${n(e.probeAfterAck?.p99)} ms`);
+    add(`E2E worker histogram (ts → insert ack)${who}`, `p50 ≈${n(e.histogram.p50Ms)} ms, p99 ≈${n(e.histogram.p99Ms)} ms, max ≤${n(e.histogram.maxBucketLeMs)} ms`, `${n(e.histogram.count)} rows, mean ${n(e.histogram.meanMs)} ms (bucket-interpolated)`);
   }
   if (f.memoryBase && d) {
     add('Worker peak RSS (VmHWM), base backlog', `${n(f.memoryBase.memory.peakRssHwmBytes / MB)} MiB`, `${n(f.memoryBase.expected)} rows; peak heapUsed ${n((f.memoryBase.memory.heap?.heapUsedBytes ?? 0) / MB)} MiB`);
@@ -131,6 +135,7 @@ export function summaryRows(f: Figures): [string, string, string][] {
   add('producer SDK / Kafka perf producer (target ≥ 0.5)', n(r.producerSdkOverKafkaPerfProducer, 3), String(r.targets.producerSdkAtLeast50PctOfKafkaPerf));
   add('producer SDK (platformatic) / Kafka perf producer', n(r.producerSdkPlatformaticOverKafkaPerfProducer, 3), String(r.targets.producerSdkPlatformaticAtLeast50PctOfKafkaPerf));
   add('e2e p99 ≤ flush window + 500 ms', String(r.targets.e2eP99WithinFlushWindowPlus500ms));
+  add('e2e p99 ≤ flush window + 500 ms (producer platformatic)', String(r.targets.e2eP99WithinFlushWindowPlus500msProducerPlatformatic));
   add('RSS 10x / base (target ≤ 1.2)', n(r.rssTenXOverBase?.ratio, 3), String(r.targets.workerRssFlatUnderTenXBacklog));
   return rows;
 }
@@ -159,6 +164,7 @@ export function missingFigures(f: Figures): string[] {
     ['memoryBase.memory.peakRssHwmBytes', f.memoryBase?.exact ? f.memoryBase.memory.peakRssHwmBytes || undefined : undefined],
     ['e2e.probe.p99', f.e2e?.probe.p99],
     ['e2e.histogram.p99Ms', f.e2e?.histogram.count ? f.e2e.histogram.p99Ms : undefined],
+    ['e2ePlatformatic.probe.p99', f.e2ePlatformatic?.probe.p99],
     ['kafkaProducerPerf.recordsPerSec', f.kafkaProducerPerf?.recordsPerSec],
     ['kafkaConsumerPerf.fetchRecordsPerSec', f.kafkaConsumerPerf?.fetchRecordsPerSec],
     ['kafkajsConsumePerf.recordsPerSec', f.kafkajsConsumePerf?.recordsPerSec],

@@ -86,7 +86,7 @@ async function main(): Promise<number> {
     quietHostAtStart = await waitForQuietHost(300_000);
   }
   const topic = (name: string) => `${id}.${name}.`;
-  const prefixes = { drain: topic('drain'), base: topic('base'), llm: topic('llm'), scale: topic('scale'), e2e: topic('e2e'), alt: topic('alt') };
+  const prefixes = { drain: topic('drain'), base: topic('base'), llm: topic('llm'), scale: topic('scale'), e2e: topic('e2e'), e2eAlt: topic('e2ealt'), alt: topic('alt') };
   const pool = costEventPool(SEED, COST_POOL_SIZE);
   const encodedPool = encodeCostPool(pool);
   const records = costRecords(pool);
@@ -169,6 +169,10 @@ async function main(): Promise<number> {
   const rate = Math.max(100, Math.round((figures.drain?.rowsPerSec ?? 10_000) / 2));
   figures.e2e = await step('end-to-end latency at half the drain rate', (SIZES.e2eSeconds + 120) * 1000, () =>
     e2eLatency({ id: `${id}_e2e`, topicPrefix: prefixes.e2e, runDir, ratePerSec: rate, seconds: SIZES.e2eSeconds, pool }),
+  );
+  // The same with the SDK's alternative client: the producer's share of the latency differs.
+  figures.e2ePlatformatic = await step('end-to-end latency at half the drain rate, producer client platformatic', (SIZES.e2eSeconds + 120) * 1000, () =>
+    e2eLatency({ id: `${id}_e2ep`, topicPrefix: prefixes.e2eAlt, runDir, ratePerSec: rate, seconds: SIZES.e2eSeconds, pool, producerClient: 'platformatic' }),
   );
 
   // Scale-out: 1, 2, 4 members in one worker process on the 8-partition topic.

@@ -70,7 +70,8 @@ export class WorkerChild {
       ...opts.env,
     };
     const log = openSync(logPath, 'a');
-    const args = ['--import', 'tsx', join(ROOT, 'bench/worker-process.ts')];
+    // The worker's V8 flag, as in the Dockerfile and `npm run worker`.
+    const args = ['--max-semi-space-size=64', '--import', 'tsx', join(ROOT, 'bench/worker-process.ts')];
     const proc = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', log, log, 'ipc'] });
     closeSync(log);
     children.add(proc);

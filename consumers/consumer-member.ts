@@ -91,22 +91,30 @@ export class ConsumerMember {
       await pipeline.batch.prepare(topic, partition, type, () => this.deps.journal.pending(topic, partition, from), heartbeat);
     }
     const committed = pipeline.batch.committedOffset(topic, partition);
-    for (const message of batch.messages) {
-      if (!isRunning() || isStale() || generation !== this.generation || this.stopping) break;
-      const offset = Number(message.offset);
-      if (offset >= committed) {
-        try {
-          pipeline.decode.submit({ topic, partition, offset, value: message.value, timestamp: Number(message.timestamp) });
-        } catch (err) {
-          if (!(err instanceof MessageRejected)) {
-            this.onFatal(err);
-            return;
+    // Resolved once, after the loop: kafkajs parses the offset into a Long and looks the
+    // partition up on every resolveOffset call (8% of the main thread when done per message).
+    let lastTaken: string | undefined;
+    try {
+      for (const message of batch.messages) {
+        if (!isRunning() || isStale() || generation !== this.generation || this.stopping) break;
+        const offset = Number(message.offset);
+        if (offset >= committed) {
+          try {
+            pipeline.decode.submit({ topic, partition, offset, value: message.value, timestamp: Number(message.timestamp) });
+          } catch (err) {
+            if (!(err instanceof MessageRejected)) {
+              this.onFatal(err);
+              return;
+            }
+            this.pausePartition(topic, partition, pause);
+            break;
           }
-          this.pausePartition(topic, partition, pause);
-          break;
         }
+        lastTaken = message.offset;
       }
-      resolveOffset(message.offset);
+    } finally {
+      if (lastTaken !== undefined) resolveOffset(lastTaken);
+      pipeline.decode.flushCounts();
     }
     await heartbeat();
   }
@@ -135,6 +143,7 @@ export class ConsumerMember {
       return;
     }
     pipeline.batch.poll();
+    pipeline.decode.flushCounts();
     // A paused partition whose sealed batches drained can take messages again.
     if (this.deps.budget.used < this.deps.budget.maxBytes && !this.stopping) {
       if (this.paused.size > 0) this.resumePaused();

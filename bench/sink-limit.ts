@@ -46,9 +46,14 @@ const TOPIC = 'bench.sink';
 function buildBatches(encoded: readonly Buffer[], batchRows: number): InsertBatch[] {
   const lookup = new SchemaLookup([costMetrics]);
   const batches: InsertBatch[] = [];
-  for (let first = 0; first < encoded.length; first += batchRows) {
+  // Whole batches only, cycling the pool when it is not a multiple of the batch size.
+  const rowsToBuild = Math.ceil(Math.max(encoded.length, batchRows) / batchRows) * batchRows;
+  for (let first = 0; first < rowsToBuild; first += batchRows) {
     const rows: DecodedRow[] = [];
-    for (let i = first; i < Math.min(encoded.length, first + batchRows); i++) rows.push({ offset: i, record: decodeMessage(lookup, costMetrics, encoded[i]!), bytes: encoded[i]!.length });
+    for (let i = first; i < Math.min(rowsToBuild, first + batchRows); i++) {
+      const value = encoded[i % encoded.length]!;
+      rows.push({ offset: i, record: decodeMessage(lookup, costMetrics, value), bytes: value.length });
+    }
     batches.push({ topic: TOPIC, partition: 0, rows });
   }
   return batches;

@@ -23,8 +23,8 @@ import { decodeLimit, sinkLimit } from './sink-limit.js';
  */
 const quick = process.argv.includes('--quick');
 const SIZES = quick
-  ? { producerCost: 50_000, producerLlm: 1_000, kafkaClients: 50_000, drain: 50_000, partitions: 4, memoryBase: 5_000, e2eSeconds: 5, scaleOut: 20_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 500 }
-  : { producerCost: 2_000_000, producerLlm: 20_000, kafkaClients: 1_000_000, drain: 2_000_000, partitions: 4, memoryBase: 200_000, e2eSeconds: 30, scaleOut: 1_000_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 2_000 };
+  ? { producerCost: 50_000, producerLlm: 1_000, kafkaClients: 50_000, drain: 50_000, partitions: 4, memoryTenX: 500_000, profileRows: 5_000, e2eSeconds: 5, scaleOut: 20_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 500 }
+  : { producerCost: 2_000_000, producerLlm: 20_000, kafkaClients: 1_000_000, drain: 2_000_000, partitions: 4, memoryTenX: 20_000_000, profileRows: 200_000, e2eSeconds: 30, scaleOut: 1_000_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 2_000 };
 const SEED = 20_251_123;
 const WORKER_BATCH = { maxRows: 50_000, maxWaitMs: 1_000, insertConcurrency: 4 };
 
@@ -86,7 +86,7 @@ async function main(): Promise<number> {
     quietHostAtStart = await waitForQuietHost(300_000);
   }
   const topic = (name: string) => `${id}.${name}.`;
-  const prefixes = { drain: topic('drain'), base: topic('base'), llm: topic('llm'), scale: topic('scale'), e2e: topic('e2e'), e2eAlt: topic('e2ealt'), alt: topic('alt') };
+  const prefixes = { drain: topic('drain'), tenx: topic('tenx'), base: topic('base'), llm: topic('llm'), scale: topic('scale'), e2e: topic('e2e'), e2eAlt: topic('e2ealt'), alt: topic('alt') };
   const pool = costEventPool(SEED, COST_POOL_SIZE);
   const encodedPool = encodeCostPool(pool);
   const records = costRecords(pool);
@@ -111,21 +111,24 @@ async function main(): Promise<number> {
   figures.producerLlmPlatformatic = await step('producer SDK with client platformatic, LLM-log events', budget(SIZES.producerLlm, 200), () =>
     benchLlmProducer({ topicPrefix: prefixes.alt, total: SIZES.producerLlm, pool: llmPool, client: 'platformatic' }),
   );
-  await step('pre-fill memory-base and scale-out topics (not measured)', budget(SIZES.memoryBase + SIZES.scaleOut, 5_000), async () => {
-    await benchCostProducer({ topicPrefix: prefixes.base, total: SIZES.memoryBase, pool });
-    await benchCostProducer({ topicPrefix: prefixes.scale, total: SIZES.scaleOut, pool });
+  await step('pre-fill profile and scale-out topics (not measured)', budget(SIZES.profileRows + SIZES.scaleOut, 5_000), async () => {
+    await benchCostProducer({ topicPrefix: prefixes.base, total: SIZES.profileRows, pool, client: 'platformatic' });
+    await benchCostProducer({ topicPrefix: prefixes.scale, total: SIZES.scaleOut, pool, client: 'platformatic' });
   });
 
-  // 2 + 4. Drain, with memory under the base and the 10x backlog.
-  const drained = await step('drain (10x backlog for memory)', budget(SIZES.drain, 2_000), () => drain({ label: 'drain', id: `${id}_drain`, topicPrefix: prefixes.drain, expected: SIZES.drain, runDir, minRowsPerSec: 2_000 }));
+  // 2. Drain. It is also the memory base: peak RSS and heap with a backlog of SIZES.drain.
+  const drained = await step('drain (memory base)', budget(SIZES.drain, 2_000), () => drain({ label: 'drain', id: `${id}_drain`, topicPrefix: prefixes.drain, expected: SIZES.drain, runDir, minRowsPerSec: 2_000 }));
   if (drained) figures.drain = { ...drained, threadCpu: publicThreadCpu(drained.threadCpu) };
-  const base = await step('drain, memory base backlog', budget(SIZES.memoryBase, 2_000), () => drain({ label: 'memory-base', id: `${id}_base`, topicPrefix: prefixes.base, expected: SIZES.memoryBase, runDir }));
-  if (base) figures.memoryBase = { ...base, threadCpu: publicThreadCpu(base.threadCpu) };
+  // 4. Memory with a backlog ten times larger: it must stay flat. The pre-fill uses the faster
+  // producer client (not measured here) to keep the run short.
+  await step('pre-fill the 10x backlog (not measured)', budget(SIZES.memoryTenX, 5_000), () => benchCostProducer({ topicPrefix: prefixes.tenx, total: SIZES.memoryTenX, pool, client: 'platformatic' }));
+  const tenX = await step('drain, 10x backlog (memory)', budget(SIZES.memoryTenX, 2_000), () => drain({ label: 'memory-10x', id: `${id}_tenx`, topicPrefix: prefixes.tenx, expected: SIZES.memoryTenX, runDir, minRowsPerSec: 2_000 }));
+  if (tenX) figures.memoryTenX = { ...tenX, threadCpu: publicThreadCpu(tenX.threadCpu) };
 
-  // 7. CPU profile of the worker's hot path: the base backlog again (new group and database),
+  // 7. CPU profile of the worker's hot path: a smaller backlog of its own (group, database),
   // the worker's main thread profiled from ready to exact count.
-  const profiled = await step('drain with CPU profile', budget(SIZES.memoryBase, 1_000), () =>
-    drain({ label: 'cpu-profile', id: `${id}_prof`, topicPrefix: prefixes.base, expected: SIZES.memoryBase, runDir, cpuProfilePath: join(runDir, 'worker.cpuprofile') }),
+  const profiled = await step('drain with CPU profile', budget(SIZES.profileRows, 1_000), () =>
+    drain({ label: 'cpu-profile', id: `${id}_prof`, topicPrefix: prefixes.base, expected: SIZES.profileRows, runDir, cpuProfilePath: join(runDir, 'worker.cpuprofile') }),
   );
   if (profiled) {
     figures.profileDrain = { ...profiled, threadCpu: publicThreadCpu(profiled.threadCpu) };

@@ -111,7 +111,7 @@ export class EventProducer {
         const record = toEventRecord(type, events[i], i, now);
         const value = encodeSingleObject(type.avroType, type.fingerprint, record);
         bytes += value.length;
-        messages.push({ key: String(record[type.partitionKey]), value, timestamp: String(record[type.timestampField]) });
+        messages.push({ key: String(record[type.partitionKey]), value });
       }
     } catch (err) {
       this.metrics.validationErrors.inc({ event_type: type.name });

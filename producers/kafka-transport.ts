@@ -15,14 +15,16 @@ export interface ProducerTransport {
   close(): Promise<void>;
 }
 
+/**
+ * No timestamp: the client stamps the send time (Kafka's CreateTime). The event's own time stays
+ * in the payload. Kafka's time-based retention and segment rolling read the record timestamp, so
+ * an event time from the past (a backfill, a device that buffered for days, a skewed clock) as
+ * the record timestamp would let the broker delete the event before any worker has read it.
+ * (The shape is kafkajs's Message, so the default path hands messages over uncopied.)
+ */
 export interface OutgoingMessage {
   key: string;
   value: Buffer;
-  /**
-   * Milliseconds since the epoch, in decimal (the event's own timestamp, Kafka's CreateTime).
-   * A string because that is what kafkajs takes: the default path hands messages over uncopied.
-   */
-  timestamp: string;
 }
 
 export interface OutgoingTopic {
@@ -159,7 +161,7 @@ class PlatformaticTransport implements ProducerTransport {
   async send(topics: readonly OutgoingTopic[]): Promise<void> {
     const messages = [];
     for (const { topic, messages: list } of topics) {
-      for (const m of list) messages.push({ topic, key: this.key(m.key), value: m.value, timestamp: BigInt(m.timestamp) });
+      for (const m of list) messages.push({ topic, key: this.key(m.key), value: m.value });
     }
     await this.producer.send({ messages, acks: -1, idempotent: true, compression: this.compression === 'gzip' ? 'gzip' : 'none' });
   }

@@ -35,6 +35,10 @@ if [ "$mode" = all ]; then
   echo "test.sh: smoke test of the main job (scripts/demo.sh --once)"
   bash scripts/demo.sh --once >.cache/demo.log 2>&1 || { cat .cache/demo.log; echo "test.sh: demo failed" >&2; status=1; }
   if [ -f bench/run.ts ]; then
+    # Set-up, not part of the smoke test's time: the Kafka clients the benchmark compares with
+    # kafkajs, installed once into .cache/bench-clients (~2.5 min the first time: librdkafka).
+    echo "test.sh: Kafka clients for the benchmark (bench/install-clients.sh)"
+    bash bench/install-clients.sh || { echo "test.sh: installing the benchmark's Kafka clients failed" >&2; status=1; }
     echo "test.sh: benchmark smoke test (npm run bench:quick)"
     npm run -s bench:quick || { echo "test.sh: bench:quick failed" >&2; status=1; }
   fi

@@ -95,7 +95,7 @@ export class IngestWorker {
       });
     }
 
-    const kafka = createKafka(config.kafka);
+    const kafka = createKafka(config.kafka, '', (topic) => metrics.offsetResets.inc({ topic }));
     const admin = kafka.admin();
     await admin.connect();
     if (config.consumer.createTopics) await ensureTopics(admin, config.kafka, [...typeOfTopic.keys()]);

@@ -2,8 +2,16 @@ import { Kafka, logLevel, type Admin, type LogEntry } from 'kafkajs';
 import type { Config } from './config.js';
 import { createLogger } from './logger.js';
 
-/** The one kafkajs client factory; kafkajs log lines go through our structured logger. */
-export function createKafka(config: Config['kafka'], clientIdSuffix = ''): Kafka {
+/** kafkajs's message when a fetch offset is outside the log and it resets to the default offset. */
+const OFFSET_RESET = 'Offset out of range, resetting to default offset';
+
+/**
+ * The one kafkajs client factory; kafkajs log lines go through our structured logger.
+ * `onOffsetReset` hears of every partition kafkajs resets because its fetch offset was outside the
+ * log: below the log start, that means records the group never read were deleted (retention
+ * shorter than an outage), which no other signal shows. kafkajs has no event for it, only this log line.
+ */
+export function createKafka(config: Config['kafka'], clientIdSuffix = '', onOffsetReset?: (topic: string, partition: number) => void): Kafka {
   const log = createLogger({ component: 'kafkajs' });
   return new Kafka({
     clientId: `${config.clientId}${clientIdSuffix}`,
@@ -14,6 +22,11 @@ export function createKafka(config: Config['kafka'], clientIdSuffix = ''): Kafka
       () =>
       ({ level, log: entry }: LogEntry) => {
         const { message, ...rest } = entry;
+        if (message === OFFSET_RESET) {
+          onOffsetReset?.(String(rest.topic), Number(rest.partition));
+          log.error('fetch offset outside the partition log (records deleted before they were consumed?); reset to the default offset', rest);
+          return;
+        }
         // kafkajs logs expected rebalance churn at ERROR ("The group is rebalancing"); keep it at warn.
         if (level <= logLevel.WARN) log.warn(message, rest);
         else if (level === logLevel.INFO) log.info(message, rest);

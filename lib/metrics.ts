@@ -43,6 +43,7 @@ export function createWorkerMetrics(registry: Registry = new Registry(), opts: {
     deadLetterDepth: new Gauge({ name: 'ingest_dead_letter_depth', help: 'Jobs currently in the dead-letter queues, by queue state (retrying, dead).', labelNames: ['state'], registers: r }),
     endToEndLatency: new Histogram({ name: 'ingest_end_to_end_latency_seconds', help: 'Event timestamp to insert acknowledged, per row.', labelNames: ['table'], buckets: END_TO_END_BUCKETS, registers: r }),
     bufferedBytes: new Gauge({ name: 'ingest_buffered_bytes', help: 'Estimated heap bytes of messages buffered in batches and in-flight inserts (bounded by memory.maxBufferedBytes).', registers: r }),
+    offsetResets: new Counter({ name: 'ingest_offset_resets_total', help: "Fetches whose offset was outside the partition's log (records deleted by retention before they were consumed, or a truncated log), reset by the Kafka client to the default offset.", labelNames: ['topic'], registers: r }),
     pausedPartitions: new Gauge({ name: 'ingest_paused_partitions', help: 'Partitions whose fetching is paused by backpressure.', registers: r }),
     consumerLag: new Gauge({ name: 'ingest_consumer_lag_messages', help: 'Log-end offset minus committed offset.', labelNames: ['group', 'topic', 'partition'], registers: r }),
     partitionStuck: new Gauge({ name: 'ingest_partition_stuck', help: '1 when a partition has lag and no committed progress for metrics.stuckAfterMs.', labelNames: ['group', 'topic', 'partition'], registers: r }),

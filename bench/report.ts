@@ -1,6 +1,7 @@
 import type { DrainFigures } from './drain-bench.js';
 import type { E2eFigures } from './e2e-latency.js';
 import type { KafkaClientComparison } from './kafka-clients.js';
+import type { TranscodeFigures } from './avro-to-tsv.js';
 import type { KafkaConsumerPerf, KafkaProducerPerf, KafkajsConsumePerf } from './kafka-perf.js';
 import type { NativeEngineFigures } from './native-kafka-engine.js';
 import type { ProducerFigures } from './producer-bench.js';
@@ -27,6 +28,7 @@ export interface Figures {
   kafkaClients?: KafkaClientComparison;
   sink?: SinkFigures;
   decode?: ReturnType<typeof decodeLimit>;
+  transcode?: TranscodeFigures;
   nativeEngine?: NativeEngineFigures;
   e2e?: E2eFigures;
   e2ePlatformatic?: E2eFigures;
@@ -125,6 +127,8 @@ export function summaryRows(f: Figures): [string, string, string][] {
   }
   const dec = f.decode;
   if (dec) add('Decode (header + avsc + validation)', `${n(dec.decodeAndValidate.rowsPerSec)} rows/s`, `avsc alone ${n(dec.avscOnly.rowsPerSec)} rows/s`);
+  const tc = f.transcode;
+  if (tc) add('Messages → insert body (JS), 50k-row batches', `object path ${n(tc.objectPath.rowsPerSec)} rows/s; direct Avro → TSV ${n(tc.direct.rowsPerSec)} rows/s`, `decode + checks + TSV; bodies identical; ${n(tc.rows)} rows`);
   const ne = f.nativeEngine;
   if (ne) add('Native Kafka engine + MV (chDB)', `${n(ne.rowsPerSec)} rows/s`, `${n(ne.rows)} rows exact in ${ne.drainSeconds} s (steady ${n(ne.steadyRowsPerSec)}); block ${ne.settings.kafka_max_block_size}, consumers ${ne.settings.kafka_num_consumers}`);
   for (const so of f.scaleOut ?? []) add(`Scale-out, ${so.concurrency} member(s), 8 partitions`, `${n(so.rowsPerSec)} rows/s`, `${n(so.expected)} rows exact in ${so.drainSeconds} s; CPU ${so.threadCpu.totalSeconds} s`);
@@ -173,6 +177,7 @@ export function missingFigures(f: Figures): string[] {
     ['kafkaClients (kafkajs, platformatic, confluent)', f.kafkaClients?.clients.length === 3 && f.kafkaClients.clients.every((c) => c.produce.recordsPerSec > 0 && c.consume.recordsPerSec > 0) ? 3 : undefined],
     ['sink.workerInserter.rowsPerSec', f.sink?.workerInserter.rowsPerSec],
     ['decode.decodeAndValidate.rowsPerSec', f.decode?.decodeAndValidate.rowsPerSec],
+    ['transcode.direct.rowsPerSec', f.transcode?.identical ? f.transcode.direct.rowsPerSec : undefined],
     ['nativeEngine.rowsPerSec', f.nativeEngine?.rowsPerSec],
     ['profile.byModule', f.profile?.byModule.length || undefined],
     ['scaleOut (1, 2, 4 members)', f.scaleOut?.length === 3 && f.scaleOut.every((s) => s.exact) ? 3 : undefined],

@@ -14,6 +14,11 @@ import { benchCostProducer, benchLlmProducer } from './producer-bench.js';
 import { publicThreadCpu, summariseCpuProfile } from './profile.js';
 import { missingFigures, printSummary, ratios, type Figures } from './report.js';
 import { decodeLimit, sinkLimit } from './sink-limit.js';
+import { transcodeLimit } from './avro-to-tsv.js';
+import { decodeMessage } from '../consumers/decode-stage.js';
+import { createRowEncoder } from '../consumers/row-encoder.js';
+import { costMetrics } from '../schemas/cost-metrics.js';
+import { SchemaLookup } from '../schemas/schema-lookup.js';
 
 /**
  * `npm run bench` (full) / `npm run bench:quick` (CI smoke test, small sizes).
@@ -155,6 +160,13 @@ async function main(): Promise<number> {
     kafkaClientComparison({ id, encodedPool, keys: pool.map((e) => e.customer_id), total: SIZES.kafkaClients, partitions: SIZES.partitions }),
   );
   figures.decode = await step('decode limit', budget(SIZES.drain, 20_000), async () => decodeLimit(encodedPool, SIZES.drain));
+  // The option of decoding straight into the insert body (no object per row), against the
+  // worker's object path, same messages, same 50k-row batches; the bodies must be identical.
+  figures.transcode = await step('messages → insert body: object path vs direct Avro → TSV', budget(SIZES.drain, 20_000), async () => {
+    const lookup = new SchemaLookup([costMetrics]);
+    const encoder = createRowEncoder(costMetrics);
+    return transcodeLimit({ type: costMetrics, encodedPool, total: SIZES.drain, batchRows: WORKER_BATCH.maxRows, decode: (v) => decodeMessage(lookup, costMetrics, v), encodeRows: (b) => encoder.encode(b) });
+  });
   const ch = BenchClickHouse.open(join(runDir, 'chdb-bench'));
   try {
     figures.sink = await step('sink limit', budget(SIZES.drain, 3_000), () =>

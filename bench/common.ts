@@ -1,4 +1,4 @@
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem, availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -153,12 +153,9 @@ export function machineInfo() {
 
 export async function versions() {
   const kafkaJar = readdirSync(join(ROOT, '.cache/kafka/libs')).find((f) => /^kafka-clients-.*\.jar$/.test(f));
-  let java = 'unknown';
-  try {
-    java = execFileSync('java', ['-version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim() || 'unknown';
-  } catch (err) {
-    java = String((err as { stderr?: string }).stderr ?? '').split('\n')[0] ?? 'unknown';
-  }
+  // `java -version` prints to stderr.
+  const javaRun = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  const java = `${javaRun.stderr ?? ''}${javaRun.stdout ?? ''}`.trim() || 'unknown';
   const chdb = (await import('chdb')) as unknown as { version?: () => { libchdb?: string } };
   let libchdb = 'unknown';
   try {
@@ -173,6 +170,7 @@ export async function versions() {
     chdb: packageVersion('chdb'),
     libchdb,
     kafkajs: packageVersion('kafkajs'),
+    platformaticKafka: packageVersion('@platformatic/kafka'),
     avsc: packageVersion('avsc'),
     clickhouseClient: packageVersion('@clickhouse/client'),
   };

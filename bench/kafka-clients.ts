@@ -17,8 +17,8 @@ import { BROKERS, ROOT, createTopic, round, topicRecordCount } from './common.js
  *   acks=all, gzip, sends of about 1 MiB. Timed from the first send to the last acknowledgement;
  *   the topic must then hold exactly `total` records;
  * - consume-only: a new group reads that topic from the earliest offset and only counts records.
- *   Timed from the group join (partitions assigned) to the `total`-th record, as
- *   `kafkajsConsumePerf`: the first fetch is part of the work, connecting is not.
+ *   Timed from the group join (partitions assigned) to the `total`-th record, as Kafka's
+ *   ConsumerPerformance fetch rate: the first fetch is part of the work, connecting is not.
  *
  * The Confluent client is not a project dependency: bench/install-clients.sh installs pinned
  * versions of both alternatives into .cache/bench-clients, and they are loaded from there only.
@@ -240,6 +240,9 @@ interface Workload {
   timeoutMs: number;
 }
 
+/** What a consume-only run needs of a workload: its topic, a new group, the count, a time limit. */
+export type ConsumeWork = Pick<Workload, 'topic' | 'group' | 'total' | 'timeoutMs'>;
+
 /** The records of one send: indices [from, from + n) of the cycled pool. */
 function slice<T>(w: Workload, from: number, make: (key: string, value: Buffer) => T): T[] {
   const n = Math.min(w.recordsPerSend, w.total - from);
@@ -309,7 +312,7 @@ class RecordCounter {
   readonly done: Promise<ConsumeFigures>;
 
   constructor(
-    private readonly w: Workload,
+    private readonly w: ConsumeWork,
     private readonly what: string,
   ) {
     this.limit = deadline(`${what} consume (${w.total} records)`, w.timeoutMs);
@@ -355,7 +358,11 @@ async function kafkajsProduce(w: Workload) {
   }
 }
 
-async function kafkajsConsume(w: Workload): Promise<ConsumeFigures> {
+/**
+ * kafkajs consume-only with the worker's consumer settings, `eachBatch` only counting. Also the
+ * bench's "kafkajs consume-only" figure on the drain topic: the ceiling of a kafkajs worker.
+ */
+export async function kafkajsConsume(w: ConsumeWork): Promise<ConsumeFigures> {
   const counter = new RecordCounter(w, 'kafkajs');
   const kafka = new Kafka({ clientId: 'bench-clients-kafkajs', brokers: BROKERS, logLevel: logLevel.ERROR });
   const consumer = kafka.consumer({ groupId: w.group, maxBytesPerPartition: CONSUME.maxBytesPerPartition, maxBytes: CONSUME.maxBytes, maxWaitTimeInMs: CONSUME.maxWaitMs, allowAutoTopicCreation: false });
@@ -397,7 +404,7 @@ async function platformaticProduce(w: Workload, lib: PlatformaticModule) {
   }
 }
 
-async function platformaticConsume(w: Workload, lib: PlatformaticModule): Promise<ConsumeFigures> {
+async function platformaticConsume(w: ConsumeWork, lib: PlatformaticModule): Promise<ConsumeFigures> {
   const counter = new RecordCounter(w, 'platformatic');
   const consumer = new lib.Consumer({
     clientId: 'bench-clients-platformatic',
@@ -446,7 +453,7 @@ async function confluentProduce(w: Workload, lib: ConfluentModule) {
   }
 }
 
-async function confluentConsume(w: Workload, lib: ConfluentModule): Promise<ConsumeFigures> {
+async function confluentConsume(w: ConsumeWork, lib: ConfluentModule): Promise<ConsumeFigures> {
   const counter = new RecordCounter(w, 'confluent');
   const consumer = confluentKafka(lib).consumer({
     kafkaJS: {

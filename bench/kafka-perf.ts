@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { BROKERS, ROOT, benchKafka, children, round } from './common.js';
+import { BROKERS, ROOT, children } from './common.js';
 
 /**
  * Transport limits, measured on the same broker with Kafka's own tools and with kafkajs alone:
@@ -9,8 +9,7 @@ import { BROKERS, ROOT, benchKafka, children, round } from './common.js';
  *   letters, which gzip compresses less than our Avro; records/s is the comparable figure.
  * - ConsumerPerformance: reads the prefilled drain topic (same records the worker drained).
  *   fetchRecordsPerSec excludes its group-join time.
- * - kafkajs consume-only: kafkajs with the worker's consumer settings, eachBatch only counts.
- *   The ceiling of any Node worker built on kafkajs on this box.
+ * (kafkajs consume-only, the ceiling of a kafkajs worker, is `kafkajsConsume` in kafka-clients.ts.)
  */
 export interface KafkaProducerPerf {
   records: number;
@@ -33,11 +32,6 @@ export interface KafkaConsumerPerf {
   rebalanceMs: number;
 }
 
-export interface KafkajsConsumePerf {
-  records: number;
-  seconds: number;
-  recordsPerSec: number;
-}
 
 function runKafkaTool(cls: string, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -105,32 +99,4 @@ export async function kafkaConsumerPerf(opts: { topic: string; records: number; 
     mbPerSec: get('MB.sec'),
     rebalanceMs: get('rebalance.time.ms'),
   };
-}
-
-/** kafkajs with the worker's consumer settings; eachBatch counts and resolves nothing else. */
-export async function kafkajsConsumePerf(opts: { topic: string; records: number; group: string }): Promise<KafkajsConsumePerf> {
-  const consumer = benchKafka('bench-kafkajs-perf').consumer({ groupId: opts.group, maxBytesPerPartition: 4 * 1024 * 1024, maxWaitTimeInMs: 1_000, allowAutoTopicCreation: false });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics: [opts.topic], fromBeginning: true });
-    let seen = 0;
-    // From the group join, as ConsumerPerformance's fetch rate: the first fetch is part of the work.
-    let started = 0;
-    consumer.on(consumer.events.GROUP_JOIN, () => (started ||= performance.now()));
-    const done = new Promise<number>((resolve) => {
-      void consumer.run({
-        autoCommit: false,
-        partitionsConsumedConcurrently: 1,
-        eachBatch: async ({ batch }) => {
-          seen += batch.messages.length;
-          if (seen >= opts.records) resolve(performance.now());
-        },
-      });
-    });
-    const ended = await done;
-    const seconds = (ended - started) / 1000;
-    return { records: seen, seconds: round(seconds, 2), recordsPerSec: Math.round(seen / seconds) };
-  } finally {
-    await consumer.disconnect();
-  }
 }

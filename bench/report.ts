@@ -1,8 +1,8 @@
 import type { DrainFigures } from './drain-bench.js';
 import type { E2eFigures } from './e2e-latency.js';
-import type { KafkaClientComparison } from './kafka-clients.js';
+import type { ConsumeFigures, KafkaClientComparison } from './kafka-clients.js';
 import type { TranscodeFigures } from './avro-to-tsv.js';
-import type { KafkaConsumerPerf, KafkaProducerPerf, KafkajsConsumePerf } from './kafka-perf.js';
+import type { KafkaConsumerPerf, KafkaProducerPerf } from './kafka-perf.js';
 import type { NativeEngineFigures } from './native-kafka-engine.js';
 import type { ProducerFigures } from './producer-bench.js';
 import type { ProfileSummary } from './profile.js';
@@ -24,7 +24,7 @@ export interface Figures {
   profile?: ProfileSummary;
   kafkaProducerPerf?: KafkaProducerPerf;
   kafkaConsumerPerf?: KafkaConsumerPerf;
-  kafkajsConsumePerf?: KafkajsConsumePerf;
+  kafkajsConsumePerf?: ConsumeFigures;
   kafkaClients?: KafkaClientComparison;
   sink?: SinkFigures;
   decode?: ReturnType<typeof decodeLimit>;

@@ -7,8 +7,8 @@ import { BROKERS, HostLoad, REDIS_URL, ROOT, createTopic, waitForQuietHost, dele
 import { COST_POOL_SIZE, costEventPool, costRecords, encodeCostPool, llmLogPool } from './data.js';
 import { drain } from './drain-bench.js';
 import { e2eLatency } from './e2e-latency.js';
-import { kafkaClientComparison } from './kafka-clients.js';
-import { kafkaConsumerPerf, kafkaProducerPerf, kafkajsConsumePerf } from './kafka-perf.js';
+import { kafkaClientComparison, kafkajsConsume } from './kafka-clients.js';
+import { kafkaConsumerPerf, kafkaProducerPerf } from './kafka-perf.js';
 import { nativeKafkaEngine } from './native-kafka-engine.js';
 import { benchCostProducer, benchLlmProducer } from './producer-bench.js';
 import { publicThreadCpu, summariseCpuProfile } from './profile.js';
@@ -145,7 +145,7 @@ async function main(): Promise<number> {
     kafkaConsumerPerf({ topic: `${prefixes.drain}cost_metrics`, records: SIZES.drain, group: `${id}-consumer-perf`, timeoutMs: budget(SIZES.drain, 20_000) - 5_000 }),
   );
   figures.kafkajsConsumePerf = await step('kafkajs consume-only on the drain topic', budget(SIZES.drain, 5_000), () =>
-    kafkajsConsumePerf({ topic: `${prefixes.drain}cost_metrics`, records: SIZES.drain, group: `${id}-kafkajs-perf` }),
+    kafkajsConsume({ topic: `${prefixes.drain}cost_metrics`, group: `${id}-kafkajs-perf`, total: SIZES.drain, timeoutMs: budget(SIZES.drain, 5_000) - 5_000 }),
   );
   const recordSize = Math.round(figures.producerCost?.avgEventBytes ?? encodedPool[0]!.length);
   figures.kafkaProducerPerf = await step('Kafka ProducerPerformance', budget(SIZES.producerCost, 20_000), async () => {

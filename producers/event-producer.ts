@@ -6,8 +6,6 @@ import { encodeSingleObject } from '../schemas/wire-format.js';
 import { EventValidationError, toEventRecord } from '../schemas/validate-event.js';
 import { PRODUCER_CLIENTS, connectTransport, type OutgoingMessage, type ProducerClient, type ProducerTransport } from './kafka-transport.js';
 
-export { cachedKeyPartitioner } from './kafka-transport.js';
-
 export interface ProducerOptions {
   /** Bootstrap brokers. Default ['127.0.0.1:9092']. */
   brokers?: string[];

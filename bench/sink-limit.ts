@@ -1,4 +1,4 @@
-import { clickHouseInserter, toLetterRows } from '../consumers/insert-stage.js';
+import { clickHouseInserter, recordInserter, toLetterRows } from '../consumers/insert-stage.js';
 import type { InsertBatch } from '../consumers/types.js';
 import { batchToken, type DecodedRow } from '../consumers/types.js';
 import { decodeMessage } from '../consumers/decode-stage.js';
@@ -103,7 +103,8 @@ export async function sinkLimit(opts: { ch: BenchClickHouse; id: string; encoded
 
   const dbWorker = `${opts.id}_sink_worker`;
   const client = await ch.freshDatabase(dbWorker);
-  const insert = clickHouseInserter(client, [costMetrics]);
+  // Decoded rows in, as an application without Kafka has them: the row encoder, then the inserter.
+  const insert = recordInserter(clickHouseInserter(client, [costMetrics]), [costMetrics]);
   const workerSeconds = await forEachBatch(total, batchRows, concurrency, (k, first, n) => insert('cost_metrics_ts', rowsOf(k, n), token(first, n)));
   const workerCounted = await ch.count(`${dbWorker}.cost_metrics_ts`);
   if (workerCounted !== total) throw new Error(`sink limit (worker inserter): expected ${total} rows, counted ${workerCounted}`);

@@ -3,7 +3,8 @@ import type { FlushReason, WorkerMetrics } from '../lib/metrics.js';
 import type { EventType } from '../schemas/event-type.js';
 import type { OffsetRange } from './batch-journal.js';
 import type { MemoryBudget } from './memory-budget.js';
-import { MessageRejected, tpKey, type Batch, type DecodedRow } from './types.js';
+import { TsvBody } from './tsv-body.js';
+import { MessageRejected, tpKey, type Batch } from './types.js';
 
 /** The next stage takes a sealed batch and settles once its offsets are committed (or it failed fatally). */
 export interface BatchConsumer {
@@ -11,18 +12,19 @@ export interface BatchConsumer {
 }
 
 /**
- * Heap a buffered message costs, estimated: its encoded bytes twice (decoded strings and the
- * Kafka buffer) plus a fixed cost per decoded field. The memory budget counts this, not the
- * encoded size alone, which undercounts the heap of a decoded row about tenfold.
+ * Memory a buffered message costs, estimated: the Kafka message it came from (kept until the
+ * insert, to dead-letter its row if ClickHouse refuses it), its TabSeparated line (text is up
+ * to about 2.5x the Avro bytes: numbers, timestamps) with chunk slack, and a fixed cost per row
+ * for the Buffer view and the bookkeeping slots (see tsv-body.ts).
  */
-export function memoryCost(type: EventType, bytes: number, messages = 1): number {
-  return 2 * bytes + messages * (64 + 40 * type.fieldNames.length);
+export function memoryCost(bytes: number, messages = 1): number {
+  return 4 * bytes + 128 * messages;
 }
 
 interface OpenBatch {
   firstOffset: number;
   lastOffset: number;
-  rows: DecodedRow[];
+  body: TsvBody;
   bytes: number;
   messages: number;
   startedAt: number;
@@ -55,11 +57,12 @@ interface PartitionState {
  * Contract:
  * - `reserve` checks that a message of `bytes` can be taken now, sealing the open batch
  *   first when the message would overflow it (flush before append, as arroyo's Buffer does,
- *   so a refused message can be offered again without duplicating anything). It throws
+ *   so a refused message can be offered again without duplicating anything), and returns the
+ *   open batch's body for the caller to write the message's row into. It throws
  *   MessageRejected when the partition already has a sealed batch waiting or the memory
  *   budget is spent; it never blocks.
- * - `append` adds the decoded row (or only the offset, for a poison message) after a
- *   successful `reserve`.
+ * - `append` accounts for the message after a successful `reserve`: its row (if the caller
+ *   wrote one) or, for a poison message, only its offset and dead-letter write.
  * - `poll` seals batches older than `maxWaitMs` and starts inserts. Time comes from the
  *   injected clock, so tests need no sleeps.
  * - `join` seals everything and waits until every batch is committed.
@@ -107,7 +110,7 @@ export class BatchStage {
     return this.partitions.get(tpKey(topic, partition))?.committedOffset ?? -1;
   }
 
-  reserve(topic: string, partition: number, eventType: EventType, offset: number, bytes: number): void {
+  reserve(topic: string, partition: number, eventType: EventType, offset: number, bytes: number): TsvBody {
     if (this.failure) throw this.failure;
     const state = this.state(topic, partition, eventType);
     const open = state.open;
@@ -115,7 +118,7 @@ export class BatchStage {
       const cut = state.plan[0];
       if (cut && offset > cut.lastOffset) this.seal(state, 'replay');
       else if (cut && offset === cut.firstOffset) this.seal(state, 'replay');
-      else if (!cut && open.rows.length + 1 > this.config.maxRows) this.seal(state, 'rows');
+      else if (!cut && open.body.count + 1 > this.config.maxRows) this.seal(state, 'rows');
       else if (!cut && open.bytes + bytes > this.config.maxBytes) this.seal(state, 'bytes');
     }
     this.pump(state);
@@ -123,19 +126,20 @@ export class BatchStage {
     if (state.sealed.length >= 2) {
       throw new MessageRejected(`${topic}[${partition}] has a batch waiting for its insert`);
     }
-    if (!this.budget.admits(eventType.table, memoryCost(eventType, bytes))) throw new MessageRejected('memory budget spent');
+    if (!this.budget.admits(eventType.table, memoryCost(bytes))) throw new MessageRejected('memory budget spent');
+    state.open ??= { firstOffset: offset, lastOffset: offset, body: new TsvBody(topic, partition), bytes: 0, messages: 0, startedAt: this.clock(), poisonWrites: [] };
+    return state.open.body;
   }
 
-  append(topic: string, partition: number, offset: number, row: DecodedRow | undefined, bytes: number, poisonWrite?: Promise<unknown>): void {
+  append(topic: string, partition: number, offset: number, bytes: number, poisonWrite?: Promise<unknown>): void {
     const state = this.partitions.get(tpKey(topic, partition))!;
     while (state.plan[0] && state.plan[0].lastOffset < offset) state.plan.shift();
-    const open = (state.open ??= { firstOffset: offset, lastOffset: offset, rows: [], bytes: 0, messages: 0, startedAt: this.clock(), poisonWrites: [] });
+    const open = state.open!;
     open.lastOffset = offset;
-    if (row) open.rows.push(row);
     if (poisonWrite) open.poisonWrites.push(poisonWrite);
     open.bytes += bytes;
     open.messages++;
-    const cost = memoryCost(state.eventType, bytes);
+    const cost = memoryCost(bytes);
     state.bytes += cost;
     this.budget.acquire(state.eventType.table, cost);
     if (state.plan[0] && offset >= state.plan[0].lastOffset) {
@@ -162,8 +166,8 @@ export class BatchStage {
   resetAfterRebalance(): void {
     this.epoch++;
     for (const state of this.partitions.values()) {
-      if (state.open) this.releaseBytes(state, memoryCost(state.eventType, state.open.bytes, state.open.messages));
-      for (const b of state.sealed) this.releaseBytes(state, memoryCost(b.eventType, b.bytes, b.messages));
+      if (state.open) this.releaseBytes(state, memoryCost(state.open.bytes, state.open.messages));
+      for (const b of state.sealed) this.releaseBytes(state, memoryCost(b.bytes, b.messages));
       state.open = undefined;
       state.sealed = [];
       state.plan = [];
@@ -177,7 +181,7 @@ export class BatchStage {
     const deadline = Date.now() + timeoutMs;
     for (const state of this.partitions.values()) {
       state.plan = [];
-      if (state.open && state.open.rows.length + state.open.poisonWrites.length > 0) this.seal(state, reason);
+      if (state.open && state.open.messages > 0) this.seal(state, reason);
       this.pump(state);
     }
     for (;;) {
@@ -204,13 +208,15 @@ export class BatchStage {
     const open = state.open;
     if (!open) return;
     state.open = undefined;
+    // Opened by a reserve whose message never arrived (the worker is stopping on a fatal error).
+    if (open.messages === 0) return;
     state.sealed.push({
       topic: state.topic,
       partition: state.partition,
       eventType: state.eventType,
       firstOffset: open.firstOffset,
       lastOffset: open.lastOffset,
-      rows: open.rows,
+      rows: open.body.finish(),
       bytes: open.bytes,
       messages: open.messages,
       reason,
@@ -237,7 +243,7 @@ export class BatchStage {
       )
       .finally(() => {
         state.inFlight = undefined;
-        this.releaseBytes(state, memoryCost(batch.eventType, batch.bytes, batch.messages));
+        this.releaseBytes(state, memoryCost(batch.bytes, batch.messages));
         this.pump(state);
       });
   }

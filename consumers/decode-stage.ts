@@ -6,8 +6,11 @@ import type { EventType } from '../schemas/event-type.js';
 import type { SchemaLookup } from '../schemas/schema-lookup.js';
 import { checkEventRecord, EventValidationError } from '../schemas/validate-event.js';
 import { readFingerprint } from '../schemas/wire-format.js';
+import { createAvroToTsv, type AvroToTsv } from './avro-to-tsv.js';
 import type { BatchStage } from './batch-stage.js';
 import type { DeadLetterSink } from './dead-letter-queue.js';
+import { createRowEncoder, type RowEncoder } from './row-encoder.js';
+import type { TsvBody } from './tsv-body.js';
 import type { KafkaRecord } from './types.js';
 
 /**
@@ -62,11 +65,18 @@ export class PoisonLimit {
 }
 
 /**
- * First stage: decode and validate, route poison to the dead-letter queue, hand rows to the
- * batch stage. `submit` never blocks; it throws MessageRejected (from the batch stage, before
- * any side effect) when the message cannot be taken now.
+ * First stage: decode and validate each message into its row of the open batch's insert body,
+ * route poison to the dead-letter queue. `submit` never blocks; it throws MessageRejected (from
+ * the batch stage, before any side effect) when the message cannot be taken now.
+ *
+ * Two paths, one result. The fast path transcodes the Avro bytes straight into TabSeparated
+ * (avro-to-tsv.ts). Anything it is not sure of (an older writer schema, a value it refuses)
+ * takes the object path: avsc decode with schema resolution, checkEventRecord, row-encoder.ts.
+ * That path writes the same line for a good message and names the reason for a poison one.
  */
 export class DecodeStage {
+  private readonly paths = new Map<EventType, { transcode: AvroToTsv | undefined; encoder: RowEncoder }>();
+
   constructor(
     private readonly next: BatchStage,
     private readonly lookup: SchemaLookup,
@@ -109,12 +119,23 @@ export class DecodeStage {
     const type = this.typeOfTopic.get(msg.topic);
     if (!type) throw new Error(`no event type is consumed from topic ${msg.topic}`);
     const bytes = msg.value?.length ?? 0;
-    this.next.reserve(msg.topic, msg.partition, type, msg.offset, bytes);
+    const body = this.next.reserve(msg.topic, msg.partition, type, msg.offset, bytes);
     this.counted(msg.topic, bytes);
+    const path = this.pathOf(type);
+    const value = msg.value;
+    let timestamp: number | undefined;
+    if (value !== null && path.transcode) {
+      try {
+        timestamp = path.transcode(value, msg.offset, body);
+      } catch {
+        // Not sure of this one: the object path below decides.
+      }
+    }
     try {
-      const record = decodeMessage(this.lookup, type, msg.value);
+      if (timestamp === undefined) timestamp = this.objectPath(type, path.encoder, value, msg.offset, body);
+      body.endRow(msg.offset, timestamp, value!);
       this.poisonLimit.record(false);
-      this.next.append(msg.topic, msg.partition, msg.offset, { offset: msg.offset, record, bytes }, bytes);
+      this.next.append(msg.topic, msg.partition, msg.offset, bytes);
     } catch (err) {
       if (!(err instanceof PoisonError)) throw err;
       this.poisonLimit.record(true);
@@ -125,7 +146,24 @@ export class DecodeStage {
         () => this.deadLetters.poison({ topic: msg.topic, partition: msg.partition, offset: msg.offset, reason: err.reason, detail: err.message, value: msg.value }),
         this.log,
       );
-      this.next.append(msg.topic, msg.partition, msg.offset, undefined, bytes, write);
+      this.next.append(msg.topic, msg.partition, msg.offset, bytes, write);
     }
+  }
+
+  /** Decodes, checks and encodes one message the slow way; throws PoisonError when it is poison. */
+  private objectPath(type: EventType, encoder: RowEncoder, value: Buffer | null, offset: number, body: TsvBody): number {
+    const record = decodeMessage(this.lookup, type, value);
+    body.writeText(encoder.encode({ topic: body.topic, partition: body.partition, rows: [{ offset, record, bytes: 0 }] }));
+    const ts = record[type.timestampField];
+    return typeof ts === 'number' ? ts : Number.NaN;
+  }
+
+  private pathOf(type: EventType): { transcode: AvroToTsv | undefined; encoder: RowEncoder } {
+    let path = this.paths.get(type);
+    if (!path) {
+      path = { transcode: createAvroToTsv(type), encoder: createRowEncoder(type) };
+      this.paths.set(type, path);
+    }
+    return path;
   }
 }

@@ -9,24 +9,28 @@ import type { BatchJournal } from './batch-journal.js';
 import type { BatchConsumer } from './batch-stage.js';
 import type { DeadLetterSink } from './dead-letter-queue.js';
 import type { Semaphore } from './memory-budget.js';
-import { createRowEncoder } from './row-encoder.js';
+import { createRowEncoder, KAFKA_COLUMNS } from './row-encoder.js';
+import { encodeRecords, sliceRows } from './tsv-body.js';
 import type { EventType } from '../schemas/event-type.js';
-import { batchToken, type Batch, type DecodedRow, type InsertBatch } from './types.js';
+import { batchToken, type Batch, type EncodedRows, type InsertBatch } from './types.js';
 
-/** Inserts rows into one table with a deduplication token; throws what ClickHouse threw. */
-export type RowInserter = (table: string, rows: InsertBatch, token: string) => Promise<void>;
+/** Inserts encoded rows into one table with a deduplication token; throws what ClickHouse threw. */
+export type RowInserter = (table: string, rows: EncodedRows, token: string) => Promise<void>;
+
+/** Inserts decoded rows (dead-letter jobs): encodes them, then inserts through `insert`. */
+export type RecordInserter = (table: string, rows: InsertBatch, token: string) => Promise<void>;
 
 /**
- * Inserts rows of the given event types as TabSeparated text (see row-encoder.ts), with the
- * batch's deduplication token. Works the same against a ClickHouse server and embedded chDB.
+ * Inserts TabSeparated bodies (see tsv-body.ts) into the tables of the given event types, with
+ * the batch's deduplication token. Works the same against a ClickHouse server and embedded chDB.
  */
 export function clickHouseInserter(client: ClickHouseClient, eventTypes: readonly EventType[]): RowInserter {
-  const encoders = new Map(eventTypes.map((t) => [t.table, createRowEncoder(t)] as const));
+  const columnsOf = new Map(eventTypes.map((t) => [t.table, [...t.fieldNames, ...KAFKA_COLUMNS] as string[]] as const));
   const raw = rawInsertOf(client);
   return async (table, rows, token) => {
-    const encoder = encoders.get(table);
-    if (!encoder) throw new Error(`no event type inserts into table ${table}`);
-    const body = Buffer.from(encoder.encode(rows), 'utf8');
+    const columns = columnsOf.get(table);
+    if (!columns) throw new Error(`no event type inserts into table ${table}`);
+    const body = rows.body;
     const settings = {
       // Same token, same batch: ClickHouse ignores the repeat (needs the table's
       // non_replicated_deduplication_window, or replicated tables' default window).
@@ -39,12 +43,12 @@ export function clickHouseInserter(client: ClickHouseClient, eventTypes: readonl
       input_format_allow_errors_ratio: 0,
     } as const;
     if (raw) {
-      await raw({ table, columns: encoder.columns, format: 'TabSeparated', body, settings });
+      await raw({ table, columns, format: 'TabSeparated', body, settings });
       return;
     }
     await client.insert({
       table,
-      columns: encoder.columns as [string, ...string[]],
+      columns: columns as [string, ...string[]],
       format: 'TabSeparated',
       values: new Readable({
         read() {
@@ -57,9 +61,28 @@ export function clickHouseInserter(client: ClickHouseClient, eventTypes: readonl
   };
 }
 
+/** Encodes decoded rows with the row encoder of their table before inserting them through `insert`. */
+export function recordInserter(insert: RowInserter, eventTypes: readonly EventType[]): RecordInserter {
+  const byTable = new Map(eventTypes.map((t) => [t.table, { type: t, encoder: createRowEncoder(t) }] as const));
+  return (table, rows, token) => {
+    const entry = byTable.get(table);
+    if (!entry) return Promise.reject(new Error(`no event type inserts into table ${table}`));
+    return insert(table, encodeRecords(entry.encoder, entry.type.timestampField, rows), token);
+  };
+}
+
 /** Flat rows with their `_kafka_*` columns: how a failed batch is stored in the dead-letter queue. */
 export function toLetterRows(batch: InsertBatch): Record<string, unknown>[] {
   return batch.rows.map((r) => ({ ...r.record, _kafka_topic: batch.topic, _kafka_partition: batch.partition, _kafka_offset: r.offset }));
+}
+
+/** Decodes encoded rows back into records (from their Kafka messages) for the dead-letter queue. */
+export function decodedRows(rows: EncodedRows, decode: (message: Buffer) => Record<string, unknown>): InsertBatch {
+  return {
+    topic: rows.topic,
+    partition: rows.partition,
+    rows: rows.sources.map((source, i) => ({ offset: rows.offsets[i]!, record: Buffer.isBuffer(source) ? decode(source) : source, bytes: 0 })),
+  };
 }
 
 /** The inverse of toLetterRows, for the retry worker. */
@@ -89,6 +112,8 @@ export class InsertStage implements BatchConsumer {
     private readonly deadLetters: DeadLetterSink,
     private readonly limiter: Semaphore,
     private readonly config: Config['insert'],
+    /** Decodes a row's Kafka message again (only to dead-letter rows ClickHouse refused). */
+    private readonly decode: (type: EventType, message: Buffer) => Record<string, unknown>,
     private readonly metrics: WorkerMetrics,
     private readonly log: Logger,
     private readonly clock: () => number = Date.now,
@@ -96,7 +121,7 @@ export class InsertStage implements BatchConsumer {
 
   async submit(batch: Batch): Promise<void> {
     const table = batch.eventType.table;
-    if (batch.rows.length > 0) {
+    if (batch.rows.count > 0) {
       await this.journal.record(batch.topic, batch.partition, batch);
       const inserted = await this.limiter.run(async () => {
         const started = this.clock();
@@ -104,38 +129,36 @@ export class InsertStage implements BatchConsumer {
         this.metrics.flushDuration.observe({ table }, (this.clock() - started) / 1000);
         return rows;
       });
-      this.metrics.batchRows.observe({ table }, batch.rows.length);
+      this.metrics.batchRows.observe({ table }, batch.rows.count);
       this.metrics.batchBytes.observe({ table }, batch.bytes);
       // End-to-end latency of the rows ClickHouse acknowledged (not of those handed to the queues).
       const now = this.clock();
-      const tsField = batch.eventType.timestampField;
       const latency = this.metrics.endToEndLatency.labels({ table });
-      for (const row of inserted) {
-        const ts = row.record[tsField];
-        if (typeof ts === 'number') latency.observe(Math.max(0, now - ts) / 1000);
+      for (const part of inserted) {
+        for (const ts of part.timestamps) if (!Number.isNaN(ts)) latency.observe(Math.max(0, now - ts) / 1000);
       }
     }
     await this.next.submit(batch);
   }
 
-  /** Returns the rows ClickHouse acknowledged; the others are in the dead-letter queue. */
-  private async insertOrDeadLetter(batch: Batch, rows: readonly DecodedRow[], token: string): Promise<readonly DecodedRow[]> {
+  /** Returns the parts of `rows` ClickHouse acknowledged; the other rows are in the dead-letter queue. */
+  private async insertOrDeadLetter(batch: Batch, rows: EncodedRows, token: string): Promise<readonly EncodedRows[]> {
     const table = batch.eventType.table;
     let delay = this.config.initialBackoffMs;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.insert(table, { topic: batch.topic, partition: batch.partition, rows }, token);
-        this.metrics.rowsInserted.inc({ table }, rows.length);
-        this.metrics.bytesInserted.inc({ table }, Math.round((batch.bytes * rows.length) / Math.max(1, batch.rows.length)));
-        return rows;
+        await this.insert(table, rows, token);
+        this.metrics.rowsInserted.inc({ table }, rows.count);
+        this.metrics.bytesInserted.inc({ table }, Math.round((batch.bytes * rows.count) / Math.max(1, batch.rows.count)));
+        return [rows];
       } catch (err) {
         const kind = classifyClickHouseError(err);
         this.metrics.insertErrors.inc({ table, kind });
         if (kind === 'fatal') throw err;
         if (kind === 'poison') return this.bisect(batch, rows, token, err);
         if (attempt >= this.config.attempts) {
-          this.log.warn('insert failed after retries; handing the batch to the dead-letter retry queue', { table, token, rows: rows.length, err: err as Error });
-          await this.deadLetters.failedBatch({ table, token, rows: toLetterRows({ topic: batch.topic, partition: batch.partition, rows }), topic: batch.topic, partition: batch.partition, firstOffset: batch.firstOffset, lastOffset: batch.lastOffset, error: String((err as Error).message ?? err) });
+          this.log.warn('insert failed after retries; handing the batch to the dead-letter retry queue', { table, token, rows: rows.count, err: err as Error });
+          await this.deadLetters.failedBatch({ table, token, rows: toLetterRows(this.decoded(batch, rows)), topic: batch.topic, partition: batch.partition, firstOffset: batch.firstOffset, lastOffset: batch.lastOffset, error: String((err as Error).message ?? err) });
           return [];
         }
         await new Promise((r) => setTimeout(r, delay));
@@ -145,13 +168,13 @@ export class InsertStage implements BatchConsumer {
   }
 
   /** Splits a batch ClickHouse refused as data until the refused rows are isolated. */
-  private async bisect(batch: Batch, rows: readonly DecodedRow[], token: string, err: unknown): Promise<readonly DecodedRow[]> {
-    if (rows.length === 1) {
-      const [row] = toLetterRows({ topic: batch.topic, partition: batch.partition, rows });
+  private async bisect(batch: Batch, rows: EncodedRows, token: string, err: unknown): Promise<readonly EncodedRows[]> {
+    if (rows.count === 1) {
+      const [row] = toLetterRows(this.decoded(batch, rows));
       await this.deadLetters.poison({
         topic: batch.topic,
         partition: batch.partition,
-        offset: rows[0]!.offset,
+        offset: rows.offsets[0]!,
         reason: 'rejected_by_clickhouse',
         detail: String((err as Error).message ?? err),
         value: null,
@@ -161,10 +184,14 @@ export class InsertStage implements BatchConsumer {
       this.metrics.poisonMessages.inc({ topic: batch.topic, reason: 'rejected_by_clickhouse' });
       return [];
     }
-    const mid = Math.ceil(rows.length / 2);
+    const mid = Math.ceil(rows.count / 2);
     // Sub-batch tokens are derived from the parent's, so re-running the bisection dedups too.
-    const left = await this.insertOrDeadLetter(batch, rows.slice(0, mid), `${token}/a`);
-    const right = await this.insertOrDeadLetter(batch, rows.slice(mid), `${token}/b`);
+    const left = await this.insertOrDeadLetter(batch, sliceRows(rows, 0, mid), `${token}/a`);
+    const right = await this.insertOrDeadLetter(batch, sliceRows(rows, mid, rows.count), `${token}/b`);
     return [...left, ...right];
+  }
+
+  private decoded(batch: Batch, rows: EncodedRows): InsertBatch {
+    return decodedRows(rows, (message) => this.decode(batch.eventType, message));
   }
 }

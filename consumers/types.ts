@@ -17,11 +17,30 @@ export interface DecodedRow {
   readonly bytes: number;
 }
 
-/** Rows bound for one table from one topic-partition: what the inserter receives. */
+/** Decoded rows of one table from one topic-partition (dead-letter jobs, the benchmark's sink). */
 export interface InsertBatch {
   readonly topic: string;
   readonly partition: number;
   readonly rows: readonly DecodedRow[];
+}
+
+/**
+ * Rows bound for one table from one topic-partition, already encoded as the insert body:
+ * what the inserter receives (see tsv-body.ts).
+ */
+export interface EncodedRows {
+  readonly topic: string;
+  readonly partition: number;
+  /** TabSeparated, one line per row, in the table's column order plus the `_kafka_*` columns. */
+  readonly body: Buffer;
+  readonly count: number;
+  /** End (exclusive) of each row's line in `body`. */
+  readonly ends: readonly number[];
+  readonly offsets: readonly number[];
+  /** Event time of each row, epoch ms (NaN when the row has none), for the end-to-end histogram. */
+  readonly timestamps: readonly number[];
+  /** Where each row came from: its Kafka message (Avro), or the decoded record of a dead letter. */
+  readonly sources: readonly (Buffer | Record<string, unknown>)[];
 }
 
 /**
@@ -36,7 +55,8 @@ export interface Batch {
   readonly eventType: EventType;
   readonly firstOffset: number;
   readonly lastOffset: number;
-  readonly rows: readonly DecodedRow[];
+  readonly rows: EncodedRows;
+  /** Encoded (Avro) bytes of the messages in the range. */
   readonly bytes: number;
   /** Messages consumed for the range, poison ones included. */
   readonly messages: number;

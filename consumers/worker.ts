@@ -19,7 +19,7 @@ import { ConsumerMember } from './consumer-member.js';
 import { DeadLetterQueue } from './dead-letter-queue.js';
 import { decodeMessage } from './decode-stage.js';
 import { startHealthServer } from './health-server.js';
-import { clickHouseInserter, type RowInserter } from './insert-stage.js';
+import { clickHouseInserter, recordInserter, type RowInserter } from './insert-stage.js';
 import { LagMonitor } from './lag-monitor.js';
 import { MemoryBudget, Semaphore } from './memory-budget.js';
 
@@ -86,7 +86,7 @@ export class IngestWorker {
     const deadLetters = new DeadLetterQueue(redis, config.deadLetter, metrics, log.child({ component: 'dead-letters' }));
     if (config.deadLetter.runRetryWorker) {
       deadLetters.startRetryWorker({
-        insert,
+        insert: recordInserter(insert, opts.eventTypes ?? allEventTypes),
         decode: (topic, value) => {
           const type = typeOfTopic.get(topic);
           if (!type) throw new Error(`topic ${topic} is not consumed by this worker`);

@@ -1,37 +1,147 @@
 import { describe, expect, it } from 'vitest';
-import { createAvroToTsv } from '../../bench/avro-to-tsv.js';
+import { createAvroToTsv } from '../../consumers/avro-to-tsv.js';
+import { BatchStage, type BatchConsumer } from '../../consumers/batch-stage.js';
+import type { DeadLetterSink, PoisonLetter } from '../../consumers/dead-letter-queue.js';
+import { DecodeStage, PoisonLimit } from '../../consumers/decode-stage.js';
+import { MemoryBudget } from '../../consumers/memory-budget.js';
 import { createRowEncoder } from '../../consumers/row-encoder.js';
+import { TsvBody } from '../../consumers/tsv-body.js';
+import type { Batch } from '../../consumers/types.js';
+import { createLogger } from '../../lib/logger.js';
+import { createWorkerMetrics } from '../../lib/metrics.js';
+import type { AvroRecordSchema } from '../../schemas/avro-types.js';
+import { defineEventType, type EventType } from '../../schemas/event-type.js';
 import { eventTypes } from '../../schemas/index.js';
+import { SchemaLookup } from '../../schemas/schema-lookup.js';
 import { toEventRecord } from '../../schemas/validate-event.js';
 import { encodeSingleObject } from '../../schemas/wire-format.js';
 import { sampleEvents } from '../fixtures/events.js';
 
-/**
- * The benchmark's direct Avro → TSV transcoder (an option measured, not used by the worker) must
- * write exactly the body the worker's row encoder writes, or its figure would not compare.
- */
-describe('avro-to-tsv (bench option)', () => {
+const typeNamed = (name: string) => eventTypes.find((t) => t.name === name)!;
+
+/** The worker's former path, which stays the fallback: avsc decode, then row-encoder.ts. */
+function objectPathBody(type: EventType, values: readonly Buffer[], firstOffset: number, topic: string, partition: number): string {
+  const rows = values.map((v, k) => ({ offset: firstOffset + k, record: type.avroType.fromBuffer(v.subarray(10)) as Record<string, unknown>, bytes: v.length }));
+  return createRowEncoder(type).encode({ topic, partition, rows });
+}
+
+function transcodeAll(type: EventType, values: readonly Buffer[], firstOffset: number, topic: string, partition: number): { body: string; timestamps: number[] } {
+  const transcode = createAvroToTsv(type)!;
+  const body = new TsvBody(topic, partition);
+  const timestamps = values.map((v, k) => {
+    const ts = transcode(v, firstOffset + k, body);
+    body.endRow(firstOffset + k, ts, v);
+    return ts;
+  });
+  return { body: body.finish().body.toString(), timestamps };
+}
+
+describe('avro-to-tsv: the decode stage fast path', () => {
   for (const type of eventTypes) {
-    it(`${type.name}: the same bytes as the worker's row encoder, escapes and nulls included`, () => {
+    it(`${type.name}: the same bytes as the object path (avsc + row encoder), escapes and nulls included`, () => {
       const records = sampleEvents(type.name, 300, 7).map((e, i) => toEventRecord(type, e as never, i, Date.now()));
       // Text that must be escaped, where the type has a plain string field.
       const text = type.schema.fields.find((f) => f.type === 'string' && !type.bounds?.[f.name]);
-      if (text) records[0]![text.name] = 'tab\there\nnew line\\back\rcr\u0000nul, ünïcødé';
+      if (text) records[0]![text.name] = 'tab\there\nnew line\\back\rcr\u0000nul, ünïcødé 🚀';
       const values = records.map((r) => encodeSingleObject(type.avroType, type.fingerprint, r));
-      const rows = records.map((record, k) => ({ offset: 1_000 + k, record: type.avroType.fromBuffer(values[k]!.subarray(10)) as Record<string, unknown>, bytes: values[k]!.length }));
-      const expected = createRowEncoder(type).encode({ topic: `ingest.${type.name}`, partition: 3, rows });
-      const got = createAvroToTsv(type)(values, 1_000, `ingest.${type.name}`, 3);
-      expect(got.toString()).toBe(expected);
+      const got = transcodeAll(type, values, 1_000, `ingest.${type.name}`, 3);
+      expect(got.body).toBe(objectPathBody(type, values, 1_000, `ingest.${type.name}`, 3));
+      expect(got.timestamps).toEqual(records.map((r) => r[type.timestampField]));
     });
   }
 
-  it('refuses what the worker would dead-letter: NaN, a malformed UUID, another event type', () => {
-    const cost = eventTypes.find((t) => t.name === 'cost_metrics')!;
+  it('spans chunks: a body of many rows is the same as written row by row', () => {
+    const type = typeNamed('llm_logs');
+    const records = sampleEvents(type.name, 3_000, 11).map((e, i) => toEventRecord(type, e as never, i, Date.now()));
+    const values = records.map((r) => encodeSingleObject(type.avroType, type.fingerprint, r));
+    expect(values.reduce((n, v) => n + v.length, 0)).toBeGreaterThan(4 * 64 * 1024); // several chunks
+    expect(transcodeAll(type, values, 0, 't', 0).body).toBe(objectPathBody(type, values, 0, 't', 0));
+  });
+
+  it('refuses what it is not sure of, leaving the body untouched', () => {
+    const cost = typeNamed('cost_metrics');
     const record = toEventRecord(cost, sampleEvents('cost_metrics', 1, 3)[0] as never, 0, Date.now());
-    const transcode = createAvroToTsv(cost);
-    expect(() => transcode([encodeSingleObject(cost.avroType, cost.fingerprint, { ...record, cost_per_hour: Number.NaN })], 0, 't', 0)).toThrow(/cost_per_hour: not finite/);
-    expect(() => transcode([encodeSingleObject(cost.avroType, cost.fingerprint, { ...record, customer_id: 'not-a-uuid' })], 0, 't', 0)).toThrow(/customer_id: not a UUID/);
-    const other = eventTypes.find((t) => t.name !== 'cost_metrics')!;
-    expect(() => transcode([encodeSingleObject(cost.avroType, other.fingerprint, record)], 0, 't', 0)).toThrow(/not this event type/);
+    const transcode = createAvroToTsv(cost)!;
+    const body = new TsvBody('t', 0);
+    const enc = (r: Record<string, unknown>, fp = cost.fingerprint) => encodeSingleObject(cost.avroType, fp, r);
+    const good = enc(record);
+    const cases: Array<[Buffer, RegExp]> = [
+      [enc({ ...record, cost_per_hour: Number.NaN }), /cost_per_hour: not finite/],
+      [enc({ ...record, customer_id: 'not-a-uuid' }), /customer_id: not a lowercase UUID/],
+      [enc({ ...record, customer_id: String(record.customer_id).toUpperCase() }), /customer_id: not a lowercase UUID/],
+      [enc(record, typeNamed('llm_logs').fingerprint), /not the current schema/],
+      [good.subarray(0, good.length - 3), /truncated|past the end|out of range/i],
+      [Buffer.concat([good, Buffer.from([0])]), /trailing bytes/],
+    ];
+    for (const [value, why] of cases) {
+      expect(() => transcode(value, 0, body)).toThrow(why);
+      expect(body.pos).toBe(0);
+    }
+    transcode(good, 0, body);
+    expect(body.pos).toBeGreaterThan(0);
+  });
+
+  it('refuses a string that is not UTF-8 (avsc would replace the bytes; the object path keeps that behaviour)', () => {
+    const perf = typeNamed('performance_metrics');
+    const record = toEventRecord(perf, sampleEvents('performance_metrics', 1, 3)[0] as never, 0, Date.now());
+    const field = perf.schema.fields.find((f) => f.type === 'string' && typeof record[f.name] === 'string')!.name;
+    const marker = 'zzzz';
+    const value = encodeSingleObject(perf.avroType, perf.fingerprint, { ...record, [field]: marker });
+    value.write('\xff\xfe', value.indexOf(marker), 'latin1'); // two bytes that are never UTF-8
+    expect(() => createAvroToTsv(perf)!(value, 0, new TsvBody('t', 0))).toThrow(/not UTF-8/);
+  });
+});
+
+/** A decode stage over a real batch stage, collecting sealed batches and dead letters. */
+function decodeStage(type: EventType, lookup: SchemaLookup) {
+  const batches: Batch[] = [];
+  const letters: PoisonLetter[] = [];
+  const next: BatchConsumer = { submit: async (b) => void batches.push(b) };
+  const metrics = createWorkerMetrics();
+  const batch = new BatchStage(next, { maxRows: 1_000, maxBytes: 1e9, maxWaitMs: 1_000 }, new MemoryBudget(1e9), metrics);
+  const sink: DeadLetterSink = { poison: async (l) => void letters.push(l), failedBatch: async () => undefined };
+  const stage = new DecodeStage(batch, lookup, new Map([['topic', type]]), sink, new PoisonLimit(1, 1_000), metrics, createLogger({}, 'silent'));
+  return { stage, batch, batches, letters };
+}
+
+describe('DecodeStage: fast path and object path in one batch', () => {
+  it('writes older-writer-schema, uppercase-UUID and fast-path rows into one body, and dead-letters poison with its reason', async () => {
+    const base = typeNamed('quality_metrics');
+    // The current schema has one more field (with a default) than the old writer (base).
+    const v2Schema: AvroRecordSchema = { ...base.schema, fields: [...base.schema.fields, { name: 'judge_model', type: 'string', default: 'unknown', doc: 'judge' }] };
+    const v2 = defineEventType({ ...base, schema: v2Schema, previousSchemas: [base.schema] } as never) as EventType;
+    const lookup = new SchemaLookup([v2]);
+    const { stage, batch, batches, letters } = decodeStage(v2, lookup);
+
+    const samples = sampleEvents('quality_metrics', 4, 5).map((e, i) => toEventRecord(base, e as never, i, Date.now()));
+    const current = { ...samples[0]!, judge_model: 'gpt-4o' };
+    const idField = v2.schema.fields.find((f) => typeof f.type === 'object' && !Array.isArray(f.type) && 'logicalType' in f.type && f.type.logicalType === 'uuid')!.name;
+    const upper = { ...samples[1]!, judge_model: 'x', [idField]: String(samples[1]![idField]).toUpperCase() };
+    const messages = [
+      encodeSingleObject(v2.avroType, v2.fingerprint, current), // fast path
+      encodeSingleObject(base.avroType, base.fingerprint, samples[2]), // older writer: object path, default filled in
+      encodeSingleObject(v2.avroType, v2.fingerprint, upper), // uppercase UUID: object path accepts it
+      encodeSingleObject(v2.avroType, v2.fingerprint, { ...samples[3]!, judge_model: 'y', [idField]: 'nope' }), // poison
+      Buffer.from('not avro'), // poison
+    ];
+    messages.forEach((value, offset) => stage.submit({ topic: 'topic', partition: 0, offset, value, timestamp: 0 }));
+    await batch.join('shutdown', 1_000);
+
+    expect(batches).toHaveLength(1);
+    const rows = batches[0]!.rows;
+    expect(rows.offsets).toEqual([0, 1, 2]);
+    const expected = createRowEncoder(v2).encode({
+      topic: 'topic',
+      partition: 0,
+      rows: [current, { ...samples[2]!, judge_model: 'unknown' }, upper].map((record, offset) => ({ offset, record, bytes: 0 })),
+    });
+    expect(rows.body.toString()).toBe(expected);
+    expect(rows.timestamps).toEqual([current, samples[2]!, upper].map((r) => (r as Record<string, unknown>)[v2.timestampField]));
+    expect([batches[0]!.firstOffset, batches[0]!.lastOffset, batches[0]!.messages]).toEqual([0, 4, 5]);
+    expect(letters.map((l) => [l.offset, l.reason])).toEqual([
+      [3, 'invalid_value'],
+      [4, 'undecodable'],
+    ]);
+    expect(letters[0]!.detail).toContain(idField);
   });
 });

@@ -28,8 +28,10 @@ function setup(batch = { maxRows: 3, maxBytes: 1_000, maxWaitMs: 1_000 }, budget
   const budget = new MemoryBudget(budgetBytes);
   const stage = new BatchStage(next, batch, budget, metrics, () => now);
   const add = (offset: number, bytes = 10, partition = 0) => {
-    stage.reserve('t', partition, costMetrics, offset, bytes);
-    stage.append('t', partition, offset, { offset, record: { n: offset }, bytes }, bytes);
+    const body = stage.reserve('t', partition, costMetrics, offset, bytes);
+    body.writeText(`${offset}\n`);
+    body.endRow(offset, Number.NaN, Buffer.alloc(bytes));
+    stage.append('t', partition, offset, bytes);
   };
   return { stage, next, metrics, budget, add, advance: (ms: number) => (now += ms) };
 }
@@ -44,10 +46,13 @@ describe('BatchStage', () => {
     const { next, add, metrics } = setup();
     for (let o = 0; o < 7; o++) add(o);
     await tick();
-    expect(next.batches.map((b) => [b.firstOffset, b.lastOffset, b.rows.length])).toEqual([
+    expect(next.batches.map((b) => [b.firstOffset, b.lastOffset, b.rows.count])).toEqual([
       [0, 2, 3],
       [3, 5, 3],
     ]);
+    // Each batch's body holds the lines written for its messages, in offset order.
+    expect(next.batches.map((b) => b.rows.body.toString())).toEqual(['0\n1\n2\n', '3\n4\n5\n']);
+    expect(next.batches[1]!.rows.ends).toEqual([2, 4, 6]);
     expect(await flushReasons(metrics)).toEqual({ rows: 2 });
   });
 
@@ -102,7 +107,7 @@ describe('BatchStage', () => {
     next.auto = true;
     next.completeOne();
     await tick();
-    const offsets = next.batches.flatMap((b) => b.rows.map((r) => r.offset));
+    const offsets = next.batches.flatMap((b) => b.rows.offsets);
     expect(new Set(offsets).size).toBe(offsets.length);
     expect(offsets).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
   });
@@ -128,7 +133,7 @@ describe('BatchStage', () => {
   });
 
   it('refuses over the memory budget (counting decoded heap, not encoded bytes) and resumes after inserts release it', async () => {
-    const per = memoryCost(costMetrics, 20);
+    const per = memoryCost(20);
     const { next, add, budget } = setup({ maxRows: 2, maxBytes: 1_000, maxWaitMs: 1_000 }, 2 * per + 1);
     next.auto = false;
     add(0, 20);
@@ -145,7 +150,7 @@ describe('BatchStage', () => {
   it('always lets one message through for a table holding nothing, even one larger than the budget', () => {
     const { add, budget } = setup({ maxRows: 10, maxBytes: 1_000_000, maxWaitMs: 1_000 }, 100);
     add(0, 500);
-    expect(budget.used).toBe(memoryCost(costMetrics, 500));
+    expect(budget.used).toBe(memoryCost(500));
     expect(() => add(1, 10)).toThrow(/memory budget/);
   });
 

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryBatchJournal } from '../../consumers/batch-journal.js';
 import { CommitStage } from '../../consumers/commit-offsets.js';
+import { TsvBody } from '../../consumers/tsv-body.js';
 import type { Batch } from '../../consumers/types.js';
 import { createLogger } from '../../lib/logger.js';
 import { createWorkerMetrics } from '../../lib/metrics.js';
 import { costMetrics } from '../../schemas/cost-metrics.js';
 
 const batch = (first: number, last: number, epoch = 0, poisonWrites: Promise<unknown>[] = []): Batch => ({
-  topic: 't', partition: 0, eventType: costMetrics, firstOffset: first, lastOffset: last, rows: [], bytes: 0, messages: 0, reason: 'rows', poisonWrites, epoch,
+  topic: 't', partition: 0, eventType: costMetrics, firstOffset: first, lastOffset: last, rows: new TsvBody('t', 0).finish(), bytes: 0, messages: 0, reason: 'rows', poisonWrites, epoch,
 });
 
 describe('CommitStage', () => {

@@ -1,0 +1,109 @@
+import { escapeTsv, type RowEncoder } from './row-encoder.js';
+import type { EncodedRows, InsertBatch } from './types.js';
+
+const FIRST_CHUNK = 64 * 1024;
+const MAX_CHUNK = 4 * 1024 * 1024;
+
+/**
+ * The insert body of one open batch (one topic-partition), written a row at a time as messages
+ * arrive: TabSeparated lines, `_kafka_*` columns included, straight into Buffers.
+ *
+ * Why: the worker used to keep one decoded object per row and build the body as one JS string
+ * at insert time; holding 50,000 objects per partition and turning them into text made GC and
+ * string work the largest items of its profile (BENCHMARKS.md). A row here costs its bytes in
+ * a chunk plus four array slots.
+ *
+ * Rows never straddle chunks (`reserve` is called before a row is written), so a row that
+ * fails half-way is dropped by not advancing `pos`. `finish` joins the chunks once.
+ */
+export class TsvBody {
+  /** The chunk being written and the write position in it: writers fill buf[pos…] after `reserve`. */
+  buf: Buffer;
+  pos = 0;
+  /** `topic \t partition \t`, the constant part of every row's `_kafka_*` columns. */
+  readonly tail: Buffer;
+  private readonly chunks: Buffer[] = [];
+  private done = 0;
+  private readonly ends: number[] = [];
+  private readonly offsets: number[] = [];
+  private readonly timestamps: number[] = [];
+  private readonly sources: Buffer[] = [];
+
+  constructor(readonly topic: string, readonly partition: number) {
+    this.tail = Buffer.from(`${escapeTsv(topic)}\t${partition}\t`);
+    this.buf = Buffer.allocUnsafe(FIRST_CHUNK);
+  }
+
+  get count(): number {
+    return this.ends.length;
+  }
+
+  /** Makes room for a row of up to `n` bytes. Call only between rows. */
+  reserve(n: number): void {
+    if (this.buf.length - this.pos >= n) return;
+    if (this.pos > 0) {
+      this.chunks.push(this.buf.subarray(0, this.pos));
+      this.done += this.pos;
+    }
+    this.buf = Buffer.allocUnsafe(Math.max(n, Math.min(MAX_CHUNK, this.buf.length * 2)));
+    this.pos = 0;
+  }
+
+  /** Writes a row already rendered as text (the fallback path: row-encoder.ts). */
+  writeText(line: string): void {
+    const n = Buffer.byteLength(line);
+    this.reserve(n);
+    this.buf.write(line, this.pos);
+    this.pos += n;
+  }
+
+  /**
+   * Closes the row just written: its offset, its event time (epoch ms, NaN when unknown) and the
+   * message it came from, kept so a batch ClickHouse refuses can be dead-lettered row by row.
+   */
+  endRow(offset: number, timestamp: number, source: Buffer): void {
+    this.ends.push(this.done + this.pos);
+    this.offsets.push(offset);
+    this.timestamps.push(timestamp);
+    this.sources.push(source);
+  }
+
+  finish(): EncodedRows {
+    const last = this.buf.subarray(0, this.pos);
+    const body = this.chunks.length === 0 ? last : Buffer.concat([...this.chunks, last], this.done + this.pos);
+    return { topic: this.topic, partition: this.partition, body, count: this.ends.length, ends: this.ends, offsets: this.offsets, timestamps: this.timestamps, sources: this.sources };
+  }
+}
+
+/** Rows `from` (inclusive) to `to` (exclusive) of `rows`, sharing the body's memory. */
+export function sliceRows(rows: EncodedRows, from: number, to: number): EncodedRows {
+  const start = from === 0 ? 0 : rows.ends[from - 1]!;
+  return {
+    topic: rows.topic,
+    partition: rows.partition,
+    body: rows.body.subarray(start, to === 0 ? 0 : rows.ends[to - 1]!),
+    count: to - from,
+    ends: rows.ends.slice(from, to).map((e) => e - start),
+    offsets: rows.offsets.slice(from, to),
+    timestamps: rows.timestamps.slice(from, to),
+    sources: rows.sources.slice(from, to),
+  };
+}
+
+/** Decoded rows (from a dead-letter job) as an insert body, through the row encoder. */
+export function encodeRecords(encoder: RowEncoder, timestampField: string, batch: InsertBatch): EncodedRows {
+  const body = Buffer.from(encoder.encode(batch), 'utf8');
+  // Every line ends in a raw newline; newlines inside values are escaped ("\n" as two bytes).
+  const ends: number[] = [];
+  for (let at = body.indexOf(10); at >= 0; at = body.indexOf(10, at + 1)) ends.push(at + 1);
+  return {
+    topic: batch.topic,
+    partition: batch.partition,
+    body,
+    count: batch.rows.length,
+    ends,
+    offsets: batch.rows.map((r) => r.offset),
+    timestamps: batch.rows.map((r) => (typeof r.record[timestampField] === 'number' ? (r.record[timestampField] as number) : Number.NaN)),
+    sources: batch.rows.map((r) => r.record),
+  };
+}

@@ -68,7 +68,8 @@ export function createAvroToTsv(type: EventType): AvroToTsv | undefined {
           const c = src[p + i];
           if (i === 8 || i === 13 || i === 18 || i === 23 ? c !== 45 : HEX[c] !== 1) fail(field, 'not a lowercase UUID');
         }
-        src.copy(out, o, p, end); o += 36; p = end; return;
+        for (let i = p; i < end; i++) out[o++] = src[i];
+        p = end; return;
       }
       let clean = true, ascii = true;
       for (let i = p; i < end; i++) {
@@ -78,7 +79,12 @@ export function createAvroToTsv(type: EventType): AvroToTsv | undefined {
       }
       // avsc would replace invalid UTF-8 with U+FFFD; leave such strings to the object path.
       if (!ascii && !isUtf8(src.subarray(p, end))) fail(field, 'not UTF-8');
-      if (clean) { src.copy(out, o, p, end); o += len; p = end; return; }
+      if (clean) {
+        // Buffer#copy of a sub-range allocates a Uint8Array view per call: a loop is cheaper for short strings.
+        if (len > 64) { src.copy(out, o, p, end); o += len; }
+        else for (let i = p; i < end; i++) out[o++] = src[i];
+        p = end; return;
+      }
       for (; p < end; p++) {
         const c = src[p];
         if (c === 92) { out[o++] = 92; out[o++] = 92; }
@@ -105,7 +111,8 @@ export function createAvroToTsv(type: EventType): AvroToTsv | undefined {
       let v, ts = NaN;
       ${lines.join('\n      ')}
       if (p !== src.length) fail('(record)', p < src.length ? 'trailing bytes' : 'truncated');
-      body.tail.copy(out, o); o += body.tail.length;
+      const tail = body.tail;
+      for (let i = 0; i < tail.length; i++) out[o++] = tail[i];
       writeInt(offset);
       out[o++] = 10;
       // Writes past the end of a Buffer are dropped silently: never let one through.

@@ -3,7 +3,7 @@ import type { FlushReason, WorkerMetrics } from '../lib/metrics.js';
 import type { EventType } from '../schemas/event-type.js';
 import type { OffsetRange } from './batch-journal.js';
 import type { MemoryBudget } from './memory-budget.js';
-import { TsvBody } from './tsv-body.js';
+import { TsvBody, type BodySizes } from './tsv-body.js';
 import { MessageRejected, tpKey, type Batch } from './types.js';
 
 /** The next stage takes a sealed batch and settles once its offsets are committed (or it failed fatally). */
@@ -47,6 +47,8 @@ interface PartitionState {
   prepared: boolean;
   /** Next offset known durable and committed by this process; lower offsets are skipped. */
   committedOffset: number;
+  /** Body sizes of the last batch sealed, to size the next one's buffers. */
+  lastSizes: BodySizes | undefined;
 }
 
 /**
@@ -127,7 +129,7 @@ export class BatchStage {
       throw new MessageRejected(`${topic}[${partition}] has a batch waiting for its insert`);
     }
     if (!this.budget.admits(eventType.table, memoryCost(bytes))) throw new MessageRejected('memory budget spent');
-    state.open ??= { firstOffset: offset, lastOffset: offset, body: new TsvBody(topic, partition), bytes: 0, messages: 0, startedAt: this.clock(), poisonWrites: [] };
+    state.open ??= { firstOffset: offset, lastOffset: offset, body: new TsvBody(topic, partition, nextSizes(state.lastSizes)), bytes: 0, messages: 0, startedAt: this.clock(), poisonWrites: [] };
     return state.open.body;
   }
 
@@ -198,7 +200,7 @@ export class BatchStage {
     const key = tpKey(topic, partition);
     let state = this.partitions.get(key);
     if (!state) {
-      state = { topic, partition, eventType, open: undefined, sealed: [], inFlight: undefined, plan: [], bytes: 0, prepared: false, committedOffset: -1 };
+      state = { topic, partition, eventType, open: undefined, sealed: [], inFlight: undefined, plan: [], bytes: 0, prepared: false, committedOffset: -1, lastSizes: undefined };
       this.partitions.set(key, state);
     }
     return state;
@@ -210,6 +212,7 @@ export class BatchStage {
     state.open = undefined;
     // Opened by a reserve whose message never arrived (the worker is stopping on a fatal error).
     if (open.messages === 0) return;
+    state.lastSizes = open.body.sizes;
     state.sealed.push({
       topic: state.topic,
       partition: state.partition,
@@ -253,5 +256,8 @@ export class BatchStage {
     this.budget.release(state.eventType.table, bytes);
   }
 }
+
+/** A quarter more than the last batch: most batches then fit their first buffer. */
+const nextSizes = (last: BodySizes | undefined): BodySizes | undefined => (last ? { text: Math.ceil(last.text * 1.25), messages: Math.ceil(last.messages * 1.25) } : undefined);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -81,7 +81,11 @@ export function decodedRows(rows: EncodedRows, decode: (message: Buffer) => Reco
   return {
     topic: rows.topic,
     partition: rows.partition,
-    rows: rows.sources.map((source, i) => ({ offset: rows.offsets[i]!, record: Buffer.isBuffer(source) ? decode(source) : source, bytes: 0 })),
+    rows: rows.offsets.map((offset, i) => ({
+      offset,
+      record: rows.records ? rows.records[i]! : decode(rows.messages.subarray(i === 0 ? 0 : rows.messageEnds[i - 1], rows.messageEnds[i])),
+      bytes: 0,
+    })),
   };
 }
 

@@ -1,8 +1,56 @@
 import { escapeTsv, type RowEncoder } from './row-encoder.js';
 import type { EncodedRows, InsertBatch } from './types.js';
 
-const FIRST_CHUNK = 64 * 1024;
-const MAX_CHUNK = 4 * 1024 * 1024;
+const MIN_CHUNK = 64 * 1024;
+const MAX_CHUNK = 64 * 1024 * 1024;
+
+/**
+ * Bytes appended to Buffers allocated ahead, joined once at the end. Sized from a hint (the
+ * last batch of the same partition), so a batch usually fits in its first chunk and `finish`
+ * copies nothing. Unwritten capacity costs address space, not resident memory.
+ */
+class Chunks {
+  buf: Buffer;
+  pos = 0;
+  private readonly full: Buffer[] = [];
+  private done = 0;
+
+  constructor(hint: number) {
+    this.buf = Buffer.allocUnsafe(Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, hint)));
+  }
+
+  get length(): number {
+    return this.done + this.pos;
+  }
+
+  /** Makes room for `n` more contiguous bytes. */
+  reserve(n: number): void {
+    if (this.buf.length - this.pos >= n) return;
+    if (this.pos > 0) {
+      this.full.push(this.buf.subarray(0, this.pos));
+      this.done += this.pos;
+    }
+    this.buf = Buffer.allocUnsafe(Math.max(n, Math.min(MAX_CHUNK, this.buf.length * 2)));
+    this.pos = 0;
+  }
+
+  append(src: Buffer): void {
+    this.reserve(src.length);
+    this.buf.set(src, this.pos);
+    this.pos += src.length;
+  }
+
+  finish(): Buffer {
+    const last = this.buf.subarray(0, this.pos);
+    return this.full.length === 0 ? last : Buffer.concat([...this.full, last], this.length);
+  }
+}
+
+/** How big the last batch of a partition was, to size the next one's buffers. */
+export interface BodySizes {
+  text: number;
+  messages: number;
+}
 
 /**
  * The insert body of one open batch (one topic-partition), written a row at a time as messages
@@ -10,74 +58,93 @@ const MAX_CHUNK = 4 * 1024 * 1024;
  *
  * Why: the worker used to keep one decoded object per row and build the body as one JS string
  * at insert time; holding 50,000 objects per partition and turning them into text made GC and
- * string work the largest items of its profile (BENCHMARKS.md). A row here costs its bytes in
- * a chunk plus four array slots.
+ * string work the largest items of its profile (BENCHMARKS.md). A row here costs its bytes, a
+ * copy of its message and three array slots; no object per row outlives the fetch.
  *
  * Rows never straddle chunks (`reserve` is called before a row is written), so a row that
- * fails half-way is dropped by not advancing `pos`. `finish` joins the chunks once.
+ * fails half-way is dropped by not advancing `pos`.
  */
 export class TsvBody {
-  /** The chunk being written and the write position in it: writers fill buf[pos…] after `reserve`. */
-  buf: Buffer;
-  pos = 0;
   /** `topic \t partition \t`, the constant part of every row's `_kafka_*` columns. */
   readonly tail: Buffer;
-  private readonly chunks: Buffer[] = [];
-  private done = 0;
+  private readonly text: Chunks;
+  private readonly messages: Chunks;
   private readonly ends: number[] = [];
   private readonly offsets: number[] = [];
   private readonly timestamps: number[] = [];
-  private readonly sources: Buffer[] = [];
+  private readonly messageEnds: number[] = [];
 
-  constructor(readonly topic: string, readonly partition: number) {
+  constructor(readonly topic: string, readonly partition: number, hint: BodySizes = { text: 0, messages: 0 }) {
     this.tail = Buffer.from(`${escapeTsv(topic)}\t${partition}\t`);
-    this.buf = Buffer.allocUnsafe(FIRST_CHUNK);
+    this.text = new Chunks(hint.text);
+    this.messages = new Chunks(hint.messages);
+  }
+
+  /** The chunk being written and the write position in it: writers fill buf[pos…] after `reserve`. */
+  get buf(): Buffer {
+    return this.text.buf;
+  }
+
+  get pos(): number {
+    return this.text.pos;
+  }
+
+  set pos(at: number) {
+    this.text.pos = at;
   }
 
   get count(): number {
     return this.ends.length;
   }
 
+  get sizes(): BodySizes {
+    return { text: this.text.length, messages: this.messages.length };
+  }
+
   /** Makes room for a row of up to `n` bytes. Call only between rows. */
   reserve(n: number): void {
-    if (this.buf.length - this.pos >= n) return;
-    if (this.pos > 0) {
-      this.chunks.push(this.buf.subarray(0, this.pos));
-      this.done += this.pos;
-    }
-    this.buf = Buffer.allocUnsafe(Math.max(n, Math.min(MAX_CHUNK, this.buf.length * 2)));
-    this.pos = 0;
+    this.text.reserve(n);
   }
 
   /** Writes a row already rendered as text (the fallback path: row-encoder.ts). */
   writeText(line: string): void {
     const n = Buffer.byteLength(line);
-    this.reserve(n);
-    this.buf.write(line, this.pos);
-    this.pos += n;
+    this.text.reserve(n);
+    this.text.buf.write(line, this.text.pos);
+    this.text.pos += n;
   }
 
   /**
    * Closes the row just written: its offset, its event time (epoch ms, NaN when unknown) and the
-   * message it came from, kept so a batch ClickHouse refuses can be dead-lettered row by row.
+   * message it came from, copied so a batch ClickHouse refuses can be dead-lettered row by row.
    */
-  endRow(offset: number, timestamp: number, source: Buffer): void {
-    this.ends.push(this.done + this.pos);
+  endRow(offset: number, timestamp: number, message: Buffer): void {
+    this.ends.push(this.text.length);
     this.offsets.push(offset);
     this.timestamps.push(timestamp);
-    this.sources.push(source);
+    this.messages.append(message);
+    this.messageEnds.push(this.messages.length);
   }
 
   finish(): EncodedRows {
-    const last = this.buf.subarray(0, this.pos);
-    const body = this.chunks.length === 0 ? last : Buffer.concat([...this.chunks, last], this.done + this.pos);
-    return { topic: this.topic, partition: this.partition, body, count: this.ends.length, ends: this.ends, offsets: this.offsets, timestamps: this.timestamps, sources: this.sources };
+    return {
+      topic: this.topic,
+      partition: this.partition,
+      body: this.text.finish(),
+      count: this.ends.length,
+      ends: this.ends,
+      offsets: this.offsets,
+      timestamps: this.timestamps,
+      messages: this.messages.finish(),
+      messageEnds: this.messageEnds,
+    };
   }
 }
 
-/** Rows `from` (inclusive) to `to` (exclusive) of `rows`, sharing the body's memory. */
+/** Rows `from` (inclusive) to `to` (exclusive) of `rows`, sharing their memory. */
 export function sliceRows(rows: EncodedRows, from: number, to: number): EncodedRows {
   const start = from === 0 ? 0 : rows.ends[from - 1]!;
+  const messagesStart = from === 0 || rows.messageEnds.length === 0 ? 0 : rows.messageEnds[from - 1]!;
   return {
     topic: rows.topic,
     partition: rows.partition,
@@ -86,7 +153,9 @@ export function sliceRows(rows: EncodedRows, from: number, to: number): EncodedR
     ends: rows.ends.slice(from, to).map((e) => e - start),
     offsets: rows.offsets.slice(from, to),
     timestamps: rows.timestamps.slice(from, to),
-    sources: rows.sources.slice(from, to),
+    messages: rows.messages.subarray(messagesStart, rows.messageEnds.length === 0 || to === 0 ? messagesStart : rows.messageEnds[to - 1]!),
+    messageEnds: rows.messageEnds.slice(from, to).map((e) => e - messagesStart),
+    records: rows.records?.slice(from, to),
   };
 }
 
@@ -104,6 +173,8 @@ export function encodeRecords(encoder: RowEncoder, timestampField: string, batch
     ends,
     offsets: batch.rows.map((r) => r.offset),
     timestamps: batch.rows.map((r) => (typeof r.record[timestampField] === 'number' ? (r.record[timestampField] as number) : Number.NaN)),
-    sources: batch.rows.map((r) => r.record),
+    messages: Buffer.alloc(0),
+    messageEnds: [],
+    records: batch.rows.map((r) => r.record),
   };
 }

@@ -79,7 +79,7 @@ export const configSchema = z.strictObject({
     concurrency: int(1, 64).default(4),
   }),
   memory: z.strictObject({
-    /** Budget for the estimated heap of all buffered messages (see memoryCost); past it fetching pauses. Env MAX_BUFFERED_BYTES. */
+    /** Budget for the estimated memory of all buffered messages (see memoryCost); past it fetching pauses. Env MAX_BUFFERED_BYTES. */
     maxBufferedBytes: int(1_024).default(256 * 1024 * 1024),
   }),
   deadLetter: z.strictObject({

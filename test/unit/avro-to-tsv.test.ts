@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { createAvroToTsv } from '../../consumers/avro-to-tsv.js';
 import { BatchStage, type BatchConsumer } from '../../consumers/batch-stage.js';
 import type { DeadLetterSink, PoisonLetter } from '../../consumers/dead-letter-queue.js';
-import { DecodeStage, PoisonLimit } from '../../consumers/decode-stage.js';
+import { decodeMessage, DecodeStage, PoisonLimit } from '../../consumers/decode-stage.js';
+import { decodedRows } from '../../consumers/insert-stage.js';
 import { MemoryBudget } from '../../consumers/memory-budget.js';
 import { createRowEncoder } from '../../consumers/row-encoder.js';
-import { TsvBody } from '../../consumers/tsv-body.js';
+import { sliceRows, TsvBody } from '../../consumers/tsv-body.js';
 import type { Batch } from '../../consumers/types.js';
 import { createLogger } from '../../lib/logger.js';
 import { createWorkerMetrics } from '../../lib/metrics.js';
@@ -143,5 +144,29 @@ describe('DecodeStage: fast path and object path in one batch', () => {
       [4, 'undecodable'],
     ]);
     expect(letters[0]!.detail).toContain(idField);
+  });
+});
+
+describe('TsvBody: what a failed batch is split and dead-lettered from', () => {
+  it('slices rows (body, offsets, event times, messages) across chunks, and decodes a slice back into its records', () => {
+    const type = typeNamed('llm_logs');
+    const records = sampleEvents(type.name, 1_500, 21).map((e, i) => toEventRecord(type, e as never, i, Date.now()));
+    const values = records.map((r) => encodeSingleObject(type.avroType, type.fingerprint, r));
+    const transcode = createAvroToTsv(type)!;
+    const body = new TsvBody('t', 2); // no size hint: 64 KiB first chunks, so several of each
+    values.forEach((v, k) => body.endRow(500 + k, transcode(v, 500 + k, body), v));
+    const rows = body.finish();
+    const lines = rows.body.toString().split('\n').slice(0, -1);
+    expect(lines).toHaveLength(1_500);
+    expect(rows.messages.length).toBe(values.reduce((n, v) => n + v.length, 0));
+
+    const part = sliceRows(rows, 700, 1_100);
+    expect(part.count).toBe(400);
+    expect(part.body.toString()).toBe(`${lines.slice(700, 1_100).join('\n')}\n`);
+    expect(part.offsets).toEqual(Array.from({ length: 400 }, (_, k) => 1_200 + k));
+    expect(part.timestamps).toEqual(records.slice(700, 1_100).map((r) => r[type.timestampField]));
+    const lookup = new SchemaLookup([type]);
+    const letters = decodedRows(sliceRows(part, 399, 400), (m) => decodeMessage(lookup, type, m));
+    expect(letters.rows).toEqual([{ offset: 1_599, record: records[1_099], bytes: 0 }]);
   });
 });

@@ -13,8 +13,8 @@ export interface BatchConsumer {
 
 /**
  * Memory a buffered message costs, estimated: the Kafka message it came from (kept until the
- * insert, to dead-letter its row if ClickHouse refuses it), its TabSeparated line (text is up
- * to about 2.5x the Avro bytes: numbers, timestamps) with chunk slack, and a fixed cost per row
+ * insert, to dead-letter its row if ClickHouse refuses it), its TabSeparated line (1.1 to 1.4x
+ * the Avro bytes for the shipped event types) and the slack of buffers sized ahead, and a fixed cost per row
  * for the Buffer view and the bookkeeping slots (see tsv-body.ts).
  */
 export function memoryCost(bytes: number, messages = 1): number {

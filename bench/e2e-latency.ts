@@ -30,15 +30,19 @@ export interface E2eFigures {
   probeAck: Distribution;
   probeAfterAck: Distribution;
   histogram: { count: number; meanMs: number; p50Ms: number; p99Ms: number; maxBucketLeMs: number; note: string };
+  /** The worker's inserts during the step: how many, rows per insert, and insert time (ingest_flush_duration_seconds, bucket-interpolated). */
+  inserts: { count: number; meanRows: number; meanMs: number; p50Ms: number; p99Ms: number };
+  /** The worker's event loop over the step (prom-client defaults): delay p99 and max, and time in GC. */
+  worker: { eventLoopDelayP99Ms: number; eventLoopDelayMaxMs: number; gcSeconds: number };
 }
 
-export async function e2eLatency(opts: { id: string; topicPrefix: string; runDir: string; ratePerSec: number; seconds: number; pool: readonly CostMetricInput[]; probeEveryMs?: number; pollMs?: number; producerClient?: ProducerClient }): Promise<E2eFigures> {
+export async function e2eLatency(opts: { id: string; topicPrefix: string; runDir: string; ratePerSec: number; seconds: number; pool: readonly CostMetricInput[]; probeEveryMs?: number; pollMs?: number; producerClient?: ProducerClient; env?: Record<string, string> }): Promise<E2eFigures> {
   const producerClient = opts.producerClient ?? 'kafkajs';
   const probeEveryMs = opts.probeEveryMs ?? 200;
   const pollMs = opts.pollMs ?? 25;
   const next = rng(4242);
   const probeCustomers = Array.from({ length: 8 }, () => uuidFrom(next));
-  const worker = await WorkerChild.spawn({ id: opts.id, topicPrefix: opts.topicPrefix, runDir: opts.runDir });
+  const worker = await WorkerChild.spawn({ id: opts.id, topicPrefix: opts.topicPrefix, runDir: opts.runDir, env: opts.env });
   const producer = await IngestProducer.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, lingerMs: 5, compression: 'gzip', client: producerClient });
   try {
     const sentAt = new Map<string, number>();
@@ -99,10 +103,19 @@ export async function e2eLatency(opts: { id: string; topicPrefix: string; runDir
     const latencies = [...sentAt].map(([id, t]) => seenAt.get(id)! - t);
     const ackLatencies = [...sentAt].map(([id, t]) => ackedAt.get(id)! - t);
     const afterAck = [...sentAt].map(([id]) => seenAt.get(id)! - ackedAt.get(id)!);
-    const samples = parsePrometheus(await worker.metricsText()).filter((s) => s.labels.table === 'cost_metrics_ts');
+    const all = parsePrometheus(await worker.metricsText());
+    const samples = all.filter((s) => s.labels.table === 'cost_metrics_ts');
+    const single = (name: string) => all.find((s) => s.name === name)?.value ?? NaN;
     const buckets = samples.filter((s) => s.name === 'ingest_end_to_end_latency_seconds_bucket').map((s) => ({ le: s.labels.le === '+Inf' ? Infinity : Number(s.labels.le), count: s.value }));
     const hCount = samples.find((s) => s.name === 'ingest_end_to_end_latency_seconds_count')?.value ?? 0;
     const hSum = samples.find((s) => s.name === 'ingest_end_to_end_latency_seconds_sum')?.value ?? 0;
+    const histogramOf = (name: string) => {
+      const of = samples.filter((s) => s.name.startsWith(name));
+      const bucketsOf = of.filter((s) => s.name === `${name}_bucket`).map((s) => ({ le: s.labels.le === '+Inf' ? Infinity : Number(s.labels.le), count: s.value }));
+      return { buckets: bucketsOf, count: of.find((s) => s.name === `${name}_count`)?.value ?? 0, sum: of.find((s) => s.name === `${name}_sum`)?.value ?? 0 };
+    };
+    const flush = histogramOf('ingest_flush_duration_seconds');
+    const batchRows = histogramOf('ingest_batch_rows');
     const topBucket = buckets.filter((b) => b.count > 0).sort((a, b) => a.le - b.le).find((b) => b.count >= hCount);
     return {
       targetEventsPerSec: Math.round(opts.ratePerSec),
@@ -122,6 +135,18 @@ export async function e2eLatency(opts: { id: string; topicPrefix: string; runDir
         p99Ms: round(histogramQuantile(buckets, 0.99) * 1000, 1),
         maxBucketLeMs: topBucket ? topBucket.le * 1000 : NaN,
         note: 'event timestamp (= emit time) → insert acknowledged, every row; quantiles interpolated within buckets',
+      },
+      inserts: {
+        count: flush.count,
+        meanRows: Math.round(batchRows.sum / Math.max(1, batchRows.count)),
+        meanMs: round((flush.sum / Math.max(1, flush.count)) * 1000, 1),
+        p50Ms: round(histogramQuantile(flush.buckets, 0.5) * 1000, 1),
+        p99Ms: round(histogramQuantile(flush.buckets, 0.99) * 1000, 1),
+      },
+      worker: {
+        eventLoopDelayP99Ms: round(single('nodejs_eventloop_lag_p99_seconds') * 1000, 1),
+        eventLoopDelayMaxMs: round(single('nodejs_eventloop_lag_max_seconds') * 1000, 1),
+        gcSeconds: round(all.filter((s) => s.name === 'nodejs_gc_duration_seconds_sum').reduce((n, s) => n + s.value, 0), 2),
       },
     };
   } finally {

@@ -65,8 +65,8 @@ interface PartitionState {
  *   budget is spent; it never blocks.
  * - `append` accounts for the message after a successful `reserve`: its row (if the caller
  *   wrote one) or, for a poison message, only its offset and dead-letter write.
- * - `poll` seals batches older than `maxWaitMs` and starts inserts. Time comes from the
- *   injected clock, so tests need no sleeps.
+ * - `poll` seals batches older than `maxWaitMs` (see ageStart) and starts inserts. Time comes
+ *   from the injected clock, so tests need no sleeps.
  * - `join` seals everything and waits until every batch is committed.
  * Offsets: the batch carries the range it may commit; only the commit stage commits.
  */
@@ -112,7 +112,7 @@ export class BatchStage {
     return this.partitions.get(tpKey(topic, partition))?.committedOffset ?? -1;
   }
 
-  reserve(topic: string, partition: number, eventType: EventType, offset: number, bytes: number): TsvBody {
+  reserve(topic: string, partition: number, eventType: EventType, offset: number, bytes: number, sentAt = Number.NaN): TsvBody {
     if (this.failure) throw this.failure;
     const state = this.state(topic, partition, eventType);
     const open = state.open;
@@ -129,7 +129,7 @@ export class BatchStage {
       throw new MessageRejected(`${topic}[${partition}] has a batch waiting for its insert`);
     }
     if (!this.budget.admits(eventType.table, memoryCost(bytes))) throw new MessageRejected('memory budget spent');
-    state.open ??= { firstOffset: offset, lastOffset: offset, body: new TsvBody(topic, partition, nextSizes(state.lastSizes)), bytes: 0, messages: 0, startedAt: this.clock(), poisonWrites: [] };
+    state.open ??= { firstOffset: offset, lastOffset: offset, body: new TsvBody(topic, partition, nextSizes(state.lastSizes)), bytes: 0, messages: 0, startedAt: this.ageStart(sentAt), poisonWrites: [] };
     return state.open.body;
   }
 
@@ -151,7 +151,22 @@ export class BatchStage {
     this.pump(state);
   }
 
-  /** Seals aged batches and starts inserts. Call often (every few ms to maxWaitMs/4). */
+  /**
+   * When a new batch's age starts, given its first message's send time (Kafka record timestamp).
+   * A worker that keeps up counts from the send, so `maxWaitMs` bounds send → sealed and the
+   * time the message spent reaching the worker does not add to it; at most half the window is
+   * credited, so an age-sealed batch still fills for `maxWaitMs / 2`. A message that took the
+   * whole window or longer to arrive (a backlog; a producer clock far behind) starts the age at
+   * arrival, so catching up fills batches by rows. A producer clock ahead counts as no transit.
+   */
+  private ageStart(sentAt: number): number {
+    const now = this.clock();
+    const transit = now - sentAt;
+    if (!(transit > 0 && transit < this.config.maxWaitMs)) return now;
+    return now - Math.min(transit, this.config.maxWaitMs / 2);
+  }
+
+  /** Seals aged batches and starts inserts. Call often (every few ms to maxWaitMs/10). */
   poll(): void {
     const now = this.clock();
     for (const state of this.partitions.values()) {

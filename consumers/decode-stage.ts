@@ -119,7 +119,7 @@ export class DecodeStage {
     const type = this.typeOfTopic.get(msg.topic);
     if (!type) throw new Error(`no event type is consumed from topic ${msg.topic}`);
     const bytes = msg.value?.length ?? 0;
-    const body = this.next.reserve(msg.topic, msg.partition, type, msg.offset, bytes);
+    const body = this.next.reserve(msg.topic, msg.partition, type, msg.offset, bytes, msg.timestamp);
     this.counted(msg.topic, bytes);
     const path = this.pathOf(type);
     const value = msg.value;

@@ -67,7 +67,7 @@ export const configSchema = z.strictObject({
     maxRows: int(1, 10_000_000).default(50_000),
     /** Flush at this many encoded bytes. Env BATCH_MAX_BYTES. */
     maxBytes: int(1_024).default(16 * 1024 * 1024),
-    /** Flush a batch this long after its first message. Env BATCH_MAX_WAIT_MS. */
+    /** Flush a batch this long after its first message was sent (see BatchStage.ageStart). Env BATCH_MAX_WAIT_MS. */
     maxWaitMs: int(1, 3_600_000).default(1_000),
   }),
   insert: z.strictObject({

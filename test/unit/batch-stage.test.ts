@@ -27,13 +27,13 @@ function setup(batch = { maxRows: 3, maxBytes: 1_000, maxWaitMs: 1_000 }, budget
   const metrics = createWorkerMetrics();
   const budget = new MemoryBudget(budgetBytes);
   const stage = new BatchStage(next, batch, budget, metrics, () => now);
-  const add = (offset: number, bytes = 10, partition = 0) => {
-    const body = stage.reserve('t', partition, costMetrics, offset, bytes);
+  const add = (offset: number, bytes = 10, partition = 0, sentAt?: number) => {
+    const body = stage.reserve('t', partition, costMetrics, offset, bytes, sentAt);
     body.writeText(`${offset}\n`);
     body.endRow(offset, Number.NaN, Buffer.alloc(bytes));
     stage.append('t', partition, offset, bytes);
   };
-  return { stage, next, metrics, budget, add, advance: (ms: number) => (now += ms) };
+  return { stage, next, metrics, budget, add, advance: (ms: number) => (now += ms), now: () => now };
 }
 
 async function flushReasons(metrics: ReturnType<typeof createWorkerMetrics>) {
@@ -78,6 +78,23 @@ describe('BatchStage', () => {
     await tick();
     expect(next.batches.map((b) => [b.firstOffset, b.lastOffset])).toEqual([[0, 0]]);
     expect(await flushReasons(metrics)).toEqual({ age: 1 });
+  });
+
+  it('counts the age from the send time when the worker keeps up (at most half the window), from arrival when behind', async () => {
+    const { stage, next, add, advance, now } = setup({ maxRows: 100, maxBytes: 10_000, maxWaitMs: 1_000 });
+    advance(10_000);
+    add(0, 10, 0, now() - 200); // live: sent 200 ms ago, sealed 800 ms after arrival
+    add(1, 10, 1, now() - 900); // live but slow: only half the window is credited
+    add(2, 10, 2, now() - 5_000); // a backlog: the full window from arrival
+    add(3, 10, 3, now() + 3_000); // a producer clock ahead: from arrival
+    const sealedAt: Record<number, number> = {};
+    for (let t = 0; t <= 1_000; t += 10) {
+      stage.poll();
+      await tick();
+      for (const b of next.batches) sealedAt[b.partition] ??= t;
+      advance(10);
+    }
+    expect(sealedAt).toEqual({ 0: 800, 1: 500, 2: 1_000, 3: 1_000 });
   });
 
   it('keeps one insert in flight per partition and rejects when two sealed batches wait', async () => {

@@ -97,6 +97,8 @@ export function moduleOf(frame: ProfileNode['callFrame']): string {
     if (pkg === 'chdb') return 'chdb binding (JS side)';
     return pkg;
   }
+  // Code generated per event type (new Function with a sourceURL): the module that generates it.
+  if (url.startsWith('generated:')) return `${url.slice('generated:'.length).replace(/\.ts\/.*$/, '.ts')} (generated)`;
   if (url.startsWith('node:')) {
     const parts = url.slice(5).split('/');
     const mod = parts[0] === 'internal' ? `internal/${parts[1]}` : parts[0]!;

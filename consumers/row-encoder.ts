@@ -71,7 +71,8 @@ export function createRowEncoder(type: EventType): RowEncoder {
         out += tail + row.offset + '\\n';
       }
       return out;
-    };`,
+    };
+    //# sourceURL=generated:consumers/row-encoder.ts/${type.name}`,
   )(escapeTsv, msToSeconds) as (batch: InsertBatch) => string;
   return { columns: [...type.fieldNames, ...KAFKA_COLUMNS], encode: encodeRows };
 }

@@ -56,7 +56,7 @@ export function ratios(f: Figures) {
   return {
     definitions: {
       transportLimit: 'Kafka ConsumerPerformance records/s on the prefilled drain topic (fetch rate, excludes group join)',
-      sinkLimit: "decoded rows through the worker's row encoder and inserter (recordInserter + clickHouseInserter) into the same engine and layout, same batch size and insert concurrency, no Kafka",
+      sinkLimit: "decoded rows through the worker's row encoder (text body) and inserter (clickHouseInserter) into the same engine and layout, same batch size and insert concurrency, no Kafka",
       sinkEngineOnly: 'chDB raw insert of TabSeparated bodies serialised beforehand (engine only), same batches and concurrency',
       drain: 'one worker child process, backlog → exact table count, rows/s from worker ready',
       e2eBoundMs: 'BATCH_MAX_WAIT_MS + 500',

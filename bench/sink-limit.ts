@@ -1,4 +1,4 @@
-import { clickHouseInserter, recordInserter, toLetterRows } from '../consumers/insert-stage.js';
+import { clickHouseInserter, toLetterRows } from '../consumers/insert-stage.js';
 import type { InsertBatch } from '../consumers/types.js';
 import { batchToken, type DecodedRow } from '../consumers/types.js';
 import { decodeMessage } from '../consumers/decode-stage.js';
@@ -103,9 +103,13 @@ export async function sinkLimit(opts: { ch: BenchClickHouse; id: string; encoded
 
   const dbWorker = `${opts.id}_sink_worker`;
   const client = await ch.freshDatabase(dbWorker);
-  // Decoded rows in, as an application without Kafka has them: the row encoder, then the inserter.
-  const insert = recordInserter(clickHouseInserter(client, [costMetrics]), [costMetrics]);
-  const workerSeconds = await forEachBatch(total, batchRows, concurrency, (k, first, n) => insert('cost_metrics_ts', rowsOf(k, n), token(first, n)));
+  // Decoded rows in, as an application without Kafka has them: the row encoder's text as the
+  // body, then the worker's inserter. Only the body is filled in: the inserter reads nothing else
+  // (the per-row offsets and times of EncodedRows serve the worker's dead-letter path).
+  const inserter = clickHouseInserter(client, [costMetrics]);
+  const insert = (batch: InsertBatch, tok: string) =>
+    inserter('cost_metrics_ts', { topic: batch.topic, partition: batch.partition, body: Buffer.from(encoder.encode(batch), 'utf8'), count: batch.rows.length, ends: [], offsets: [], timestamps: [], messages: Buffer.alloc(0), messageEnds: [] }, tok);
+  const workerSeconds = await forEachBatch(total, batchRows, concurrency, (k, first, n) => insert(rowsOf(k, n), token(first, n)));
   const workerCounted = await ch.count(`${dbWorker}.cost_metrics_ts`);
   if (workerCounted !== total) throw new Error(`sink limit (worker inserter): expected ${total} rows, counted ${workerCounted}`);
 

@@ -32,7 +32,7 @@ export function transcodeLimit(opts: { type: EventType; encodedPool: readonly Bu
   if (!transcodeOne) throw new Error(`avro-to-tsv: no direct path for ${type.name}`);
   const transcode = (values: readonly Buffer[], first: number, t: string, partition: number): Buffer => {
     const body = new TsvBody(t, partition);
-    for (let k = 0; k < values.length; k++) body.endRow(first + k, transcodeOne(values[k]!, first + k, body), values[k]!);
+    for (let k = 0; k < values.length; k++) body.endRow(first + k, transcodeOne(values[k]!, first + k, body));
     return body.finish().body;
   };
   const batchOf = (first: number) => {

@@ -108,7 +108,7 @@ export async function sinkLimit(opts: { ch: BenchClickHouse; id: string; encoded
   // (the per-row offsets and times of EncodedRows serve the worker's dead-letter path).
   const inserter = clickHouseInserter(client, [costMetrics]);
   const insert = (batch: InsertBatch, tok: string) =>
-    inserter('cost_metrics_ts', { topic: batch.topic, partition: batch.partition, body: Buffer.from(encoder.encode(batch), 'utf8'), count: batch.rows.length, ends: [], offsets: [], timestamps: [], messages: Buffer.alloc(0), messageEnds: [] }, tok);
+    inserter('cost_metrics_ts', { topic: batch.topic, partition: batch.partition, body: Buffer.from(encoder.encode(batch), 'utf8'), count: batch.rows.length, ends: [], offsets: [], timestamps: [] }, tok);
   const workerSeconds = await forEachBatch(total, batchRows, concurrency, (k, first, n) => insert(rowsOf(k, n), token(first, n)));
   const workerCounted = await ch.count(`${dbWorker}.cost_metrics_ts`);
   if (workerCounted !== total) throw new Error(`sink limit (worker inserter): expected ${total} rows, counted ${workerCounted}`);

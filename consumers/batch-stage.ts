@@ -3,7 +3,7 @@ import type { FlushReason, WorkerMetrics } from '../lib/metrics.js';
 import type { EventType } from '../schemas/event-type.js';
 import type { OffsetRange } from './batch-journal.js';
 import type { MemoryBudget } from './memory-budget.js';
-import { TsvBody, type BodySizes } from './tsv-body.js';
+import { TsvBody } from './tsv-body.js';
 import { MessageRejected, tpKey, type Batch } from './types.js';
 
 /** The next stage takes a sealed batch and settles once its offsets are committed (or it failed fatally). */
@@ -12,13 +12,12 @@ export interface BatchConsumer {
 }
 
 /**
- * Memory a buffered message costs, estimated: the Kafka message it came from (kept until the
- * insert, to dead-letter its row if ClickHouse refuses it), its TabSeparated line (1.1 to 1.4x
- * the Avro bytes for the shipped event types) and the slack of buffers sized ahead, and a fixed cost per row
- * for the Buffer view and the bookkeeping slots (see tsv-body.ts).
+ * Memory a buffered message costs, estimated: its TabSeparated line (1.1 to 1.4x the Avro bytes
+ * for the shipped event types) with the slack of buffers sized ahead (a quarter more than the
+ * partition's last batch, or doubling), and three bookkeeping slots per row (see tsv-body.ts).
  */
 export function memoryCost(bytes: number, messages = 1): number {
-  return 4 * bytes + 128 * messages;
+  return 3 * bytes + 64 * messages;
 }
 
 interface OpenBatch {
@@ -47,8 +46,8 @@ interface PartitionState {
   prepared: boolean;
   /** Next offset known durable and committed by this process; lower offsets are skipped. */
   committedOffset: number;
-  /** Body sizes of the last batch sealed, to size the next one's buffers. */
-  lastSizes: BodySizes | undefined;
+  /** Body size of the last batch sealed, to size the next one's buffer. */
+  lastBodyBytes: number;
 }
 
 /**
@@ -129,7 +128,7 @@ export class BatchStage {
       throw new MessageRejected(`${topic}[${partition}] has a batch waiting for its insert`);
     }
     if (!this.budget.admits(eventType.table, memoryCost(bytes))) throw new MessageRejected('memory budget spent');
-    state.open ??= { firstOffset: offset, lastOffset: offset, body: new TsvBody(topic, partition, nextSizes(state.lastSizes)), bytes: 0, messages: 0, startedAt: this.ageStart(sentAt), poisonWrites: [] };
+    state.open ??= { firstOffset: offset, lastOffset: offset, body: new TsvBody(topic, partition, Math.ceil(state.lastBodyBytes * 1.25)), bytes: 0, messages: 0, startedAt: this.ageStart(sentAt), poisonWrites: [] };
     return state.open.body;
   }
 
@@ -215,7 +214,7 @@ export class BatchStage {
     const key = tpKey(topic, partition);
     let state = this.partitions.get(key);
     if (!state) {
-      state = { topic, partition, eventType, open: undefined, sealed: [], inFlight: undefined, plan: [], bytes: 0, prepared: false, committedOffset: -1, lastSizes: undefined };
+      state = { topic, partition, eventType, open: undefined, sealed: [], inFlight: undefined, plan: [], bytes: 0, prepared: false, committedOffset: -1, lastBodyBytes: 0 };
       this.partitions.set(key, state);
     }
     return state;
@@ -227,7 +226,7 @@ export class BatchStage {
     state.open = undefined;
     // Opened by a reserve whose message never arrived (the worker is stopping on a fatal error).
     if (open.messages === 0) return;
-    state.lastSizes = open.body.sizes;
+    state.lastBodyBytes = open.body.length;
     state.sealed.push({
       topic: state.topic,
       partition: state.partition,
@@ -271,8 +270,5 @@ export class BatchStage {
     this.budget.release(state.eventType.table, bytes);
   }
 }
-
-/** A quarter more than the last batch: most batches then fit their first buffer. */
-const nextSizes = (last: BodySizes | undefined): BodySizes | undefined => (last ? { text: Math.ceil(last.text * 1.25), messages: Math.ceil(last.messages * 1.25) } : undefined);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -133,7 +133,7 @@ export class DecodeStage {
     }
     try {
       if (timestamp === undefined) timestamp = this.objectPath(type, path.encoder, value, msg.offset, body);
-      body.endRow(msg.offset, timestamp, value!);
+      body.endRow(msg.offset, timestamp);
       this.poisonLimit.record(false);
       this.next.append(msg.topic, msg.partition, msg.offset, bytes);
     } catch (err) {

@@ -9,7 +9,7 @@ import type { BatchJournal } from './batch-journal.js';
 import type { BatchConsumer } from './batch-stage.js';
 import type { DeadLetterSink } from './dead-letter-queue.js';
 import type { Semaphore } from './memory-budget.js';
-import { createRowEncoder, KAFKA_COLUMNS } from './row-encoder.js';
+import { createRowEncoder, KAFKA_COLUMNS, type RowEncoder } from './row-encoder.js';
 import { encodeRecords, sliceRows } from './tsv-body.js';
 import type { EventType } from '../schemas/event-type.js';
 import { batchToken, type Batch, type EncodedRows, type InsertBatch } from './types.js';
@@ -76,14 +76,15 @@ export function toLetterRows(batch: InsertBatch): Record<string, unknown>[] {
   return batch.rows.map((r) => ({ ...r.record, _kafka_topic: batch.topic, _kafka_partition: batch.partition, _kafka_offset: r.offset }));
 }
 
-/** Decodes encoded rows back into records (from their Kafka messages) for the dead-letter queue. */
-export function decodedRows(rows: EncodedRows, decode: (message: Buffer) => Record<string, unknown>): InsertBatch {
+/** Reads encoded rows back into records (from their lines) for the dead-letter queue. */
+export function decodedRows(rows: EncodedRows, encoder: Pick<RowEncoder, 'decode'>): InsertBatch {
   return {
     topic: rows.topic,
     partition: rows.partition,
     rows: rows.offsets.map((offset, i) => ({
       offset,
-      record: rows.records ? rows.records[i]! : decode(rows.messages.subarray(i === 0 ? 0 : rows.messageEnds[i - 1], rows.messageEnds[i])),
+      // Each line without its newline.
+      record: encoder.decode(rows.body.toString('utf8', i === 0 ? 0 : rows.ends[i - 1], rows.ends[i]! - 1)),
       bytes: 0,
     })),
   };
@@ -116,8 +117,6 @@ export class InsertStage implements BatchConsumer {
     private readonly deadLetters: DeadLetterSink,
     private readonly limiter: Semaphore,
     private readonly config: Config['insert'],
-    /** Decodes a row's Kafka message again (only to dead-letter rows ClickHouse refused). */
-    private readonly decode: (type: EventType, message: Buffer) => Record<string, unknown>,
     private readonly metrics: WorkerMetrics,
     private readonly log: Logger,
     private readonly clock: () => number = Date.now,
@@ -195,7 +194,12 @@ export class InsertStage implements BatchConsumer {
     return [...left, ...right];
   }
 
+  /** Row encoders per event type, to read refused rows back from their lines. */
+  private readonly encoders = new Map<EventType, RowEncoder>();
+
   private decoded(batch: Batch, rows: EncodedRows): InsertBatch {
-    return decodedRows(rows, (message) => this.decode(batch.eventType, message));
+    let encoder = this.encoders.get(batch.eventType);
+    if (!encoder) this.encoders.set(batch.eventType, (encoder = createRowEncoder(batch.eventType)));
+    return decodedRows(rows, encoder);
   }
 }

@@ -7,7 +7,7 @@ import type { BatchJournal } from './batch-journal.js';
 import { BatchStage } from './batch-stage.js';
 import { CommitStage, type OffsetCommitter } from './commit-offsets.js';
 import type { DeadLetterSink } from './dead-letter-queue.js';
-import { decodeMessage, DecodeStage, PoisonLimit } from './decode-stage.js';
+import { DecodeStage, PoisonLimit } from './decode-stage.js';
 import { InsertStage, type RowInserter } from './insert-stage.js';
 import type { MemoryBudget, Semaphore } from './memory-budget.js';
 
@@ -50,7 +50,7 @@ export function createPipeline(d: PipelineDeps): Pipeline {
   // The batch stage is built last but the commit stage asks it for the current epoch.
   let batchStage: BatchStage | undefined;
   const commit = new CommitStage(d.commit, d.journal, d.metrics, d.log, (b) => b.epoch !== batchStage!.epoch);
-  const insert = new InsertStage(commit, d.insert, d.journal, d.deadLetters, d.limiter, d.config.insert, (type, message) => decodeMessage(d.lookup, type, message), d.metrics, d.log, d.clock);
+  const insert = new InsertStage(commit, d.insert, d.journal, d.deadLetters, d.limiter, d.config.insert, d.metrics, d.log, d.clock);
   const batch = (batchStage = new BatchStage(insert, d.config.batch, d.budget, d.metrics, d.clock));
   const poisonLimit = new PoisonLimit(d.config.deadLetter.maxPoisonRatio, d.config.deadLetter.poisonWindow);
   const decode = new DecodeStage(batch, d.lookup, d.typeOfTopic, d.deadLetters, poisonLimit, d.metrics, d.log);

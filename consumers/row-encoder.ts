@@ -19,6 +19,13 @@ export interface RowEncoder {
   readonly columns: readonly string[];
   /** One line per row, each ending in "\n". */
   encode(batch: InsertBatch): string;
+  /**
+   * The inverse for one line (without its newline; the `_kafka_*` cells are ignored): the record
+   * the line was written from. Used only to dead-letter rows ClickHouse refused, so it favours
+   * plainness over speed. Exact: numbers were written as JavaScript prints them, so parsing them
+   * gives the same doubles, and timestamps as whole milliseconds.
+   */
+  decode(line: string): Record<string, unknown>;
 }
 
 const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0' };
@@ -55,6 +62,41 @@ function cellExpression(schema: AvroSchema): string {
   }
 }
 
+const UNESCAPES: Record<string, string> = { '\\': '\\', t: '\t', n: '\n', r: '\r', '0': '\0' };
+export const unescapeTsv = (s: string): string => (s.includes('\\') ? s.replace(/\\(.)/g, (_, c: string) => UNESCAPES[c] ?? c) : s);
+
+/** Reads one TSV cell of `schema` back into the value row-encoder.ts wrote it from. */
+function cellDecoder(schema: AvroSchema): (cell: string) => unknown {
+  if (Array.isArray(schema)) {
+    const branch = schema.find((s) => s !== 'null');
+    if (branch === undefined) return () => null;
+    const inner = cellDecoder(branch as AvroSchema);
+    return (cell) => (cell === '\\N' ? null : inner(cell));
+  }
+  if (typeof schema === 'object' && 'logicalType' in schema) {
+    if (schema.logicalType === 'timestamp-millis') {
+      return (cell) => {
+        const [whole, frac = '0'] = cell.split('.');
+        return Number(whole) * 1000 + Number(frac);
+      };
+    }
+    return cellDecoder(schema.type);
+  }
+  switch (schema) {
+    case 'string':
+      return unescapeTsv;
+    case 'boolean':
+      return (cell) => cell === 'true';
+    case 'int':
+    case 'long':
+    case 'float':
+    case 'double':
+      return Number;
+    default:
+      throw new Error(`row-encoder: no TabSeparated decoding for Avro type ${JSON.stringify(schema)}`);
+  }
+}
+
 export function createRowEncoder(type: EventType): RowEncoder {
   const lines = type.schema.fields.map((f) => `v = x[${JSON.stringify(f.name)}]; out += ${cellExpression(f.type)} + '\\t';`);
   // Field names come from our own schema definitions (JSON-quoted above), never from input.
@@ -74,5 +116,13 @@ export function createRowEncoder(type: EventType): RowEncoder {
     };
     //# sourceURL=generated:consumers/row-encoder.ts/${type.name}`,
   )(escapeTsv, msToSeconds) as (batch: InsertBatch) => string;
-  return { columns: [...type.fieldNames, ...KAFKA_COLUMNS], encode: encodeRows };
+  const fields = type.schema.fields.map((f) => ({ name: f.name, read: cellDecoder(f.type) }));
+  const decode = (line: string): Record<string, unknown> => {
+    const cells = line.split('\t');
+    if (cells.length !== fields.length + KAFKA_COLUMNS.length) throw new Error(`row-encoder: a ${type.name} line has ${cells.length} cells, expected ${fields.length + KAFKA_COLUMNS.length}`);
+    const record: Record<string, unknown> = {};
+    fields.forEach((f, i) => (record[f.name] = f.read(cells[i]!)));
+    return record;
+  };
+  return { columns: [...type.fieldNames, ...KAFKA_COLUMNS], encode: encodeRows, decode };
 }

@@ -5,7 +5,7 @@ const MIN_CHUNK = 64 * 1024;
 const MAX_CHUNK = 64 * 1024 * 1024;
 
 /**
- * Bytes appended to Buffers allocated ahead, joined once at the end. Sized from a hint (the
+ * Bytes written into Buffers allocated ahead, joined once at the end. Sized from a hint (the
  * last batch of the same partition), so a batch usually fits in its first chunk and `finish`
  * copies nothing. Unwritten capacity costs address space, not resident memory.
  */
@@ -34,23 +34,12 @@ class Chunks {
     this.pos = 0;
   }
 
-  append(src: Buffer): void {
-    this.reserve(src.length);
-    this.buf.set(src, this.pos);
-    this.pos += src.length;
-  }
-
   finish(): Buffer {
     const last = this.buf.subarray(0, this.pos);
     return this.full.length === 0 ? last : Buffer.concat([...this.full, last], this.length);
   }
 }
 
-/** How big the last batch of a partition was, to size the next one's buffers. */
-export interface BodySizes {
-  text: number;
-  messages: number;
-}
 
 /**
  * The insert body of one open batch (one topic-partition), written a row at a time as messages
@@ -58,8 +47,9 @@ export interface BodySizes {
  *
  * Why: the worker used to keep one decoded object per row and build the body as one JS string
  * at insert time; holding 50,000 objects per partition and turning them into text made GC and
- * string work the largest items of its profile (BENCHMARKS.md). A row here costs its bytes, a
- * copy of its message and three array slots; no object per row outlives the fetch.
+ * string work the largest items of its profile (BENCHMARKS.md). A row here costs its line and
+ * three array slots; no object per row outlives the fetch. A row ClickHouse refuses is read back
+ * from its line (RowEncoder.decode) to be dead-lettered.
  *
  * Rows never straddle chunks (`reserve` is called before a row is written), so a row that
  * fails half-way is dropped by not advancing `pos`.
@@ -68,16 +58,14 @@ export class TsvBody {
   /** `topic \t partition \t`, the constant part of every row's `_kafka_*` columns. */
   readonly tail: Buffer;
   private readonly text: Chunks;
-  private readonly messages: Chunks;
   private readonly ends: number[] = [];
   private readonly offsets: number[] = [];
   private readonly timestamps: number[] = [];
-  private readonly messageEnds: number[] = [];
 
-  constructor(readonly topic: string, readonly partition: number, hint: BodySizes = { text: 0, messages: 0 }) {
+  /** `sizeHint`: bytes to allocate ahead (the partition's last body, see batch-stage.ts). */
+  constructor(readonly topic: string, readonly partition: number, sizeHint = 0) {
     this.tail = Buffer.from(`${escapeTsv(topic)}\t${partition}\t`);
-    this.text = new Chunks(hint.text);
-    this.messages = new Chunks(hint.messages);
+    this.text = new Chunks(sizeHint);
   }
 
   /** The chunk being written and the write position in it: writers fill buf[pos…] after `reserve`. */
@@ -97,8 +85,9 @@ export class TsvBody {
     return this.ends.length;
   }
 
-  get sizes(): BodySizes {
-    return { text: this.text.length, messages: this.messages.length };
+  /** Bytes written so far. */
+  get length(): number {
+    return this.text.length;
   }
 
   /** Makes room for a row of up to `n` bytes. Call only between rows. */
@@ -114,16 +103,11 @@ export class TsvBody {
     this.text.pos += n;
   }
 
-  /**
-   * Closes the row just written: its offset, its event time (epoch ms, NaN when unknown) and the
-   * message it came from, copied so a batch ClickHouse refuses can be dead-lettered row by row.
-   */
-  endRow(offset: number, timestamp: number, message: Buffer): void {
+  /** Closes the row just written: its offset and its event time (epoch ms, NaN when unknown). */
+  endRow(offset: number, timestamp: number): void {
     this.ends.push(this.text.length);
     this.offsets.push(offset);
     this.timestamps.push(timestamp);
-    this.messages.append(message);
-    this.messageEnds.push(this.messages.length);
   }
 
   finish(): EncodedRows {
@@ -135,8 +119,6 @@ export class TsvBody {
       ends: this.ends,
       offsets: this.offsets,
       timestamps: this.timestamps,
-      messages: this.messages.finish(),
-      messageEnds: this.messageEnds,
     };
   }
 }
@@ -144,7 +126,6 @@ export class TsvBody {
 /** Rows `from` (inclusive) to `to` (exclusive) of `rows`, sharing their memory. */
 export function sliceRows(rows: EncodedRows, from: number, to: number): EncodedRows {
   const start = from === 0 ? 0 : rows.ends[from - 1]!;
-  const messagesStart = from === 0 || rows.messageEnds.length === 0 ? 0 : rows.messageEnds[from - 1]!;
   return {
     topic: rows.topic,
     partition: rows.partition,
@@ -153,9 +134,6 @@ export function sliceRows(rows: EncodedRows, from: number, to: number): EncodedR
     ends: rows.ends.slice(from, to).map((e) => e - start),
     offsets: rows.offsets.slice(from, to),
     timestamps: rows.timestamps.slice(from, to),
-    messages: rows.messages.subarray(messagesStart, rows.messageEnds.length === 0 || to === 0 ? messagesStart : rows.messageEnds[to - 1]!),
-    messageEnds: rows.messageEnds.slice(from, to).map((e) => e - messagesStart),
-    records: rows.records?.slice(from, to),
   };
 }
 
@@ -173,8 +151,5 @@ export function encodeRecords(encoder: RowEncoder, timestampField: string, batch
     ends,
     offsets: batch.rows.map((r) => r.offset),
     timestamps: batch.rows.map((r) => (typeof r.record[timestampField] === 'number' ? (r.record[timestampField] as number) : Number.NaN)),
-    messages: Buffer.alloc(0),
-    messageEnds: [],
-    records: batch.rows.map((r) => r.record),
   };
 }

@@ -39,14 +39,6 @@ export interface EncodedRows {
   readonly offsets: readonly number[];
   /** Event time of each row, epoch ms (NaN when the row has none), for the end-to-end histogram. */
   readonly timestamps: readonly number[];
-  /**
-   * The Kafka messages (Avro) the rows came from, back to back, and where each ends: kept to
-   * dead-letter the rows ClickHouse refuses. Empty for rows of a dead letter (see `records`).
-   */
-  readonly messages: Buffer;
-  readonly messageEnds: readonly number[];
-  /** The decoded records, for rows that came from a dead letter instead of Kafka. */
-  readonly records?: readonly Record<string, unknown>[];
 }
 
 /**

@@ -7,7 +7,7 @@ import { costEvents } from '../helpers/cost-events.js';
 import { countRows, createTopics, testConfig, waitFor } from '../helpers/stack.js';
 
 describe('backpressure: a slow table with a backlog, a small memory budget', () => {
-  const budget = 1024 * 1024; // ~1,800 cost events at their estimated memory cost (memoryCost); the backlog is ~11x that
+  const budget = 1024 * 1024; // ~2,600 cost events at their estimated memory cost (memoryCost); the backlog is ~7.5x that
   const config = testConfig({
     memory: { maxBufferedBytes: budget },
     batch: { maxRows: 500, maxWaitMs: 100 },
@@ -27,7 +27,7 @@ describe('backpressure: a slow table with a backlog, a small memory budget', () 
   beforeAll(async () => {
     await createTopics(config, ['cost_metrics', 'performance_metrics']);
     producer = await IngestProducer.connect({ brokers: [...config.kafka.brokers], topicPrefix: config.kafka.topicPrefix });
-    await producer.emitCostMetrics(costEvents(20_000)); // a backlog of ~11 MB estimated memory, ~11x the budget
+    await producer.emitCostMetrics(costEvents(20_000)); // a backlog of ~8 MB estimated memory, ~7.5x the budget
     worker = await IngestWorker.start(config, { wrapInserter: slow });
     sampler = setInterval(async () => {
       const buffered = (await worker.metrics.bufferedBytes.get()).values[0]?.value ?? 0;

@@ -30,7 +30,7 @@ function setup(batch = { maxRows: 3, maxBytes: 1_000, maxWaitMs: 1_000 }, budget
   const add = (offset: number, bytes = 10, partition = 0, sentAt?: number) => {
     const body = stage.reserve('t', partition, costMetrics, offset, bytes, sentAt);
     body.writeText(`${offset}\n`);
-    body.endRow(offset, Number.NaN, Buffer.alloc(bytes));
+    body.endRow(offset, Number.NaN);
     stage.append('t', partition, offset, bytes);
   };
   return { stage, next, metrics, budget, add, advance: (ms: number) => (now += ms), now: () => now };

@@ -24,6 +24,15 @@ import type { TsvBody } from './tsv-body.js';
  */
 export type AvroToTsv = (value: Buffer, offset: number, body: TsvBody) => number;
 
+const transcoders = new WeakMap<EventType, AvroToTsv | null>();
+
+/** The transcoder of `type` (undefined when its schema has a type the fast path lacks), generated once per process. */
+export function avroToTsvFor(type: EventType): AvroToTsv | undefined {
+  let transcode = transcoders.get(type);
+  if (transcode === undefined) transcoders.set(type, (transcode = createAvroToTsv(type) ?? null));
+  return transcode ?? undefined;
+}
+
 export function createAvroToTsv(type: EventType): AvroToTsv | undefined {
   const lines: string[] = [];
   try {

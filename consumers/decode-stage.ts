@@ -6,10 +6,10 @@ import type { EventType } from '../schemas/event-type.js';
 import type { SchemaLookup } from '../schemas/schema-lookup.js';
 import { checkEventRecord, EventValidationError } from '../schemas/validate-event.js';
 import { readFingerprint } from '../schemas/wire-format.js';
-import { createAvroToTsv, type AvroToTsv } from './avro-to-tsv.js';
+import { avroToTsvFor } from './avro-to-tsv.js';
 import type { BatchStage } from './batch-stage.js';
 import type { DeadLetterSink } from './dead-letter-queue.js';
-import { createRowEncoder, type RowEncoder } from './row-encoder.js';
+import { rowEncoderFor } from './row-encoder.js';
 import type { TsvBody } from './tsv-body.js';
 import type { KafkaRecord } from './types.js';
 
@@ -75,8 +75,6 @@ export class PoisonLimit {
  * That path writes the same line for a good message and names the reason for a poison one.
  */
 export class DecodeStage {
-  private readonly paths = new Map<EventType, { transcode: AvroToTsv | undefined; encoder: RowEncoder }>();
-
   constructor(
     private readonly next: BatchStage,
     private readonly lookup: SchemaLookup,
@@ -121,18 +119,18 @@ export class DecodeStage {
     const bytes = msg.value?.length ?? 0;
     const body = this.next.reserve(msg.topic, msg.partition, type, msg.offset, bytes, msg.timestamp);
     this.counted(msg.topic, bytes);
-    const path = this.pathOf(type);
+    const transcode = avroToTsvFor(type);
     const value = msg.value;
     let timestamp: number | undefined;
-    if (value !== null && path.transcode) {
+    if (value !== null && transcode) {
       try {
-        timestamp = path.transcode(value, msg.offset, body);
+        timestamp = transcode(value, msg.offset, body);
       } catch {
         // Not sure of this one: the object path below decides.
       }
     }
     try {
-      if (timestamp === undefined) timestamp = this.objectPath(type, path.encoder, value, msg.offset, body);
+      if (timestamp === undefined) timestamp = this.objectPath(type, value, msg.offset, body);
       body.endRow(msg.offset, timestamp);
       this.poisonLimit.record(false);
       this.next.append(msg.topic, msg.partition, msg.offset, bytes);
@@ -151,19 +149,10 @@ export class DecodeStage {
   }
 
   /** Decodes, checks and encodes one message the slow way; throws PoisonError when it is poison. */
-  private objectPath(type: EventType, encoder: RowEncoder, value: Buffer | null, offset: number, body: TsvBody): number {
+  private objectPath(type: EventType, value: Buffer | null, offset: number, body: TsvBody): number {
     const record = decodeMessage(this.lookup, type, value);
-    body.writeText(encoder.encode({ topic: body.topic, partition: body.partition, rows: [{ offset, record, bytes: 0 }] }));
+    body.writeText(rowEncoderFor(type).encode({ topic: body.topic, partition: body.partition, rows: [{ offset, record, bytes: 0 }] }));
     const ts = record[type.timestampField];
     return typeof ts === 'number' ? ts : Number.NaN;
-  }
-
-  private pathOf(type: EventType): { transcode: AvroToTsv | undefined; encoder: RowEncoder } {
-    let path = this.paths.get(type);
-    if (!path) {
-      path = { transcode: createAvroToTsv(type), encoder: createRowEncoder(type) };
-      this.paths.set(type, path);
-    }
-    return path;
   }
 }

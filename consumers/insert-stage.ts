@@ -9,7 +9,7 @@ import type { BatchJournal } from './batch-journal.js';
 import type { BatchConsumer } from './batch-stage.js';
 import type { DeadLetterSink } from './dead-letter-queue.js';
 import type { Semaphore } from './memory-budget.js';
-import { createRowEncoder, KAFKA_COLUMNS, type RowEncoder } from './row-encoder.js';
+import { rowEncoderFor, type RowEncoder } from './row-encoder.js';
 import { encodeRecords, sliceRows } from './tsv-body.js';
 import type { EventType } from '../schemas/event-type.js';
 import { batchToken, type Batch, type EncodedRows, type InsertBatch } from './types.js';
@@ -25,7 +25,7 @@ export type RecordInserter = (table: string, rows: InsertBatch, token: string) =
  * the batch's deduplication token. Works the same against a ClickHouse server and embedded chDB.
  */
 export function clickHouseInserter(client: ClickHouseClient, eventTypes: readonly EventType[]): RowInserter {
-  const columnsOf = new Map(eventTypes.map((t) => [t.table, [...t.fieldNames, ...KAFKA_COLUMNS] as string[]] as const));
+  const columnsOf = new Map(eventTypes.map((t) => [t.table, rowEncoderFor(t).columns] as const));
   const raw = rawInsertOf(client);
   return async (table, rows, token) => {
     const columns = columnsOf.get(table);
@@ -63,11 +63,11 @@ export function clickHouseInserter(client: ClickHouseClient, eventTypes: readonl
 
 /** Encodes decoded rows with the row encoder of their table before inserting them through `insert`. */
 export function recordInserter(insert: RowInserter, eventTypes: readonly EventType[]): RecordInserter {
-  const byTable = new Map(eventTypes.map((t) => [t.table, { type: t, encoder: createRowEncoder(t) }] as const));
+  const byTable = new Map(eventTypes.map((t) => [t.table, t] as const));
   return (table, rows, token) => {
-    const entry = byTable.get(table);
-    if (!entry) return Promise.reject(new Error(`no event type inserts into table ${table}`));
-    return insert(table, encodeRecords(entry.encoder, entry.type.timestampField, rows), token);
+    const type = byTable.get(table);
+    if (!type) return Promise.reject(new Error(`no event type inserts into table ${table}`));
+    return insert(table, encodeRecords(rowEncoderFor(type), type.timestampField, rows), token);
   };
 }
 
@@ -194,12 +194,7 @@ export class InsertStage implements BatchConsumer {
     return [...left, ...right];
   }
 
-  /** Row encoders per event type, to read refused rows back from their lines. */
-  private readonly encoders = new Map<EventType, RowEncoder>();
-
   private decoded(batch: Batch, rows: EncodedRows): InsertBatch {
-    let encoder = this.encoders.get(batch.eventType);
-    if (!encoder) this.encoders.set(batch.eventType, (encoder = createRowEncoder(batch.eventType)));
-    return decodedRows(rows, encoder);
+    return decodedRows(rows, rowEncoderFor(batch.eventType));
   }
 }

@@ -97,6 +97,15 @@ function cellDecoder(schema: AvroSchema): (cell: string) => unknown {
   }
 }
 
+const encoders = new WeakMap<EventType, RowEncoder>();
+
+/** The row encoder of `type`, generated once per process and shared by every stage that needs it. */
+export function rowEncoderFor(type: EventType): RowEncoder {
+  let encoder = encoders.get(type);
+  if (!encoder) encoders.set(type, (encoder = createRowEncoder(type)));
+  return encoder;
+}
+
 export function createRowEncoder(type: EventType): RowEncoder {
   const lines = type.schema.fields.map((f) => `v = x[${JSON.stringify(f.name)}]; out += ${cellExpression(f.type)} + '\\t';`);
   // Field names come from our own schema definitions (JSON-quoted above), never from input.

@@ -63,7 +63,7 @@ function cellExpression(schema: AvroSchema): string {
 }
 
 const UNESCAPES: Record<string, string> = { '\\': '\\', t: '\t', n: '\n', r: '\r', '0': '\0' };
-export const unescapeTsv = (s: string): string => (s.includes('\\') ? s.replace(/\\(.)/g, (_, c: string) => UNESCAPES[c] ?? c) : s);
+const unescapeTsv = (s: string): string => (s.includes('\\') ? s.replace(/\\(.)/g, (_, c: string) => UNESCAPES[c] ?? c) : s);
 
 /** Reads one TSV cell of `schema` back into the value row-encoder.ts wrote it from. */
 function cellDecoder(schema: AvroSchema): (cell: string) => unknown {

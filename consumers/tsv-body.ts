@@ -5,25 +5,48 @@ const MIN_CHUNK = 64 * 1024;
 const MAX_CHUNK = 64 * 1024 * 1024;
 
 /**
- * Bytes written into Buffers allocated ahead, joined once at the end. Sized from a hint (the
- * last batch of the same partition), so a batch usually fits in its first chunk and `finish`
- * copies nothing. Unwritten capacity costs address space, not resident memory.
+ * The insert body of one open batch (one topic-partition), written a row at a time as messages
+ * arrive: TabSeparated lines, `_kafka_*` columns included, straight into Buffers.
+ *
+ * Why: the worker used to keep one decoded object per row and build the body as one JS string
+ * at insert time; holding 50,000 objects per partition and turning them into text made GC and
+ * string work the largest items of its profile (BENCHMARKS.md). A row here costs its line and
+ * three array slots; no object per row outlives the fetch. A row ClickHouse refuses is read back
+ * from its line (RowEncoder.decode) to be dead-lettered.
+ *
+ * The first Buffer is sized from a hint (the partition's last body, see batch-stage.ts), so a
+ * batch usually fits in it and `finish` copies nothing; unwritten capacity costs address space,
+ * not resident memory. Rows never straddle Buffers (`reserve` is called before a row is
+ * written), so a row that fails half-way is dropped by not advancing `pos`.
  */
-class Chunks {
+export class TsvBody {
+  /** `topic \t partition \t`, the constant part of every row's `_kafka_*` columns. */
+  readonly tail: Buffer;
+  /** The Buffer being written and the write position in it: writers fill buf[pos…] after `reserve`. */
   buf: Buffer;
   pos = 0;
+  /** Filled Buffers before `buf`, and their total bytes. */
   private readonly full: Buffer[] = [];
   private done = 0;
+  private readonly ends: number[] = [];
+  private readonly offsets: number[] = [];
+  private readonly timestamps: number[] = [];
 
-  constructor(hint: number) {
-    this.buf = Buffer.allocUnsafe(Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, hint)));
+  constructor(readonly topic: string, readonly partition: number, sizeHint = 0) {
+    this.tail = Buffer.from(`${escapeTsv(topic)}\t${partition}\t`);
+    this.buf = Buffer.allocUnsafe(Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, sizeHint)));
   }
 
+  get count(): number {
+    return this.ends.length;
+  }
+
+  /** Bytes written so far. */
   get length(): number {
     return this.done + this.pos;
   }
 
-  /** Makes room for `n` more contiguous bytes. */
+  /** Makes room for a row of up to `n` bytes. Call only between rows. */
   reserve(n: number): void {
     if (this.buf.length - this.pos >= n) return;
     if (this.pos > 0) {
@@ -34,87 +57,27 @@ class Chunks {
     this.pos = 0;
   }
 
-  finish(): Buffer {
-    const last = this.buf.subarray(0, this.pos);
-    return this.full.length === 0 ? last : Buffer.concat([...this.full, last], this.length);
-  }
-}
-
-
-/**
- * The insert body of one open batch (one topic-partition), written a row at a time as messages
- * arrive: TabSeparated lines, `_kafka_*` columns included, straight into Buffers.
- *
- * Why: the worker used to keep one decoded object per row and build the body as one JS string
- * at insert time; holding 50,000 objects per partition and turning them into text made GC and
- * string work the largest items of its profile (BENCHMARKS.md). A row here costs its line and
- * three array slots; no object per row outlives the fetch. A row ClickHouse refuses is read back
- * from its line (RowEncoder.decode) to be dead-lettered.
- *
- * Rows never straddle chunks (`reserve` is called before a row is written), so a row that
- * fails half-way is dropped by not advancing `pos`.
- */
-export class TsvBody {
-  /** `topic \t partition \t`, the constant part of every row's `_kafka_*` columns. */
-  readonly tail: Buffer;
-  private readonly text: Chunks;
-  private readonly ends: number[] = [];
-  private readonly offsets: number[] = [];
-  private readonly timestamps: number[] = [];
-
-  /** `sizeHint`: bytes to allocate ahead (the partition's last body, see batch-stage.ts). */
-  constructor(readonly topic: string, readonly partition: number, sizeHint = 0) {
-    this.tail = Buffer.from(`${escapeTsv(topic)}\t${partition}\t`);
-    this.text = new Chunks(sizeHint);
-  }
-
-  /** The chunk being written and the write position in it: writers fill buf[pos…] after `reserve`. */
-  get buf(): Buffer {
-    return this.text.buf;
-  }
-
-  get pos(): number {
-    return this.text.pos;
-  }
-
-  set pos(at: number) {
-    this.text.pos = at;
-  }
-
-  get count(): number {
-    return this.ends.length;
-  }
-
-  /** Bytes written so far. */
-  get length(): number {
-    return this.text.length;
-  }
-
-  /** Makes room for a row of up to `n` bytes. Call only between rows. */
-  reserve(n: number): void {
-    this.text.reserve(n);
-  }
-
   /** Writes a row already rendered as text (the fallback path: row-encoder.ts). */
   writeText(line: string): void {
     const n = Buffer.byteLength(line);
-    this.text.reserve(n);
-    this.text.buf.write(line, this.text.pos);
-    this.text.pos += n;
+    this.reserve(n);
+    this.buf.write(line, this.pos);
+    this.pos += n;
   }
 
   /** Closes the row just written: its offset and its event time (epoch ms, NaN when unknown). */
   endRow(offset: number, timestamp: number): void {
-    this.ends.push(this.text.length);
+    this.ends.push(this.length);
     this.offsets.push(offset);
     this.timestamps.push(timestamp);
   }
 
   finish(): EncodedRows {
+    const last = this.buf.subarray(0, this.pos);
     return {
       topic: this.topic,
       partition: this.partition,
-      body: this.text.finish(),
+      body: this.full.length === 0 ? last : Buffer.concat([...this.full, last], this.length),
       count: this.ends.length,
       ends: this.ends,
       offsets: this.offsets,

@@ -1,16 +1,40 @@
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Config } from '../lib/config.js';
 import type { OffsetCommitter } from './commit-offsets.js';
 import { createPipeline, type Pipeline, type PipelineDeps } from './pipeline.js';
 import { MessageRejected, tpKey } from './types.js';
 
+/** Messages of one fetched kafkajs batch, decoded from `next` on. */
+interface FetchedMessages {
+  topic: string;
+  partition: number;
+  generation: number;
+  messages: KafkaMessage[];
+  next: number;
+  bytes: number;
+  pause: () => () => void;
+}
+
+/** Fetched message bytes held ahead of the decoder before kafkajs is made to wait. */
+const MAX_FETCHED_BYTES = 8 * 1024 * 1024;
+/** Messages decoded before the event loop gets a turn. */
+const DECODE_SLICE = 4096;
+
 /**
  * One consumer-group member: a kafkajs consumer feeding its own pipeline.
  *
  * kafkajs runs with autoCommit off: `resolveOffset` only moves the fetch position, and
- * offsets are committed by the pipeline's CommitStage after the insert. On backpressure the
- * partition is paused (kafkajs stops fetching it) and the refused message is not resolved, so
- * kafkajs delivers it again after `resume`.
+ * offsets are committed by the pipeline's CommitStage after the insert.
+ *
+ * Fetching overlaps decoding. kafkajs fetches, hands the response to `eachBatch`, waits for it,
+ * and only then fetches again; decoding inside `eachBatch` would leave the JS thread idle for
+ * every fetch round trip and gzip inflate. So `eachBatch` only queues the fetched messages
+ * (resolving their offsets) and returns; they are decoded in slices while kafkajs fetches the
+ * next ones. The queue is one fetch deep (MAX_FETCHED_BYTES), after which `eachBatch` waits.
+ * On backpressure the refused message and the rest of its partition stay queued, the partition
+ * is paused (kafkajs stops fetching it), and decoding resumes from that message when memory is
+ * released. Queued messages are dropped at a rebalance or a stop: not committed, they are
+ * fetched again from the committed offset by whichever member owns the partition next.
  */
 export class ConsumerMember {
   private consumer: Consumer | undefined;
@@ -21,6 +45,13 @@ export class ConsumerMember {
   private stopping = false;
   private joined = false;
   private unsubscribe: (() => void) | undefined;
+  /** Fetched, not yet decoded, oldest first. */
+  private readonly fetched: FetchedMessages[] = [];
+  private fetchedBytes = 0;
+  /** Partitions whose next fetched message the batch stage refused; paused in kafkajs. */
+  private readonly refused = new Set<string>();
+  private decodeScheduled = false;
+  private roomWaiter: (() => void) | undefined;
   assigned: Record<string, number[]> = {};
 
   constructor(
@@ -58,6 +89,9 @@ export class ConsumerMember {
       this.joined = true;
       this.assigned = e.payload.memberAssignment;
       this.paused.clear();
+      this.refused.clear();
+      this.scheduleDecode(); // drops what the previous generation fetched
+      this.wakeRoomWaiter();
       this.pipeline!.batch.resetAfterRebalance();
       this.deps.metrics.rebalances.inc();
       this.deps.log.info('joined consumer group', { member: this.id, generation: this.generation, assignment: e.payload.memberAssignment });
@@ -82,41 +116,112 @@ export class ConsumerMember {
 
   private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, pause }: EachBatchPayload): Promise<void> {
     const pipeline = this.pipeline!;
-    const { topic, partition } = batch;
+    const { topic, partition, messages } = batch;
     const generation = this.generation;
-    const type = this.deps.typeOfTopic.get(topic)!;
-    if (batch.messages.length === 0) return;
+    if (messages.length === 0 || isStale()) return;
     if (!pipeline.batch.isPrepared(topic, partition)) {
-      const from = Number(batch.messages[0]!.offset);
+      const from = Number(messages[0]!.offset);
+      const type = this.deps.typeOfTopic.get(topic)!;
       await pipeline.batch.prepare(topic, partition, type, () => this.deps.journal.pending(topic, partition, from), heartbeat);
     }
-    const committed = pipeline.batch.committedOffset(topic, partition);
-    // Resolved once, after the loop: kafkajs parses the offset into a Long and looks the
-    // partition up on every resolveOffset call (8% of the main thread when done per message).
-    let lastTaken: string | undefined;
+    if (generation !== this.generation || this.stopping) return;
+    let bytes = 0;
+    for (const m of messages) bytes += m.value?.length ?? 0;
+    this.fetched.push({ topic, partition, generation, messages, next: 0, bytes, pause });
+    this.fetchedBytes += bytes;
+    // Moves kafkajs's fetch position past these messages now, so it fetches the next ones while
+    // they are decoded. Nothing is committed here: offsets are committed after the insert, and
+    // messages still held here at a rebalance or a stop are fetched again from the commit.
+    resolveOffset(messages[messages.length - 1]!.offset);
+    this.scheduleDecode();
+    // Decode-ahead is one fetch deep: kafkajs waits for this before it fetches again.
+    while (this.readyBytes() > MAX_FETCHED_BYTES && isRunning() && generation === this.generation && !this.stopping) {
+      await new Promise<void>((resolve) => {
+        this.roomWaiter = resolve;
+        setTimeout(resolve, 1_000);
+      });
+      await heartbeat();
+    }
+    await heartbeat();
+  }
+
+  /** Bytes of fetched messages that can be decoded now (their partition is not waiting for room). */
+  private readyBytes(): number {
+    if (this.refused.size === 0) return this.fetchedBytes;
+    let n = 0;
+    for (const f of this.fetched) if (!this.refused.has(tpKey(f.topic, f.partition))) n += f.bytes;
+    return n;
+  }
+
+  private scheduleDecode(): void {
+    if (this.decodeScheduled) return;
+    this.decodeScheduled = true;
+    setImmediate(() => this.decodeFetched());
+  }
+
+  /**
+   * Decodes fetched messages into their batches, oldest fetch first, a slice at a time so the
+   * socket and kafkajs's next fetch get the event loop between slices. A message the batch stage
+   * refuses (its partition has two batches waiting for their insert, or the memory budget is
+   * spent) stays here with the rest of its partition, and the partition is paused in kafkajs
+   * until memory is released (resumePaused).
+   */
+  private decodeFetched(): void {
+    this.decodeScheduled = false;
+    const pipeline = this.pipeline;
+    if (!pipeline) return;
+    let slice = DECODE_SLICE;
     try {
-      for (const message of batch.messages) {
-        if (!isRunning() || isStale() || generation !== this.generation || this.stopping) break;
-        const offset = Number(message.offset);
-        if (offset >= committed) {
+      for (let i = 0; i < this.fetched.length && slice > 0; ) {
+        const f = this.fetched[i]!;
+        const key = tpKey(f.topic, f.partition);
+        if (f.generation !== this.generation || this.stopping) {
+          this.dropFetched(i);
+          continue;
+        }
+        if (this.refused.has(key)) {
+          i++;
+          continue;
+        }
+        const committed = pipeline.batch.committedOffset(f.topic, f.partition);
+        const end = Math.min(f.messages.length, f.next + slice);
+        const start = f.next;
+        for (; f.next < end; f.next++) {
+          const message = f.messages[f.next]!;
+          const offset = Number(message.offset);
+          if (offset < committed) continue;
           try {
-            pipeline.decode.submit({ topic, partition, offset, value: message.value, timestamp: Number(message.timestamp) });
+            pipeline.decode.submit({ topic: f.topic, partition: f.partition, offset, value: message.value, timestamp: Number(message.timestamp) });
           } catch (err) {
-            if (!(err instanceof MessageRejected)) {
-              this.onFatal(err);
-              return;
-            }
-            this.pausePartition(topic, partition, pause);
+            if (!(err instanceof MessageRejected)) throw err;
+            this.refused.add(key);
+            this.pausePartition(f.topic, f.partition, f.pause);
             break;
           }
         }
-        lastTaken = message.offset;
+        slice -= f.next - start;
+        if (f.next === f.messages.length) this.dropFetched(i);
+        else i++;
       }
+    } catch (err) {
+      this.onFatal(err);
+      return;
     } finally {
-      if (lastTaken !== undefined) resolveOffset(lastTaken);
       pipeline.decode.flushCounts();
     }
-    await heartbeat();
+    if (this.readyBytes() > 0) this.scheduleDecode();
+    if (this.readyBytes() <= MAX_FETCHED_BYTES) this.wakeRoomWaiter();
+  }
+
+  private dropFetched(i: number): void {
+    this.fetchedBytes -= this.fetched[i]!.bytes;
+    this.fetched.splice(i, 1);
+  }
+
+  private wakeRoomWaiter(): void {
+    const wake = this.roomWaiter;
+    this.roomWaiter = undefined;
+    wake?.();
   }
 
   private pausePartition(topic: string, partition: number, pause: () => () => void): void {
@@ -127,7 +232,12 @@ export class ConsumerMember {
   }
 
   private resumePaused(): void {
-    if (this.paused.size === 0 || this.stopping) return;
+    if (this.stopping) return;
+    if (this.refused.size > 0) {
+      this.refused.clear();
+      this.scheduleDecode();
+    }
+    if (this.paused.size === 0) return;
     for (const [key, resume] of this.paused) {
       this.paused.delete(key);
       this.deps.metrics.pausedPartitions.dec();
@@ -159,6 +269,7 @@ export class ConsumerMember {
   async stop(timeoutMs: number): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.wakeRoomWaiter();
     const consumer = this.consumer;
     if (!consumer) return;
     consumer.pause(Object.keys(this.assigned).map((topic) => ({ topic })));
@@ -174,6 +285,7 @@ export class ConsumerMember {
   /** Leaves without flushing (fatal error): nothing more is committed. */
   async abort(): Promise<void> {
     this.stopping = true;
+    this.wakeRoomWaiter();
     clearInterval(this.pollTimer);
     this.unsubscribe?.();
     await this.consumer?.disconnect().catch(() => undefined);

@@ -15,7 +15,12 @@ export interface ProducerOptions {
   topicPrefix?: string;
   /** How long events wait to be batched with others before a send. Default 5 ms. */
   lingerMs?: number;
-  /** Send as soon as this many encoded bytes are waiting. Default 1 MiB. */
+  /**
+   * Most bytes per request (Avro values and keys, plus 20 B of record framing each, before
+   * compression): sent as soon as this many are waiting, and a larger emit() call is split into
+   * requests of this size, in order. Keep it below the broker's `message.max.bytes` (1 MiB by
+   * default), which bounds one partition's record batch. Default 1,000,000.
+   */
   maxBatchBytes?: number;
   /** emit() waits while this many bytes are buffered and unacknowledged. Default 64 MiB. */
   maxBufferedBytes?: number;
@@ -32,11 +37,17 @@ export interface ProducerOptions {
   registry?: Registry;
 }
 
+/** Kafka record framing per message (lengths, attributes, offset and time deltas), an upper bound for small records without headers. */
+const RECORD_FRAMING_BYTES = 20;
+
 interface Pending {
   topic: string;
   eventType: string;
   messages: OutgoingMessage[];
+  /** Avro bytes, for the metrics and the buffer bound. */
   bytes: number;
+  /** Bytes this part adds to a request (see ProducerOptions.maxBatchBytes). */
+  size: number;
   emittedAt: number;
   resolve: () => void;
   reject: (err: unknown) => void;
@@ -70,7 +81,7 @@ export class EventProducer {
     opts: ProducerOptions,
   ) {
     this.lingerMs = opts.lingerMs ?? 5;
-    this.maxBatchBytes = opts.maxBatchBytes ?? 1024 * 1024;
+    this.maxBatchBytes = opts.maxBatchBytes ?? 1_000_000;
     this.maxBufferedBytes = opts.maxBufferedBytes ?? 64 * 1024 * 1024;
     this.metrics = createProducerMetrics(opts.registry ?? new Registry());
   }
@@ -102,29 +113,48 @@ export class EventProducer {
     if (this.closed) throw new Error('EventProducer is closed');
     if (!Array.isArray(events)) throw new EventValidationError(type.name, '(events)', `expected an array of events, got ${typeof events}`);
     const now = Date.now();
-    const messages: OutgoingMessage[] = [];
-    let bytes = 0;
+    // Parts of at most maxBatchBytes each, so that a large call never makes a request (and a
+    // partition's record batch) the broker refuses as too large.
+    const parts: { messages: OutgoingMessage[]; bytes: number; size: number }[] = [];
+    let part = { messages: [] as OutgoingMessage[], bytes: 0, size: 0 };
     try {
       for (let i = 0; i < events.length; i++) {
         const record = toEventRecord(type, events[i], i, now);
         const value = encodeSingleObject(type.avroType, type.fingerprint, record);
-        bytes += value.length;
-        messages.push({ key: String(record[type.partitionKey]), value });
+        const key = String(record[type.partitionKey]);
+        const size = value.length + Buffer.byteLength(key) + RECORD_FRAMING_BYTES;
+        if (part.messages.length > 0 && part.size + size > this.maxBatchBytes) {
+          parts.push(part);
+          part = { messages: [], bytes: 0, size: 0 };
+        }
+        part.messages.push({ key, value });
+        part.bytes += value.length;
+        part.size += size;
       }
     } catch (err) {
       this.metrics.validationErrors.inc({ event_type: type.name });
       throw err;
     }
-    if (messages.length === 0) return;
+    if (part.messages.length === 0) return;
+    parts.push(part);
     while (this.unackedBytes > this.maxBufferedBytes) await new Promise<void>((r) => this.waiters.push(r));
-    const done = new Promise<void>((resolve, reject) => {
-      this.queue.push({ topic: topicName({ topicPrefix: this.topicPrefix }, type.name), eventType: type.name, messages, bytes, emittedAt: now, resolve, reject });
-    });
-    this.queuedBytes += bytes;
-    this.unackedBytes += bytes;
+    const topic = topicName({ topicPrefix: this.topicPrefix }, type.name);
+    const acks = parts.map(
+      (p) =>
+        new Promise<void>((resolve, reject) => {
+          this.queue.push({ topic, eventType: type.name, messages: p.messages, bytes: p.bytes, size: p.size, emittedAt: now, resolve, reject });
+          this.queuedBytes += p.size;
+          this.unackedBytes += p.bytes;
+        }),
+    );
     if (this.queuedBytes >= this.maxBatchBytes) this.kick();
     else this.timer ??= setTimeout(() => this.kick(), this.lingerMs);
-    return done;
+    if (acks.length === 1) return acks[0];
+    // Every part is settled before the call is: a caller who retries after a failure knows
+    // that nothing of the call is still in flight.
+    const results = await Promise.allSettled(acks);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Sends everything queued and waits for the acknowledgements. */
@@ -149,13 +179,14 @@ export class EventProducer {
       this.timer = undefined;
     }
     if (this.sending || this.queue.length === 0) return;
-    // At most about maxBatchBytes per request: kafkajs groups a request's messages per partition
-    // in time quadratic in their number, so one huge request costs more than several.
+    // At most maxBatchBytes per request (emit splits larger calls into parts): the broker refuses
+    // a partition's record batch above its message.max.bytes, and kafkajs groups a request's
+    // messages per partition in time quadratic in their number.
     let take = 0;
-    let bytes = 0;
-    while (take < this.queue.length && (take === 0 || bytes + this.queue[take]!.bytes <= this.maxBatchBytes)) bytes += this.queue[take++]!.bytes;
+    let size = 0;
+    while (take < this.queue.length && (take === 0 || size + this.queue[take]!.size <= this.maxBatchBytes)) size += this.queue[take++]!.size;
     const batch = this.queue.splice(0, take);
-    this.queuedBytes -= bytes;
+    this.queuedBytes -= size;
     this.sending = this.send(batch).finally(() => {
       this.sending = undefined;
       if (this.queue.length > 0) this.kick();

@@ -65,6 +65,22 @@ describe('walking skeleton: SDK → Kafka → worker → ClickHouse', () => {
     await expect(other.emitCostMetrics(costEvents(1, 0))).rejects.toThrow(/closed/);
   });
 
+  it('splits a call larger than the broker takes in one record batch into requests, delivered whole and in order', async () => {
+    // One key, no compression: 12,000 events are ~2 MB on one partition, twice the broker's
+    // default message.max.bytes. Sent as one request, the broker would refuse the batch.
+    const other = await IngestProducer.connect({ brokers: [...config.kafka.brokers], topicPrefix: config.kafka.topicPrefix, compression: 'none' });
+    const customer = '523e4567-e89b-12d3-a456-426614174005';
+    const events = costEvents(12_000, 10_000).map((e) => ({ ...e, customer_id: customer }));
+    try {
+      await other.emitCostMetrics(events);
+    } finally {
+      await other.close();
+    }
+    await waitFor('the 12000 rows of the large call', async () => (await countRows(worker!.clickhouse, `cost_metrics_ts WHERE customer_id = '${customer}'`)) === 12_000);
+    const rows = await queryRows<{ instance_id: string }>(worker!.clickhouse, `SELECT instance_id FROM cost_metrics_ts WHERE customer_id = '${customer}' ORDER BY _kafka_offset`);
+    expect(rows.map((r) => r.instance_id)).toEqual(events.map((e) => e.instance_id));
+  });
+
   it('refuses invalid input with an error naming the field, and sends nothing', async () => {
     const good = costEvents(1, 9_000)[0]!;
     const { cost_per_hour: _omit, ...missing } = good;
@@ -74,6 +90,6 @@ describe('walking skeleton: SDK → Kafka → worker → ClickHouse', () => {
     await expect(producer.emitCostMetrics([{ ...good, customer_id: 'not-a-uuid' }])).rejects.toThrow(EventValidationError);
     await expect(producer.emitCostMetrics([{ ...good, colour: 'red' } as CostMetricInput])).rejects.toThrow(/colour: unknown field/);
     await new Promise((r) => setTimeout(r, 1_000));
-    expect(await countRows(worker!.clickhouse, 'cost_metrics_ts')).toBe(4_300);
+    expect(await countRows(worker!.clickhouse, 'cost_metrics_ts')).toBe(16_300);
   });
 });

@@ -26,7 +26,8 @@ interface OpenBatch {
   body: TsvBody;
   bytes: number;
   messages: number;
-  startedAt: number;
+  /** When it seals by age (see sealTime). */
+  sealAt: number;
   poisonWrites: Promise<unknown>[];
 }
 
@@ -48,7 +49,12 @@ interface PartitionState {
   committedOffset: number;
   /** Body size of the last batch sealed, to size the next one's buffer. */
   lastBodyBytes: number;
+  /** This partition's age-seal slots recur at this phase (ms) of AGE_STAGGER * maxWaitMs. */
+  readonly phase: number;
 }
+
+/** Share of the window over which the partitions' age seals are spread (see sealTime). */
+export const AGE_STAGGER = 0.25;
 
 /**
  * Batches rows per topic-partition (one partition = one table's rows in offset order) and
@@ -64,7 +70,8 @@ interface PartitionState {
  *   budget is spent; it never blocks.
  * - `append` accounts for the message after a successful `reserve`: its row (if the caller
  *   wrote one) or, for a poison message, only its offset and dead-letter write.
- * - `poll` seals batches older than `maxWaitMs` (see ageStart) and starts inserts. Time comes
+ * - `poll` seals batches by age, at most `maxWaitMs` after their first message was sent
+ *   (see ageStart and sealTime), and starts inserts. Time comes
  *   from the injected clock, so tests need no sleeps.
  * - `join` seals everything and waits until every batch is committed.
  * Offsets: the batch carries the range it may commit; only the commit stage commits.
@@ -128,7 +135,7 @@ export class BatchStage {
       throw new MessageRejected(`${topic}[${partition}] has a batch waiting for its insert`);
     }
     if (!this.budget.admits(eventType.table, memoryCost(bytes))) throw new MessageRejected('memory budget spent');
-    state.open ??= { firstOffset: offset, lastOffset: offset, body: new TsvBody(topic, partition, Math.ceil(state.lastBodyBytes * 1.25)), bytes: 0, messages: 0, startedAt: this.ageStart(sentAt), poisonWrites: [] };
+    state.open ??= { firstOffset: offset, lastOffset: offset, body: new TsvBody(topic, partition, Math.ceil(state.lastBodyBytes * 1.25)), bytes: 0, messages: 0, sealAt: this.sealTime(state, this.ageStart(sentAt)), poisonWrites: [] };
     return state.open.body;
   }
 
@@ -165,11 +172,27 @@ export class BatchStage {
     return now - Math.min(transit, this.config.maxWaitMs / 2);
   }
 
+  /**
+   * When a batch whose age started at `start` seals by age: the last of its partition's slots
+   * at or before start + maxWaitMs. The slots recur every AGE_STAGGER * maxWaitMs at a phase of the
+   * partition's own. Partitions fed by one steady stream would otherwise open and seal their
+   * batches in step, and all their inserts would reach ClickHouse at the same moment, each
+   * slowing the others (4 concurrent inserts of 10k rows took 3x as long each as one alone, on
+   * the embedded engine). A batch's age at its seal is thus between (1 - AGE_STAGGER) * maxWaitMs
+   * and maxWaitMs, never more.
+   */
+  private sealTime(state: PartitionState, start: number): number {
+    const latest = start + this.config.maxWaitMs;
+    const period = AGE_STAGGER * this.config.maxWaitMs;
+    if (!(period > 0)) return latest;
+    return latest - ((((latest - state.phase) % period) + period) % period);
+  }
+
   /** Seals aged batches and starts inserts. Call often (every few ms to maxWaitMs/10). */
   poll(): void {
     const now = this.clock();
     for (const state of this.partitions.values()) {
-      if (state.open && now - state.open.startedAt >= this.config.maxWaitMs && state.plan.length === 0) this.seal(state, 'age');
+      if (state.open && now >= state.open.sealAt && state.plan.length === 0) this.seal(state, 'age');
       this.pump(state);
     }
   }
@@ -214,7 +237,9 @@ export class BatchStage {
     const key = tpKey(topic, partition);
     let state = this.partitions.get(key);
     if (!state) {
-      state = { topic, partition, eventType, open: undefined, sealed: [], inFlight: undefined, plan: [], bytes: 0, prepared: false, committedOffset: -1, lastBodyBytes: 0 };
+      // Golden-ratio steps spread any number of partitions (and topics) evenly over the period.
+      const phase = ((((fnv1a(topic) + partition) * 0.6180339887498949) % 1) + 1) % 1;
+      state = { topic, partition, eventType, open: undefined, sealed: [], inFlight: undefined, plan: [], bytes: 0, prepared: false, committedOffset: -1, lastBodyBytes: 0, phase: phase * AGE_STAGGER * this.config.maxWaitMs };
       this.partitions.set(key, state);
     }
     return state;
@@ -272,3 +297,10 @@ export class BatchStage {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** 32-bit FNV-1a of a string's UTF-16 code units: a stable per-topic number. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatchStage, memoryCost, type BatchConsumer } from '../../consumers/batch-stage.js';
+import { AGE_STAGGER, BatchStage, memoryCost, type BatchConsumer } from '../../consumers/batch-stage.js';
 import { MemoryBudget } from '../../consumers/memory-budget.js';
 import { MessageRejected, type Batch } from '../../consumers/types.js';
 import { createWorkerMetrics } from '../../lib/metrics.js';
@@ -66,24 +66,64 @@ describe('BatchStage', () => {
     expect(await flushReasons(metrics)).toEqual({ bytes: 1 });
   });
 
-  it('seals by age on poll, using the injected clock', async () => {
+  it('seals by age on poll, using the injected clock, within the window', async () => {
     const { stage, next, add, advance, metrics } = setup({ maxRows: 100, maxBytes: 10_000, maxWaitMs: 500 });
     add(0);
-    advance(499);
-    stage.poll();
-    await tick();
-    expect(next.batches).toHaveLength(0);
-    advance(1);
-    stage.poll();
-    await tick();
+    let sealedAt = -1;
+    for (let t = 0; t <= 500; t++) {
+      stage.poll();
+      await tick();
+      if (next.batches.length > 0) {
+        sealedAt = t;
+        break;
+      }
+      advance(1);
+    }
+    // The partition's slot: never later than the window, never earlier than (1 - AGE_STAGGER) of it.
+    expect(sealedAt).toBeGreaterThan(500 * (1 - AGE_STAGGER));
+    expect(sealedAt).toBeLessThanOrEqual(500);
     expect(next.batches.map((b) => [b.firstOffset, b.lastOffset])).toEqual([[0, 0]]);
     expect(await flushReasons(metrics)).toEqual({ age: 1 });
+  });
+
+  it('spreads the age seals of partitions that fill in step, each at a phase of its own', async () => {
+    const maxWaitMs = 1_000;
+    const { stage, next, add, advance } = setup({ maxRows: 1_000_000, maxBytes: 1e12, maxWaitMs });
+    const partitions = 8;
+    const sealTimes = new Map<number, number[]>();
+    let offset = 0;
+    // Every partition gets a message every 10 ms for 5 s, all at the same instants.
+    for (let t = 0; t < 5_000; t += 10) {
+      for (let p = 0; p < partitions; p++) add(offset++, 10, p);
+      const before = next.batches.length;
+      stage.poll();
+      await tick();
+      for (const b of next.batches.slice(before)) sealTimes.set(b.partition, [...(sealTimes.get(b.partition) ?? []), t]);
+      advance(10);
+    }
+    const period = AGE_STAGGER * maxWaitMs;
+    const firstSeals = [...sealTimes.values()].map((times) => times[0]!);
+    for (const times of sealTimes.values()) {
+      // Each batch is at most maxWaitMs old (plus the 10 ms poll step here) and at least (1 - AGE_STAGGER) of it.
+      const gaps = times.slice(1).map((t, i) => t - times[i]!);
+      for (const gap of gaps) {
+        expect(gap).toBeGreaterThan(maxWaitMs - period);
+        expect(gap).toBeLessThanOrEqual(maxWaitMs + 10);
+      }
+      // A partition keeps its phase: its seals fall on the same slot of the period (to the poll step).
+      const phases = times.map((t) => t % period);
+      expect(Math.max(...phases) - Math.min(...phases)).toBeLessThanOrEqual(10);
+    }
+    // Partitions do not seal together: their first seals spread over most of the period.
+    expect(sealTimes.size).toBe(partitions);
+    expect(new Set(firstSeals).size).toBeGreaterThanOrEqual(partitions - 1);
+    expect(Math.max(...firstSeals) - Math.min(...firstSeals)).toBeGreaterThanOrEqual(period / 2);
   });
 
   it('counts the age from the send time when the worker keeps up (at most half the window), from arrival when behind', async () => {
     const { stage, next, add, advance, now } = setup({ maxRows: 100, maxBytes: 10_000, maxWaitMs: 1_000 });
     advance(10_000);
-    add(0, 10, 0, now() - 200); // live: sent 200 ms ago, sealed 800 ms after arrival
+    add(0, 10, 0, now() - 200); // live: sent 200 ms ago, sealed by 800 ms after arrival
     add(1, 10, 1, now() - 900); // live but slow: only half the window is credited
     add(2, 10, 2, now() - 5_000); // a backlog: the full window from arrival
     add(3, 10, 3, now() + 3_000); // a producer clock ahead: from arrival
@@ -94,7 +134,13 @@ describe('BatchStage', () => {
       for (const b of next.batches) sealedAt[b.partition] ??= t;
       advance(10);
     }
-    expect(sealedAt).toEqual({ 0: 800, 1: 500, 2: 1_000, 3: 1_000 });
+    // Each seals at its partition's slot, up to AGE_STAGGER of the window before its deadline.
+    const slack = 1_000 * AGE_STAGGER;
+    const deadlines: Record<number, number> = { 0: 800, 1: 500, 2: 1_000, 3: 1_000 };
+    for (const [p, deadline] of Object.entries(deadlines)) {
+      expect(sealedAt[Number(p)]).toBeLessThanOrEqual(deadline);
+      expect(sealedAt[Number(p)]).toBeGreaterThan(deadline - slack - 10);
+    }
   });
 
   it('keeps one insert in flight per partition and rejects when two sealed batches wait', async () => {

@@ -2,7 +2,7 @@ import { Registry } from 'prom-client';
 import { topicName } from '../lib/kafka.js';
 import { createProducerMetrics, type ProducerMetrics } from '../lib/metrics.js';
 import type { EventInput, EventType } from '../schemas/event-type.js';
-import { encodeSingleObject } from '../schemas/wire-format.js';
+import { SingleObjectEncoder } from '../schemas/wire-format.js';
 import { EventValidationError, toEventRecord } from '../schemas/validate-event.js';
 import { PRODUCER_CLIENTS, connectTransport, type OutgoingMessage, type ProducerClient, type ProducerTransport } from './kafka-transport.js';
 
@@ -74,6 +74,7 @@ export class EventProducer {
   private readonly lingerMs: number;
   private readonly maxBatchBytes: number;
   private readonly maxBufferedBytes: number;
+  private readonly encoder = new SingleObjectEncoder();
 
   private constructor(
     private readonly transport: ProducerTransport,
@@ -120,7 +121,7 @@ export class EventProducer {
     try {
       for (let i = 0; i < events.length; i++) {
         const record = toEventRecord(type, events[i], i, now);
-        const value = encodeSingleObject(type.avroType, type.fingerprint, record);
+        const value = this.encoder.encode(type.avroType, type.fingerprint, record);
         const key = String(record[type.partitionKey]);
         const size = value.length + Buffer.byteLength(key) + RECORD_FRAMING_BYTES;
         if (part.messages.length > 0 && part.size + size > this.maxBatchBytes) {

@@ -25,13 +25,12 @@ const INT_MAX = 2 ** 31 - 1;
  * Throws EventValidationError naming the event type, the item index and the field.
  */
 export function toEventRecord(type: EventType, input: unknown, index?: number, now = Date.now()): Record<string, unknown> {
-  const fail = (field: string, reason: string): never => {
-    throw new EventValidationError(type.name, field, reason, index);
-  };
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) fail('(event)', `expected an object, got ${describe(input)}`);
+  // No closure per event or field (but for JSON fields): this runs for every event the SDK sends.
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) invalid(type, '(event)', `expected an object, got ${describe(input)}`, index);
   const given = input as Record<string, unknown>;
-  for (const key of Object.keys(given)) {
-    if (!type.fieldNames.includes(key)) fail(key, `unknown field (known fields: ${type.fieldNames.join(', ')})`);
+  const known = knownFields(type);
+  for (const key in given) {
+    if (Object.hasOwn(given, key) && !known.has(key)) invalid(type, key, `unknown field (known fields: ${type.fieldNames.join(', ')})`, index);
   }
   const record: Record<string, unknown> = {};
   for (const field of type.schema.fields) {
@@ -42,16 +41,32 @@ export function toEventRecord(type: EventType, input: unknown, index?: number, n
       else if (auto === 'uuid') value = randomUUID();
       else if (field.default !== undefined) value = field.default;
       else if (isNullable(field.type)) value = null;
-      else fail(field.name, 'is required');
+      else invalid(type, field.name, 'is required', index);
     }
-    if (field.name === type.timestampField) value = toEpochMs(value, (r) => fail(field.name, r));
+    if (field.name === type.timestampField) {
+      const ms = toEpochMs(value);
+      if (typeof ms === 'string') invalid(type, field.name, ms, index);
+      value = ms;
+    }
     // A nullable JSON field left null stays null (an update that does not touch it).
-    if (type.jsonFields?.includes(field.name as never) && !(value === null && isNullable(field.type))) value = toJsonString(value, (r) => fail(field.name, r));
-    checkValue(field.type, value, (r) => fail(field.name, r));
-    checkBounds(type, field.name, value, (r) => fail(field.name, r));
+    if (type.jsonFields?.includes(field.name as never) && !(value === null && isNullable(field.type))) value = toJsonString(value, (r) => invalid(type, field.name, r, index));
+    const reason = checkValue(field.type, value) ?? boundsViolation(type, field.name, value);
+    if (reason !== undefined) invalid(type, field.name, reason, index);
     record[field.name] = value;
   }
   return record;
+}
+
+function invalid(type: EventType, field: string, reason: string, index: number | undefined): never {
+  throw new EventValidationError(type.name, field, reason, index);
+}
+
+const knownFieldSets = new WeakMap<EventType, ReadonlySet<string>>();
+
+function knownFields(type: EventType): ReadonlySet<string> {
+  let set = knownFieldSets.get(type);
+  if (!set) knownFieldSets.set(type, (set = new Set(type.fieldNames)));
+  return set;
 }
 
 /**
@@ -100,62 +115,60 @@ function compileDecodedChecker(type: EventType): (record: Record<string, unknown
   };
 }
 
-function checkValue(schema: AvroSchema, value: unknown, fail: (reason: string) => never): void {
+/** Why `value` does not fit `schema`, or undefined when it does. */
+function checkValue(schema: AvroSchema, value: unknown): string | undefined {
   if (Array.isArray(schema)) {
-    if (value === null && schema.includes('null')) return;
+    if (value === null && schema.includes('null')) return undefined;
     const branch = schema.find((s) => s !== 'null');
-    if (branch === undefined) fail('expected null');
-    return checkValue(branch as AvroSchema, value, fail);
+    if (branch === undefined) return 'expected null';
+    return checkValue(branch as AvroSchema, value);
   }
   if (typeof schema === 'object' && 'logicalType' in schema) {
-    checkValue(schema.type, value, fail);
-    if (schema.logicalType === 'uuid' && !UUID_RE.test(value as string)) fail(`expected a UUID, got ${describe(value)}`);
-    if (schema.logicalType === 'timestamp-millis' && (value as number) < 0) fail(`expected a time at or after 1970-01-01, got ${describe(value)}`);
-    return;
+    const reason = checkValue(schema.type, value);
+    if (reason !== undefined) return reason;
+    if (schema.logicalType === 'uuid' && !UUID_RE.test(value as string)) return `expected a UUID, got ${describe(value)}`;
+    if (schema.logicalType === 'timestamp-millis' && (value as number) < 0) return `expected a time at or after 1970-01-01, got ${describe(value)}`;
+    return undefined;
   }
   switch (schema) {
     case 'string':
-      if (typeof value !== 'string') fail(`expected a string, got ${describe(value)}`);
-      return;
+      return typeof value !== 'string' ? `expected a string, got ${describe(value)}` : undefined;
     case 'boolean':
-      if (typeof value !== 'boolean') fail(`expected a boolean, got ${describe(value)}`);
-      return;
+      return typeof value !== 'boolean' ? `expected a boolean, got ${describe(value)}` : undefined;
     case 'double':
     case 'float':
-      if (typeof value !== 'number' || !Number.isFinite(value)) fail(`expected a finite number, got ${describe(value)}`);
-      return;
+      return typeof value !== 'number' || !Number.isFinite(value) ? `expected a finite number, got ${describe(value)}` : undefined;
     case 'int':
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < INT_MIN || value > INT_MAX) fail(`expected a 32-bit integer, got ${describe(value)}`);
-      return;
+      return typeof value !== 'number' || !Number.isInteger(value) || value < INT_MIN || value > INT_MAX ? `expected a 32-bit integer, got ${describe(value)}` : undefined;
     case 'long':
-      if (typeof value !== 'number' || !Number.isSafeInteger(value)) fail(`expected an integer, got ${describe(value)}`);
-      return;
+      return typeof value !== 'number' || !Number.isSafeInteger(value) ? `expected an integer, got ${describe(value)}` : undefined;
     case 'null':
-      if (value !== null) fail(`expected null, got ${describe(value)}`);
-      return;
+      return value !== null ? `expected null, got ${describe(value)}` : undefined;
     default:
-      fail(`unsupported schema type ${JSON.stringify(schema)}`);
+      return `unsupported schema type ${JSON.stringify(schema)}`;
   }
 }
 
-function checkBounds(type: EventType, field: string, value: unknown, fail: (reason: string) => never): void {
+function boundsViolation(type: EventType, field: string, value: unknown): string | undefined {
   const bounds = type.bounds?.[field];
-  if (bounds && typeof value === 'number' && (value < bounds[0] || value > bounds[1])) fail(`expected a value from ${bounds[0]} to ${bounds[1]}, got ${value}`);
+  if (bounds && typeof value === 'number' && (value < bounds[0] || value > bounds[1])) return `expected a value from ${bounds[0]} to ${bounds[1]}, got ${value}`;
+  return undefined;
 }
 
 function isNullable(schema: AvroSchema): boolean {
   return Array.isArray(schema) && schema.includes('null');
 }
 
-function toEpochMs(value: unknown, fail: (reason: string) => never): number {
+/** Epoch ms of an SDK timestamp (epoch ms, Date or ISO string), or why it is not one. */
+function toEpochMs(value: unknown): number | string {
   if (value instanceof Date) value = value.getTime();
   else if (typeof value === 'string') {
     const parsed = Date.parse(value);
-    if (Number.isNaN(parsed)) fail(`expected a timestamp, got unparseable string ${describe(value)}`);
+    if (Number.isNaN(parsed)) return `expected a timestamp, got unparseable string ${describe(value)}`;
     value = parsed;
   }
-  if (typeof value !== 'number' || !Number.isFinite(value)) fail(`expected a timestamp (epoch ms, Date or ISO string), got ${describe(value)}`);
-  return Math.round(value as number);
+  if (typeof value !== 'number' || !Number.isFinite(value)) return `expected a timestamp (epoch ms, Date or ISO string), got ${describe(value)}`;
+  return Math.round(value);
 }
 
 function toJsonString(value: unknown, fail: (reason: string) => never): string {

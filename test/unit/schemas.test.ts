@@ -7,7 +7,7 @@ import { defineEventType } from '../../schemas/event-type.js';
 import { eventTypes } from '../../schemas/index.js';
 import { SchemaLookup } from '../../schemas/schema-lookup.js';
 import { EventValidationError, toEventRecord } from '../../schemas/validate-event.js';
-import { encodeSingleObject, readFingerprint } from '../../schemas/wire-format.js';
+import { SingleObjectEncoder, encodeSingleObject, readFingerprint } from '../../schemas/wire-format.js';
 import { sampleEvents } from '../fixtures/events.js';
 
 const NEW_TYPES = ['performance_metrics', 'resource_metrics', 'quality_metrics', 'evolution_runs', 'generations', 'individuals', 'pareto_fronts', 'code_lineages', 'llm_logs', 'agent_actions'];
@@ -129,5 +129,27 @@ describe('schema evolution', () => {
     const bad: AvroRecordSchema = { ...base.schema, fields: [...base.schema.fields, { name: 'x', type: 'string' }] };
     const lookup = new SchemaLookup([defineEventType({ ...base, schema: bad } as never)]);
     expect(lookup.learn(base.schema)).toBe(false);
+  });
+});
+
+describe('SingleObjectEncoder', () => {
+  it('writes every message into shared slabs byte for byte as encodeSingleObject does, across slab ends and for a message larger than a slab', () => {
+    const encoder = new SingleObjectEncoder(4096);
+    const expected: Buffer[] = [];
+    const got: Buffer[] = [];
+    for (const type of eventTypes) {
+      const records = sampleEvents(type.name, 50, 7).map((e, i) => toEventRecord(type, e, i));
+      for (const record of records) {
+        expected.push(encodeSingleObject(type.avroType, type.fingerprint, record));
+        got.push(encoder.encode(type.avroType, type.fingerprint, record));
+      }
+    }
+    const llm = eventTypes.find((t) => t.name === 'llm_logs')!;
+    const big = toEventRecord(llm, { ...sampleEvents('llm_logs', 1, 3)[0]!, response: 'x'.repeat(10_000) });
+    expected.push(encodeSingleObject(llm.avroType, llm.fingerprint, big));
+    got.push(encoder.encode(llm.avroType, llm.fingerprint, big));
+    expect(got.map((b) => b.toString('hex'))).toEqual(expected.map((b) => b.toString('hex')));
+    // Views of shared slabs, not one allocation each: far fewer distinct backing buffers than messages.
+    expect(new Set(got.map((b) => b.buffer)).size).toBeLessThan(got.length / 5);
   });
 });

@@ -1,15 +1,23 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { IngestProducer, type CostMetricInput } from '../producers/ingest-producer.js';
 import type { ProducerClient } from '../producers/kafka-transport.js';
-import { BROKERS, distribution, histogramQuantile, parsePrometheus, round, sleep, waitUntil, type Distribution } from './common.js';
+import { BROKERS, ROOT, children, distribution, histogramQuantile, parsePrometheus, round, sleep, waitUntil, type Distribution } from './common.js';
 import { rng, uuidFrom } from '../test/fixtures/rows.js';
 import { WorkerChild } from './worker-child.js';
+import type { LoadParams, LoadResult } from './load-generator.js';
 
 /**
  * End-to-end latency at a steady rate (about half the measured drain rate) with a running
- * worker child (default batching: BATCH_MAX_WAIT_MS 1000). Events carry their emit time as
- * timestamp. Two measurements:
+ * worker child (default batching: BATCH_MAX_WAIT_MS 1000). The load comes through the producer
+ * SDK from a process of its own (load-generator.ts); its events carry their emit time as
+ * timestamp. The load runs `warmupSeconds` before the probes start: a freshly started worker's
+ * code is not yet optimised by the JIT, and at this rate it falls a few seconds behind and
+ * catches up over the next 10–15 s; the probes measure the steady state after that (the worker
+ * histogram below covers every row, warm-up included). Two measurements:
  * - probe: every `probeEveryMs` a marker event (its own probe customer, unique instance_id) is
- *   emitted alone; the bench polls the worker's table every `pollMs`
+ *   emitted alone by the bench process's own SDK instance (same client and settings), into the
+ *   same topic, so it shares the load's partitions, batches and inserts; the bench polls the worker's table every `pollMs`
  *   (`SELECT instance_id … WHERE customer_id IN (probe customers)`, a primary-key range) and
  *   records when each marker became queryable. Emit → queryable, resolution ≈ pollMs + one
  *   probe query (recorded: `probeQuery`; the query shares the worker's engine with its inserts).
@@ -22,7 +30,10 @@ import { WorkerChild } from './worker-child.js';
 export interface E2eFigures {
   targetEventsPerSec: number;
   achievedEventsPerSec: number;
+  /** Seconds of load (the whole load, warm-up included). */
   seconds: number;
+  /** Seconds of load before the first probe. */
+  warmupSeconds: number;
   events: number;
   counted: number;
   batchMaxWaitMs: number;
@@ -35,6 +46,8 @@ export interface E2eFigures {
    */
   probeQuery: Distribution;
   probeAck: Distribution;
+  /** The load generator's emit → acknowledged per call (the SDK under the full load, in its own process). */
+  loadCallAck: Distribution;
   probeAfterAck: Distribution;
   histogram: { count: number; meanMs: number; p50Ms: number; p99Ms: number; maxBucketLeMs: number; note: string };
   /** The worker's inserts during the step: how many, rows per insert, and insert time (ingest_flush_duration_seconds, bucket-interpolated). */
@@ -43,14 +56,16 @@ export interface E2eFigures {
   worker: { eventLoopDelayP99Ms: number; eventLoopDelayMaxMs: number; gcSeconds: number };
 }
 
-export async function e2eLatency(opts: { id: string; topicPrefix: string; runDir: string; ratePerSec: number; seconds: number; pool: readonly CostMetricInput[]; probeEveryMs?: number; pollMs?: number; producerClient?: ProducerClient; env?: Record<string, string> }): Promise<E2eFigures> {
+export async function e2eLatency(opts: { id: string; topicPrefix: string; runDir: string; ratePerSec: number; seconds: number; pool: readonly CostMetricInput[]; poolSeed: number; warmupSeconds?: number; probeEveryMs?: number; pollMs?: number; producerClient?: ProducerClient; env?: Record<string, string> }): Promise<E2eFigures> {
   const producerClient = opts.producerClient ?? 'kafkajs';
   const probeEveryMs = opts.probeEveryMs ?? 200;
   const pollMs = opts.pollMs ?? 25;
   const next = rng(4242);
   const probeCustomers = Array.from({ length: 8 }, () => uuidFrom(next));
   const worker = await WorkerChild.spawn({ id: opts.id, topicPrefix: opts.topicPrefix, runDir: opts.runDir, env: opts.env });
+  // The probe's own SDK instance, with the load's settings; the load runs in its own process.
   const producer = await IngestProducer.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, lingerMs: 5, compression: 'gzip', client: producerClient });
+  let load: LoadGenerator | undefined;
   try {
     const sentAt = new Map<string, number>();
     const seenAt = new Map<string, number>();
@@ -73,31 +88,22 @@ export async function e2eLatency(opts: { id: string; topicPrefix: string; runDir
       }
     })();
 
+    const warmupSeconds = opts.warmupSeconds ?? 0;
+    load = await LoadGenerator.start({ topicPrefix: opts.topicPrefix, ratePerSec: opts.ratePerSec, seconds: warmupSeconds + opts.seconds, client: producerClient, poolSeed: opts.poolSeed });
+    await sleep(warmupSeconds * 1000);
     const started = Date.now();
-    const end = started + opts.seconds * 1000;
-    let sent = 0;
     let probes = 0;
-    let nextProbe = started;
-    for (let now = Date.now(); now < end; now = Date.now()) {
-      const due = Math.floor(((now - started) / 1000) * opts.ratePerSec) - sent;
-      if (due > 0) {
-        const events: CostMetricInput[] = [];
-        for (let k = 0; k < due; k++) events.push({ ...opts.pool[(sent + k) % opts.pool.length]!, timestamp: now });
-        track(producer.emitCostMetrics(events));
-        sent += due;
-      }
-      if (now >= nextProbe) {
-        const instanceId = `probe-${probes}`;
-        const marker = { ...opts.pool[probes % opts.pool.length]!, customer_id: probeCustomers[probes % probeCustomers.length]!, instance_id: instanceId, timestamp: Date.now() };
-        sentAt.set(instanceId, marker.timestamp);
-        track(producer.emitCostMetrics([marker]).then(() => void ackedAt.set(instanceId, Date.now())));
-        probes++;
-        nextProbe += probeEveryMs;
-      }
+    for (let nextProbe = started; !load.finished; nextProbe += probeEveryMs) {
+      const instanceId = `probe-${probes}`;
+      const marker = { ...opts.pool[probes % opts.pool.length]!, customer_id: probeCustomers[probes % probeCustomers.length]!, instance_id: instanceId, timestamp: Date.now() };
+      sentAt.set(instanceId, marker.timestamp);
+      track(producer.emitCostMetrics([marker]).then(() => void ackedAt.set(instanceId, Date.now())));
+      probes++;
       if (failure) throw failure;
-      await sleep(10);
+      await sleep(Math.max(0, nextProbe + probeEveryMs - Date.now()));
     }
-    const emitSeconds = (Date.now() - started) / 1000;
+    const loadResult = await load.result;
+    const sent = loadResult.sent;
     await Promise.all(pending);
     if (failure) throw failure;
     const total = sent + probes;
@@ -129,8 +135,10 @@ export async function e2eLatency(opts: { id: string; topicPrefix: string; runDir
     const topBucket = buckets.filter((b) => b.count > 0).sort((a, b) => a.le - b.le).find((b) => b.count >= hCount);
     return {
       targetEventsPerSec: Math.round(opts.ratePerSec),
-      achievedEventsPerSec: Math.round(sent / emitSeconds),
-      seconds: round(emitSeconds, 1),
+      achievedEventsPerSec: loadResult.achievedEventsPerSec,
+      seconds: round(loadResult.seconds, 1),
+      warmupSeconds,
+      loadCallAck: loadResult.callAck,
       events: total,
       counted,
       batchMaxWaitMs: 1000,
@@ -161,7 +169,44 @@ export async function e2eLatency(opts: { id: string; topicPrefix: string; runDir
       },
     };
   } finally {
+    load?.kill();
     await producer.close().catch(() => undefined);
     await worker.stop();
+  }
+}
+
+/** bench/load-generator.ts in a child process: started once it is connected, `result` when done. */
+class LoadGenerator {
+  finished = false;
+  private constructor(
+    private readonly proc: ChildProcess,
+    readonly result: Promise<LoadResult>,
+  ) {
+    result.then(
+      () => void (this.finished = true),
+      () => void (this.finished = true),
+    );
+  }
+
+  static async start(params: LoadParams): Promise<LoadGenerator> {
+    const proc = fork(join(ROOT, 'bench/load-generator.ts'), [JSON.stringify(params)], { cwd: ROOT, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.add(proc);
+    proc.once('exit', () => children.delete(proc));
+    let onReady!: () => void;
+    const ready = new Promise<void>((r) => (onReady = r));
+    const result = new Promise<LoadResult>((resolve, reject) => {
+      proc.on('message', (msg: { type: string; result?: LoadResult; error?: string }) => {
+        if (msg.type === 'ready') onReady();
+        else if (msg.type === 'done') resolve(msg.result!);
+        else if (msg.type === 'error') reject(new Error(`load generator: ${msg.error}`));
+      });
+      proc.once('exit', (code) => reject(new Error(`load generator exited with ${code} before reporting`)));
+    });
+    await Promise.race([ready, result]);
+    return new LoadGenerator(proc, result);
+  }
+
+  kill(): void {
+    if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
   }
 }

@@ -105,7 +105,7 @@ export function summaryRows(f: Figures): [string, string, string][] {
   for (const e of [f.e2e, f.e2ePlatformatic]) {
     if (!e) continue;
     const who = e.producerClient === 'kafkajs' ? '' : ` (producer ${e.producerClient})`;
-    add(`E2E probe (emit → queryable)${who}`, `p50 ${n(e.probe.p50)} ms, p99 ${n(e.probe.p99)} ms, max ${n(e.probe.max)} ms`, `${n(e.achievedEventsPerSec)} ev/s for ${e.seconds} s, ${e.probe.count} probes, poll ${e.probe.pollMs} ms; emit → ack p50 ${n(e.probeAck?.p50)} p99 ${n(e.probeAck?.p99)} ms; ack → queryable p50 ${n(e.probeAfterAck?.p50)} p99 ${n(e.probeAfterAck?.p99)} ms; probe query p50 ${n(e.probeQuery?.p50)} p99 ${n(e.probeQuery?.p99)} ms`);
+    add(`E2E probe (emit → queryable)${who}`, `p50 ${n(e.probe.p50)} ms, p99 ${n(e.probe.p99)} ms, max ${n(e.probe.max)} ms`, `${n(e.achievedEventsPerSec)} ev/s for ${e.seconds} s (probes after ${n(e.warmupSeconds)} s of warm-up), ${e.probe.count} probes, poll ${e.probe.pollMs} ms; load generator emit → ack per call p50 ${n(e.loadCallAck?.p50)} p99 ${n(e.loadCallAck?.p99)} ms; emit → ack p50 ${n(e.probeAck?.p50)} p99 ${n(e.probeAck?.p99)} ms; ack → queryable p50 ${n(e.probeAfterAck?.p50)} p99 ${n(e.probeAfterAck?.p99)} ms; probe query p50 ${n(e.probeQuery?.p50)} p99 ${n(e.probeQuery?.p99)} ms`);
     add(`E2E worker histogram (ts → insert ack)${who}`, `p50 ≈${n(e.histogram.p50Ms)} ms, p99 ≈${n(e.histogram.p99Ms)} ms, max ≤${n(e.histogram.maxBucketLeMs)} ms`, `${n(e.histogram.count)} rows, mean ${n(e.histogram.meanMs)} ms (bucket-interpolated)`);
   }
   if (d && f.memoryTenX) {

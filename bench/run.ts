@@ -28,8 +28,8 @@ import { SchemaLookup } from '../schemas/schema-lookup.js';
  */
 const quick = process.argv.includes('--quick');
 const SIZES = quick
-  ? { producerCost: 50_000, producerLlm: 1_000, kafkaClients: 50_000, drain: 50_000, partitions: 4, memoryTenX: 500_000, profileRows: 5_000, e2eSeconds: 5, scaleOut: 20_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 500 }
-  : { producerCost: 2_000_000, producerLlm: 20_000, kafkaClients: 1_000_000, drain: 2_000_000, partitions: 4, memoryTenX: 20_000_000, profileRows: 200_000, e2eSeconds: 30, scaleOut: 1_000_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 2_000 };
+  ? { producerCost: 50_000, producerLlm: 1_000, kafkaClients: 50_000, drain: 50_000, partitions: 4, memoryTenX: 500_000, profileRows: 5_000, e2eSeconds: 5, e2eWarmupSeconds: 2, scaleOut: 20_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 500 }
+  : { producerCost: 2_000_000, producerLlm: 20_000, kafkaClients: 1_000_000, drain: 2_000_000, partitions: 4, memoryTenX: 20_000_000, profileRows: 200_000, e2eSeconds: 30, e2eWarmupSeconds: 15, scaleOut: 1_000_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 2_000 };
 const SEED = 20_251_123;
 const WORKER_BATCH = { maxRows: 50_000, maxWaitMs: 1_000, insertConcurrency: 4 };
 
@@ -183,12 +183,12 @@ async function main(): Promise<number> {
 
   // 3. End-to-end latency at half the measured drain rate.
   const rate = Math.max(100, Math.round((figures.drain?.rowsPerSec ?? 10_000) / 2));
-  figures.e2e = await step('end-to-end latency at half the drain rate', (SIZES.e2eSeconds + 120) * 1000, () =>
-    e2eLatency({ id: `${id}_e2e`, topicPrefix: prefixes.e2e, runDir, ratePerSec: rate, seconds: SIZES.e2eSeconds, pool }),
+  figures.e2e = await step('end-to-end latency at half the drain rate', (SIZES.e2eSeconds + SIZES.e2eWarmupSeconds + 120) * 1000, () =>
+    e2eLatency({ id: `${id}_e2e`, topicPrefix: prefixes.e2e, runDir, ratePerSec: rate, seconds: SIZES.e2eSeconds, pool, poolSeed: SEED, warmupSeconds: SIZES.e2eWarmupSeconds }),
   );
   // The same with the SDK's alternative client: the producer's share of the latency differs.
-  figures.e2ePlatformatic = await step('end-to-end latency at half the drain rate, producer client platformatic', (SIZES.e2eSeconds + 120) * 1000, () =>
-    e2eLatency({ id: `${id}_e2ep`, topicPrefix: prefixes.e2eAlt, runDir, ratePerSec: rate, seconds: SIZES.e2eSeconds, pool, producerClient: 'platformatic' }),
+  figures.e2ePlatformatic = await step('end-to-end latency at half the drain rate, producer client platformatic', (SIZES.e2eSeconds + SIZES.e2eWarmupSeconds + 120) * 1000, () =>
+    e2eLatency({ id: `${id}_e2ep`, topicPrefix: prefixes.e2eAlt, runDir, ratePerSec: rate, seconds: SIZES.e2eSeconds, pool, poolSeed: SEED, warmupSeconds: SIZES.e2eWarmupSeconds, producerClient: 'platformatic' }),
   );
 
   // Scale-out: 1, 2, 4 members in one worker process on the 8-partition topic.

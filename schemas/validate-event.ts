@@ -25,7 +25,17 @@ const INT_MAX = 2 ** 31 - 1;
  * Throws EventValidationError naming the event type, the item index and the field.
  */
 export function toEventRecord(type: EventType, input: unknown, index?: number, now = Date.now()): Record<string, unknown> {
-  // No closure per event or field (but for JSON fields): this runs for every event the SDK sends.
+  let convert = inputConverters.get(type);
+  if (convert === undefined) inputConverters.set(type, (convert = compileInputConverter(type)));
+  return convert ? convert(input, index, now) : convertInput(type, input, index, now);
+}
+
+/**
+ * toEventRecord, field by field from the schema: the reference every compiled converter falls
+ * back to, and the one that words the errors.
+ */
+export function convertInput(type: EventType, input: unknown, index: number | undefined, now: number): Record<string, unknown> {
+  // No closure per event or field (but for JSON fields).
   if (input === null || typeof input !== 'object' || Array.isArray(input)) invalid(type, '(event)', `expected an object, got ${describe(input)}`, index);
   const given = input as Record<string, unknown>;
   const known = knownFields(type);
@@ -55,6 +65,103 @@ export function toEventRecord(type: EventType, input: unknown, index?: number, n
     record[field.name] = value;
   }
   return record;
+}
+
+type InputConverter = (input: unknown, index: number | undefined, now: number) => Record<string, unknown>;
+
+const inputConverters = new WeakMap<EventType, InputConverter | null>();
+
+/**
+ * The SDK converts every event it sends, so the common case is compiled per event type: code
+ * that reads each field once, checks it inline and builds the record as one object literal (a
+ * fixed shape, instead of a property added per field). It accepts only what it is sure of:
+ * numbers as timestamps, values already of their Avro type, strings already JSON text. Anything
+ * else (a Date or an ISO string, an object for a JSON field, a missing required field, any
+ * invalid value) goes to convertInput, which converts it or words the error, so the result and
+ * every error are exactly convertInput's. Null when the schema has a type this does not compile.
+ */
+function compileInputConverter(type: EventType): InputConverter | null {
+  const lines: string[] = [];
+  const names: string[] = [];
+  for (const [i, field] of type.schema.fields.entries()) {
+    const v = `v${i}`;
+    const key = JSON.stringify(field.name);
+    names.push(`${key}: ${v}`);
+    const nullable = isNullable(field.type);
+    const branch = Array.isArray(field.type) ? (field.type.length === 2 && nullable ? field.type.find((t) => t !== 'null') : undefined) : field.type;
+    if (branch === undefined) return null;
+    const base = typeof branch === 'object' && 'logicalType' in branch ? branch.type : branch;
+    const logical = typeof branch === 'object' && 'logicalType' in branch ? branch.logicalType : undefined;
+    if (typeof base !== 'string') return null;
+    const auto = type.autoFields?.[field.name as never] as 'now' | 'uuid' | undefined;
+    lines.push(`let ${v} = given[${key}];`);
+    const missing = auto ? `${v} === undefined || ${v} === null` : `${v} === undefined`;
+    if (auto === 'now') lines.push(`if (${missing}) ${v} = now;`);
+    else if (auto === 'uuid') lines.push(`if (${missing}) ${v} = randomUUID();`);
+    else if (field.default !== undefined) lines.push(`if (${missing}) ${v} = defaults[${i}];`);
+    else if (nullable) lines.push(`if (${missing}) ${v} = null;`);
+    else lines.push(`if (${missing}) return slow(input, index, now);`);
+    if (field.name === type.timestampField) lines.push(`if (typeof ${v} !== 'number' || !Number.isFinite(${v})) return slow(input, index, now); ${v} = Math.round(${v});`);
+    const isJson = (type.jsonFields as readonly string[] | undefined)?.includes(field.name) ?? false;
+    if (isJson) {
+      // JSON text is kept as given when it parses; anything else takes the reference path.
+      lines.push(`if (${nullable ? `${v} !== null && ` : ''}(typeof ${v} !== 'string' || !isJsonText(${v}))) return slow(input, index, now);`);
+    }
+    const checks: string[] = [];
+    switch (base) {
+      case 'string':
+        checks.push(`typeof ${v} !== 'string'`);
+        if (logical === 'uuid') checks.push(`!UUID_RE.test(${v})`);
+        else if (logical !== undefined) return null;
+        break;
+      case 'boolean':
+        checks.push(`typeof ${v} !== 'boolean'`);
+        break;
+      case 'double':
+      case 'float':
+        checks.push(`typeof ${v} !== 'number'`, `!Number.isFinite(${v})`);
+        break;
+      case 'int':
+        checks.push(`typeof ${v} !== 'number'`, `!Number.isInteger(${v})`, `${v} < ${INT_MIN}`, `${v} > ${INT_MAX}`);
+        break;
+      case 'long':
+        checks.push(`typeof ${v} !== 'number'`, `!Number.isSafeInteger(${v})`);
+        if (logical === 'timestamp-millis') checks.push(`${v} < 0`);
+        else if (logical !== undefined) return null;
+        break;
+      case 'null':
+        checks.push(`${v} !== null`);
+        break;
+      default:
+        return null;
+    }
+    if (logical !== undefined && base !== 'string' && base !== 'long') return null;
+    const bounds = type.bounds?.[field.name];
+    if (bounds) checks.push(`(typeof ${v} === 'number' && (${v} < ${bounds[0]} || ${v} > ${bounds[1]}))`);
+    const bad = checks.join(' || ');
+    lines.push(nullable ? `if (${v} !== null && (${bad})) return slow(input, index, now);` : `if (${bad}) return slow(input, index, now);`);
+  }
+  const body = `
+    return function convert(input, index, now) {
+      if (input === null || typeof input !== 'object' || Array.isArray(input)) return slow(input, index, now);
+      const given = input;
+      for (const k in given) if (!known.has(k) && Object.hasOwn(given, k)) return slow(input, index, now);
+      ${lines.join('\n      ')}
+      return { ${names.join(', ')} };
+    }
+    //# sourceURL=generated:schemas/validate-event.ts/${type.name}`;
+  const defaults = type.schema.fields.map((f) => f.default);
+  const slow = (input: unknown, index: number | undefined, now: number) => convertInput(type, input, index, now);
+  return new Function('slow', 'known', 'defaults', 'randomUUID', 'UUID_RE', 'isJsonText', body)(slow, knownFields(type), defaults, randomUUID, UUID_RE, isJsonText) as InputConverter;
+}
+
+function isJsonText(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function invalid(type: EventType, field: string, reason: string, index: number | undefined): never {

@@ -6,7 +6,7 @@ import { avscPath, renderAvsc } from '../../schemas/avsc-files.js';
 import { defineEventType } from '../../schemas/event-type.js';
 import { eventTypes } from '../../schemas/index.js';
 import { SchemaLookup } from '../../schemas/schema-lookup.js';
-import { EventValidationError, toEventRecord } from '../../schemas/validate-event.js';
+import { EventValidationError, convertInput, toEventRecord } from '../../schemas/validate-event.js';
 import { SingleObjectEncoder, encodeSingleObject, readFingerprint } from '../../schemas/wire-format.js';
 import { sampleEvents } from '../fixtures/events.js';
 
@@ -151,5 +151,50 @@ describe('SingleObjectEncoder', () => {
     expect(got.map((b) => b.toString('hex'))).toEqual(expected.map((b) => b.toString('hex')));
     // Views of shared slabs, not one allocation each: far fewer distinct backing buffers than messages.
     expect(new Set(got.map((b) => b.buffer)).size).toBeLessThan(got.length / 5);
+  });
+});
+
+describe('compiled input conversion (toEventRecord)', () => {
+  const now = Date.UTC(2026, 10, 24, 3, 0, 0);
+  const uuidLike = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+  const autoUuid = (type: (typeof eventTypes)[number]) => Object.entries(type.autoFields ?? {}).filter(([, a]) => a === 'uuid').map(([f]) => f);
+  const outcome = (fn: () => Record<string, unknown>, type: (typeof eventTypes)[number]) => {
+    try {
+      const record = { ...fn() };
+      // Generated UUIDs differ per call: compare that each is one.
+      for (const f of autoUuid(type)) if (uuidLike.test(String(record[f]))) record[f] = '<uuid>';
+      return { record };
+    } catch (err) {
+      return { error: `${(err as Error).name}: ${(err as Error).message}` };
+    }
+  };
+
+  it('gives exactly the reference conversion, records and errors, for every event type', () => {
+    let accepted = 0;
+    let refused = 0;
+    for (const type of eventTypes) {
+      const inputs: unknown[] = [];
+      for (const event of sampleEvents(type.name, 20, 11) as Record<string, unknown>[]) {
+        const given = event[type.timestampField];
+        const ts = given instanceof Date ? given.getTime() : typeof given === 'string' ? Date.parse(given) : Number(given ?? now);
+        inputs.push(event, { ...event, [type.timestampField]: new Date(ts) }, { ...event, [type.timestampField]: new Date(ts).toISOString() }, { ...event, [type.timestampField]: ts + 0.4 });
+        for (const field of type.schema.fields) {
+          const { [field.name]: _omit, ...without } = event;
+          inputs.push(without, { ...event, [field.name]: null });
+          for (const bad of ['x', 42, 1.5, -1, 2 ** 40, Number.NaN, Infinity, true, {}, [], '{"a":1}', 'not json', '123e4567-e89b-12d3-a456-426614174000']) inputs.push({ ...event, [field.name]: bad });
+        }
+        inputs.push({ ...event, unknown_field: 1 }, null, [], 'event');
+      }
+      for (const [i, input] of inputs.entries()) {
+        const fast = outcome(() => toEventRecord(type, input, i, now), type);
+        const reference = outcome(() => convertInput(type, input, i, now), type);
+        expect(fast, `${type.name} input ${i}: ${JSON.stringify(input)}`).toEqual(reference);
+        if (fast.record) accepted++;
+        else refused++;
+      }
+    }
+    // Both outcomes were exercised, many times.
+    expect(accepted).toBeGreaterThan(1_000);
+    expect(refused).toBeGreaterThan(1_000);
   });
 });

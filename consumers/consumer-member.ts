@@ -41,6 +41,10 @@ export class ConsumerMember {
   private pipeline: Pipeline | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private generation = 0;
+  /**
+   * Partitions paused because the batch stage refused their next fetched message, with the
+   * function that resumes each in kafkajs. Their queued messages wait until memory is released.
+   */
   private readonly paused = new Map<string, () => void>();
   private stopping = false;
   private joined = false;
@@ -48,8 +52,6 @@ export class ConsumerMember {
   /** Fetched, not yet decoded, oldest first. */
   private readonly fetched: FetchedMessages[] = [];
   private fetchedBytes = 0;
-  /** Partitions whose next fetched message the batch stage refused; paused in kafkajs. */
-  private readonly refused = new Set<string>();
   private decodeScheduled = false;
   private roomWaiter: (() => void) | undefined;
   assigned: Record<string, number[]> = {};
@@ -89,7 +91,6 @@ export class ConsumerMember {
       this.joined = true;
       this.assigned = e.payload.memberAssignment;
       this.paused.clear();
-      this.refused.clear();
       this.scheduleDecode(); // drops what the previous generation fetched
       this.wakeRoomWaiter();
       this.pipeline!.batch.resetAfterRebalance();
@@ -147,9 +148,9 @@ export class ConsumerMember {
 
   /** Bytes of fetched messages that can be decoded now (their partition is not waiting for room). */
   private readyBytes(): number {
-    if (this.refused.size === 0) return this.fetchedBytes;
+    if (this.paused.size === 0) return this.fetchedBytes;
     let n = 0;
-    for (const f of this.fetched) if (!this.refused.has(tpKey(f.topic, f.partition))) n += f.bytes;
+    for (const f of this.fetched) if (!this.paused.has(tpKey(f.topic, f.partition))) n += f.bytes;
     return n;
   }
 
@@ -179,7 +180,7 @@ export class ConsumerMember {
           this.dropFetched(i);
           continue;
         }
-        if (this.refused.has(key)) {
+        if (this.paused.has(key)) {
           i++;
           continue;
         }
@@ -194,7 +195,6 @@ export class ConsumerMember {
             pipeline.decode.submit({ topic: f.topic, partition: f.partition, offset, value: message.value, timestamp: Number(message.timestamp) });
           } catch (err) {
             if (!(err instanceof MessageRejected)) throw err;
-            this.refused.add(key);
             this.pausePartition(f.topic, f.partition, f.pause);
             break;
           }
@@ -209,8 +209,9 @@ export class ConsumerMember {
     } finally {
       pipeline.decode.flushCounts();
     }
-    if (this.readyBytes() > 0) this.scheduleDecode();
-    if (this.readyBytes() <= MAX_FETCHED_BYTES) this.wakeRoomWaiter();
+    const ready = this.readyBytes();
+    if (ready > 0) this.scheduleDecode();
+    if (ready <= MAX_FETCHED_BYTES) this.wakeRoomWaiter();
   }
 
   private dropFetched(i: number): void {
@@ -231,18 +232,15 @@ export class ConsumerMember {
     this.deps.metrics.pausedPartitions.inc();
   }
 
+  /** Resumes every paused partition: its queued messages are offered again, then kafkajs fetches it. */
   private resumePaused(): void {
-    if (this.stopping) return;
-    if (this.refused.size > 0) {
-      this.refused.clear();
-      this.scheduleDecode();
-    }
-    if (this.paused.size === 0) return;
+    if (this.paused.size === 0 || this.stopping) return;
     for (const [key, resume] of this.paused) {
       this.paused.delete(key);
       this.deps.metrics.pausedPartitions.dec();
       resume();
     }
+    this.scheduleDecode();
   }
 
   private poll(): void {

@@ -90,9 +90,9 @@ function compileInputConverter(type: EventType): InputConverter | null {
     const nullable = isNullable(field.type);
     const branch = Array.isArray(field.type) ? (field.type.length === 2 && nullable ? field.type.find((t) => t !== 'null') : undefined) : field.type;
     if (branch === undefined) return null;
-    const base = typeof branch === 'object' && 'logicalType' in branch ? branch.type : branch;
-    const logical = typeof branch === 'object' && 'logicalType' in branch ? branch.logicalType : undefined;
-    if (typeof base !== 'string') return null;
+    const { base, logical } = typeParts(branch as AvroSchema);
+    // The logical types the schemas use; anything else keeps the reference path.
+    if (typeof base !== 'string' || (logical !== undefined && !(base === 'string' && logical === 'uuid') && !(base === 'long' && logical === 'timestamp-millis'))) return null;
     const auto = type.autoFields?.[field.name as never] as 'now' | 'uuid' | undefined;
     lines.push(`let ${v} = given[${key}];`);
     const missing = auto ? `${v} === undefined || ${v} === null` : `${v} === undefined`;
@@ -112,7 +112,6 @@ function compileInputConverter(type: EventType): InputConverter | null {
       case 'string':
         checks.push(`typeof ${v} !== 'string'`);
         if (logical === 'uuid') checks.push(`!UUID_RE.test(${v})`);
-        else if (logical !== undefined) return null;
         break;
       case 'boolean':
         checks.push(`typeof ${v} !== 'boolean'`);
@@ -127,7 +126,6 @@ function compileInputConverter(type: EventType): InputConverter | null {
       case 'long':
         checks.push(`typeof ${v} !== 'number'`, `!Number.isSafeInteger(${v})`);
         if (logical === 'timestamp-millis') checks.push(`${v} < 0`);
-        else if (logical !== undefined) return null;
         break;
       case 'null':
         checks.push(`${v} !== null`);
@@ -135,7 +133,6 @@ function compileInputConverter(type: EventType): InputConverter | null {
       default:
         return null;
     }
-    if (logical !== undefined && base !== 'string' && base !== 'long') return null;
     const bounds = type.bounds?.[field.name];
     if (bounds) checks.push(`(typeof ${v} === 'number' && (${v} < ${bounds[0]} || ${v} > ${bounds[1]}))`);
     const bad = checks.join(' || ');
@@ -204,8 +201,7 @@ function compileDecodedChecker(type: EventType): (record: Record<string, unknown
     const branch = Array.isArray(field.type) ? field.type.find((t) => t !== 'null') : field.type;
     if (branch === undefined) continue;
     const bounds = type.bounds?.[name];
-    const base = typeof branch === 'object' && 'logicalType' in branch ? branch.type : branch;
-    const logical = typeof branch === 'object' && 'logicalType' in branch ? branch.logicalType : undefined;
+    const { base, logical } = typeParts(branch as AvroSchema);
     const needsFinite = base === 'double' || base === 'float';
     if (!needsFinite && !bounds && logical !== 'uuid' && logical !== 'timestamp-millis') continue;
     checks.push((record) => {
@@ -260,6 +256,11 @@ function boundsViolation(type: EventType, field: string, value: unknown): string
   const bounds = type.bounds?.[field];
   if (bounds && typeof value === 'number' && (value < bounds[0] || value > bounds[1])) return `expected a value from ${bounds[0]} to ${bounds[1]}, got ${value}`;
   return undefined;
+}
+
+/** A non-union schema as its Avro base type and its logical type, if any. */
+function typeParts(schema: AvroSchema): { base: AvroSchema; logical: string | undefined } {
+  return typeof schema === 'object' && 'logicalType' in schema ? { base: schema.type, logical: schema.logicalType } : { base: schema, logical: undefined };
 }
 
 function isNullable(schema: AvroSchema): boolean {

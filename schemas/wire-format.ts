@@ -43,10 +43,15 @@ export function fingerprintOf(type: avsc.Type): Buffer {
 export function encodeSingleObject(type: avsc.Type, fingerprint: Buffer, datum: unknown): Buffer {
   const body = type.toBuffer(datum);
   const out = Buffer.allocUnsafe(HEADER_BYTES + body.length);
-  SINGLE_OBJECT_MAGIC.copy(out, 0);
-  fingerprint.copy(out, 2);
+  writeHeader(out, 0, fingerprint);
   body.copy(out, HEADER_BYTES);
   return out;
+}
+
+/** The single-object header (magic, then the writer schema's fingerprint) at `at`. */
+function writeHeader(out: Buffer, at: number, fingerprint: Buffer): void {
+  SINGLE_OBJECT_MAGIC.copy(out, at);
+  fingerprint.copy(out, at + 2);
 }
 
 /**
@@ -68,9 +73,7 @@ export class SingleObjectEncoder {
       if (start + HEADER_BYTES < this.slab.length) {
         const end = type.encode(datum, this.slab, start + HEADER_BYTES);
         if (end >= 0) {
-          this.slab[start] = 0xc3;
-          this.slab[start + 1] = 0x01;
-          fingerprint.copy(this.slab, start + 2);
+          writeHeader(this.slab, start, fingerprint);
           this.pos = end;
           return this.slab.subarray(start, end);
         }

@@ -49,6 +49,17 @@ node -e '
     if (!fs.existsSync(file)) continue;
     const r = require(file);
     console.log(`${name}: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
+    // CI shows only the tail of the output: name each failure here, with its first message line.
+    for (const file of r.testResults ?? []) {
+      for (const t of file.assertionResults ?? []) {
+        if (t.status !== "failed") continue;
+        const first = String((t.failureMessages ?? [])[0] ?? "").split("\n")[0].slice(0, 300);
+        console.log(`  FAILED ${file.name.replace(process.cwd() + "/", "")} > ${t.fullName}: ${first}`);
+      }
+      if (file.status === "failed" && !(file.assertionResults ?? []).some((t) => t.status === "failed")) {
+        console.log(`  FAILED ${file.name.replace(process.cwd() + "/", "")}: ${String(file.message ?? "").split("\n")[0].slice(0, 300)}`);
+      }
+    }
   }
 ' || true
 exit "$status"

@@ -50,6 +50,7 @@ describe('backpressure: a slow table with a backlog, a small memory budget', () 
     await waitFor('fast table rows', async () => (await countRows(worker.clickhouse, 'performance_metrics_ts')) === 200, 30_000);
     const fastLatencyMs = Date.now() - sentAt;
     const costSoFar = await countRows(worker.clickhouse, 'cost_metrics_ts');
+    console.info(`backpressure: fast table landed in ${fastLatencyMs} ms, with ${costSoFar} of 20000 cost rows in`);
     // The fast table was not queued behind the slow table's backlog.
     expect(costSoFar).toBeLessThan(20_000);
     expect(fastLatencyMs).toBeLessThan(15_000);

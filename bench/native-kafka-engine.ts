@@ -16,6 +16,8 @@ export interface NativeEngineFigures {
   partitions: number;
   settings: Record<string, string | number>;
   produceSeconds: number;
+  /** The wait for a quiet host between the produce and the engine's start (full runs). */
+  quietWait?: unknown;
   drainSeconds: number;
   rowsPerSec: number;
   steadyRowsPerSec: number;
@@ -25,7 +27,16 @@ export interface NativeEngineFigures {
 const COLUMNS = `timestamp DateTime64(3, 'UTC'), customer_id UUID, cloud_provider String, service_name String, instance_id String,
   instance_type String, region String, cost_per_hour Float64, utilization_percent Float64, is_spot UInt8, is_reserved UInt8`;
 
-export async function nativeKafkaEngine(opts: { ch: BenchClickHouse; id: string; records: readonly Record<string, unknown>[]; total: number; partitions: number; minRowsPerSec?: number }): Promise<NativeEngineFigures> {
+export async function nativeKafkaEngine(opts: {
+  ch: BenchClickHouse;
+  id: string;
+  records: readonly Record<string, unknown>[];
+  total: number;
+  partitions: number;
+  minRowsPerSec?: number;
+  /** Awaited between the produce and the engine's start (the bench waits for a quiet host there, as before the drain). */
+  settle?: () => Promise<unknown>;
+}): Promise<NativeEngineFigures> {
   const topic = `${opts.id}.native.cost_metrics_json`;
   await createTopic(topic, opts.partitions);
 
@@ -45,6 +56,7 @@ export async function nativeKafkaEngine(opts: { ch: BenchClickHouse; id: string;
     await producer.disconnect();
   }
   const produceSeconds = (performance.now() - produceStart) / 1000;
+  const settled = await opts.settle?.();
 
   const database = `${opts.id}_native`;
   await opts.ch.freshDatabase(database);
@@ -94,6 +106,7 @@ export async function nativeKafkaEngine(opts: { ch: BenchClickHouse; id: string;
       partitions: opts.partitions,
       settings,
       produceSeconds: round(produceSeconds, 2),
+      ...(settled ? { quietWait: settled } : {}),
       drainSeconds: round(drainSeconds, 2),
       rowsPerSec: Math.round(opts.total / drainSeconds),
       steadyRowsPerSec: doneAt > firstAt ? Math.round((opts.total - firstCount) / ((doneAt - firstAt) / 1000)) : Math.round(opts.total / drainSeconds),

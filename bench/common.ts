@@ -203,8 +203,14 @@ export class HostLoad {
   }
 }
 
+/** How long a step waited for a quiet host, and how busy the host was in the last 5 s window. */
+export interface QuietWait {
+  waitedSeconds: number;
+  busyPercent: number;
+}
+
 /** Waits (up to `maxMs`) for a 5 s window in which the host is less than `maxBusyPercent` busy. */
-export async function waitForQuietHost(maxMs: number, maxBusyPercent = 30): Promise<{ waitedSeconds: number; busyPercent: number }> {
+export async function waitForQuietHost(maxMs: number, maxBusyPercent = 30): Promise<QuietWait> {
   const started = Date.now();
   for (;;) {
     const probe = new HostLoad();

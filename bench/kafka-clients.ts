@@ -360,8 +360,9 @@ async function kafkajsProduce(w: Workload) {
 }
 
 /**
- * kafkajs consume-only with the worker's consumer settings (and its in-place gzip inflate), `eachBatch` only counting. Also the
- * bench's "kafkajs consume-only" figure on the drain topic: the ceiling of a kafkajs worker.
+ * kafkajs consume-only with the worker's consumer settings (and its in-place gzip inflate),
+ * `eachBatch` only counting. Also the bench's "kafkajs consume-only" figure on the drain topic:
+ * the ceiling of a kafkajs worker.
  */
 export async function kafkajsConsume(w: ConsumeWork): Promise<ConsumeFigures> {
   inflateGzipInPlace(); // as the worker does: gzip record batches inflated on the JS thread

@@ -1,6 +1,6 @@
 import { CompressionTypes, Partitioners, type Message } from 'kafkajs';
 import type { BenchClickHouse } from './bench-clickhouse.js';
-import { benchKafka, createTopic, round, sleep } from './common.js';
+import { benchKafka, createTopic, round, sleep, type QuietWait } from './common.js';
 
 /**
  * Peer: ClickHouse's own Kafka table engine + a materialized view, consuming the same cost
@@ -17,7 +17,7 @@ export interface NativeEngineFigures {
   settings: Record<string, string | number>;
   produceSeconds: number;
   /** The wait for a quiet host between the produce and the engine's start (full runs). */
-  quietWait?: unknown;
+  quietWait?: QuietWait;
   drainSeconds: number;
   rowsPerSec: number;
   steadyRowsPerSec: number;
@@ -35,7 +35,7 @@ export async function nativeKafkaEngine(opts: {
   partitions: number;
   minRowsPerSec?: number;
   /** Awaited between the produce and the engine's start (the bench waits for a quiet host there, as before the drain). */
-  settle?: () => Promise<unknown>;
+  settle?: () => Promise<QuietWait | undefined>;
 }): Promise<NativeEngineFigures> {
   const topic = `${opts.id}.native.cost_metrics_json`;
   await createTopic(topic, opts.partitions);

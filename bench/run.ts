@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BenchClickHouse } from './bench-clickhouse.js';
-import { BROKERS, HostLoad, REDIS_URL, ROOT, createTopic, waitForQuietHost, deleteTopicsWithPrefix, killChildren, machineInfo, topicRecordCount, versions, withTimeout } from './common.js';
+import { BROKERS, HostLoad, REDIS_URL, ROOT, createTopic, waitForQuietHost, deleteTopicsWithPrefix, type QuietWait, killChildren, machineInfo, topicRecordCount, versions, withTimeout } from './common.js';
 import { COST_POOL_SIZE, costEventPool, costRecords, encodeCostPool, llmLogPool } from './data.js';
 import { drain } from './drain-bench.js';
 import { e2eLatency } from './e2e-latency.js';
@@ -38,7 +38,7 @@ const id = `bench${startedAt.getTime().toString(36)}`;
 const runDir = mkdtempSync(join(tmpdir(), `${id}-`));
 const figures: Figures = {};
 const errors: { step: string; error: string }[] = [];
-const steps: Record<string, { seconds: number; ok: boolean; hostCpuBusyPercent: number; loadavg1Start: number; loadavg1End: number }> = {};
+const steps: Record<string, { seconds: number; ok: boolean; hostCpuBusyPercent: number; loadavg1Start: number; loadavg1End: number; quietWait?: QuietWait }> = {};
 
 /**
  * The throughput steps compared in the ratios (drain, transport and sink limits, native engine)
@@ -47,7 +47,7 @@ const steps: Record<string, { seconds: number; ok: boolean; hostCpuBusyPercent: 
  * figures, not speed); the wait is recorded with the step and not counted in its time.
  */
 const QUIET_BEFORE_MS = quick ? 0 : 60_000;
-const settle = () => (QUIET_BEFORE_MS > 0 ? waitForQuietHost(QUIET_BEFORE_MS) : Promise.resolve(undefined));
+const settle = (): Promise<QuietWait | undefined> => (QUIET_BEFORE_MS > 0 ? waitForQuietHost(QUIET_BEFORE_MS) : Promise.resolve(undefined));
 
 async function step<T>(name: string, timeoutMs: number, fn: () => Promise<T>, opts: { quiet?: boolean } = {}): Promise<T | undefined> {
   const quietWait = opts.quiet ? await settle() : undefined;
@@ -91,7 +91,7 @@ function ensureServices(): void {
   }
 }
 
-let quietHostAtStart: { waitedSeconds: number; busyPercent: number } | undefined;
+let quietHostAtStart: QuietWait | undefined;
 
 async function main(): Promise<number> {
   ensureServices();

@@ -50,15 +50,13 @@ node -e '
     const r = require(file);
     console.log(`${name}: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
     // CI shows only the tail of the output: name each failure here, with its first message line.
+    const firstLine = (text) => String(text ?? "").split("\n")[0].slice(0, 300);
     for (const file of r.testResults ?? []) {
-      for (const t of file.assertionResults ?? []) {
-        if (t.status !== "failed") continue;
-        const first = String((t.failureMessages ?? [])[0] ?? "").split("\n")[0].slice(0, 300);
-        console.log(`  FAILED ${file.name.replace(process.cwd() + "/", "")} > ${t.fullName}: ${first}`);
-      }
-      if (file.status === "failed" && !(file.assertionResults ?? []).some((t) => t.status === "failed")) {
-        console.log(`  FAILED ${file.name.replace(process.cwd() + "/", "")}: ${String(file.message ?? "").split("\n")[0].slice(0, 300)}`);
-      }
+      const path = file.name.replace(process.cwd() + "/", "");
+      const failed = (file.assertionResults ?? []).filter((t) => t.status === "failed");
+      for (const t of failed) console.log(`  FAILED ${path} > ${t.fullName}: ${firstLine((t.failureMessages ?? [])[0])}`);
+      // A file that failed outside its tests (import error, hook) has no failed test to name.
+      if (file.status === "failed" && failed.length === 0) console.log(`  FAILED ${path}: ${firstLine(file.message)}`);
     }
   }
 ' || true

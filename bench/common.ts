@@ -10,7 +10,7 @@ import { createKafka } from '../lib/kafka.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6380';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;

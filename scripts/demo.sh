@@ -5,6 +5,7 @@
 #   bash scripts/demo.sh --once   prints the report and exits
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/env.sh
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   # npm install, not npm ci: see scripts/test.sh.
   echo "demo: installing npm dependencies"; npm install --no-audit --no-fund --no-save

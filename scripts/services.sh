@@ -3,25 +3,31 @@
 #   scripts/services.sh start | stop | status
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; }
+# shellcheck source=env.sh
+. "$root/scripts/env.sh"
+redis_up() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; }
 
 start_redis() {
-  if redis_up; then echo "services: redis answers on 127.0.0.1:6379"; return 0; fi
+  if redis_up; then echo "services: redis answers on 127.0.0.1:$REDIS_PORT"; return 0; fi
   if ! command -v redis-server >/dev/null; then
     echo "services: installing redis-server (Debian package)"
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } \
       || { echo "services: could not install redis-server; install it or set REDIS_URL" >&2; exit 1; }
   fi
-  mkdir -p "$root/.cache/redis"
-  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
-    --dir "$root/.cache/redis" --logfile "$root/.cache/redis/redis.log"
-  for _ in $(seq 1 50); do redis_up && { echo "services: redis started on 127.0.0.1:6379"; return 0; }; sleep 0.1; done
+  # Our own Redis, persisted with AOF (fsync every second) and never evicting: it holds the
+  # dead letters, which must survive its restart.
+  local dir="$root/.cache/redis-$REDIS_PORT"
+  mkdir -p "$dir"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" \
+    --appendonly yes --appendfsync everysec --maxmemory-policy noeviction \
+    --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+  for _ in $(seq 1 50); do redis_up && { echo "services: redis started on 127.0.0.1:$REDIS_PORT (AOF in $dir)"; return 0; }; sleep 0.1; done
   echo "services: redis did not start" >&2; exit 1
 }
 
 case "${1:-start}" in
   start) start_redis; "$root/scripts/kafka.sh" start ;;
-  stop) "$root/scripts/kafka.sh" stop ;;
+  stop) "$root/scripts/kafka.sh" stop; redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || true ;;
   status) redis_up && "$root/scripts/kafka.sh" status && echo "services: up" ;;
   *) echo "usage: scripts/services.sh start|stop|status" >&2; exit 2 ;;
 esac

@@ -6,6 +6,7 @@
 #   TEST_MODE=unit|integration|all (default all)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/env.sh
 mode="${TEST_MODE:-all}"
 case "$mode" in unit|integration|all) ;; *) echo "TEST_MODE must be unit, integration or all; got '$mode'" >&2; exit 2 ;; esac
 export LOG_LEVEL="${LOG_LEVEL:-error}"

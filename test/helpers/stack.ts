@@ -17,7 +17,7 @@ const dataPath = mkdtempSync(join(tmpdir(), 'ingest-test-chdb-'));
 /** Config for one test: real broker and Redis on loopback, fast batching, isolated names. */
 export function testConfig(overrides: ConfigOverrides = {}, id = uniqueId()): Readonly<Config> {
   return loadConfig(
-    { KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
+    { KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6380' },
     {
       ...overrides,
       kafka: { topicPrefix: `${id}.`, topicPartitions: 4, ...overrides.kafka },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -67,6 +68,9 @@ class EventProducer:
         self._closed = False
         config = self.settings.librdkafka_config()
         config["error_cb"] = self._on_client_error
+        # librdkafka's own log lines go to Python logging (served by poll/flush), not to stderr.
+        config.setdefault("logger", logging.getLogger("ingest_sdk.kafka"))
+        self._config = config
         self._producer = Producer(config)
 
     @property
@@ -83,9 +87,14 @@ class EventProducer:
         now = now_ms()
         topic = t.topic(self.settings.topic_prefix)
         messages = []
+        max_bytes = int(self._config.get("message.max.bytes", 1_000_000))
         for i, event in enumerate(events):
             record = to_event_record(t, event, i, now)
-            messages.append((str(record[t.partition_key]), self._encoder.encode(t, record)))
+            value = self._encoder.encode(t, record)
+            # librdkafka would refuse it at produce(), after the call's earlier events were queued.
+            if len(value) > max_bytes:
+                raise EventValidationError(t.name, "(event)", f"encoded event is {len(value)} bytes, more than message.max.bytes ({max_bytes})", i)
+            messages.append((str(record[t.partition_key]), value))
         for key, value in messages:
             self._produce(t.name, topic, key, value)
         # Serves delivery callbacks of earlier calls without waiting.

@@ -46,7 +46,16 @@ export async function openClickHouse(config: Config['clickhouse']): Promise<Clic
 const embedded = new WeakMap<ClickHouseClient, { connection: ChdbConnection; database: string }>();
 
 /** Text formats the embedded engine takes as a raw buffer (no copy into a query string). */
-export type RawInsert = (params: { table: string; columns: readonly string[]; format: 'TabSeparated'; body: Buffer; settings: Record<string, string | number> }) => Promise<void>;
+export type RawInsert = (params: { table: string; columns: readonly string[]; format: 'TabSeparated'; body: Buffer; settings: Record<string, string | number> }) => Promise<RawInsertSummary>;
+
+/**
+ * What the engine reports of a raw insert. `rowsWritten` is its written-rows progress, the
+ * same figure as a server's X-ClickHouse-Summary `written_rows`: 0 for an insert dropped as a
+ * repeat of its deduplication token, and it includes rows written by materialized views.
+ */
+export interface RawInsertSummary {
+  readonly rowsWritten: number;
+}
 
 /**
  * Beware on the embedded engine: chdb/connection applies a call's `clickhouse_settings` as
@@ -62,7 +71,8 @@ export function rawInsertOf(client: ClickHouseClient): RawInsert | undefined {
   const e = embedded.get(client);
   if (!e) return undefined;
   return async ({ table, columns, format, body, settings }) => {
-    await e.connection.chdb.rawInsert({ table: `${e.database}.${table}`, columns, format, values: body, settings });
+    const summary = await e.connection.chdb.rawInsert({ table: `${e.database}.${table}`, columns, format, values: body, settings });
+    return { rowsWritten: summary.rowsWritten };
   };
 }
 

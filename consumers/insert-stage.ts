@@ -26,6 +26,15 @@ export type RowInserter = (table: string, rows: EncodedRows, token: string) => P
 export type RecordInserter = (table: string, rows: InsertBatch, token: string) => Promise<void>;
 
 /**
+ * Encoded rows whose insert may repeat an earlier one with the same token (a re-formed range,
+ * a retry after a failure that may have landed, a bisection's halves), marked by InsertStage for
+ * the inserter: on the embedded engine, finding out whether ClickHouse dropped a repeat costs
+ * two queries and one-at-a-time inserts (see rawInsertOf), so only these pay it. A side table
+ * rather than a parameter, so the rows carry the mark through any RowInserter wrapper.
+ */
+export const mayRepeat = new WeakSet<EncodedRows>();
+
+/**
  * Rows of this insert that ClickHouse wrote, from the engine's written-rows count. That count
  * includes rows the tables' materialized views wrote (X-ClickHouse-Summary and chDB's
  * rowsWritten both do), hence the cap at the rows sent: a repeated token writes 0 rows to the
@@ -58,7 +67,10 @@ export function clickHouseInserter(client: ClickHouseClient, eventTypes: readonl
       input_format_allow_errors_num: 0,
       input_format_allow_errors_ratio: 0,
     } as const;
-    if (raw) return writtenRows(rows.count, (await raw({ table, columns, format: 'TabSeparated', body, settings })).rowsWritten);
+    if (raw) {
+      const summary = await raw({ table, columns, format: 'TabSeparated', body, settings, mayRepeat: mayRepeat.has(rows) });
+      return summary.deduplicated ? 0 : writtenRows(rows.count, summary.rowsWritten);
+    }
     const result = await client.insert({
       table,
       columns: columns as [string, ...string[]],
@@ -175,10 +187,12 @@ export class InsertStage implements BatchConsumer {
   private async insertOrDeadLetter(batch: Batch, rows: EncodedRows, token: string): Promise<readonly EncodedRows[]> {
     const table = batch.eventType.table;
     let written: number;
+    let attempts = 0;
     try {
       ({ value: written } = await retryRetriable(
         async () => {
           if (this.isStale(batch)) throw new BatchAbandoned(`${batch.topic}[${batch.partition}]: rebalance since the batch was sealed`);
+          if (attempts++ > 0 || batch.reason === 'replay' || rows !== batch.rows) mayRepeat.add(rows);
           try {
             return await this.insert(table, rows, token);
           } catch (err) {

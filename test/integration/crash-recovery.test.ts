@@ -74,8 +74,7 @@ describe('kill -9 a worker process mid-stream and restart it', () => {
     BATCH_MAX_ROWS: '300',
     BATCH_MAX_WAIT_MS: '100',
     LAG_INTERVAL_MS: '500',
-    INGEST_SESSION_TIMEOUT_MS: '8000',
-    INGEST_REBALANCE_TIMEOUT_MS: '10000',
+    // Session and rebalance timeouts: the defaults (8 s, 10 s), which bound the recovery below.
   };
   let child: Child | undefined;
   afterAll(() => {
@@ -97,9 +96,17 @@ describe('kill -9 a worker process mid-stream and restart it', () => {
     })();
     await waitFor('rows flowing', async () => (await rowsInserted(url)) > 2_000);
     child.proc.kill('SIGKILL');
+    const killedAt = Date.now();
     expect(await child.exit).toBe(null); // killed by the signal, no chance to flush or commit
     child = startWorkerProcess(env);
-    await child.metricsUrl;
+    const restartedUrl = await child.metricsUrl;
+    // Fast recovery (issue 13): the restarted worker waits out the dead member's session
+    // (8 s by default, not 30 s) and consumes again. The bound leaves room for a loaded host
+    // (process start and chDB open take seconds there); the figure is printed.
+    await waitFor('the restarted worker inserting', async () => (await rowsInserted(restartedUrl)) > 0, 60_000, 50);
+    const recoverySeconds = (Date.now() - killedAt) / 1000;
+    console.log(`kill -9 → restarted worker inserting again: ${recoverySeconds.toFixed(1)} s`);
+    expect(recoverySeconds).toBeLessThan(20);
     await streaming;
     await producer.close();
 

@@ -135,9 +135,11 @@ async function direct(config: Readonly<Config>, helper: string, flags: Flags): P
   try {
     client = await openClickHouse(config.clickhouse);
   } catch (err) {
-    if (/Cannot lock file|Another server instance/.test(String((err as Error).cause ?? '')) || /Cannot lock file/.test(String(err))) {
+    // chDB reports the lock of a data directory held by another process ("Cannot lock file
+    // …/status") on stderr and throws only a generic connection error.
+    if ((err as { code?: string }).code === 'CHDB_CONNECTION') {
       throw new TargetError(
-        `the embedded engine at ${config.clickhouse.dataPath} belongs to another process (a worker?); query through it with --worker http://<host>:<its METRICS_PORT>`,
+        `could not open the embedded engine at ${config.clickhouse.dataPath}: another process (a worker?) most likely owns it; query through it with --worker http://<host>:<its METRICS_PORT>`,
       );
     }
     throw err;

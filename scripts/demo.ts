@@ -177,13 +177,25 @@ console.log(formatTable(await queryFitnessTrajectory(worker.clickhouse, runId)))
 console.log('\nqueryLlmCostByModel:');
 console.log(formatTable(await queryLlmCostByModel(worker.clickhouse)));
 
+/**
+ * The page of Prometheus' web UI that answers: Debian's package ships only the classic UI
+ * (/classic/graph; /graph is a 404 there), upstream 2.x builds serve both.
+ */
+async function uiPage(page: string): Promise<string> {
+  for (const path of [`/${page}`, `/classic/${page}`]) {
+    const ok = await fetch(`${prom!.url}${path}`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.ok, () => false);
+    if (ok) return `${prom!.url}${path}`;
+  }
+  return `${prom!.url}/${page}`;
+}
 const lagExpr = 'sum by (topic) (ingest_consumer_lag_messages{job="ingest-workers"})';
-const graph = `${prom.url}/graph?${new URLSearchParams({ 'g0.expr': lagExpr, 'g0.tab': '0', 'g0.range_input': '15m' })}`;
+const graph = `${await uiPage('graph')}?${new URLSearchParams({ 'g0.expr': lagExpr, 'g0.tab': '0', 'g0.range_input': '15m' })}`;
+const alertsPage = await uiPage('alerts');
 const portEnv = config.metrics.port === 9464 ? '' : `METRICS_PORT=${new URL(worker.metricsUrl).port} `;
 console.log(`
 where to look:
   ingest lag  ${graph}
-  alerts      ${prom.url}/alerts   (rules: deploy/prometheus/alerts.yml; targets: ${prom.url}/targets)
+  alerts      ${alertsPage}   (rules: deploy/prometheus/alerts.yml; Prometheus API: ${prom.url}/api/v1/)
   metrics     ${worker.metricsUrl}/metrics   (health: /healthz, readiness: /readyz)
   dashboards  deploy/grafana/dashboards/*.json
   dead letters  npm run dlq -- list
@@ -266,3 +278,5 @@ const stop = (signal: string) => {
 };
 process.on('SIGINT', () => stop('SIGINT'));
 process.on('SIGTERM', () => stop('SIGTERM'));
+// The terminal closed: without a handler Node dies at once and Prometheus would outlive it.
+process.on('SIGHUP', () => stop('SIGHUP'));

@@ -63,13 +63,18 @@ afterAll(async () => {
 });
 
 describe('scripts/demo.ts (the main job) while it streams', () => {
-  it('prints the Prometheus links: the ingest-lag graph by topic and the alerts page', () => {
+  it('prints Prometheus links that open: the ingest-lag graph by topic and the alerts page', async () => {
     const graph = /ingest lag\s+(\S+)/.exec(out)?.[1];
+    const alerts = /alerts\s+(\S+)/.exec(out)?.[1];
     expect(graph).toBeDefined();
     const u = new URL(graph!);
-    expect(u.pathname).toBe('/graph');
+    expect(u.pathname).toMatch(/^(\/classic)?\/graph$/); // Debian's package serves only the classic UI
     expect(u.searchParams.get('g0.expr')).toBe('sum by (topic) (ingest_consumer_lag_messages{job="ingest-workers"})');
-    expect(urlAfter(/alerts/)).toBe(u.origin);
+    expect(alerts).toMatch(new RegExp(`^${u.origin}(/classic)?/alerts$`));
+    for (const link of [graph!, alerts!]) expect((await fetch(link)).status, link).toBe(200);
+    const names = (readYaml(join(root, 'deploy/prometheus/alerts.yml')) as { groups: Array<{ rules: Array<{ alert?: string }> }> }).groups.flatMap((g) => g.rules.map((r) => r.alert).filter(Boolean));
+    const page = await (await fetch(alerts!)).text();
+    expect(names.filter((n) => !page.includes(n!)), 'alerts missing from the alerts page').toEqual([]);
   });
 
   it("its Prometheus has the worker's lag series for every topic and the project's alert rules loaded", async () => {

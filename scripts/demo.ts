@@ -179,7 +179,7 @@ console.log(formatTable(await queryLlmCostByModel(worker.clickhouse)));
 
 /**
  * The page of Prometheus' web UI that answers: Debian's package ships only the classic UI
- * (/classic/graph; /graph is a 404 there), upstream 2.x builds serve both.
+ * (/graph redirects to /classic/graph, /alerts is a 404 there), upstream 2.x builds serve both.
  */
 async function uiPage(page: string): Promise<string> {
   for (const path of [`/${page}`, `/classic/${page}`]) {

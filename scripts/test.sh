@@ -87,7 +87,7 @@ node -e '
     console.log(`${name}: ${(r.testResults ?? []).length} files, ${failedFiles} failed${brokenFiles ? `, ${brokenFiles} of them outside their tests` : ""}`);
     for (const l of lines) console.log(l);
     // The plain closing line CI reads: "N passed, N failed, N skipped" alone after one word and a colon.
-    console.log(`${name.replace(/[^A-Za-z]/g, "") || "vitest"}: ${r.numPassedTests} passed, ${failed} failed, ${r.numPendingTests} skipped`);
+    console.log(`${name === "vitest" ? "vitest" : "platformatic"}: ${r.numPassedTests} passed, ${failed} failed, ${r.numPendingTests} skipped`);
     if (failed > 0 || r.success === false) bad = true;
   }
   process.exit(bad ? 1 : 0);

@@ -11,6 +11,7 @@ import { EvolutionLogger } from '../producers/evolution-logger.js';
 import { IngestProducer } from '../producers/ingest-producer.js';
 import { eventTypes } from '../schemas/index.js';
 import { queryCostHourly, queryFitnessTrajectory, queryLlmCostByModel, queryPerformanceP95 } from '../sql/queries.js';
+import { redactUrl } from '../lib/secrets.js';
 
 const once = process.argv.includes('--once');
 let config;
@@ -98,7 +99,7 @@ for (const t of eventTypes) {
   const rs = await worker.clickhouse.query({ query: `SELECT count() AS n FROM ${t.table}`, format: 'JSONEachRow' });
   counts[t.table] = Number(((await rs.json()) as Array<{ n: number }>)[0]?.n ?? 0);
 }
-console.log('\nrows landed per table (ClickHouse database %s, %s):', config.clickhouse.database, config.clickhouse.url ?? `embedded chDB at ${config.clickhouse.dataPath}`);
+console.log('\nrows landed per table (ClickHouse database %s, %s):', config.clickhouse.database, (config.clickhouse.url ? redactUrl(config.clickhouse.url) : undefined) ?? `embedded chDB at ${config.clickhouse.dataPath}`);
 console.table(counts);
 const hourly = await queryCostHourly(worker.clickhouse, { customerId: customers[0]!, start: new Date(Date.now() - 86_400_000), end: new Date(Date.now() + 3_600_000) });
 console.log('queryCostHourly (customer %s):', customers[0]);

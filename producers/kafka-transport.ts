@@ -1,6 +1,7 @@
 import { Producer as PlatformaticProducer, compatibilityPartitioner } from '@platformatic/kafka';
 import { CompressionTypes, Partitioners, type ICustomPartitioner, type Producer as KafkajsProducer } from 'kafkajs';
-import { createKafka } from '../lib/kafka.js';
+import type { KafkaSecurity } from '../lib/config.js';
+import { KafkaConnectError, createKafka, kafkaSecurity, type OAuthBearerProvider } from '../lib/kafka.js';
 
 /**
  * The one seam between the producer SDK and a Kafka client library. EventProducer batches,
@@ -46,10 +47,20 @@ export interface TransportOptions {
   clientId: string;
   compression: 'gzip' | 'none';
   connectionTimeoutMs: number;
+  /** TLS and SASL (ProducerOptions.security); unset: PLAINTEXT. */
+  security?: KafkaSecurity;
+  oauthBearerProvider?: OAuthBearerProvider;
 }
 
+/** Connects; a failure to reach or authenticate with the brokers rejects with a KafkaConnectError naming them and the cause. */
 export async function connectTransport(opts: TransportOptions): Promise<ProducerTransport> {
-  return opts.client === 'platformatic' ? PlatformaticTransport.connect(opts) : KafkajsTransport.connect(opts);
+  // Validates the security options before any connection (throws ConfigError naming the option).
+  kafkaSecurity(opts.security ?? {}, opts.oauthBearerProvider, (f) => `ProducerOptions.security.${f}`);
+  try {
+    return await (opts.client === 'platformatic' ? PlatformaticTransport.connect(opts) : KafkajsTransport.connect(opts));
+  } catch (err) {
+    throw new KafkaConnectError(opts.brokers, opts.security ?? {}, err);
+  }
 }
 
 /**
@@ -89,7 +100,8 @@ class KafkajsTransport implements ProducerTransport {
       topicPartitions: 1,
       replicationFactor: 1,
       connectionTimeoutMs: opts.connectionTimeoutMs,
-    });
+      ...opts.security,
+    }, '', undefined, opts.oauthBearerProvider);
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: cachedKeyPartitioner });
     await producer.connect();
     return new KafkajsTransport(producer, opts.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP);
@@ -129,10 +141,20 @@ class PlatformaticTransport implements ProducerTransport {
   static async connect(opts: TransportOptions): Promise<PlatformaticTransport> {
     // The partitioner needs the transport's cache, and the transport needs the producer.
     let transport!: PlatformaticTransport;
+    const security = kafkaSecurity(opts.security ?? {}, opts.oauthBearerProvider, (f) => `ProducerOptions.security.${f}`);
     const producer = new PlatformaticProducer<Buffer, Buffer, string, string>({
       clientId: opts.clientId,
       bootstrapBrokers: opts.brokers,
       connectTimeout: opts.connectionTimeoutMs,
+      ...(security.tls ? { tls: security.tls } : {}),
+      ...(security.sasl
+        ? {
+            sasl:
+              security.sasl.mechanism === 'OAUTHBEARER'
+                ? { mechanism: 'OAUTHBEARER' as const, token: security.sasl.token }
+                : { mechanism: security.sasl.mechanism, username: security.sasl.username, password: security.sasl.password },
+          }
+        : {}),
       idempotent: true,
       acks: -1,
       autocreateTopics: false,

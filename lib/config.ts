@@ -249,10 +249,13 @@ export type KafkaSecurity = Pick<
 
 /**
  * The rules between the Kafka security settings; each problem names the setting (as
- * `name(field)`, so the worker says KAFKA_… and the SDK its option). `hasTokenProvider`: a
- * programmatic OAUTHBEARER token provider was given. Never includes a value.
+ * `name(field)`, so the worker says KAFKA_… and the SDK its option). `tokenProvider`: whether a
+ * programmatic OAUTHBEARER token provider was given; 'unknown' in loadConfig, because
+ * IngestWorker.start receives it later (createKafka checks again then). Never includes a value.
  */
-export function kafkaSecurityProblems(s: KafkaSecurity, hasTokenProvider: boolean, name: (field: keyof KafkaSecurity) => string): string[] {
+export function kafkaSecurityProblems(s: KafkaSecurity, tokenProvider: boolean | 'unknown', name: (field: keyof KafkaSecurity) => string): string[] {
+  const hasTokenProvider = tokenProvider === true;
+  const known = tokenProvider !== 'unknown';
   const problems: string[] = [];
   const protocol = s.securityProtocol ?? 'PLAINTEXT';
   const sasl = protocol === 'SASL_PLAINTEXT' || protocol === 'SASL_SSL';
@@ -269,7 +272,7 @@ export function kafkaSecurityProblems(s: KafkaSecurity, hasTokenProvider: boolea
     const mech = `${name('saslMechanism')}=${s.saslMechanism}`;
     if (s.saslMechanism === 'OAUTHBEARER') {
       if (s.saslUsername !== undefined || s.saslPassword !== undefined) problems.push(`${name('saslUsername')}/${name('saslPassword')} are not used with ${mech}; it authenticates with a token`);
-      if (!hasTokenProvider && !s.saslOauthbearerTokenFile) problems.push(`${mech} needs a token: ${name('saslOauthbearerTokenFile')} or a token provider function (oauthBearerProvider)`);
+      if (known && !hasTokenProvider && !s.saslOauthbearerTokenFile) problems.push(`${mech} needs a token: ${name('saslOauthbearerTokenFile')} or a token provider function (oauthBearerProvider)`);
       if (hasTokenProvider && s.saslOauthbearerTokenFile) problems.push(`give either ${name('saslOauthbearerTokenFile')} or a token provider function, not both`);
     } else {
       if (!s.saslUsername) problems.push(`${name('saslUsername')} is required with ${mech}`);
@@ -359,7 +362,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     }
   } else {
     const envOf = (field: string) => [...Object.entries(ENV)].find(([, [sec, key]]) => sec === 'kafka' && key === field)?.[0] ?? field;
-    problems.push(...kafkaSecurityProblems(parsed.data.kafka, false, (f) => envOf(f)));
+    problems.push(...kafkaSecurityProblems(parsed.data.kafka, 'unknown', (f) => envOf(f)));
     for (const [path, envName] of Object.entries(FILE_SETTINGS)) {
       const [section, key] = path.split('.') as [keyof Config, string];
       const file = (parsed.data[section] as Record<string, unknown>)[key];

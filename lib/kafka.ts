@@ -178,11 +178,16 @@ function describeCause(err: unknown): string {
 }
 
 function hint(protocol: string, cause: string): string {
-  if (/authentication failed|invalid credentials|Authentication failed|SASL_AUTHENTICATION_FAILED|authenticat/i.test(cause)) return ' (check the SASL user, password and mechanism)';
-  if (/certificate|self[- ]signed|unable to (get|verify)/i.test(cause)) return ' (the broker certificate does not chain to KAFKA_SSL_CA_LOCATION, or the host name does not match it)';
+  if (/authentication failed|invalid credentials|SASL_AUTHENTICATION_FAILED/i.test(cause)) return ' (check the SASL user, password and mechanism)';
+  if (/alert (certificate unknown|bad certificate|unknown ca|certificate required)/i.test(cause))
+    return ' (the broker refused the client certificate: KAFKA_SSL_CERTIFICATE_LOCATION must be signed by a CA the broker trusts)';
+  if (/certificate|self[- ]signed|unable to (get|verify)|altnames/i.test(cause)) return ' (the broker certificate does not chain to KAFKA_SSL_CA_LOCATION, or the host name does not match it)';
   if (/wrong version number|packet length too long|EPROTO/i.test(cause)) return ' (is this listener plaintext? check KAFKA_SECURITY_PROTOCOL)';
-  if ((protocol === 'PLAINTEXT' || protocol === 'SASL_PLAINTEXT') && /closed|ECONNRESET|timeout|timed out/i.test(cause))
-    return ' (the broker closed the connection: if this is a TLS listener, set KAFKA_SECURITY_PROTOCOL=SSL or SASL_SSL)';
-  if (/not authorized|authorization/i.test(cause)) return ' (the principal lacks an ACL; docs/security.md)';
+  if (/not authorized|authorization failed/i.test(cause)) return ' (the principal lacks an ACL for this; docs/security.md)';
+  if (/closed|ECONNRESET/i.test(cause)) {
+    return protocol === 'PLAINTEXT' || protocol === 'SASL_PLAINTEXT'
+      ? ' (the broker closed the connection: if this is a TLS listener, set KAFKA_SECURITY_PROTOCOL=SSL or SASL_SSL)'
+      : ' (the broker closed the connection: a client certificate it does not trust, or a listener of another security protocol)';
+  }
   return '';
 }

@@ -168,6 +168,22 @@ export class KafkaConnectError extends Error {
   }
 }
 
+/**
+ * The broker refused an operation for want of an ACL: the error, with the operation, the
+ * principal's settings and the nested cause (platformatic's ResponseError says only "Received
+ * response with error"); undefined for any other error.
+ */
+export class KafkaAuthorizationError extends Error {
+  override readonly name = 'KafkaAuthorizationError';
+  constructor(what: string, security: KafkaSecurity, override readonly cause: unknown) {
+    const who = security.saslUsername ? `user "${security.saslUsername}"` : security.sslCertificateLocation ? 'the client certificate' : (security.securityProtocol ?? 'PLAINTEXT');
+    super(`not authorized to ${what} (as ${who}): ${describeCause(cause)} (the principal lacks an ACL for this; docs/security.md)`);
+  }
+}
+export function asAuthorizationError(err: unknown, what: string, security: KafkaSecurity): unknown {
+  return err instanceof Error && /authorization failed|not authorized/i.test(describeCause(err)) ? new KafkaAuthorizationError(what, security, err) : err;
+}
+
 function describeCause(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const parts = [err.message];

@@ -1,7 +1,7 @@
 import { Producer as PlatformaticProducer, compatibilityPartitioner } from '@platformatic/kafka';
 import { CompressionTypes, Partitioners, type ICustomPartitioner, type Producer as KafkajsProducer } from 'kafkajs';
 import type { KafkaSecurity } from '../lib/config.js';
-import { KafkaConnectError, createKafka, kafkaSecurity, type OAuthBearerProvider } from '../lib/kafka.js';
+import { KafkaConnectError, asAuthorizationError, createKafka, kafkaSecurity, type OAuthBearerProvider } from '../lib/kafka.js';
 
 /**
  * The one seam between the producer SDK and a Kafka client library. EventProducer batches,
@@ -90,6 +90,7 @@ class KafkajsTransport implements ProducerTransport {
   private constructor(
     private readonly producer: KafkajsProducer,
     private readonly compression: CompressionTypes,
+    private readonly security: KafkaSecurity,
   ) {}
 
   static async connect(opts: TransportOptions): Promise<KafkajsTransport> {
@@ -104,15 +105,19 @@ class KafkajsTransport implements ProducerTransport {
     }, '', undefined, opts.oauthBearerProvider);
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: cachedKeyPartitioner });
     await producer.connect();
-    return new KafkajsTransport(producer, opts.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP);
+    return new KafkajsTransport(producer, opts.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP, opts.security ?? {});
   }
 
   async send(topics: readonly OutgoingTopic[]): Promise<void> {
-    await this.producer.sendBatch({
-      acks: -1,
-      compression: this.compression,
-      topicMessages: topics as OutgoingTopic[],
-    });
+    try {
+      await this.producer.sendBatch({
+        acks: -1,
+        compression: this.compression,
+        topicMessages: topics as OutgoingTopic[],
+      });
+    } catch (err) {
+      throw asAuthorizationError(err, `write to ${topics.map((t) => t.topic).join(', ')}`, this.security);
+    }
   }
 
   close(): Promise<void> {
@@ -136,6 +141,7 @@ class PlatformaticTransport implements ProducerTransport {
   private constructor(
     private readonly producer: PlatformaticProducer<Buffer, Buffer, string, string>,
     private readonly compression: 'gzip' | 'none',
+    private readonly security: KafkaSecurity,
   ) {}
 
   static async connect(opts: TransportOptions): Promise<PlatformaticTransport> {
@@ -170,7 +176,7 @@ class PlatformaticTransport implements ProducerTransport {
       serializers: { key: (k) => k, value: (v) => v, headerKey: (k) => (k === undefined ? undefined : Buffer.from(k)), headerValue: (v) => (v === undefined ? undefined : Buffer.from(v)) },
     });
     // The library connects lazily; a metadata round trip here makes connect() fail fast on a bad broker list.
-    transport = new PlatformaticTransport(producer, opts.compression);
+    transport = new PlatformaticTransport(producer, opts.compression, opts.security ?? {});
     try {
       await producer.metadata({ topics: [] });
     } catch (err) {
@@ -185,7 +191,11 @@ class PlatformaticTransport implements ProducerTransport {
     for (const { topic, messages: list } of topics) {
       for (const m of list) messages.push({ topic, key: this.key(m.key), value: m.value });
     }
-    await this.producer.send({ messages, acks: -1, idempotent: true, compression: this.compression === 'gzip' ? 'gzip' : 'none' });
+    try {
+      await this.producer.send({ messages, acks: -1, idempotent: true, compression: this.compression === 'gzip' ? 'gzip' : 'none' });
+    } catch (err) {
+      throw asAuthorizationError(err, `write to ${topics.map((t) => t.topic).join(', ')}`, this.security);
+    }
   }
 
   close(): Promise<void> {

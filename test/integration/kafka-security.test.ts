@@ -176,7 +176,7 @@ describe('least privilege: each principal is refused what it is not granted', ()
       );
     for (const client of CLIENTS) {
       const producerOutside = await refusal(`secret.${id}.`, client, scram('producer', 'SCRAM-SHA-256').security);
-      expect(`${client}: ${producerOutside.message}`).toMatch(/not authorized|authorization failed/i);
+      expect(`${client}: ${producerOutside.message}`).toMatch(new RegExp(`${client}: not authorized to write to secret\\.${id}\\.cost_metrics \\(as user "producer"\\): .*authorization failed`, 'i'));
       const workerWrites = await refusal(`ingest.${id}.`, client, scram('worker', 'SCRAM-SHA-512').security);
       expect(`${client}: ${workerWrites.message}`).toMatch(/not authorized|authorization failed/i);
     }

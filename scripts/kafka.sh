@@ -207,7 +207,7 @@ start_secure() {
 }
 
 stop_secure() {
-  pidfile="$sdir/broker.pid" stop
+  pidfile="$sdir/broker.pid" port="$sport" stop
 }
 
 stop() {

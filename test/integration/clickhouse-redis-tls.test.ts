@@ -46,7 +46,7 @@ beforeAll(() => {
     '--requirepass', redisPassword, '--user', 'ingest', 'on', `>${aclPassword}`, '~*', '&*', '+@all',
     '--save', '', '--appendonly', 'no', '--dir', dir, '--pidfile', join(dir, 'redis.pid'), '--logfile', join(dir, 'redis.log'),
   ]);
-}, 300_000);
+}, 600_000);
 
 afterAll(() => {
   try {

@@ -28,7 +28,7 @@ beforeAll(() => {
   startSecureBroker();
   const a = scram('admin', 'SCRAM-SHA-512');
   admin = createKafka({ brokers: a.brokers, clientId: 'security-test-admin', topicPrefix: '', topicPartitions: 4, replicationFactor: 1, connectionTimeoutMs: 10_000, ...a.security });
-}, 300_000);
+}, 600_000);
 
 async function createTopic(topic: string): Promise<void> {
   const a = admin.admin();

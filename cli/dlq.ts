@@ -1,6 +1,7 @@
-import { Redis } from 'ioredis';
 import { DeadLetterQueue, type DeadLetterJob } from '../consumers/dead-letter-queue.js';
 import { ConfigError, loadConfig } from '../lib/config.js';
+import { createRedis } from '../lib/redis.js';
+import { redactUrl } from '../lib/secrets.js';
 
 const USAGE = `usage: npm run dlq -- <command>
   list [--all] [--json]     dead letters (failed state); --all also shows those still retrying
@@ -85,11 +86,11 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 3, lazyConnect: true });
+  const redis = createRedis(config.redis, { maxRetriesPerRequest: 3, lazyConnect: true });
   try {
     await redis.connect();
   } catch (err) {
-    console.error(`cannot reach Redis at ${config.redis.url}: ${(err as Error).message}`);
+    console.error(`cannot reach Redis at ${redactUrl(config.redis.url)}: ${(err as Error).message}`);
     process.exit(1);
   }
   const dlq = new DeadLetterQueue(redis, config.deadLetter, undefined);

@@ -1,11 +1,12 @@
 import type { Server } from 'node:http';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Admin } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { openClickHouse } from '../lib/clickhouse.js';
 import { ConfigError, type Config } from '../lib/config.js';
-import { createKafka, ensureTopics, topicName } from '../lib/kafka.js';
+import { KafkaConnectError, createKafka, ensureTopics, topicName, type OAuthBearerProvider } from '../lib/kafka.js';
+import { createRedis } from '../lib/redis.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createWorkerMetrics, type WorkerMetrics } from '../lib/metrics.js';
 import { migrate } from '../sql/migrate.js';
@@ -33,6 +34,11 @@ export interface WorkerOptions {
   wrapCommitter?: (inner: OffsetCommitter) => OffsetCommitter;
   registry?: Registry;
   log?: Logger;
+  /**
+   * OAUTHBEARER token source (KAFKA_SASL_MECHANISM=OAUTHBEARER), called at every
+   * authentication; e.g. MSK IAM with aws-msk-iam-sasl-signer-js (docs/security.md).
+   */
+  oauthBearerProvider?: OAuthBearerProvider;
 }
 
 /**
@@ -79,7 +85,7 @@ export class IngestWorker {
     if (applied.applied.length > 0) log.info('migrations applied', { applied: applied.applied });
     await applyRetention(clickhouse, config.retention);
 
-    const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null, lazyConnect: true });
+    const redis = createRedis(config.redis, { maxRetriesPerRequest: null, lazyConnect: true });
     await redis.connect();
     const baseInsert = clickHouseInserter(clickhouse, opts.eventTypes ?? allEventTypes);
     const insert = opts.wrapInserter ? opts.wrapInserter(baseInsert) : baseInsert;
@@ -96,9 +102,15 @@ export class IngestWorker {
     }
 
     inflateGzipInPlace();
-    const kafka = createKafka(config.kafka, '', (topic) => metrics.offsetResets.inc({ topic }));
+    const kafka = createKafka(config.kafka, '', (topic) => metrics.offsetResets.inc({ topic }), opts.oauthBearerProvider);
     const admin = kafka.admin();
-    await admin.connect();
+    try {
+      await admin.connect();
+    } catch (err) {
+      redis.disconnect();
+      await clickhouse.close().catch(() => undefined);
+      throw new KafkaConnectError(config.kafka.brokers, config.kafka, err);
+    }
     if (config.consumer.createTopics) await ensureTopics(admin, config.kafka, [...typeOfTopic.keys()]);
 
     const lag = new LagMonitor(admin, clickhouse, config.consumer.groupId, typeOfTopic, metrics, { intervalMs: config.metrics.lagIntervalMs, stuckAfterMs: config.metrics.stuckAfterMs }, log);

@@ -1,6 +1,7 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { rootCertificates } from 'node:tls';
+import { createClient, type ClickHouseClient, type ClickHouseClientConfigOptions } from '@clickhouse/client';
 import { createChdbConnection, type ChdbConnection } from 'chdb/connection';
 import type { Config } from './config.js';
 
@@ -16,14 +17,15 @@ import type { Config } from './config.js';
  */
 export async function openClickHouse(config: Config['clickhouse']): Promise<ClickHouseClient> {
   if (config.url) {
-    const bootstrap = createClient({ url: config.url, request_timeout: config.requestTimeoutMs });
+    const connection = clickhouseConnectionOptions(config);
+    const bootstrap = createClient({ ...connection, request_timeout: config.requestTimeoutMs });
     try {
       await bootstrap.command({ query: `CREATE DATABASE IF NOT EXISTS ${config.database}` });
     } finally {
       await bootstrap.close();
     }
     return createClient({
-      url: config.url,
+      ...connection,
       database: config.database,
       request_timeout: config.requestTimeoutMs,
       compression: { request: false, response: true },
@@ -41,6 +43,35 @@ export async function openClickHouse(config: Config['clickhouse']): Promise<Clic
   await client.command({ query: `USE ${config.database}` });
   embedded.set(client, { connection, database: config.database, repeats: Promise.resolve() });
   return client;
+}
+
+/**
+ * Connection options for a ClickHouse server (config.url set): the URL without its credentials
+ * and path, which are passed explicitly instead, because @clickhouse/client lets a URL's user,
+ * password and database win over the options, and CLICKHOUSE_PASSWORD (or its _FILE) must win
+ * over the URL's, and the database (from the URL's path, see loadConfig) must not be current
+ * before the bootstrap client has created it. TLS: CLICKHOUSE_CA_CERT as the trusted CA (the
+ * system CAs when unset) and CLICKHOUSE_TLS_CERT/KEY as a client certificate. Pure, apart from
+ * reading those files.
+ */
+export function clickhouseConnectionOptions(config: Config['clickhouse']): Pick<ClickHouseClientConfigOptions, 'url' | 'username' | 'password' | 'tls'> {
+  const url = new URL(config.url!);
+  const username = config.username ?? (url.username ? decodeURIComponent(url.username) : undefined);
+  const password = config.password ?? (url.password ? decodeURIComponent(url.password) : undefined);
+  url.username = '';
+  url.password = '';
+  url.pathname = '/';
+  const options: Pick<ClickHouseClientConfigOptions, 'url' | 'username' | 'password' | 'tls'> = {
+    url: url.toString().replace(/\/$/, ''),
+    ...(username !== undefined ? { username } : {}),
+    ...(password !== undefined ? { password } : {}),
+  };
+  if (config.caCert || config.tlsCert) {
+    // @clickhouse/client takes a CA with a client certificate; without CLICKHOUSE_CA_CERT that is the system's.
+    const ca_cert = config.caCert ? readFileSync(config.caCert) : Buffer.from(rootCertificates.join('\n'));
+    options.tls = config.tlsCert ? { ca_cert, cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey!) } : { ca_cert };
+  }
+  return options;
 }
 
 const embedded = new WeakMap<ClickHouseClient, { connection: ChdbConnection; database: string; repeats: Promise<void> }>();

@@ -1,4 +1,6 @@
+import { accessSync, constants } from 'node:fs';
 import { z } from 'zod';
+import { readSecretFile } from './secrets.js';
 
 /**
  * The one configuration object. Parsed and validated once at start-up
@@ -10,6 +12,11 @@ const list = z.preprocess(
   (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
   z.array(z.string().min(1)).min(1),
 );
+
+export const SECURITY_PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const;
+export const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER'] as const;
+export type SecurityProtocol = (typeof SECURITY_PROTOCOLS)[number];
+export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
 
 export const configSchema = z.strictObject({
   kafka: z.strictObject({
@@ -24,6 +31,28 @@ export const configSchema = z.strictObject({
     /** Replication factor for topics the worker creates. Env KAFKA_REPLICATION_FACTOR. */
     replicationFactor: int(1, 10).default(1),
     connectionTimeoutMs: int(100).default(10_000),
+    // Security (docs/security.md). The names follow librdkafka's and the Java client's
+    // properties (security.protocol, sasl.mechanism, ssl.ca.location, ...), which managed
+    // services document. Cross-field rules (a mechanism needs its credentials, ...) are
+    // checked by kafkaSecurityProblems below. Unset protocol means PLAINTEXT.
+    /** PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL. Env KAFKA_SECURITY_PROTOCOL. */
+    securityProtocol: z.enum(SECURITY_PROTOCOLS).optional(),
+    /** PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512 | OAUTHBEARER. Env KAFKA_SASL_MECHANISM. */
+    saslMechanism: z.enum(SASL_MECHANISMS).optional(),
+    /** Env KAFKA_SASL_USERNAME (or KAFKA_SASL_USERNAME_FILE). */
+    saslUsername: z.string().min(1).optional(),
+    /** Secret. Env KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE). */
+    saslPassword: z.string().min(1).optional(),
+    /** OAUTHBEARER: a file holding the token, read again at every authentication (a projected, rotated token). Env KAFKA_SASL_OAUTHBEARER_TOKEN_FILE. */
+    saslOauthbearerTokenFile: z.string().min(1).optional(),
+    /** PEM CA bundle the broker certificates must chain to; unset: the system CAs. Env KAFKA_SSL_CA_LOCATION. */
+    sslCaLocation: z.string().min(1).optional(),
+    /** PEM client certificate (mTLS). Env KAFKA_SSL_CERTIFICATE_LOCATION. */
+    sslCertificateLocation: z.string().min(1).optional(),
+    /** PEM private key of the client certificate. Env KAFKA_SSL_KEY_LOCATION. */
+    sslKeyLocation: z.string().min(1).optional(),
+    /** Secret: passphrase of an encrypted private key. Env KAFKA_SSL_KEY_PASSWORD (or KAFKA_SSL_KEY_PASSWORD_FILE). */
+    sslKeyPassword: z.string().min(1).optional(),
   }),
   clickhouse: z.strictObject({
     /** Real ClickHouse server, e.g. http://user:pass@host:8123. Unset: embedded chDB. Env CLICKHOUSE_URL. */
@@ -33,10 +62,26 @@ export const configSchema = z.strictObject({
     /** Data directory of the embedded engine; one process owns it. Env CHDB_PATH. */
     dataPath: z.string().min(1).default('./data/chdb'),
     requestTimeoutMs: int(100).default(60_000),
+    /** User, when not in the URL. Env CLICKHOUSE_USER. */
+    username: z.string().min(1).optional(),
+    /** Secret; wins over a password in the URL. Env CLICKHOUSE_PASSWORD (or CLICKHOUSE_PASSWORD_FILE). */
+    password: z.string().min(1).optional(),
+    /** PEM CA file an https:// server's certificate must chain to; unset: the system CAs. Env CLICKHOUSE_CA_CERT. */
+    caCert: z.string().min(1).optional(),
+    /** PEM client certificate (mutual TLS), with tlsKey. Env CLICKHOUSE_TLS_CERT. */
+    tlsCert: z.string().min(1).optional(),
+    /** PEM private key of tlsCert. Env CLICKHOUSE_TLS_KEY. */
+    tlsKey: z.string().min(1).optional(),
   }),
   redis: z.strictObject({
     /** Env REDIS_URL. */
     url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+    /** ACL user, when not in the URL. Env REDIS_USERNAME. */
+    username: z.string().min(1).optional(),
+    /** Secret (requirepass or the ACL user's); wins over a password in the URL. Env REDIS_PASSWORD (or REDIS_PASSWORD_FILE). */
+    password: z.string().min(1).optional(),
+    /** PEM CA file a rediss:// server's certificate must chain to; unset: the system CAs. Env REDIS_CA_CERT. */
+    caCert: z.string().min(1).optional(),
   }),
   consumer: z.strictObject({
     /** Kafka consumer group. Env INGEST_GROUP_ID. */
@@ -152,6 +197,23 @@ const ENV: Record<string, [keyof Config, string]> = {
   CLICKHOUSE_DATABASE: ['clickhouse', 'database'],
   CHDB_PATH: ['clickhouse', 'dataPath'],
   REDIS_URL: ['redis', 'url'],
+  REDIS_USERNAME: ['redis', 'username'],
+  REDIS_PASSWORD: ['redis', 'password'],
+  REDIS_CA_CERT: ['redis', 'caCert'],
+  KAFKA_SECURITY_PROTOCOL: ['kafka', 'securityProtocol'],
+  KAFKA_SASL_MECHANISM: ['kafka', 'saslMechanism'],
+  KAFKA_SASL_USERNAME: ['kafka', 'saslUsername'],
+  KAFKA_SASL_PASSWORD: ['kafka', 'saslPassword'],
+  KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: ['kafka', 'saslOauthbearerTokenFile'],
+  KAFKA_SSL_CA_LOCATION: ['kafka', 'sslCaLocation'],
+  KAFKA_SSL_CERTIFICATE_LOCATION: ['kafka', 'sslCertificateLocation'],
+  KAFKA_SSL_KEY_LOCATION: ['kafka', 'sslKeyLocation'],
+  KAFKA_SSL_KEY_PASSWORD: ['kafka', 'sslKeyPassword'],
+  CLICKHOUSE_USER: ['clickhouse', 'username'],
+  CLICKHOUSE_PASSWORD: ['clickhouse', 'password'],
+  CLICKHOUSE_CA_CERT: ['clickhouse', 'caCert'],
+  CLICKHOUSE_TLS_CERT: ['clickhouse', 'tlsCert'],
+  CLICKHOUSE_TLS_KEY: ['clickhouse', 'tlsKey'],
   INGEST_GROUP_ID: ['consumer', 'groupId'],
   INGEST_CONCURRENCY: ['consumer', 'concurrency'],
   INGEST_EVENT_TYPES: ['consumer', 'eventTypes'],
@@ -182,6 +244,71 @@ const ENV: Record<string, [keyof Config, string]> = {
   AGENT_ACTIONS_TTL_DAYS: ['retention', 'agentActionsDays'],
 };
 
+/**
+ * Settings that may hold a secret: each is also read from a file, `${name}_FILE` (Docker and
+ * Kubernetes secrets), and no error message ever echoes their values.
+ */
+export const SECRET_ENV = ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'KAFKA_SSL_KEY_PASSWORD', 'CLICKHOUSE_URL', 'CLICKHOUSE_PASSWORD', 'REDIS_URL', 'REDIS_PASSWORD'] as const;
+
+/** Settings naming a file the process must be able to read at start-up. */
+const FILE_SETTINGS: Record<string, string> = {
+  'kafka.saslOauthbearerTokenFile': 'KAFKA_SASL_OAUTHBEARER_TOKEN_FILE',
+  'kafka.sslCaLocation': 'KAFKA_SSL_CA_LOCATION',
+  'kafka.sslCertificateLocation': 'KAFKA_SSL_CERTIFICATE_LOCATION',
+  'kafka.sslKeyLocation': 'KAFKA_SSL_KEY_LOCATION',
+  'clickhouse.caCert': 'CLICKHOUSE_CA_CERT',
+  'clickhouse.tlsCert': 'CLICKHOUSE_TLS_CERT',
+  'clickhouse.tlsKey': 'CLICKHOUSE_TLS_KEY',
+  'redis.caCert': 'REDIS_CA_CERT',
+};
+
+/** The Kafka security settings, as the worker's config and the SDK's options both hold them. */
+export type KafkaSecurity = Pick<
+  Config['kafka'],
+  'securityProtocol' | 'saslMechanism' | 'saslUsername' | 'saslPassword' | 'saslOauthbearerTokenFile' | 'sslCaLocation' | 'sslCertificateLocation' | 'sslKeyLocation' | 'sslKeyPassword'
+>;
+
+/**
+ * The rules between the Kafka security settings; each problem names the setting (as
+ * `name(field)`, so the worker says KAFKA_… and the SDK its option). `tokenProvider`: whether a
+ * programmatic OAUTHBEARER token provider was given; 'unknown' in loadConfig, because
+ * IngestWorker.start receives it later (createKafka checks again then). Never includes a value.
+ */
+export function kafkaSecurityProblems(s: KafkaSecurity, tokenProvider: boolean | 'unknown', name: (field: keyof KafkaSecurity) => string): string[] {
+  const hasTokenProvider = tokenProvider === true;
+  const known = tokenProvider !== 'unknown';
+  const problems: string[] = [];
+  const protocol = s.securityProtocol ?? 'PLAINTEXT';
+  const sasl = protocol === 'SASL_PLAINTEXT' || protocol === 'SASL_SSL';
+  const tls = protocol === 'SSL' || protocol === 'SASL_SSL';
+  const proto = `${name('securityProtocol')}=${protocol}`;
+  if (sasl && !s.saslMechanism) problems.push(`${name('saslMechanism')} is required with ${proto}`);
+  for (const f of ['saslMechanism', 'saslUsername', 'saslPassword', 'saslOauthbearerTokenFile'] as const) {
+    if (!sasl && s[f] !== undefined) problems.push(`${name(f)} is set, but ${proto} does not use SASL (use SASL_SSL or SASL_PLAINTEXT)`);
+  }
+  for (const f of ['sslCaLocation', 'sslCertificateLocation', 'sslKeyLocation', 'sslKeyPassword'] as const) {
+    if (!tls && s[f] !== undefined) problems.push(`${name(f)} is set, but ${proto} does not use TLS (use SSL or SASL_SSL)`);
+  }
+  if (sasl && s.saslMechanism) {
+    const mech = `${name('saslMechanism')}=${s.saslMechanism}`;
+    if (s.saslMechanism === 'OAUTHBEARER') {
+      if (s.saslUsername !== undefined || s.saslPassword !== undefined) problems.push(`${name('saslUsername')}/${name('saslPassword')} are not used with ${mech}; it authenticates with a token`);
+      if (known && !hasTokenProvider && !s.saslOauthbearerTokenFile) problems.push(`${mech} needs a token: ${name('saslOauthbearerTokenFile')} or a token provider function (oauthBearerProvider)`);
+      if (hasTokenProvider && s.saslOauthbearerTokenFile) problems.push(`give either ${name('saslOauthbearerTokenFile')} or a token provider function, not both`);
+    } else {
+      if (!s.saslUsername) problems.push(`${name('saslUsername')} is required with ${mech}`);
+      if (!s.saslPassword) problems.push(`${name('saslPassword')} is required with ${mech}`);
+      if (s.saslOauthbearerTokenFile) problems.push(`${name('saslOauthbearerTokenFile')} is only used with OAUTHBEARER, not ${mech}`);
+    }
+  }
+  if ((s.sslCertificateLocation === undefined) !== (s.sslKeyLocation === undefined)) {
+    problems.push(`${name('sslCertificateLocation')} and ${name('sslKeyLocation')} go together (a client certificate and its key)`);
+  }
+  if (s.sslKeyPassword !== undefined && s.sslKeyLocation === undefined) problems.push(`${name('sslKeyPassword')} is set without ${name('sslKeyLocation')}`);
+  if (hasTokenProvider && s.saslMechanism !== 'OAUTHBEARER') problems.push(`a token provider function is only used with ${name('saslMechanism')}=OAUTHBEARER`);
+  return problems;
+}
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
@@ -197,7 +324,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
   for (const key of Object.keys(configSchema.shape)) raw[key] = {};
   const problems: string[] = [];
   const fromEnv = new Map<string, string>();
-  for (const [name, value] of Object.entries(env)) {
+  const values: Record<string, string | undefined> = { ...env };
+  for (const name of SECRET_ENV) {
+    const file = env[`${name}_FILE`];
+    if (file === undefined || file === '') continue;
+    if (env[name] !== undefined && env[name] !== '') {
+      problems.push(`${name} and ${name}_FILE are both set; set one`);
+      continue;
+    }
+    try {
+      values[name] = readSecretFile(`${name}_FILE`, file);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+  for (const [name, value] of Object.entries(values)) {
     if (value === undefined || value === '') continue;
     const target = ENV[name];
     if (!target) {
@@ -221,13 +362,42 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     Object.assign(raw[section]!, values);
     for (const key of Object.keys(values ?? {})) fromEnv.delete(`${section}.${key}`);
   }
+  // A database in CLICKHOUSE_URL's path (https://host:8443/db) names the database, unless
+  // CLICKHOUSE_DATABASE (or an override) does.
+  const chUrl = raw.clickhouse!.url;
+  if (typeof chUrl === 'string' && raw.clickhouse!.database === undefined) {
+    const db = URL.canParse(chUrl) ? decodeURIComponent(new URL(chUrl).pathname.replace(/^\/+|\/+$/g, '')) : '';
+    if (db) raw.clickhouse!.database = db;
+  }
   const parsed = configSchema.safeParse(raw);
+  const setting = (path: string) => {
+    const envName = fromEnv.get(path);
+    return `${path}${envName ? ` (env ${envName})` : ''}`;
+  };
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const path = issue.path.join('.');
-      const envName = fromEnv.get(path);
-      problems.push(`${path}${envName ? ` (env ${envName})` : ''}: ${issue.message}`);
+      // Zod quotes the received value in some messages; never for a setting that may hold a secret.
+      const secret = SECRET_ENV.some((n) => fromEnv.get(path) === n) || /password|url/i.test(path);
+      problems.push(`${setting(path)}: ${secret ? issue.message.replace(/, received .*$/s, '') : issue.message}`);
     }
+  } else {
+    const envOf = (field: string) => [...Object.entries(ENV)].find(([, [sec, key]]) => sec === 'kafka' && key === field)?.[0] ?? field;
+    problems.push(...kafkaSecurityProblems(parsed.data.kafka, 'unknown', (f) => envOf(f)));
+    for (const [path, envName] of Object.entries(FILE_SETTINGS)) {
+      const [section, key] = path.split('.') as [keyof Config, string];
+      const file = (parsed.data[section] as Record<string, unknown>)[key];
+      if (typeof file !== 'string') continue;
+      try {
+        accessSync(file, constants.R_OK);
+      } catch (err) {
+        problems.push(`${envName} (${path}): cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    }
+    const c = parsed.data.clickhouse;
+    if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) problems.push('CLICKHOUSE_TLS_CERT and CLICKHOUSE_TLS_KEY go together (a client certificate and its key)');
+    if ((c.caCert || c.tlsCert) && !c.url?.startsWith('https://')) problems.push('CLICKHOUSE_CA_CERT / CLICKHOUSE_TLS_CERT need an https:// CLICKHOUSE_URL');
+    if (parsed.data.redis.caCert && !parsed.data.redis.url.startsWith('rediss://')) problems.push('REDIS_CA_CERT needs a rediss:// REDIS_URL (TLS)');
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
   return deepFreeze(parsed.data!);

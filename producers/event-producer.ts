@@ -1,5 +1,6 @@
 import { Registry } from 'prom-client';
-import { topicName } from '../lib/kafka.js';
+import type { KafkaSecurity } from '../lib/config.js';
+import { topicName, type OAuthBearerProvider } from '../lib/kafka.js';
 import { createProducerMetrics, type ProducerMetrics } from '../lib/metrics.js';
 import type { EventInput, EventType } from '../schemas/event-type.js';
 import { SingleObjectEncoder } from '../schemas/wire-format.js';
@@ -35,6 +36,17 @@ export interface ProducerOptions {
   client?: ProducerClient;
   /** Registry to register the producer metrics in; the host app serves it. Default: a private one. */
   registry?: Registry;
+  /**
+   * TLS and SASL, the worker's KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_* and KAFKA_SSL_* settings
+   * as options (docs/security.md), e.g. `{ securityProtocol: 'SASL_SSL', saslMechanism:
+   * 'SCRAM-SHA-512', saslUsername, saslPassword }`. Default: PLAINTEXT. Same for both clients.
+   */
+  security?: KafkaSecurity;
+  /**
+   * OAUTHBEARER token source, with `security.saslMechanism: 'OAUTHBEARER'`: called at every
+   * authentication, resolves to `{ value: token }` (MSK IAM: docs/security.md).
+   */
+  oauthBearerProvider?: OAuthBearerProvider;
 }
 
 /** Kafka record framing per message (lengths, attributes, offset and time deltas), an upper bound for small records without headers. */
@@ -105,6 +117,8 @@ export class EventProducer {
       clientId: opts.clientId ?? 'ingest-producer',
       compression: opts.compression ?? 'gzip',
       connectionTimeoutMs: 10_000,
+      ...(opts.security ? { security: opts.security } : {}),
+      ...(opts.oauthBearerProvider ? { oauthBearerProvider: opts.oauthBearerProvider } : {}),
     });
     return new EventProducer(transport, opts.topicPrefix ?? 'ingest.', opts);
   }

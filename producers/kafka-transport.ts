@@ -1,6 +1,7 @@
 import { Producer as PlatformaticProducer, compatibilityPartitioner } from '@platformatic/kafka';
 import { CompressionTypes, Partitioners, type ICustomPartitioner, type Producer as KafkajsProducer } from 'kafkajs';
-import { createKafka } from '../lib/kafka.js';
+import type { KafkaSecurity } from '../lib/config.js';
+import { KafkaConnectError, asAuthorizationError, createKafka, kafkaSecurity, type OAuthBearerProvider } from '../lib/kafka.js';
 
 /**
  * The one seam between the producer SDK and a Kafka client library. EventProducer batches,
@@ -46,10 +47,20 @@ export interface TransportOptions {
   clientId: string;
   compression: 'gzip' | 'none';
   connectionTimeoutMs: number;
+  /** TLS and SASL (ProducerOptions.security); unset: PLAINTEXT. */
+  security?: KafkaSecurity;
+  oauthBearerProvider?: OAuthBearerProvider;
 }
 
+/** Connects; a failure to reach or authenticate with the brokers rejects with a KafkaConnectError naming them and the cause. */
 export async function connectTransport(opts: TransportOptions): Promise<ProducerTransport> {
-  return opts.client === 'platformatic' ? PlatformaticTransport.connect(opts) : KafkajsTransport.connect(opts);
+  // Validates the security options before any connection (throws ConfigError naming the option).
+  kafkaSecurity(opts.security ?? {}, opts.oauthBearerProvider, (f) => `ProducerOptions.security.${f}`);
+  try {
+    return await (opts.client === 'platformatic' ? PlatformaticTransport.connect(opts) : KafkajsTransport.connect(opts));
+  } catch (err) {
+    throw new KafkaConnectError(opts.brokers, opts.security ?? {}, err);
+  }
 }
 
 /**
@@ -79,6 +90,7 @@ class KafkajsTransport implements ProducerTransport {
   private constructor(
     private readonly producer: KafkajsProducer,
     private readonly compression: CompressionTypes,
+    private readonly security: KafkaSecurity,
   ) {}
 
   static async connect(opts: TransportOptions): Promise<KafkajsTransport> {
@@ -89,18 +101,23 @@ class KafkajsTransport implements ProducerTransport {
       topicPartitions: 1,
       replicationFactor: 1,
       connectionTimeoutMs: opts.connectionTimeoutMs,
-    });
+      ...opts.security,
+    }, '', undefined, opts.oauthBearerProvider);
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: cachedKeyPartitioner });
     await producer.connect();
-    return new KafkajsTransport(producer, opts.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP);
+    return new KafkajsTransport(producer, opts.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP, opts.security ?? {});
   }
 
   async send(topics: readonly OutgoingTopic[]): Promise<void> {
-    await this.producer.sendBatch({
-      acks: -1,
-      compression: this.compression,
-      topicMessages: topics as OutgoingTopic[],
-    });
+    try {
+      await this.producer.sendBatch({
+        acks: -1,
+        compression: this.compression,
+        topicMessages: topics as OutgoingTopic[],
+      });
+    } catch (err) {
+      throw asAuthorizationError(err, `write to ${topics.map((t) => t.topic).join(', ')}`, this.security);
+    }
   }
 
   close(): Promise<void> {
@@ -124,15 +141,26 @@ class PlatformaticTransport implements ProducerTransport {
   private constructor(
     private readonly producer: PlatformaticProducer<Buffer, Buffer, string, string>,
     private readonly compression: 'gzip' | 'none',
+    private readonly security: KafkaSecurity,
   ) {}
 
   static async connect(opts: TransportOptions): Promise<PlatformaticTransport> {
     // The partitioner needs the transport's cache, and the transport needs the producer.
     let transport!: PlatformaticTransport;
+    const security = kafkaSecurity(opts.security ?? {}, opts.oauthBearerProvider, (f) => `ProducerOptions.security.${f}`);
     const producer = new PlatformaticProducer<Buffer, Buffer, string, string>({
       clientId: opts.clientId,
       bootstrapBrokers: opts.brokers,
       connectTimeout: opts.connectionTimeoutMs,
+      ...(security.tls ? { tls: security.tls } : {}),
+      ...(security.sasl
+        ? {
+            sasl:
+              security.sasl.mechanism === 'OAUTHBEARER'
+                ? { mechanism: 'OAUTHBEARER' as const, token: security.sasl.token }
+                : { mechanism: security.sasl.mechanism, username: security.sasl.username, password: security.sasl.password },
+          }
+        : {}),
       idempotent: true,
       acks: -1,
       autocreateTopics: false,
@@ -148,7 +176,7 @@ class PlatformaticTransport implements ProducerTransport {
       serializers: { key: (k) => k, value: (v) => v, headerKey: (k) => (k === undefined ? undefined : Buffer.from(k)), headerValue: (v) => (v === undefined ? undefined : Buffer.from(v)) },
     });
     // The library connects lazily; a metadata round trip here makes connect() fail fast on a bad broker list.
-    transport = new PlatformaticTransport(producer, opts.compression);
+    transport = new PlatformaticTransport(producer, opts.compression, opts.security ?? {});
     try {
       await producer.metadata({ topics: [] });
     } catch (err) {
@@ -163,7 +191,11 @@ class PlatformaticTransport implements ProducerTransport {
     for (const { topic, messages: list } of topics) {
       for (const m of list) messages.push({ topic, key: this.key(m.key), value: m.value });
     }
-    await this.producer.send({ messages, acks: -1, idempotent: true, compression: this.compression === 'gzip' ? 'gzip' : 'none' });
+    try {
+      await this.producer.send({ messages, acks: -1, idempotent: true, compression: this.compression === 'gzip' ? 'gzip' : 'none' });
+    } catch (err) {
+      throw asAuthorizationError(err, `write to ${topics.map((t) => t.topic).join(', ')}`, this.security);
+    }
   }
 
   close(): Promise<void> {

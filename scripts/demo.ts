@@ -22,6 +22,7 @@ import { eventTypes } from '../schemas/index.js';
 import { queryCostHourly, queryFitnessTrajectory, queryLlmCostByModel, queryPerformanceP95 } from '../sql/queries.js';
 import { formatLive, LiveView, readSnapshot, type LiveSnapshot } from './live-view.js';
 import { PrometheusServer, prometheusBinary, readYaml } from './prometheus-server.js';
+import { redactUrl } from '../lib/secrets.js';
 
 const once = process.argv.includes('--once');
 const perType = process.argv.includes('--per-type');
@@ -164,7 +165,7 @@ for (const t of eventTypes) {
   const rs = await worker.clickhouse.query({ query: `SELECT count() AS n FROM ${t.table}`, format: 'JSONEachRow' });
   counts.push({ table: t.table, rows: Number(((await rs.json()) as Array<{ n: number }>)[0]?.n ?? 0) });
 }
-const where = config.clickhouse.url ? 'a ClickHouse server' : `embedded chDB at ${config.clickhouse.dataPath}`;
+const where = config.clickhouse.url ? `ClickHouse at ${redactUrl(config.clickhouse.url)}` : `embedded chDB at ${config.clickhouse.dataPath}`;
 console.log(`\nrows landed per table (ClickHouse database ${config.clickhouse.database}, ${where}):`);
 console.log(formatTable(counts));
 const hourly = await queryCostHourly(worker.clickhouse, { customerId: customers[0]!, start: new Date(Date.now() - 86_400_000), end: new Date(Date.now() + 3_600_000) });

@@ -27,7 +27,7 @@ start_redis() {
 
 case "${1:-start}" in
   start) start_redis; "$root/scripts/kafka.sh" start ;;
-  stop) "$root/scripts/kafka.sh" stop; redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || true ;;
+  stop) "$root/scripts/kafka.sh" stop; "$root/scripts/kafka.sh" stop-secure; redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || true ;;
   status) redis_up && "$root/scripts/kafka.sh" status && echo "services: up" ;;
   *) echo "usage: scripts/services.sh start|stop|status" >&2; exit 2 ;;
 esac

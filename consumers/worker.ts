@@ -17,7 +17,7 @@ import { RedisBatchJournal, type BatchJournal } from './batch-journal.js';
 import type { OffsetCommitter } from './commit-offsets.js';
 import { ConsumerMember } from './consumer-member.js';
 import { DeadLetterQueue } from './dead-letter-queue.js';
-import { inflateGzipInPlace } from './gzip-inflate.js';
+import { installKafkaCodecs } from './kafka-codecs.js';
 import { decodeMessage } from './decode-stage.js';
 import { startHealthServer } from './health-server.js';
 import { clickHouseInserter, recordInserter, type RowInserter } from './insert-stage.js';
@@ -96,7 +96,7 @@ export class IngestWorker {
       });
     }
 
-    inflateGzipInPlace();
+    installKafkaCodecs();
     const kafka = createKafka(config.kafka, '', (topic) => metrics.offsetResets.inc({ topic }));
     const admin = kafka.admin();
     await admin.connect();

@@ -1,17 +1,16 @@
-import { compress as zstdCompress, init as zstdInit } from '@bokuweb/zstd-wasm';
-import { decompress as zstdDecompress } from 'fzstd';
+import { compress as zstdCompress, decompress as zstdDecompress } from '@mongodb-js/zstd';
 import kafkajs from 'kafkajs';
-import snappyCodec from 'kafkajs-snappy';
 import { compressFrameSync as lz4CompressFrame, decompressFrameSync as lz4DecompressFrame } from 'lz4-napi';
+import { compressSync as snappyCompress, uncompressSync as snappyUncompress } from 'snappy';
 import { unzipSync } from 'node:zlib';
 
 const { CompressionCodecs, CompressionTypes } = kafkajs;
 
-/** The record-batch codecs of the Kafka protocol (the `compression.type` values of the Java client). */
+/** The record-batch codecs of the Kafka protocol (the Java client's `compression.type` values). */
 export const KAFKA_CODECS = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const;
 export type KafkaCodec = (typeof KAFKA_CODECS)[number];
 
-/** kafkajs's numeric attribute of each codec (the low 3 bits of a record batch's attributes). */
+/** kafkajs's number for each codec: the low 3 bits of a record batch's attributes. */
 export const KAFKAJS_COMPRESSION: Readonly<Record<KafkaCodec, kafkajs.CompressionTypes>> = {
   none: CompressionTypes.None,
   gzip: CompressionTypes.GZIP,
@@ -20,36 +19,36 @@ export const KAFKAJS_COMPRESSION: Readonly<Record<KafkaCodec, kafkajs.Compressio
   zstd: CompressionTypes.ZSTD,
 };
 
-/** zstd level 3 is the zstd CLI's and the Java client's default. */
+/** zstd level 3: the zstd library's and the Java client's default. */
 const ZSTD_LEVEL = 3;
-let zstdReady: Promise<void> | undefined;
 
 let installed = false;
 
 /**
  * Registers every Kafka codec with kafkajs, which ships only gzip and throws
- * KafkaJSNotImplemented on any other record batch. A single snappy batch from a Java or
- * librdkafka producer (or a topic whose `compression.type` imposes one) would otherwise fail
- * the fetch of its whole partition, and the batches behind it would never be read.
+ * KafkaJSNotImplemented on any other record batch: one snappy batch from a Java or librdkafka
+ * producer (or a topic whose `compression.type` imposes a codec) would fail the fetch of its
+ * whole partition, and the batches behind it would never be read.
  *
- * All decompression runs synchronously on the JS thread, as gzip's does (below). A record
- * batch is at most the producer's request size (1 MB by default), and every codec here
- * inflates a batch faster than zlib does, so none stalls the event loop longer than gzip does
- * (measured in docs/architecture.md, "Record-batch codecs").
+ * No codec stalls the event loop longer than gzip: a record batch is at most the producer's
+ * request size (1 MB by default); per 1 MB batch (docs/architecture.md, "Record-batch codecs")
+ * gzip inflates in about 3.7 ms, snappy 1.5, lz4 1.7, both synchronous; zstd runs on the thread pool.
  * - gzip: `unzipSync` instead of kafkajs's async `unzip`. kafkajs decodes a fetch response one
- *   batch at a time, awaiting each batch's decompress before the next, so the async version
- *   is one thread-pool round trip per batch interleaved with the worker's decode slices;
+ *   batch at a time, awaiting each batch's decompress before the next, so the async version is
+ *   one thread-pool round trip per batch, interleaved with the worker's decode slices;
  *   inflating in place measured +10% rows/s in alternated 2M-row drains (BENCHMARKS.md).
- * - snappy: kafkajs-snappy (snappyjs, pure JS), which also reads the xerial framing the Java
- *   client writes (`SnappyOutputStream`), not only raw snappy blocks.
- * - lz4: lz4-napi (lz4_flex, prebuilt binaries in per-platform npm packages), LZ4 frame
- *   format, which is what Kafka writes since message format v1 (KIP-57).
- * - zstd: fzstd (pure JS) decompresses; it streams frames whose header has no content size,
- *   as the Java client's `ZstdOutputStream` writes them. @bokuweb/zstd-wasm compresses (the
- *   SDK's `compression: 'zstd'`); its decompress needs the content size, hence two packages.
- *   Node 20 has no zstd in node:zlib.
+ * - snappy: the `snappy` package (Rust snap, prebuilt per-platform npm packages). Java's client
+ *   wraps snappy blocks in xerial framing (SnappyOutputStream), librdkafka and kafkajs send a raw
+ *   block: both are read (xerialBlocks). The pure-JS snappyjs (kafkajs-snappy) took 7.2 ms per
+ *   batch, twice gzip's stall.
+ * - lz4: `lz4-napi` (lz4_flex, prebuilt), LZ4 frame format: what Kafka writes since KIP-57.
+ * - zstd: `@mongodb-js/zstd` 1.x (zstd-rs, prebuilt), asynchronous on the thread pool (it has no
+ *   sync API; no stall at all, at one round trip per batch); it streams frames without a content
+ *   size in their header, as the Java client's ZstdOutputStream writes them. Node 20's zlib
+ *   has no zstd, and pure-JS fzstd took 15 ms per batch. (Its 2.x+ majors download their binary
+ *   at install time, hence the 1.x range.)
  *
- * A corrupt batch throws in every codec, and kafkajs fails the fetch: retriable, nothing is
+ * A corrupt batch throws in every codec and kafkajs fails the fetch: retriable, nothing is
  * skipped. kafkajs keeps its codecs in one module-wide table, so this applies to every kafkajs
  * client in the process (idempotent).
  */
@@ -61,23 +60,36 @@ export function installKafkaCodecs(): void {
     compress: gzip.compress,
     decompress: async (buffer: Buffer) => unzipSync(buffer),
   });
-  CompressionCodecs[CompressionTypes.Snappy] = snappyCodec;
+  CompressionCodecs[CompressionTypes.Snappy] = () => ({
+    compress: async (encoder: { buffer: Buffer }) => snappyCompress(encoder.buffer),
+    decompress: async (buffer: Buffer) => snappyDecompressBatch(buffer),
+  });
   CompressionCodecs[CompressionTypes.LZ4] = () => ({
     compress: async (encoder: { buffer: Buffer }) => lz4CompressFrame(encoder.buffer),
     decompress: async (buffer: Buffer) => lz4DecompressFrame(buffer),
   });
   CompressionCodecs[CompressionTypes.ZSTD] = () => ({
-    compress: async (encoder: { buffer: Buffer }) => zstdCompressBuffer(encoder.buffer),
-    decompress: async (buffer: Buffer) => {
-      const out = zstdDecompress(buffer);
-      return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
-    },
+    compress: (encoder: { buffer: Buffer }) => zstdCompress(encoder.buffer, ZSTD_LEVEL),
+    decompress: (buffer: Buffer) => zstdDecompress(buffer),
   });
 }
 
-/** zstd at the default level; loads the WebAssembly module on first use. */
-export async function zstdCompressBuffer(data: Buffer): Promise<Buffer> {
-  await (zstdReady ??= zstdInit());
-  const out = zstdCompress(data, ZSTD_LEVEL);
-  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+/** The xerial framing's magic (SnappyCodec.MAGIC_HEADER in snappy-java), then a version and a compatible-version int. */
+const XERIAL_MAGIC = Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00]);
+const XERIAL_HEADER_BYTES = 16;
+
+/** A snappy record batch: a raw snappy block, or xerial framing (header, then blocks each prefixed by a 4-byte big-endian length). */
+export function snappyDecompressBatch(buffer: Buffer): Buffer {
+  if (buffer.length < XERIAL_HEADER_BYTES || !buffer.subarray(0, XERIAL_MAGIC.length).equals(XERIAL_MAGIC)) return snappyUncompress(buffer) as Buffer;
+  const blocks: Buffer[] = [];
+  let offset = XERIAL_HEADER_BYTES;
+  while (offset < buffer.length) {
+    if (offset + 4 > buffer.length) throw new Error(`snappy (xerial): truncated block length at byte ${offset} of ${buffer.length}`);
+    const size = buffer.readUInt32BE(offset);
+    offset += 4;
+    if (offset + size > buffer.length) throw new Error(`snappy (xerial): block of ${size} bytes at byte ${offset} overruns the ${buffer.length}-byte batch`);
+    blocks.push(snappyUncompress(buffer.subarray(offset, offset + size)) as Buffer);
+    offset += size;
+  }
+  return blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks);
 }

@@ -1,9 +1,10 @@
 import kafkajs from 'kafkajs';
 import { compressFrameSync } from 'lz4-napi';
-import snappyjs from 'snappyjs';
+import { compressSync as snappyCompress } from 'snappy';
+import { compress as zstdCompress } from '@mongodb-js/zstd';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { installKafkaCodecs, KAFKA_CODECS, KAFKAJS_COMPRESSION, zstdCompressBuffer } from '../../consumers/kafka-codecs.js';
+import { installKafkaCodecs, KAFKA_CODECS, KAFKAJS_COMPRESSION, snappyDecompressBatch } from '../../consumers/kafka-codecs.js';
 
 const { CompressionCodecs, CompressionTypes } = kafkajs;
 
@@ -16,9 +17,9 @@ function codec(type: kafkajs.CompressionTypes) {
 
 /** The xerial framing the Java client's snappy (SnappyOutputStream) writes: magic, version, compat, then length-prefixed 32 KiB blocks. */
 function xerialSnappy(data: Buffer): Buffer {
-  const parts = [Buffer.from([130, 83, 78, 65, 80, 80, 89, 0, 0, 0, 0, 1, 0, 0, 0, 1])];
+  const parts: Buffer[] = [Buffer.from([130, 83, 78, 65, 80, 80, 89, 0, 0, 0, 0, 1, 0, 0, 0, 1])];
   for (let off = 0; off < data.length; off += 32 * 1024) {
-    const block = Buffer.from(snappyjs.compress(data.subarray(off, off + 32 * 1024)));
+    const block = snappyCompress(data.subarray(off, off + 32 * 1024));
     const len = Buffer.alloc(4);
     len.writeUInt32BE(block.length);
     parts.push(len, block);
@@ -55,9 +56,14 @@ describe('installKafkaCodecs', () => {
   it('reads the framings other producers write: xerial snappy (Java), raw snappy (librdkafka), an LZ4 frame, a zstd frame', async () => {
     installKafkaCodecs();
     expect(Buffer.compare(await codec(CompressionTypes.Snappy).decompress(xerialSnappy(payload)), payload)).toBe(0);
-    expect(Buffer.compare(await codec(CompressionTypes.Snappy).decompress(Buffer.from(snappyjs.compress(payload))), payload)).toBe(0);
+    expect(Buffer.compare(await codec(CompressionTypes.Snappy).decompress(snappyCompress(payload)), payload)).toBe(0);
     expect(Buffer.compare(await codec(CompressionTypes.LZ4).decompress(compressFrameSync(payload)), payload)).toBe(0);
-    expect(Buffer.compare(await codec(CompressionTypes.ZSTD).decompress(await zstdCompressBuffer(payload)), payload)).toBe(0);
+    expect(Buffer.compare(await codec(CompressionTypes.ZSTD).decompress(await zstdCompress(payload, 3)), payload)).toBe(0);
+  });
+
+  it('refuses a truncated xerial frame instead of returning part of the batch', () => {
+    const framed = xerialSnappy(payload);
+    expect(() => snappyDecompressBatch(framed.subarray(0, framed.length - 10))).toThrow(/overruns/);
   });
 
   it.each(['gzip', 'snappy', 'lz4', 'zstd'] as const)('%s: a corrupt batch rejects (kafkajs then fails the fetch, nothing is skipped)', async (name) => {

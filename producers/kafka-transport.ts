@@ -1,5 +1,7 @@
 import { Producer as PlatformaticProducer, compatibilityPartitioner } from '@platformatic/kafka';
-import { CompressionTypes, Partitioners, type ICustomPartitioner, type Producer as KafkajsProducer } from 'kafkajs';
+import { Partitioners, type CompressionTypes, type ICustomPartitioner, type Producer as KafkajsProducer } from 'kafkajs';
+import zlib from 'node:zlib';
+import { installKafkaCodecs, KAFKAJS_COMPRESSION, type KafkaCodec } from '../consumers/kafka-codecs.js';
 import { createKafka } from '../lib/kafka.js';
 
 /**
@@ -44,11 +46,15 @@ export interface TransportOptions {
   client: ProducerClient;
   brokers: string[];
   clientId: string;
-  compression: 'gzip' | 'none';
+  compression: KafkaCodec;
   connectionTimeoutMs: number;
 }
 
 export async function connectTransport(opts: TransportOptions): Promise<ProducerTransport> {
+  // @platformatic/kafka compresses zstd with node:zlib, which has zstd from Node 22.15 / 23.8 on.
+  if (opts.client === 'platformatic' && opts.compression === 'zstd' && typeof (zlib as { zstdCompressSync?: unknown }).zstdCompressSync !== 'function') {
+    throw new RangeError(`compression 'zstd' with client 'platformatic' needs node:zlib zstd (Node >= 22.15); this is Node ${process.versions.node}. Use client 'kafkajs' or another codec`);
+  }
   return opts.client === 'platformatic' ? PlatformaticTransport.connect(opts) : KafkajsTransport.connect(opts);
 }
 
@@ -91,8 +97,10 @@ class KafkajsTransport implements ProducerTransport {
       connectionTimeoutMs: opts.connectionTimeoutMs,
     });
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: cachedKeyPartitioner });
+    // kafkajs ships only gzip; the other codecs are the worker's (consumers/kafka-codecs.ts).
+    installKafkaCodecs();
     await producer.connect();
-    return new KafkajsTransport(producer, opts.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP);
+    return new KafkajsTransport(producer, KAFKAJS_COMPRESSION[opts.compression]);
   }
 
   async send(topics: readonly OutgoingTopic[]): Promise<void> {
@@ -123,7 +131,7 @@ class PlatformaticTransport implements ProducerTransport {
 
   private constructor(
     private readonly producer: PlatformaticProducer<Buffer, Buffer, string, string>,
-    private readonly compression: 'gzip' | 'none',
+    private readonly compression: KafkaCodec,
   ) {}
 
   static async connect(opts: TransportOptions): Promise<PlatformaticTransport> {
@@ -163,7 +171,7 @@ class PlatformaticTransport implements ProducerTransport {
     for (const { topic, messages: list } of topics) {
       for (const m of list) messages.push({ topic, key: this.key(m.key), value: m.value });
     }
-    await this.producer.send({ messages, acks: -1, idempotent: true, compression: this.compression === 'gzip' ? 'gzip' : 'none' });
+    await this.producer.send({ messages, acks: -1, idempotent: true, compression: this.compression });
   }
 
   close(): Promise<void> {

@@ -2,6 +2,7 @@ import { EvolutionLogger, type LogLlmInteractionInput } from '../producers/evolu
 import { IngestProducer, type CostMetricInput } from '../producers/ingest-producer.js';
 import type { ProducerOptions } from '../producers/event-producer.js';
 import type { ProducerClient } from '../producers/kafka-transport.js';
+import type { KafkaCodec } from '../consumers/kafka-codecs.js';
 import { BROKERS, distribution, round, type Distribution } from './common.js';
 
 /**
@@ -32,10 +33,10 @@ export interface ProducerFigures {
 const PRODUCER_OPTIONS = { lingerMs: 5, maxBatchBytes: 1024 * 1024, compression: 'gzip' } as const;
 
 /** Emits `total` cost events from `pool` (cycled) to `${topicPrefix}cost_metrics`. */
-export async function benchCostProducer(opts: { topicPrefix: string; total: number; pool: readonly CostMetricInput[]; eventsPerCall?: number; maxInFlightCalls?: number; client?: ProducerClient }): Promise<ProducerFigures> {
+export async function benchCostProducer(opts: { topicPrefix: string; total: number; pool: readonly CostMetricInput[]; eventsPerCall?: number; maxInFlightCalls?: number; client?: ProducerClient; compression?: KafkaCodec }): Promise<ProducerFigures> {
   const eventsPerCall = opts.eventsPerCall ?? 100;
   const client = opts.client ?? 'kafkajs';
-  const producer = await IngestProducer.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, ...PRODUCER_OPTIONS, client });
+  const producer = await IngestProducer.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, ...PRODUCER_OPTIONS, client, ...(opts.compression ? { compression: opts.compression } : {}) });
   try {
     const figures = await driveCalls(opts.total, eventsPerCall, opts.maxInFlightCalls ?? 64, (offset, n) => {
       const start = offset % opts.pool.length;

@@ -44,7 +44,7 @@ export async function benchCostProducer(opts: { topicPrefix: string; total: numb
       return producer.emitCostMetrics(events);
     });
     const bytes = (await producer.metrics.bytesSent.get()).values.reduce((a, v) => a + v.value, 0);
-    return finish('cost_metrics', figures, bytes, eventsPerCall, opts.maxInFlightCalls ?? 64, client);
+    return finish('cost_metrics', figures, bytes, eventsPerCall, opts.maxInFlightCalls ?? 64, client, opts.compression);
   } finally {
     await producer.close();
   }
@@ -97,7 +97,7 @@ async function driveCalls(total: number, perCall: number, maxInFlight: number, c
   return { events: total, calls, seconds: (performance.now() - started) / 1000, latencies, cpuSeconds: (used.user + used.system) / 1e6 };
 }
 
-function finish(eventType: string, f: { events: number; calls: number; seconds: number; latencies: number[]; cpuSeconds: number }, bytes: number, eventsPerCall: number, maxInFlightCalls: number, client: ProducerClient): ProducerFigures {
+function finish(eventType: string, f: { events: number; calls: number; seconds: number; latencies: number[]; cpuSeconds: number }, bytes: number, eventsPerCall: number, maxInFlightCalls: number, client: ProducerClient, compression: KafkaCodec = PRODUCER_OPTIONS.compression): ProducerFigures {
   return {
     eventType,
     events: f.events,
@@ -110,6 +110,6 @@ function finish(eventType: string, f: { events: number; calls: number; seconds: 
     avgEventBytes: round(bytes / f.events, 1),
     cpuSeconds: round(f.cpuSeconds, 2),
     latencyMsPerCall: distribution(f.latencies),
-    producerOptions: { ...PRODUCER_OPTIONS, client },
+    producerOptions: { ...PRODUCER_OPTIONS, client, compression },
   };
 }

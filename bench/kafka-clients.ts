@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { join, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CompressionTypes, Kafka, Partitioners, logLevel } from 'kafkajs';
-import { inflateGzipInPlace } from '../consumers/gzip-inflate.js';
+import { installKafkaCodecs } from '../consumers/kafka-codecs.js';
 import { BROKERS, ROOT, createTopic, round, topicRecordCount } from './common.js';
 
 /**
@@ -365,7 +365,7 @@ async function kafkajsProduce(w: Workload) {
  * the ceiling of a kafkajs worker.
  */
 export async function kafkajsConsume(w: ConsumeWork): Promise<ConsumeFigures> {
-  inflateGzipInPlace(); // as the worker does: gzip record batches inflated on the JS thread
+  installKafkaCodecs(); // as the worker does: every codec, gzip record batches inflated on the JS thread
   const counter = new RecordCounter(w, 'kafkajs');
   const kafka = new Kafka({ clientId: 'bench-clients-kafkajs', brokers: BROKERS, logLevel: logLevel.ERROR });
   const consumer = kafka.consumer({ groupId: w.group, maxBytesPerPartition: CONSUME.maxBytesPerPartition, maxBytes: CONSUME.maxBytes, maxWaitTimeInMs: CONSUME.maxWaitMs, allowAutoTopicCreation: false });

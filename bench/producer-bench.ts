@@ -2,6 +2,7 @@ import { EvolutionLogger, type LogLlmInteractionInput } from '../producers/evolu
 import { IngestProducer, type CostMetricInput } from '../producers/ingest-producer.js';
 import type { ProducerOptions } from '../producers/event-producer.js';
 import type { ProducerClient } from '../producers/kafka-transport.js';
+import type { KafkaCodec } from '../consumers/kafka-codecs.js';
 import { BROKERS, distribution, round, type Distribution } from './common.js';
 
 /**
@@ -32,10 +33,10 @@ export interface ProducerFigures {
 const PRODUCER_OPTIONS = { lingerMs: 5, maxBatchBytes: 1024 * 1024, compression: 'gzip' } as const;
 
 /** Emits `total` cost events from `pool` (cycled) to `${topicPrefix}cost_metrics`. */
-export async function benchCostProducer(opts: { topicPrefix: string; total: number; pool: readonly CostMetricInput[]; eventsPerCall?: number; maxInFlightCalls?: number; client?: ProducerClient }): Promise<ProducerFigures> {
+export async function benchCostProducer(opts: { topicPrefix: string; total: number; pool: readonly CostMetricInput[]; eventsPerCall?: number; maxInFlightCalls?: number; client?: ProducerClient; compression?: KafkaCodec }): Promise<ProducerFigures> {
   const eventsPerCall = opts.eventsPerCall ?? 100;
   const client = opts.client ?? 'kafkajs';
-  const producer = await IngestProducer.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, ...PRODUCER_OPTIONS, client });
+  const producer = await IngestProducer.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, ...PRODUCER_OPTIONS, client, ...(opts.compression ? { compression: opts.compression } : {}) });
   try {
     const figures = await driveCalls(opts.total, eventsPerCall, opts.maxInFlightCalls ?? 64, (offset, n) => {
       const start = offset % opts.pool.length;
@@ -43,7 +44,7 @@ export async function benchCostProducer(opts: { topicPrefix: string; total: numb
       return producer.emitCostMetrics(events);
     });
     const bytes = (await producer.metrics.bytesSent.get()).values.reduce((a, v) => a + v.value, 0);
-    return finish('cost_metrics', figures, bytes, eventsPerCall, opts.maxInFlightCalls ?? 64, client);
+    return finish('cost_metrics', figures, bytes, eventsPerCall, opts.maxInFlightCalls ?? 64, client, opts.compression);
   } finally {
     await producer.close();
   }
@@ -96,7 +97,7 @@ async function driveCalls(total: number, perCall: number, maxInFlight: number, c
   return { events: total, calls, seconds: (performance.now() - started) / 1000, latencies, cpuSeconds: (used.user + used.system) / 1e6 };
 }
 
-function finish(eventType: string, f: { events: number; calls: number; seconds: number; latencies: number[]; cpuSeconds: number }, bytes: number, eventsPerCall: number, maxInFlightCalls: number, client: ProducerClient): ProducerFigures {
+function finish(eventType: string, f: { events: number; calls: number; seconds: number; latencies: number[]; cpuSeconds: number }, bytes: number, eventsPerCall: number, maxInFlightCalls: number, client: ProducerClient, compression: KafkaCodec = PRODUCER_OPTIONS.compression): ProducerFigures {
   return {
     eventType,
     events: f.events,
@@ -109,6 +110,6 @@ function finish(eventType: string, f: { events: number; calls: number; seconds: 
     avgEventBytes: round(bytes / f.events, 1),
     cpuSeconds: round(f.cpuSeconds, 2),
     latencyMsPerCall: distribution(f.latencies),
-    producerOptions: { ...PRODUCER_OPTIONS, client },
+    producerOptions: { ...PRODUCER_OPTIONS, client, compression },
   };
 }

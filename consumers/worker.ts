@@ -17,7 +17,7 @@ import { SchemaLookup } from '../schemas/schema-lookup.js';
 import type { OffsetCommitter } from './commit-offsets.js';
 import { ConsumerMember, type CommittedOffsetReader } from './consumer-member.js';
 import { DeadLetterQueue } from './dead-letter-queue.js';
-import { inflateGzipInPlace } from './gzip-inflate.js';
+import { installKafkaCodecs } from './kafka-codecs.js';
 import { decodeMessage } from './decode-stage.js';
 import { startHealthServer } from './health-server.js';
 import { describeClickHouse, queryEndpoint } from './query-endpoint.js';
@@ -101,7 +101,7 @@ export class IngestWorker {
       });
     }
 
-    inflateGzipInPlace();
+    installKafkaCodecs();
     const kafka = createKafka(config.kafka, '', (topic) => metrics.offsetResets.inc({ topic }), opts.oauthBearerProvider);
     const admin = kafka.admin();
     try {

@@ -4,7 +4,9 @@ import { topicName, type OAuthBearerProvider } from '../lib/kafka.js';
 import { createProducerMetrics, type ProducerMetrics } from '../lib/metrics.js';
 import type { EventInput, EventType } from '../schemas/event-type.js';
 import { SingleObjectEncoder } from '../schemas/wire-format.js';
-import { EventValidationError, toEventRecord } from '../schemas/validate-event.js';
+import { EventValidationError, checkTimestampsPlausible, toEventRecord } from '../schemas/validate-event.js';
+import { KAFKA_CODECS, type KafkaCodec } from '../consumers/kafka-codecs.js';
+import { DeliveryError, isRetriableSendError } from './delivery-error.js';
 import { PRODUCER_CLIENTS, connectTransport, type OutgoingMessage, type ProducerClient, type ProducerTransport } from './kafka-transport.js';
 
 export interface ProducerOptions {
@@ -23,10 +25,35 @@ export interface ProducerOptions {
    * default), which bounds one partition's record batch. Default 1,000,000.
    */
   maxBatchBytes?: number;
-  /** emit() waits while this many bytes are buffered and unacknowledged. Default 64 MiB. */
+  /**
+   * Backpressure: emit() waits while this many bytes are buffered and unacknowledged, at most
+   * `maxBlockMs`, then rejects with a BufferFullError (nothing of the call is queued). Default 64 MiB.
+   */
   maxBufferedBytes?: number;
-  /** Default 'gzip' (built into both clients). */
-  compression?: 'gzip' | 'none';
+  /** Longest an emit() call waits for room in the buffer (Java's `max.block.ms`). Default 60,000 ms. */
+  maxBlockMs?: number;
+  /**
+   * Record-batch codec: 'gzip', 'snappy', 'lz4', 'zstd' or 'none'; every worker reads them all
+   * (consumers/kafka-codecs.ts). Default 'gzip'; when not given, INGEST_PRODUCER_COMPRESSION
+   * decides. 'zstd' with client 'platformatic' needs Node >= 22.15 (node:zlib zstd).
+   */
+  compression?: KafkaCodec;
+  /**
+   * How long an event may wait for its acknowledgement, from its emit() call (librdkafka's
+   * `message.timeout.ms`, Java's `delivery.timeout.ms`). Until then a failed send is retried
+   * with backoff (a broker restart, a leader election, a network cut), the same request again
+   * so the idempotent producer writes it once; after it, the call rejects with a DeliveryError
+   * naming the brokers and the cause. A retry already in flight finishes first, so a rejection
+   * can come up to one request timeout (30 s) late. Default 120,000 ms.
+   */
+  deliveryTimeoutMs?: number;
+  /**
+   * Opt-in: on SIGTERM, SIGINT and 'beforeExit', close() the producer (flush every queued and
+   * waiting call) before the process goes on exiting; for a signal the handler then re-raises it,
+   * so the process still ends as the signal would have ended it. Leave it off when the host app
+   * handles its own signals (and calls close() there). Default false.
+   */
+  flushOnExit?: boolean;
   /**
    * The Kafka client library that ships the requests: 'kafkajs' (default) or 'platformatic'
    * (`@platformatic/kafka`, faster; see BENCHMARKS.md). Same guarantees either way. When not
@@ -65,6 +92,15 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+/** emit() found no room in the buffer within maxBlockMs; nothing of the call was queued. */
+export class BufferFullError extends Error {
+  override readonly name = 'BufferFullError';
+}
+
+/** Backoff between delivery attempts: 250 ms doubling to 2 s (a broker restart takes seconds). */
+const RETRY_BACKOFF_MS = 250;
+const RETRY_BACKOFF_MAX_MS = 2_000;
+
 /**
  * Publishes validated, Avro single-object-encoded events through a ProducerTransport (kafkajs by default).
  * - Idempotent producer with acks=all: a retried send is never written twice, and per-key order holds.
@@ -82,21 +118,28 @@ export class EventProducer {
   private timer: NodeJS.Timeout | undefined;
   private sending: Promise<void> | undefined;
   private closed = false;
-  private readonly waiters: Array<() => void> = [];
+  private readonly waiters = new Set<() => void>();
   private readonly lingerMs: number;
   private readonly maxBatchBytes: number;
   private readonly maxBufferedBytes: number;
+  private readonly maxBlockMs: number;
+  private readonly deliveryTimeoutMs: number;
   private readonly encoder = new SingleObjectEncoder();
+  private removeExitHooks: (() => void) | undefined;
 
   private constructor(
     private readonly transport: ProducerTransport,
     private readonly topicPrefix: string,
+    private readonly brokers: readonly string[],
     opts: ProducerOptions,
   ) {
     this.lingerMs = opts.lingerMs ?? 5;
     this.maxBatchBytes = opts.maxBatchBytes ?? 1_000_000;
     this.maxBufferedBytes = opts.maxBufferedBytes ?? 64 * 1024 * 1024;
+    this.maxBlockMs = opts.maxBlockMs ?? 60_000;
+    this.deliveryTimeoutMs = opts.deliveryTimeoutMs ?? 120_000;
     this.metrics = createProducerMetrics(opts.registry ?? new Registry());
+    if (opts.flushOnExit) this.removeExitHooks = installExitHooks(this);
   }
 
   /** The Kafka client library in use (ProducerOptions.client or INGEST_PRODUCER_CLIENT). */
@@ -105,22 +148,32 @@ export class EventProducer {
   }
 
   static async connect(opts: ProducerOptions = {}): Promise<EventProducer> {
-    for (const [name, value] of Object.entries({ lingerMs: opts.lingerMs, maxBatchBytes: opts.maxBatchBytes, maxBufferedBytes: opts.maxBufferedBytes })) {
+    for (const [name, value] of Object.entries({ lingerMs: opts.lingerMs, maxBatchBytes: opts.maxBatchBytes, maxBufferedBytes: opts.maxBufferedBytes, maxBlockMs: opts.maxBlockMs, deliveryTimeoutMs: opts.deliveryTimeoutMs })) {
       if (value !== undefined && (!Number.isFinite(value) || value < 0)) throw new RangeError(`ProducerOptions.${name} must be a non-negative number, got ${value}`);
     }
     const client = opts.client ?? producerClientFromEnv(process.env.INGEST_PRODUCER_CLIENT);
     if (!PRODUCER_CLIENTS.includes(client)) throw new RangeError(`ProducerOptions.client must be one of ${PRODUCER_CLIENTS.join(', ')}, got ${String(client)}`);
-    if (opts.compression !== undefined && opts.compression !== 'gzip' && opts.compression !== 'none') throw new RangeError(`ProducerOptions.compression must be 'gzip' or 'none', got ${String(opts.compression)}`);
+    const compression = opts.compression ?? compressionFromEnv(process.env.INGEST_PRODUCER_COMPRESSION);
+    if (!KAFKA_CODECS.includes(compression)) throw new RangeError(`ProducerOptions.compression must be one of ${KAFKA_CODECS.join(', ')}, got ${String(compression)}`);
+    const brokers = opts.brokers ?? ['127.0.0.1:9092'];
     const transport = await connectTransport({
       client,
-      brokers: opts.brokers ?? ['127.0.0.1:9092'],
+      brokers,
       clientId: opts.clientId ?? 'ingest-producer',
-      compression: opts.compression ?? 'gzip',
+      compression,
       connectionTimeoutMs: 10_000,
       ...(opts.security ? { security: opts.security } : {}),
       ...(opts.oauthBearerProvider ? { oauthBearerProvider: opts.oauthBearerProvider } : {}),
     });
-    return new EventProducer(transport, opts.topicPrefix ?? 'ingest.', opts);
+    return new EventProducer(transport, opts.topicPrefix ?? 'ingest.', brokers, opts);
+  }
+
+  /**
+   * A producer on a transport of your own (a test double, a client this SDK does not wrap). The
+   * options are checked as connect() checks them, but brokers name only the DeliveryErrors.
+   */
+  static fromTransport(transport: ProducerTransport, opts: ProducerOptions = {}): EventProducer {
+    return new EventProducer(transport, opts.topicPrefix ?? 'ingest.', opts.brokers ?? ['127.0.0.1:9092'], opts);
   }
 
   /** Validates, encodes and queues `events` of `type`; resolves once Kafka acknowledged all of them. */
@@ -135,9 +188,13 @@ export class EventProducer {
     try {
       for (let i = 0; i < events.length; i++) {
         const record = toEventRecord(type, events[i], i, now);
+        checkTimestampsPlausible(type, record, i, now);
         const value = this.encoder.encode(type.avroType, type.fingerprint, record);
         const key = String(record[type.partitionKey]);
         const size = value.length + Buffer.byteLength(key) + RECORD_FRAMING_BYTES;
+        // One event larger than a request would be refused by the broker (MESSAGE_TOO_LARGE)
+        // after the whole call waited; refuse it here, naming its largest field.
+        if (size > this.maxBatchBytes) throw new EventValidationError(type.name, largestField(record), `the encoded event is ${size} bytes, over maxBatchBytes (${this.maxBatchBytes}), which must stay below the broker's message.max.bytes`, i);
         if (part.messages.length > 0 && part.size + size > this.maxBatchBytes) {
           parts.push(part);
           part = { messages: [], bytes: 0, size: 0 };
@@ -152,7 +209,7 @@ export class EventProducer {
     }
     if (part.messages.length === 0) return;
     parts.push(part);
-    while (this.unackedBytes > this.maxBufferedBytes) await new Promise<void>((r) => this.waiters.push(r));
+    await this.waitForRoom(type.name);
     const topic = topicName({ topicPrefix: this.topicPrefix }, type.name);
     const acks = parts.map(
       (p) =>
@@ -172,20 +229,58 @@ export class EventProducer {
     if (failed) throw failed.reason;
   }
 
-  /** Sends everything queued and waits for the acknowledgements. */
+  /**
+   * Sends everything queued and waits for the acknowledgements, including calls still waiting
+   * for buffer room when flush starts (they get room as the queue drains, or reject after maxBlockMs).
+   */
   async flush(): Promise<void> {
-    while (this.queue.length > 0 || this.sending) {
+    while (this.queue.length > 0 || this.sending || this.waiters.size > 0) {
       this.kick();
-      await this.sending?.catch(() => undefined);
+      if (this.sending) await this.sending.catch(() => undefined);
+      else await new Promise((r) => setImmediate(r));
     }
   }
 
-  /** Flushes, then disconnects. Events emitted before close are sent, never dropped. */
+  /**
+   * Flushes, then disconnects. Every call made before close settles: acknowledged, or rejected
+   * (delivery timeout, buffer wait over maxBlockMs); none is dropped. Calls after close reject.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.removeExitHooks?.();
     await this.flush();
     await this.transport.close();
+  }
+
+  /** Events queued or in flight, not yet acknowledged: what a process exit without close() would lose. */
+  get pendingEvents(): number {
+    let n = 0;
+    for (const p of this.queue) n += p.messages.length;
+    return n + this.inFlightEvents;
+  }
+
+  private inFlightEvents = 0;
+
+  /** Waits while the buffer is over maxBufferedBytes, at most maxBlockMs (then BufferFullError). */
+  private async waitForRoom(eventType: string): Promise<void> {
+    if (this.unackedBytes <= this.maxBufferedBytes) return;
+    const deadline = Date.now() + this.maxBlockMs;
+    while (this.unackedBytes > this.maxBufferedBytes) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new BufferFullError(`${eventType}: no room in the producer buffer within maxBlockMs (${this.maxBlockMs} ms): ${this.unackedBytes} bytes unacknowledged, maxBufferedBytes ${this.maxBufferedBytes} (Kafka slower than the emit rate, or unreachable)`);
+      }
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.waiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, left);
+        this.waiters.add(wake);
+      });
+    }
   }
 
   private kick(): void {
@@ -215,12 +310,31 @@ export class EventProducer {
       if (list) for (const m of p.messages) list.push(m);
       else byTopic.set(p.topic, [...p.messages]);
     }
+    const request = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    for (const p of batch) this.inFlightEvents += p.messages.length;
+    // The oldest event of the batch sets the deadline (the queue is in emit order).
+    const startedAt = batch[0]!.emittedAt;
     let error: unknown;
-    try {
-      await this.transport.send([...byTopic].map(([topic, messages]) => ({ topic, messages })));
-    } catch (err) {
-      error = err;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.transport.send(request);
+        error = undefined;
+        break;
+      } catch (err) {
+        // The same request again: the idempotent producer's sequence numbers advance only on an
+        // acknowledgement, so a request the broker wrote but whose answer was lost is
+        // deduplicated by the broker (KIP-98), not written twice.
+        const now = Date.now();
+        const backoff = Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_MS * 2 ** (attempt - 1));
+        const retriable = isRetriableSendError(err);
+        if (!retriable || now + backoff >= startedAt + this.deliveryTimeoutMs) {
+          error = new DeliveryError(this.brokers, attempt, now - startedAt, retriable, err);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, backoff));
+      }
     }
+    for (const p of batch) this.inFlightEvents -= p.messages.length;
     const ackedAt = Date.now();
     for (const p of batch) {
       this.unackedBytes -= p.bytes;
@@ -234,8 +348,55 @@ export class EventProducer {
         p.resolve();
       }
     }
-    while (this.unackedBytes <= this.maxBufferedBytes && this.waiters.length > 0) this.waiters.shift()!();
+    if (this.unackedBytes <= this.maxBufferedBytes) for (const wake of [...this.waiters]) wake();
   }
+}
+
+/** The field with the most bytes (strings), to name in a too-large error. */
+function largestField(record: Record<string, unknown>): string {
+  let best = '(event)';
+  let bestBytes = -1;
+  for (const [name, value] of Object.entries(record)) {
+    const bytes = typeof value === 'string' ? Buffer.byteLength(value) : 8;
+    if (bytes > bestBytes) [best, bestBytes] = [name, bytes];
+  }
+  return best;
+}
+
+/**
+ * ProducerOptions.flushOnExit. 'beforeExit' fires when the event loop empties (not on
+ * process.exit() or an uncaught exception: nothing can flush then, see the README). A signal
+ * handler replaces Node's default of exiting at once, so after close() it is removed and the
+ * signal raised again, which ends the process as the signal would have.
+ */
+function installExitHooks(producer: EventProducer): () => void {
+  const onBeforeExit = () => void producer.close();
+  const onSignal = (signal: NodeJS.Signals) => {
+    remove();
+    producer.close().finally(() => process.kill(process.pid, signal));
+  };
+  const onExit = () => {
+    const lost = producer.pendingEvents;
+    // Synchronous, on the way out: the one thing still possible is to say what is lost.
+    if (lost > 0) process.stderr.write(`ingest producer: process exiting without close(): ${lost} events not acknowledged by Kafka are lost\n`);
+  };
+  process.on('beforeExit', onBeforeExit);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('exit', onExit);
+  function remove() {
+    process.off('beforeExit', onBeforeExit);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    process.off('exit', onExit);
+  }
+  return remove;
+}
+
+function compressionFromEnv(value: string | undefined): KafkaCodec {
+  if (value === undefined || value === '') return 'gzip';
+  if ((KAFKA_CODECS as readonly string[]).includes(value)) return value as KafkaCodec;
+  throw new RangeError(`INGEST_PRODUCER_COMPRESSION must be one of ${KAFKA_CODECS.join(', ')}, got '${value}'`);
 }
 
 function producerClientFromEnv(value: string | undefined): ProducerClient {

@@ -1,5 +1,7 @@
 import { Producer as PlatformaticProducer, compatibilityPartitioner } from '@platformatic/kafka';
-import { CompressionTypes, Partitioners, type ICustomPartitioner, type Producer as KafkajsProducer } from 'kafkajs';
+import { Partitioners, type CompressionTypes, type ICustomPartitioner, type Producer as KafkajsProducer } from 'kafkajs';
+import zlib from 'node:zlib';
+import { installKafkaCodecs, KAFKAJS_COMPRESSION, type KafkaCodec } from '../consumers/kafka-codecs.js';
 import type { KafkaSecurity } from '../lib/config.js';
 import { KafkaConnectError, asAuthorizationError, createKafka, kafkaSecurity, type OAuthBearerProvider } from '../lib/kafka.js';
 
@@ -45,7 +47,7 @@ export interface TransportOptions {
   client: ProducerClient;
   brokers: string[];
   clientId: string;
-  compression: 'gzip' | 'none';
+  compression: KafkaCodec;
   connectionTimeoutMs: number;
   /** TLS and SASL (ProducerOptions.security); unset: PLAINTEXT. */
   security?: KafkaSecurity;
@@ -56,6 +58,10 @@ export interface TransportOptions {
 export async function connectTransport(opts: TransportOptions): Promise<ProducerTransport> {
   // Validates the security options before any connection (throws ConfigError naming the option).
   kafkaSecurity(opts.security ?? {}, opts.oauthBearerProvider, (f) => `ProducerOptions.security.${f}`);
+  // @platformatic/kafka compresses zstd with node:zlib, which has zstd from Node 22.15 / 23.8 on.
+  if (opts.client === 'platformatic' && opts.compression === 'zstd' && typeof (zlib as { zstdCompressSync?: unknown }).zstdCompressSync !== 'function') {
+    throw new RangeError(`compression 'zstd' with client 'platformatic' needs node:zlib zstd (Node >= 22.15); this is Node ${process.versions.node}. Use client 'kafkajs' or another codec`);
+  }
   try {
     return await (opts.client === 'platformatic' ? PlatformaticTransport.connect(opts) : KafkajsTransport.connect(opts));
   } catch (err) {
@@ -104,8 +110,10 @@ class KafkajsTransport implements ProducerTransport {
       ...opts.security,
     }, '', undefined, opts.oauthBearerProvider);
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: cachedKeyPartitioner });
+    // kafkajs ships only gzip; the other codecs are the worker's (consumers/kafka-codecs.ts).
+    installKafkaCodecs();
     await producer.connect();
-    return new KafkajsTransport(producer, opts.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP, opts.security ?? {});
+    return new KafkajsTransport(producer, KAFKAJS_COMPRESSION[opts.compression], opts.security ?? {});
   }
 
   async send(topics: readonly OutgoingTopic[]): Promise<void> {
@@ -140,7 +148,7 @@ class PlatformaticTransport implements ProducerTransport {
 
   private constructor(
     private readonly producer: PlatformaticProducer<Buffer, Buffer, string, string>,
-    private readonly compression: 'gzip' | 'none',
+    private readonly compression: KafkaCodec,
     private readonly security: KafkaSecurity,
   ) {}
 
@@ -192,7 +200,7 @@ class PlatformaticTransport implements ProducerTransport {
       for (const m of list) messages.push({ topic, key: this.key(m.key), value: m.value });
     }
     try {
-      await this.producer.send({ messages, acks: -1, idempotent: true, compression: this.compression === 'gzip' ? 'gzip' : 'none' });
+      await this.producer.send({ messages, acks: -1, idempotent: true, compression: this.compression });
     } catch (err) {
       throw asAuthorizationError(err, `write to ${topics.map((t) => t.topic).join(', ')}`, this.security);
     }

@@ -303,3 +303,37 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   return typeof value === 'object' ? 'an object' : typeof value;
 }
+
+/** 2000-01-01T00:00:00Z: no event of this pipeline is older; a smaller value is almost always seconds passed as milliseconds. */
+export const MIN_PLAUSIBLE_TIME_MS = Date.UTC(2000, 0, 1);
+/** How far ahead of the producer's clock an event time may be (clock skew between hosts), 1 day. */
+export const MAX_FUTURE_SKEW_MS = 24 * 60 * 60 * 1000;
+
+const timestampFieldLists = new WeakMap<EventType, readonly string[]>();
+
+/**
+ * Refuses event times the tables would mishandle: before 2000-01-01 (typically epoch seconds
+ * given as milliseconds: 1.7e9 ms is January 1970) or more than a day after `now` (year 3000,
+ * microseconds). The tables' TTL and partitioning key on these times, so such an event would be
+ * deleted at once or land in a partition of its own. Every timestamp-millis field of the type
+ * is checked. The SDK calls this at emit; the worker does not (it must take what older
+ * producers wrote). Throws EventValidationError naming the field.
+ */
+export function checkTimestampsPlausible(type: EventType, record: Record<string, unknown>, index: number | undefined, now: number): void {
+  let fields = timestampFieldLists.get(type);
+  if (fields === undefined) {
+    fields = type.schema.fields.filter((f) => isTimestampMillis(f.type)).map((f) => f.name);
+    timestampFieldLists.set(type, fields);
+  }
+  for (const name of fields) {
+    const value = record[name];
+    if (typeof value !== 'number') continue;
+    if (value < MIN_PLAUSIBLE_TIME_MS) invalid(type, name, `${value} is before 2000-01-01 (${new Date(value).toISOString()}); epoch seconds instead of milliseconds?`, index);
+    if (value > now + MAX_FUTURE_SKEW_MS) invalid(type, name, `${value} (${Number.isFinite(new Date(value).getTime()) ? new Date(value).toISOString() : 'out of range'}) is more than a day ahead of now; microseconds instead of milliseconds, or a wrong clock?`, index);
+  }
+}
+
+function isTimestampMillis(schema: AvroSchema): boolean {
+  if (Array.isArray(schema)) return schema.some((s) => isTimestampMillis(s as AvroSchema));
+  return typeof schema === 'object' && schema !== null && 'logicalType' in schema && schema.logicalType === 'timestamp-millis';
+}

@@ -1,0 +1,54 @@
+/**
+ * The SDK's throughput and bytes on the wire per record-batch codec, both clients, alternated
+ * rounds in one sitting (the box is shared: compare ratios within a round, not absolute numbers
+ * across runs). Bytes on the wire are the topic's log segment bytes on the local broker
+ * (record batches as written: compressed, with their headers).
+ *   KAFKA_BROKERS=... npx tsx bench/codec-bench.ts [events per run, default 100000] [rounds, default 2]
+ * Writes bench/results/codecs-<time>.json.
+ */
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { KAFKA_CODECS } from '../consumers/kafka-codecs.js';
+import { PRODUCER_CLIENTS } from '../producers/kafka-transport.js';
+import { createTopic, deleteTopicsWithPrefix, topicRecordCount } from './common.js';
+import { costEventPool } from './data.js';
+import { benchCostProducer } from './producer-bench.js';
+import zlib from 'node:zlib';
+
+const root = resolve(import.meta.dirname, '..');
+const dataDir = process.env.KAFKA_DATA_DIR ?? join(root, '.cache/kafka/data');
+const total = Number(process.argv[2] ?? 100_000);
+const rounds = Number(process.argv[3] ?? 2);
+const zstdInZlib = typeof (zlib as { zstdCompressSync?: unknown }).zstdCompressSync === 'function';
+
+function logBytes(topic: string): number {
+  let bytes = 0;
+  for (const dir of readdirSync(dataDir).filter((d) => d.startsWith(`${topic}-`))) {
+    for (const f of readdirSync(join(dataDir, dir)).filter((f) => f.endsWith('.log'))) bytes += statSync(join(dataDir, dir, f)).size;
+  }
+  return bytes;
+}
+
+const pool = costEventPool(7);
+const prefix = `codecbench${Date.now().toString(36)}`;
+const rows: Record<string, unknown>[] = [];
+for (let round = 1; round <= rounds; round++) {
+  for (const client of PRODUCER_CLIENTS) {
+    for (const compression of KAFKA_CODECS) {
+      if (client === 'platformatic' && compression === 'zstd' && !zstdInZlib) continue;
+      const topicPrefix = `${prefix}.r${round}.${client}.${compression}.`;
+      const topic = `${topicPrefix}cost_metrics`;
+      await createTopic(topic, 4);
+      const f = await benchCostProducer({ topicPrefix, total, pool, client, compression });
+      const records = await topicRecordCount(topic);
+      const wire = logBytes(topic);
+      const row = { round, client, compression, events: f.events, records, eventsPerSec: Math.round(f.eventsPerSec), cpuSeconds: f.cpuSeconds, wireBytesPerEvent: Math.round((wire / total) * 10) / 10, avroBytesPerEvent: f.avgEventBytes, p99CallMs: f.latencyMsPerCall.p99 };
+      rows.push(row);
+      console.log(JSON.stringify(row));
+    }
+  }
+}
+await deleteTopicsWithPrefix(prefix);
+const out = join(root, 'bench/results', `codecs-${new Date().toISOString()}.json`);
+writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), node: process.versions.node, total, rounds, note: 'shared 2-core box, 8 engineers working (load 6-9)', rows }, null, 2));
+console.log(out);

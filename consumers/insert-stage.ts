@@ -3,6 +3,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { rawInsertOf } from '../lib/clickhouse.js';
 import type { Config } from '../lib/config.js';
 import { classifyClickHouseError } from '../lib/errors.js';
+import { retryUntilDone } from '../lib/retry.js';
 import type { Logger } from '../lib/logger.js';
 import type { WorkerMetrics } from '../lib/metrics.js';
 import type { BatchJournal } from './batch-journal.js';
@@ -170,31 +171,170 @@ export class InsertStage implements BatchConsumer {
     }
   }
 
-  /** Splits a batch ClickHouse refused as data until the refused rows are isolated. */
+  /**
+   * Settles a batch ClickHouse refused as data: every good row lands, only the rows ClickHouse
+   * refuses are dead-lettered (rejected_by_clickhouse, retried from the queue until a table fix
+   * lands them), and a table that refuses everything is stopped instead of bisected.
+   *
+   * Bounded: the batch is split level by level (halves, quarters, ...) while every part keeps
+   * being refused. When all 2^d parts of level d = BISECT_VERDICT_DEPTH (+1 per failed probe)
+   * are refused and none landed, the table is the problem (a retyped column), not the rows: no
+   * row is dead-lettered, the topic is stopped (deadLetters.limit.tableRefusing: gauge, log),
+   * and after a pause with backoff the batch is probed whole with its own token. Meanwhile this
+   * insert holds no insert slot and nothing commits, so the partition's later batches wait and
+   * the consumer pauses it: Kafka keeps the rows, and the other tables keep flowing. A batch
+   * with a few bad rows spread over every part looks the same once; the probe looks one level
+   * deeper each time, so it is settled row by row soon after. Cost of a refusing table: 2^(d+1)
+   * - 2 inserts per probe (14 at first), instead of about 2n per batch.
+   *
+   * Once some part lands, the refused parts are bisected down to single rows. Each refused row
+   * is counted by the topic's poison limit: when the topic's share of poison is spiking, the row
+   * waits (as above) instead of being dead-lettered. Tokens derive from the parent's and the
+   * position, so re-running a bisection after a crash deduplicates what landed.
+   */
   private async bisect(batch: Batch, rows: EncodedRows, token: string, err: unknown): Promise<readonly EncodedRows[]> {
-    if (rows.count === 1) {
-      const [row] = toLetterRows(this.decoded(batch, rows));
-      await this.deadLetters.poison({
-        topic: batch.topic,
-        partition: batch.partition,
-        offset: rows.offsets[0]!,
-        reason: 'rejected_by_clickhouse',
-        detail: String((err as Error).message ?? err),
-        value: null,
-        row,
-        table: batch.eventType.table,
-      });
-      this.metrics.poisonMessages.inc({ topic: batch.topic, reason: 'rejected_by_clickhouse' });
-      return [];
+    let error = err;
+    for (let probe = 0; ; probe++) {
+      const settled = await this.isolate(batch, rows, token, BISECT_VERDICT_DEPTH + probe, probe);
+      if (settled !== 'table') {
+        this.deadLetters.limit.recovered(batch.topic);
+        return settled;
+      }
+      const detail = `ClickHouse refused every part of ${batch.topic}[${batch.partition}] ${batch.firstOffset}-${batch.lastOffset} (${rows.count} rows) as data: table ${batch.eventType.table} is refusing rows (a changed column type?), not the rows themselves. Its partitions wait in Kafka; nothing is dead-lettered. Last error: ${errorText(error)}`;
+      const pauseMs = this.deadLetters.limit.tableRefusing(batch.topic, detail);
+      await this.limiter.yielding(() => sleep(pauseMs));
+      const whole = await this.attempt(batch, rows, token);
+      if (whole === true) {
+        this.deadLetters.limit.recovered(batch.topic);
+        return [rows];
+      }
+      error = whole;
     }
-    const mid = Math.ceil(rows.count / 2);
-    // Sub-batch tokens are derived from the parent's, so re-running the bisection dedups too.
-    const left = await this.insertOrDeadLetter(batch, sliceRows(rows, 0, mid), `${token}/a`);
-    const right = await this.insertOrDeadLetter(batch, sliceRows(rows, mid, rows.count), `${token}/b`);
-    return [...left, ...right];
+  }
+
+  /**
+   * One bounded bisection of `rows` (refused as a whole). Returns the parts that landed, or
+   * 'table' when every part down to level `verdictDepth` was refused.
+   */
+  private async isolate(batch: Batch, rows: EncodedRows, token: string, verdictDepth: number, probe: number): Promise<readonly EncodedRows[] | 'table'> {
+    const landed: EncodedRows[] = [];
+    let refused: Part[] = [{ rows, token, error: undefined }];
+    for (let depth = 1; depth <= verdictDepth; depth++) {
+      if (refused.every((p) => p.rows.count === 1)) {
+        // Every row refused on its own. A small batch gives no other evidence, so the first
+        // two times it counts as the table refusing; then the rows are dead-lettered (through
+        // the poison limit, which stops the topic if its share of poison spikes).
+        if (probe < 2) return 'table';
+        break;
+      }
+      const next: Part[] = [];
+      for (const part of refused) {
+        if (part.rows.count === 1) {
+          next.push(part); // refused on its own already
+          continue;
+        }
+        for (const child of halves(part)) {
+          const outcome = await this.attempt(batch, child.rows, child.token);
+          if (outcome === true) landed.push(child.rows);
+          else next.push({ ...child, error: outcome });
+        }
+      }
+      refused = next;
+      if (landed.length > 0) break;
+    }
+    if (landed.length === 0 && refused.some((p) => p.rows.count > 1)) return 'table';
+    for (const part of refused) landed.push(...(await this.settle(batch, part)));
+    return landed;
+  }
+
+  /** Bisects a refused part down to single rows; dead-letters the rows ClickHouse refuses. */
+  private async settle(batch: Batch, part: Part): Promise<readonly EncodedRows[]> {
+    if (part.rows.count > 1) {
+      const landed: EncodedRows[] = [];
+      for (const child of halves(part)) {
+        const outcome = await this.attempt(batch, child.rows, child.token);
+        if (outcome === true) landed.push(child.rows);
+        else landed.push(...(await this.settle(batch, { ...child, error: outcome })));
+      }
+      return landed;
+    }
+    const limit = this.deadLetters.limit;
+    while (!limit.admitPoison(batch.topic)) {
+      // The topic's share of poison is spiking: this row waits (nothing commits) and is tried
+      // again after the hold; a table fixed meanwhile takes it.
+      await this.limiter.yielding(() => sleep(Math.max(10, limit.heldForMs(batch.topic))));
+      const outcome = await this.attempt(batch, part.rows, part.token);
+      if (outcome === true) return [part.rows];
+      part = { ...part, error: outcome };
+    }
+    const [row] = toLetterRows(this.decoded(batch, part.rows));
+    const letter = {
+      topic: batch.topic,
+      partition: batch.partition,
+      offset: part.rows.offsets[0]!,
+      reason: 'rejected_by_clickhouse' as const,
+      detail: errorText(part.error),
+      value: null,
+      row,
+      table: batch.eventType.table,
+    };
+    // The batch commits after this returns, so the letter must be durable first: a Redis
+    // outage or a full queue makes the partition wait here, never lose the row.
+    await retryUntilDone('dead-letter write of a refused row', () => this.deadLetters.poison(letter), this.log);
+    this.metrics.poisonMessages.inc({ topic: batch.topic, reason: 'rejected_by_clickhouse' });
+    return [];
+  }
+
+  /**
+   * Inserts one part of a batch that is being bisected: true when it landed, the error when
+   * ClickHouse refused it as data. Retriable failures are retried in place with capped
+   * backoff (the rows stay in Kafka meanwhile); fatal ones are thrown.
+   */
+  private async attempt(batch: Batch, rows: EncodedRows, token: string): Promise<true | unknown> {
+    const table = batch.eventType.table;
+    let delay = this.config.initialBackoffMs;
+    for (;;) {
+      try {
+        await this.insert(table, rows, token);
+        this.metrics.rowsInserted.inc({ table }, rows.count);
+        this.metrics.bytesInserted.inc({ table }, Math.round((batch.bytes * rows.count) / Math.max(1, batch.rows.count)));
+        return true;
+      } catch (err) {
+        const kind = classifyClickHouseError(err);
+        this.metrics.insertErrors.inc({ table, kind });
+        if (kind === 'poison') return err;
+        if (kind === 'fatal') throw err;
+        await sleep(delay);
+        delay = Math.min(this.config.maxBackoffMs, Math.max(1, delay * 2));
+      }
+    }
   }
 
   private decoded(batch: Batch, rows: EncodedRows): InsertBatch {
     return decodedRows(rows, rowEncoderFor(batch.eventType));
   }
 }
+
+/** Levels of a refused batch split (2^d parts) before it counts as its table refusing every row; see InsertStage.bisect. */
+export const BISECT_VERDICT_DEPTH = 3;
+
+interface Part {
+  rows: EncodedRows;
+  token: string;
+  error: unknown;
+}
+
+/** The two halves of a part, with tokens derived from its own (`/a`, `/b`), as before bounded bisection. */
+function halves(part: Part): Part[] {
+  const mid = Math.ceil(part.rows.count / 2);
+  return [
+    { rows: sliceRows(part.rows, 0, mid), token: `${part.token}/a`, error: undefined },
+    { rows: sliceRows(part.rows, mid, part.rows.count), token: `${part.token}/b`, error: undefined },
+  ];
+}
+
+function errorText(err: unknown): string {
+  return String((err as Error | undefined)?.message ?? err);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -184,8 +184,11 @@ export class InsertStage implements BatchConsumer {
    * insert holds no insert slot and nothing commits, so the partition's later batches wait and
    * the consumer pauses it: Kafka keeps the rows, and the other tables keep flowing. A batch
    * with a few bad rows spread over every part looks the same once; the probe looks one level
-   * deeper each time, so it is settled row by row soon after. Cost of a refusing table: 2^(d+1)
-   * - 2 inserts per probe (14 at first), instead of about 2n per batch.
+   * deeper each time (up to BISECT_MAX_VERDICT_DEPTH), so it is settled row by row soon after.
+   * Cost of a refusing table: 2^(d+1) - 2 inserts per probe (14 at first, at most 126), instead
+   * of about 2n per batch. A batch of 64 rows or fewer whose every row is refused on its own
+   * gives no such evidence: it counts as the table refusing for two probes, then its rows are
+   * dead-lettered through the poison limit (which stops the topic if they are too many).
    *
    * Once some part lands, the refused parts are bisected down to single rows. Each refused row
    * is counted by the topic's poison limit: when the topic's share of poison is spiking, the row
@@ -195,7 +198,7 @@ export class InsertStage implements BatchConsumer {
   private async bisect(batch: Batch, rows: EncodedRows, token: string, err: unknown): Promise<readonly EncodedRows[]> {
     let error = err;
     for (let probe = 0; ; probe++) {
-      const settled = await this.isolate(batch, rows, token, BISECT_VERDICT_DEPTH + probe, probe);
+      const settled = await this.isolate(batch, rows, token, Math.min(BISECT_MAX_VERDICT_DEPTH, BISECT_VERDICT_DEPTH + probe), probe);
       if (settled !== 'table') {
         this.deadLetters.limit.recovered(batch.topic);
         return settled;
@@ -317,6 +320,8 @@ export class InsertStage implements BatchConsumer {
 
 /** Levels of a refused batch split (2^d parts) before it counts as its table refusing every row; see InsertStage.bisect. */
 export const BISECT_VERDICT_DEPTH = 3;
+/** The deepest level the probes of a stopped table look at (64 parts): a batch with bad rows in all of them is held, not dead-lettered. */
+export const BISECT_MAX_VERDICT_DEPTH = 6;
 
 interface Part {
   rows: EncodedRows;

@@ -11,6 +11,7 @@ import type { Batch, EncodedRows } from '../../consumers/types.js';
 import { createLogger } from '../../lib/logger.js';
 import { createWorkerMetrics } from '../../lib/metrics.js';
 import { costMetrics } from '../../schemas/cost-metrics.js';
+import type { EventType } from '../../schemas/event-type.js';
 import { eventTypes } from '../../schemas/index.js';
 import { toEventRecord } from '../../schemas/validate-event.js';
 import { sampleEvents } from '../fixtures/events.js';
@@ -107,7 +108,7 @@ describe('InsertStage.bisect: bounded, stops a table that refuses every row', ()
   const config = { attempts: 3, initialBackoffMs: 1, maxBackoffMs: 2, concurrency: 1 };
   const dataError = () => Object.assign(new Error('Cannot parse input: expected \\t (injected)'), { code: '27' });
 
-  function batchOf(n: number, partition = 0, type = costMetrics): Batch {
+  function batchOf(n: number, partition = 0, type: EventType = costMetrics as unknown as EventType): Batch {
     const records = sampleEvents(type.name, n, 3).map((e, i) => toEventRecord(type, e as never, i, Date.now()));
     const rows: EncodedRows = encodeRecords(rowEncoderFor(type), type.timestampField, { topic: `ingest.${type.name}`, partition, rows: records.map((record, offset) => ({ offset, record, bytes: 10 })) });
     return { topic: `ingest.${type.name}`, partition, eventType: type, firstOffset: 0, lastOffset: n - 1, rows, bytes: 10 * n, messages: n, reason: 'rows', poisonWrites: [], epoch: 0 };

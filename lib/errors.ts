@@ -77,9 +77,11 @@ const RETRIABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT',
 export function classifyClickHouseError(err: unknown): FailureKind {
   if (err instanceof RetriableError) return 'retriable';
   if (err instanceof PoisonError) return 'poison';
-  const e = err as { code?: unknown; message?: unknown; cause?: unknown; name?: unknown } | null;
+  const e = err as { code?: unknown; clickhouseCode?: unknown; message?: unknown; cause?: unknown; name?: unknown } | null;
   if (!e || typeof e !== 'object') return 'fatal';
-  const code = typeof e.code === 'string' && /^\d+$/.test(e.code) ? Number(e.code) : e.code;
+  // chDB's errors (ChdbInsertError, code 'CHDB_INSERT') carry the server's code as `clickhouseCode`.
+  const given = typeof e.clickhouseCode === 'number' ? e.clickhouseCode : e.code;
+  const code = typeof given === 'string' && /^\d+$/.test(given) ? Number(given) : given;
   if (typeof code === 'number') {
     if (RETRIABLE_CLICKHOUSE_CODES.has(code)) return 'retriable';
     if (DATA_CLICKHOUSE_CODES.has(code)) return 'poison';

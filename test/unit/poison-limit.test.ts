@@ -1,4 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { BatchStage } from '../../consumers/batch-stage.js';
+import { DecodeStage } from '../../consumers/decode-stage.js';
+import { MemoryBudget } from '../../consumers/memory-budget.js';
+import { MessageRejected } from '../../consumers/types.js';
+import { SchemaLookup } from '../../schemas/schema-lookup.js';
+import { encodeSingleObject } from '../../schemas/wire-format.js';
 import type { BatchConsumer } from '../../consumers/batch-stage.js';
 import type { BatchJournal } from '../../consumers/batch-journal.js';
 import { letterBackoffMs, letterIdentity, type DeadLetterSink, type PoisonLetter } from '../../consumers/dead-letter-queue.js';
@@ -233,5 +239,40 @@ describe('InsertStage.bisect: bounded, stops a table that refuses every row', ()
     expect(letters).toHaveLength(5);
     expect(new Set(fake.landed).size).toBe(64 - 5);
     expect(fake.landed).toHaveLength(64 - 5);
+  });
+});
+
+describe('DecodeStage with a stopped topic', () => {
+  it('holds the poison message (MessageRejected, nothing dead-lettered, offset not taken) while good ones pass, and lets it through after the pause', async () => {
+    let now = 0;
+    const type = costMetrics as unknown as EventType;
+    const letters: PoisonLetter[] = [];
+    const batches: Batch[] = [];
+    const limit = new PoisonLimit({ maxRatio: 0.5, window: 4, initialPauseMs: 1_000, maxPauseMs: 1_000 }, () => now);
+    const sink: DeadLetterSink = { poison: async (l) => void letters.push(l), failedBatch: async () => undefined, limit };
+    const metrics = createWorkerMetrics();
+    const batch = new BatchStage({ submit: async (b) => void batches.push(b) }, { maxRows: 1_000, maxBytes: 1e9, maxWaitMs: 1_000 }, new MemoryBudget(1e9), metrics, () => now);
+    const stage = new DecodeStage(batch, new SchemaLookup([type]), new Map([['t', type]]), sink, metrics, createLogger({}, 'silent'));
+    const good = (offset: number) => ({ topic: 't', partition: 0, offset, timestamp: 0, value: encodeSingleObject(type.avroType, type.fingerprint, toEventRecord(type, sampleEvents('cost_metrics', 1, offset)[0] as never, 0, Date.now())) });
+    const bad = (offset: number) => ({ topic: 't', partition: 0, offset, timestamp: 0, value: Buffer.from('garbage') });
+    stage.submit(bad(0));
+    stage.submit(bad(1));
+    expect(() => stage.submit(bad(2))).toThrow(MessageRejected); // 3 > 0.5 * 4
+    expect(letters.map((l) => l.offset)).toEqual([0, 1]);
+    expect(limit.stopped('t')).toBe('poison_share');
+    // Offered again while held: still refused, counted once in the metrics when it finally passes.
+    expect(() => stage.submit(bad(2))).toThrow(MessageRejected);
+    now = 1_000;
+    stage.submit(bad(2)); // the probe
+    stage.submit(good(3));
+    stage.flushCounts();
+    batch.poll();
+    expect(letters.map((l) => l.offset)).toEqual([0, 1, 2]);
+    // Four messages consumed, although offset 2 was offered three times.
+    expect((await metrics.messagesConsumed.get()).values.find((v) => v.labels.topic === 't')?.value).toBe(4);
+    now = 10_000;
+    batch.poll();
+    expect(batches).toHaveLength(1);
+    expect([batches[0]!.firstOffset, batches[0]!.lastOffset, batches[0]!.rows.count, batches[0]!.poisonWrites.length]).toEqual([0, 3, 1, 3]);
   });
 });

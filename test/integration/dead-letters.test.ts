@@ -155,9 +155,9 @@ describe('a table that refuses every row is stopped, not dead-lettered, and land
     expect(calls).toBeLessThan(100);
     expect(insertsInto.get('cost_metrics_ts')!).toBeLessThan(500);
 
-    // The fix: the column gets its type back.
-    await worker.clickhouse.command({ query: 'ALTER TABLE cost_metrics_ts DROP COLUMN is_spot' });
-    await worker.clickhouse.command({ query: 'ALTER TABLE cost_metrics_ts ADD COLUMN is_spot UInt8' });
+    // The fix: a column of the right type takes the name, in one ALTER (the probes keep inserting meanwhile).
+    await worker.clickhouse.command({ query: 'ALTER TABLE cost_metrics_ts ADD COLUMN is_spot_fixed UInt8' });
+    await worker.clickhouse.command({ query: 'ALTER TABLE cost_metrics_ts RENAME COLUMN is_spot TO is_spot_refusing, RENAME COLUMN is_spot_fixed TO is_spot' });
     await waitFor('498 good cost rows', async () => (await countRows(worker.clickhouse, 'cost_metrics_ts')) === 498, 90_000);
     await waitFor('the 2 bad rows at rest', async () => (await worker.deadLetters.depth()).dead === 2);
     await new Promise((r) => setTimeout(r, 1_000));

@@ -76,10 +76,12 @@ export interface DrainOptions {
   minRowsPerSec?: number;
   /** Extra worker environment (configuration under test, e.g. BATCH_MAX_ROWS). */
   env?: Record<string, string>;
+  /** Checkout whose worker runs (default: this one). */
+  root?: string;
 }
 
 export async function drain(opts: DrainOptions): Promise<DrainFigures> {
-  const child = await WorkerChild.spawn({ id: opts.id, topicPrefix: opts.topicPrefix, runDir: opts.runDir, concurrency: opts.concurrency, env: opts.env });
+  const child = await WorkerChild.spawn({ id: opts.id, topicPrefix: opts.topicPrefix, runDir: opts.runDir, concurrency: opts.concurrency, env: opts.env, root: opts.root });
   try {
     if (opts.cpuProfilePath) await child.startProfile();
     const cpuAtReady = readThreadCpu(child.pid);

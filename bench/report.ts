@@ -5,6 +5,7 @@ import type { TranscodeFigures } from './avro-to-tsv.js';
 import type { KafkaConsumerPerf, KafkaProducerPerf } from './kafka-perf.js';
 import type { NativeEngineFigures } from './native-kafka-engine.js';
 import type { ProducerFigures } from './producer-bench.js';
+import type { PythonProducerFigures } from './python-producer-bench.js';
 import type { ProfileSummary } from './profile.js';
 import type { SinkFigures, decodeLimit } from './sink-limit.js';
 import { rssFlat } from './memory.js';
@@ -17,6 +18,8 @@ export interface Figures {
   /** The same producer runs with ProducerOptions.client = 'platformatic'. */
   producerCostPlatformatic?: ProducerFigures;
   producerLlmPlatformatic?: ProducerFigures;
+  /** The Python SDK (producers/python, bench/python-producer.py), the same cost events. */
+  producerCostPython?: PythonProducerFigures;
   drain?: DrainFigures;
   /** The drain again with a backlog ten times larger (the drain itself is the memory base). */
   memoryTenX?: DrainFigures;
@@ -69,6 +72,8 @@ export function ratios(f: Figures) {
     drainOverNativeEngine: r(drain, f.nativeEngine?.rowsPerSec),
     producerSdkOverKafkaPerfProducer: r(f.producerCost?.eventsPerSec, f.kafkaProducerPerf?.recordsPerSec),
     producerSdkPlatformaticOverKafkaPerfProducer: r(f.producerCostPlatformatic?.eventsPerSec, f.kafkaProducerPerf?.recordsPerSec),
+    pythonSdkOverKafkaPerfProducer: r(f.producerCostPython?.eventsPerSec, f.kafkaProducerPerf?.recordsPerSec),
+    pythonSdkOverTsSdk: r(f.producerCostPython?.eventsPerSec, f.producerCost?.eventsPerSec),
     rssTenXOverBase: memory,
     targets: {
       drainAtLeast70PctOfLowerLimit: lower !== undefined && drain !== undefined ? drain >= 0.7 * lower : null,
@@ -94,6 +99,8 @@ export function summaryRows(f: Figures): [string, string, string][] {
   if (pc) add('Producer SDK (platformatic), cost events', `${n(pc.eventsPerSec)} ev/s, ${n(pc.avroMBPerSec, 2)} MB/s`, `CPU ${pc.cpuSeconds} s; per call p50 ${n(pc.latencyMsPerCall.p50, 1)} ms p99 ${n(pc.latencyMsPerCall.p99, 1)} ms`);
   const pl = f.producerLlmPlatformatic;
   if (pl) add('Producer SDK (platformatic), LLM logs', `${n(pl.eventsPerSec)} ev/s, ${n(pl.avroMBPerSec, 2)} MB/s`, `per event p50 ${n(pl.latencyMsPerCall.p50, 1)} ms p99 ${n(pl.latencyMsPerCall.p99, 1)} ms`);
+  const py = f.producerCostPython;
+  if (py) add('Python SDK, cost events', `${n(py.eventsPerSec)} ev/s`, `${n(py.events)} ev, ${py.eventsPerCall}/call, Python ${py.python} + ${py.avroBackend}; validate + encode alone ${n(py.validateEncodeOnlyEventsPerSec)} ev/s; CPU ${py.cpuSeconds} s`);
   const l = f.producerLlm;
   if (l) add('Producer SDK, LLM logs', `${n(l.eventsPerSec)} ev/s, ${n(l.avroMBPerSec, 2)} MB/s`, `${n(l.events)} ev, 1/call, ${n(l.avgEventBytes)} B Avro; per event p50 ${n(l.latencyMsPerCall.p50, 1)} ms p99 ${n(l.latencyMsPerCall.p99, 1)} ms`);
   const d = f.drain;
@@ -169,6 +176,7 @@ export function missingFigures(f: Figures): string[] {
     ['producerLlm.latencyMsPerCall.p99', f.producerLlm?.latencyMsPerCall.p99],
     ['producerCostPlatformatic.eventsPerSec', f.producerCostPlatformatic?.eventsPerSec],
     ['producerLlmPlatformatic.eventsPerSec', f.producerLlmPlatformatic?.eventsPerSec],
+    ['producerCostPython.eventsPerSec', f.producerCostPython?.eventsPerSec],
     ['drain.rowsPerSec (exact count)', f.drain?.exact ? f.drain.rowsPerSec : undefined],
     ['drain.memory.peakRssHwmBytes', f.drain?.memory.peakRssHwmBytes || undefined],
     ['drain.memory.heap.heapUsedBytes', f.drain?.memory.heap?.heapUsedBytes || undefined],

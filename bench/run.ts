@@ -11,6 +11,7 @@ import { kafkaClientComparison, kafkajsConsume } from './kafka-clients.js';
 import { kafkaConsumerPerf, kafkaProducerPerf } from './kafka-perf.js';
 import { nativeKafkaEngine } from './native-kafka-engine.js';
 import { benchCostProducer, benchLlmProducer } from './producer-bench.js';
+import { benchPythonProducer } from './python-producer-bench.js';
 import { publicThreadCpu, summariseCpuProfile } from './profile.js';
 import { missingFigures, printSummary, ratios, type Figures } from './report.js';
 import { decodeLimit, sinkLimit } from './sink-limit.js';
@@ -28,8 +29,8 @@ import { SchemaLookup } from '../schemas/schema-lookup.js';
  */
 const quick = process.argv.includes('--quick');
 const SIZES = quick
-  ? { producerCost: 50_000, producerLlm: 1_000, kafkaClients: 50_000, drain: 50_000, partitions: 4, memoryTenX: 500_000, profileRows: 5_000, e2eSeconds: 5, e2eWarmupSeconds: 2, scaleOut: 20_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 500 }
-  : { producerCost: 2_000_000, producerLlm: 20_000, kafkaClients: 1_000_000, drain: 2_000_000, partitions: 4, memoryTenX: 20_000_000, profileRows: 200_000, e2eSeconds: 30, e2eWarmupSeconds: 15, scaleOut: 1_000_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 2_000 };
+  ? { producerCost: 50_000, producerLlm: 1_000, kafkaClients: 50_000, drain: 50_000, partitions: 4, memoryTenX: 500_000, profileRows: 5_000, e2eSeconds: 5, e2eWarmupSeconds: 2, scaleOut: 20_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 500, pythonProducer: 10_000 }
+  : { producerCost: 2_000_000, producerLlm: 20_000, kafkaClients: 1_000_000, drain: 2_000_000, partitions: 4, memoryTenX: 20_000_000, profileRows: 200_000, e2eSeconds: 30, e2eWarmupSeconds: 15, scaleOut: 1_000_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 2_000, pythonProducer: 300_000 };
 const SEED = 20_251_123;
 const WORKER_BATCH = { maxRows: 50_000, maxWaitMs: 1_000, insertConcurrency: 4 };
 
@@ -101,7 +102,7 @@ async function main(): Promise<number> {
     quietHostAtStart = await waitForQuietHost(300_000);
   }
   const topic = (name: string) => `${id}.${name}.`;
-  const prefixes = { drain: topic('drain'), tenx: topic('tenx'), base: topic('base'), llm: topic('llm'), scale: topic('scale'), e2e: topic('e2e'), e2eAlt: topic('e2ealt'), alt: topic('alt') };
+  const prefixes = { drain: topic('drain'), tenx: topic('tenx'), base: topic('base'), llm: topic('llm'), scale: topic('scale'), e2e: topic('e2e'), e2eAlt: topic('e2ealt'), alt: topic('alt'), py: topic('py') };
   const pool = costEventPool(SEED, COST_POOL_SIZE);
   const encodedPool = encodeCostPool(pool);
   const records = costRecords(pool);
@@ -125,6 +126,10 @@ async function main(): Promise<number> {
   );
   figures.producerLlmPlatformatic = await step('producer SDK with client platformatic, LLM-log events', budget(SIZES.producerLlm, 200), () =>
     benchLlmProducer({ topicPrefix: prefixes.alt, total: SIZES.producerLlm, pool: llmPool, client: 'platformatic' }),
+  );
+  // The Python SDK (producers/python), the same cost events, from its own process.
+  figures.producerCostPython = await step('Python SDK (producers/python), cost events', budget(SIZES.pythonProducer, 2_000), () =>
+    benchPythonProducer({ topicPrefix: prefixes.py, total: SIZES.pythonProducer, pool, timeoutMs: budget(SIZES.pythonProducer, 2_000) - 5_000 }),
   );
   await step('pre-fill profile and scale-out topics (not measured)', budget(SIZES.profileRows + SIZES.scaleOut, 5_000), async () => {
     await benchCostProducer({ topicPrefix: prefixes.base, total: SIZES.profileRows, pool, client: 'platformatic' });

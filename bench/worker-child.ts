@@ -13,6 +13,8 @@ export interface WorkerChildOptions {
   concurrency?: number;
   /** Extra environment, e.g. BATCH_MAX_WAIT_MS. */
   env?: Record<string, string>;
+  /** Checkout whose worker runs (default: this one); bench/ab-drain.ts compares two commits. */
+  root?: string;
 }
 
 /**
@@ -71,8 +73,9 @@ export class WorkerChild {
     };
     const log = openSync(logPath, 'a');
     // The worker's V8 flag, as in the Dockerfile and `npm run worker`.
-    const args = ['--max-semi-space-size=64', '--import', 'tsx', join(ROOT, 'bench/worker-process.ts')];
-    const proc = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', log, log, 'ipc'] });
+    const root = opts.root ?? ROOT;
+    const args = ['--max-semi-space-size=64', '--import', 'tsx', join(root, 'bench/worker-process.ts')];
+    const proc = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', log, log, 'ipc'] });
     closeSync(log);
     children.add(proc);
     proc.once('exit', () => children.delete(proc));

@@ -20,6 +20,8 @@ npx tsc -p tsconfig.json
 if [ "$mode" != unit ]; then
   bash scripts/services.sh start
   bash scripts/check-deploy.sh
+  # The Python SDK's packages (Debian's, for /usr/bin/python3), before any test spawns Python.
+  bash producers/python/run-tests.sh --deps
 fi
 mkdir -p .cache
 status=0
@@ -31,6 +33,11 @@ if [ "$mode" != unit ]; then
   INGEST_PRODUCER_CLIENT=platformatic TEST_MODE=integration npx vitest run \
     test/integration/walking-skeleton.test.ts test/integration/all-event-types.test.ts test/integration/never-lose-a-row.test.ts \
     --reporter=default --reporter=json --outputFile=.cache/vitest-report-platformatic.json || status=$?
+fi
+rm -f .cache/pytest-summary.txt
+if [ "$mode" != unit ]; then
+  echo "test.sh: the Python SDK's tests (producers/python/run-tests.sh: pytest, on the real broker)"
+  TEST_MODE="$mode" bash producers/python/run-tests.sh || status=$?
 fi
 if [ "$mode" = all ]; then
   echo "test.sh: smoke test of the main job (scripts/demo.sh --once)"
@@ -61,4 +68,6 @@ node -e '
     }
   }
 ' || true
+# pytest's own summary line, after vitest's (producers/python/run-tests.sh wrote it).
+if [ -f .cache/pytest-summary.txt ]; then cat .cache/pytest-summary.txt; fi
 exit "$status"

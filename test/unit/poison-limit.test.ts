@@ -6,7 +6,7 @@ import { MessageRejected } from '../../consumers/types.js';
 import { SchemaLookup } from '../../schemas/schema-lookup.js';
 import { encodeSingleObject } from '../../schemas/wire-format.js';
 import type { BatchConsumer } from '../../consumers/batch-stage.js';
-import type { BatchJournal } from '../../consumers/batch-journal.js';
+import { PartitionLedger } from '../../consumers/partition-ledger.js';
 import { letterBackoffMs, letterIdentity, type DeadLetterSink, type PoisonLetter } from '../../consumers/dead-letter-queue.js';
 import { BISECT_VERDICT_DEPTH, InsertStage, type RowInserter } from '../../consumers/insert-stage.js';
 import { Semaphore } from '../../consumers/memory-budget.js';
@@ -110,14 +110,18 @@ describe('InsertStage.bisect: bounded, stops a table that refuses every row', ()
   const topic = 'ingest.cost_metrics';
   const metrics = createWorkerMetrics();
   const log = createLogger({}, 'silent');
-  const journal: BatchJournal = { record: async () => undefined, pending: async () => [], forget: async () => undefined };
+  const commit = async () => undefined;
   const config = { attempts: 3, initialBackoffMs: 1, maxBackoffMs: 2, concurrency: 1 };
   const dataError = () => Object.assign(new Error('Cannot parse input: expected \\t (injected)'), { code: '27' });
 
   function batchOf(n: number, partition = 0, type: EventType = costMetrics as unknown as EventType): Batch {
     const records = sampleEvents(type.name, n, 3).map((e, i) => toEventRecord(type, e as never, i, Date.now()));
     const rows: EncodedRows = encodeRecords(rowEncoderFor(type), type.timestampField, { topic: `ingest.${type.name}`, partition, rows: records.map((record, offset) => ({ offset, record, bytes: 10 })) });
-    return { topic: `ingest.${type.name}`, partition, eventType: type, firstOffset: 0, lastOffset: n - 1, rows, bytes: 10 * n, messages: n, reason: 'rows', poisonWrites: [], epoch: 0 };
+    const ledger = new PartitionLedger(`ingest.${type.name}`, partition);
+    ledger.assigned(0, null);
+    const batch: Batch = { topic: `ingest.${type.name}`, partition, eventType: type, firstOffset: 0, lastOffset: n - 1, firstTimestamp: 1_000, lastTimestamp: 2_000, ledger, signal: new AbortController().signal, rows, bytes: 10 * n, messages: n, reason: 'rows', poisonWrites: [], epoch: 0 };
+    ledger.sealed(batch);
+    return batch;
   }
 
   function stage(insert: RowInserter, limiter = new Semaphore(1)) {
@@ -126,7 +130,7 @@ describe('InsertStage.bisect: bounded, stops a table that refuses every row', ()
     const limit = new PoisonLimit({ maxRatio: 0.5, window: 1_000, initialPauseMs: 1_000, maxPauseMs: 8_000 });
     const sink: DeadLetterSink = { poison: async (l) => void letters.push(l), failedBatch: async () => undefined, limit };
     const next: BatchConsumer = { submit: async (b) => void committed.push(b) };
-    return { s: new InsertStage(next, insert, journal, sink, limiter, config, metrics, log), letters, committed, limit };
+    return { s: new InsertStage(next, insert, commit, sink, limiter, config, metrics, log), letters, committed, limit };
   }
 
   /** An inserter that refuses any part holding a row of `bad` (or everything while `all` is on), recording what landed. */
@@ -137,9 +141,10 @@ describe('InsertStage.bisect: bounded, stops a table that refuses every row', ()
     const insert: RowInserter = async (t, rows, token) => {
       state.calls++;
       if (state.all || rows.offsets.some((o) => bad.has(o))) throw dataError();
-      if (tokens.has(`${t}|${token}`)) return; // ClickHouse's deduplication
+      if (tokens.has(`${t}|${token}`)) return 0; // ClickHouse's deduplication
       tokens.add(`${t}|${token}`);
       landed.push(...rows.offsets);
+      return rows.count;
     };
     return { insert, landed, state };
   }
@@ -225,7 +230,7 @@ describe('InsertStage.bisect: bounded, stops a table that refuses every row', ()
     const letters: PoisonLetter[] = [];
     const limit = new PoisonLimit({ maxRatio: 0.5, window: 10, initialPauseMs: 1_000, maxPauseMs: 1_000 });
     const sink: DeadLetterSink = { poison: async (l) => void letters.push(l), failedBatch: async () => undefined, limit };
-    const s = new InsertStage({ submit: async () => undefined }, fake.insert, journal, sink, new Semaphore(1), config, metrics, log);
+    const s = new InsertStage({ submit: async () => undefined }, fake.insert, commit, sink, new Semaphore(1), config, metrics, log);
     const done = s.submit(batchOf(64));
     await vi.advanceTimersByTimeAsync(0);
     expect(letters).toHaveLength(5);

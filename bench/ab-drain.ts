@@ -1,0 +1,79 @@
+/**
+ * Alternated A/B drains of one backlog by the workers of two checkouts, for a change on the hot
+ * path: the box is shared and noisy, so each round runs `before` then `after` (or the reverse on
+ * odd rounds) on the same topic and the same broker state, and the report gives each round's
+ * ratio beside the rates.
+ *
+ *   npx tsx bench/ab-drain.ts --before DIR --after DIR [--rows 2000000] [--rounds 3]
+ *
+ * DIR is a checkout with its own node_modules (a git worktree with node_modules linked works).
+ * The backlog is produced once through this checkout's SDK (cost events, 4 partitions); each
+ * drain is bench/drain-bench.ts's: a fresh group, database and chDB directory, reading from the
+ * beginning, exact count required. Results go to bench/results/ab-drain-<time>.json.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ROOT, createTopic, killChildren, topicRecordCount, waitForQuietHost } from './common.js';
+import { COST_POOL_SIZE, costEventPool } from './data.js';
+import { drain, type DrainFigures } from './drain-bench.js';
+import { benchCostProducer } from './producer-bench.js';
+
+const { values } = parseArgs({
+  options: {
+    before: { type: 'string' },
+    after: { type: 'string' },
+    rows: { type: 'string', default: '2000000' },
+    rounds: { type: 'string', default: '3' },
+  },
+});
+if (!values.before || !values.after) {
+  process.stderr.write('usage: npx tsx bench/ab-drain.ts --before DIR --after DIR [--rows N] [--rounds R]\n');
+  process.exit(2);
+}
+const rows = Number(values.rows);
+const rounds = Number(values.rounds);
+if (!Number.isInteger(rows) || rows <= 0 || !Number.isInteger(rounds) || rounds <= 0) {
+  process.stderr.write('--rows and --rounds must be positive integers\n');
+  process.exit(2);
+}
+const sides = { before: resolve(values.before), after: resolve(values.after) } as const;
+
+async function main(): Promise<void> {
+  const id = `ab${Date.now().toString(36)}`;
+  const prefix = `${id}.drain.`;
+  const runDir = join(ROOT, '.cache/bench', id);
+  mkdirSync(runDir, { recursive: true });
+  await createTopic(`${prefix}cost_metrics`, 4);
+  process.stdout.write(`ab-drain: producing ${rows} cost events into ${prefix}cost_metrics\n`);
+  await benchCostProducer({ topicPrefix: prefix, total: rows, pool: costEventPool(20_251_123, COST_POOL_SIZE) });
+  const inTopic = await topicRecordCount(`${prefix}cost_metrics`);
+  if (inTopic !== rows) throw new Error(`topic holds ${inTopic} records, expected ${rows}`);
+  const results: { round: number; side: keyof typeof sides; rowsPerSec: number; steadyRowsPerSec: number; peakRssMiB: number; workerCpuSeconds: number; quiet: unknown }[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const order: (keyof typeof sides)[] = round % 2 === 0 ? ['before', 'after'] : ['after', 'before'];
+    for (const side of order) {
+      const quiet = await waitForQuietHost(60_000);
+      const f: DrainFigures = await drain({ label: `${side}-${round}`, id: `${id}_${side}_${round}`, topicPrefix: prefix, expected: rows, runDir, root: sides[side], minRowsPerSec: 2_000 });
+      results.push({ round, side, rowsPerSec: f.rowsPerSec, steadyRowsPerSec: f.steadyRowsPerSec, peakRssMiB: Math.round(f.memory.peakRssHwmBytes / 2 ** 20), workerCpuSeconds: Math.round(f.threadCpu.totalSeconds * 10) / 10, quiet });
+      process.stdout.write(`ab-drain: round ${round} ${side}: ${f.rowsPerSec} rows/s (steady ${f.steadyRowsPerSec})\n`);
+    }
+  }
+  const ratios = [...Array(rounds).keys()].map((r) => {
+    const b = results.find((x) => x.round === r && x.side === 'before')!;
+    const a = results.find((x) => x.round === r && x.side === 'after')!;
+    return Math.round((a.rowsPerSec / b.rowsPerSec) * 1000) / 1000;
+  });
+  const out = join(ROOT, 'bench/results', `ab-drain-${new Date().toISOString()}.json`);
+  writeFileSync(out, JSON.stringify({ rows, rounds, sides, results, ratiosAfterOverBefore: ratios }, null, 2));
+  process.stdout.write(`ab-drain: after/before per round ${ratios.join(', ')}; results in ${out}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`ab-drain failed: ${String((err as Error)?.stack ?? err)}\n`);
+    killChildren();
+    process.exit(1);
+  },
+);

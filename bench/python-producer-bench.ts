@@ -1,0 +1,48 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CostMetricInput } from '../producers/ingest-producer.js';
+import { BROKERS, ROOT, topicRecordCount } from './common.js';
+
+/** What bench/python-producer.py prints: the Python SDK (producers/python) sending cost events. */
+export interface PythonProducerFigures {
+  eventType: string;
+  events: number;
+  calls: number;
+  eventsPerCall: number;
+  /** From the first call to flush() returning (every event acknowledged, acks=all). */
+  seconds: number;
+  eventsPerSec: number;
+  /** Until the last call returned (queued in librdkafka). */
+  queueSeconds: number;
+  /** CPU seconds of the Python process (all threads, librdkafka's too). */
+  cpuSeconds: number;
+  /** Validation + Avro encoding alone, one Python thread, no Kafka: the SDK's ceiling. */
+  validateEncodeOnlyEventsPerSec: number;
+  acknowledged: number;
+  avroBackend: string;
+  python: string;
+}
+
+/** Runs bench/python-producer.py with Debian's /usr/bin/python3 (or INGEST_PYTHON); checks every event reached the topic once. */
+export async function benchPythonProducer(opts: { topicPrefix: string; total: number; pool: readonly CostMetricInput[]; timeoutMs: number }): Promise<PythonProducerFigures> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-py-'));
+  try {
+    const poolFile = join(dir, 'pool.json');
+    writeFileSync(poolFile, JSON.stringify(opts.pool));
+    const py = spawnSync(process.env.INGEST_PYTHON ?? '/usr/bin/python3', [join(ROOT, 'bench/python-producer.py'), poolFile, opts.topicPrefix, String(opts.total)], {
+      env: { ...process.env, KAFKA_BROKERS: BROKERS.join(',') },
+      encoding: 'utf8',
+      timeout: opts.timeoutMs,
+    });
+    if (py.status !== 0) throw new Error(`bench/python-producer.py exited ${py.status ?? py.signal}: ${py.stderr.slice(-2000)}`);
+    const figures = JSON.parse(py.stdout.trim().split('\n').at(-1)!) as PythonProducerFigures;
+    if (figures.acknowledged !== opts.total) throw new Error(`Python SDK: ${figures.acknowledged} of ${opts.total} events acknowledged`);
+    const inTopic = await topicRecordCount(`${opts.topicPrefix}cost_metrics`);
+    if (inTopic !== opts.total) throw new Error(`Python SDK: the topic holds ${inTopic} records, expected ${opts.total}`);
+    return figures;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

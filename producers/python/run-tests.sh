@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The Python SDK's tests (pytest), run by scripts/test.sh in modes integration and all.
+#   TEST_MODE=unit         only the tests that need no broker (-m "not integration")
+#   TEST_MODE=integration|all (default all)  every test; the broker must be up (KAFKA_BROKERS)
+# On Debian the packages come from apt for /usr/bin/python3 (installed here when missing);
+# elsewhere: pip install './producers/python[test]' and set INGEST_PYTHON to that interpreter.
+# The last line printed is pytest's own summary ("N passed in …s"), also kept in
+# .cache/pytest-summary.txt for scripts/test.sh's closing lines. --deps: install, run nothing.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+PYTHON="${INGEST_PYTHON:-/usr/bin/python3}"
+mode="${TEST_MODE:-all}"
+case "$mode" in unit|integration|all) ;; *) echo "TEST_MODE must be unit, integration or all; got '$mode'" >&2; exit 2 ;; esac
+
+if ! "$PYTHON" -c 'import confluent_kafka, avro, pytest' 2>/dev/null; then
+  if [ "$PYTHON" = /usr/bin/python3 ] && command -v apt-get >/dev/null; then
+    echo "python-sdk: installing python3-confluent-kafka python3-avro python3-pytest (apt)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-confluent-kafka python3-avro python3-pytest >/dev/null
+  else
+    echo "python-sdk: $PYTHON lacks confluent_kafka, avro or pytest: pip install './producers/python[test]'" >&2
+    exit 1
+  fi
+fi
+
+# --deps: only install them (scripts/test.sh, before test/integration/python-sdk.test.ts spawns Python).
+[ "${1:-}" = --deps ] && exit 0
+
+marker=()
+[ "$mode" = unit ] && marker=(-m "not integration")
+mkdir -p ../../.cache
+set +e
+"$PYTHON" -m pytest -q -p no:cacheprovider "${marker[@]}" tests 2>&1 | tee ../../.cache/pytest.log
+status=${PIPESTATUS[0]}
+set -e
+# pytest exits 5 when it collected no test: that is a failure here, never a pass.
+[ "$status" = 5 ] && echo "python-sdk: pytest collected no tests" >&2
+tail -n 1 ../../.cache/pytest.log | sed 's/^=* *//; s/ *=*$//; s/^/pytest: /' > ../../.cache/pytest-summary.txt
+exit "$status"

@@ -1,0 +1,175 @@
+"""Publishes validated, Avro single-object-encoded events to Kafka through confluent-kafka."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+from .event_types import EventType, SingleObjectEncoder, event_type
+from .settings import ProducerSettings
+from .validation import EventValidationError, now_ms, to_event_record
+
+
+@dataclass(frozen=True)
+class DeliveryFailure:
+    """One event Kafka did not acknowledge."""
+
+    event_type: str
+    topic: str
+    key: str
+    error: str
+    retriable: bool
+
+
+class DeliveryError(RuntimeError):
+    """Raised by flush() (and close()) when events were not acknowledged: names the brokers,
+    the cause of each failure and the last error the client heard from a broker."""
+
+    def __init__(self, message: str, failures: Sequence[DeliveryFailure], pending: int = 0) -> None:
+        super().__init__(message)
+        self.failures = list(failures)
+        self.pending = pending
+
+
+class EventProducer:
+    """Validates, encodes and queues events; librdkafka batches, compresses and sends them.
+
+    - ``emit`` validates every event of the call before any is queued: a bad one raises
+      EventValidationError naming the event type, index and field, and nothing is sent.
+    - ``emit`` returns once the events are queued (it blocks only while the queue is full,
+      ``max_buffered_kbytes``); ``flush()`` waits for the acknowledgements and raises
+      DeliveryError for every failure since the last flush. A failure is also handed to
+      ``on_delivery_error`` as it happens, when given; it is raised at flush() either way, so
+      none is silently lost.
+    - Not thread-safe for concurrent emits of one call's events with another's; one producer
+      per thread, or a lock, keeps calls whole.
+    """
+
+    def __init__(
+        self,
+        settings: ProducerSettings | None = None,
+        *,
+        on_delivery_error: Callable[[DeliveryFailure], None] | None = None,
+        avro_backend: str | None = None,
+        **options: Any,
+    ) -> None:
+        from confluent_kafka import Producer
+
+        self.settings = settings if settings is not None else ProducerSettings.from_env(**options)
+        self._on_delivery_error = on_delivery_error
+        self._encoder = SingleObjectEncoder(avro_backend)
+        self._lock = threading.Lock()
+        self._failures: list[DeliveryFailure] = []
+        self._last_broker_error: str | None = None
+        self._sent = 0
+        self._closed = False
+        config = self.settings.librdkafka_config()
+        config["error_cb"] = self._on_client_error
+        # librdkafka's own log lines go to Python logging (served by poll/flush), not to stderr.
+        config.setdefault("logger", logging.getLogger("ingest_sdk.kafka"))
+        self._config = config
+        self._producer = Producer(config)
+
+    @property
+    def events_acknowledged(self) -> int:
+        return self._sent
+
+    def emit(self, type_: EventType | str, events: Iterable[Any]) -> None:
+        """Validates and queues ``events`` of ``type_``; returns once all are queued."""
+        if self._closed:
+            raise RuntimeError("EventProducer is closed")
+        t = event_type(type_) if isinstance(type_, str) else type_
+        if isinstance(events, (dict, str, bytes)) or not hasattr(events, "__iter__"):
+            raise EventValidationError(t.name, "(events)", f"expected a list of events, got {type(events).__name__}")
+        now = now_ms()
+        topic = t.topic(self.settings.topic_prefix)
+        messages = []
+        max_bytes = int(self._config.get("message.max.bytes", 1_000_000))
+        for i, event in enumerate(events):
+            record = to_event_record(t, event, i, now)
+            value = self._encoder.encode(t, record)
+            # librdkafka would refuse it at produce(), after the call's earlier events were queued.
+            if len(value) > max_bytes:
+                raise EventValidationError(t.name, "(event)", f"encoded event is {len(value)} bytes, more than message.max.bytes ({max_bytes})", i)
+            messages.append((str(record[t.partition_key]), value))
+        for key, value in messages:
+            self._produce(t.name, topic, key, value)
+        # Serves delivery callbacks of earlier calls without waiting.
+        self._producer.poll(0)
+
+    def _produce(self, type_name: str, topic: str, key: str, value: bytes) -> None:
+        def on_delivery(err: Any, msg: Any) -> None:
+            if err is None:
+                self._sent += 1
+                return
+            failure = DeliveryFailure(type_name, topic, key, f"{err.str()} ({err.name()})", bool(err.retriable()))
+            with self._lock:
+                self._failures.append(failure)
+            if self._on_delivery_error is not None:
+                self._on_delivery_error(failure)
+
+        while True:
+            try:
+                # No timestamp: librdkafka stamps the send time (CreateTime), as the TS SDK,
+                # so the broker's time-based retention never deletes a backfilled event early.
+                self._producer.produce(topic, value=value, key=key.encode("utf-8"), on_delivery=on_delivery)
+                return
+            except BufferError:
+                # Queue full (max_buffered_kbytes): wait for acknowledgements to free room.
+                self._producer.poll(0.05)
+
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Waits until every queued event is acknowledged or failed; raises DeliveryError naming
+        the failures (and the events still queued when ``timeout_s`` ran out)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            pending = self._producer.flush(1.0 if remaining is None else min(1.0, remaining))
+            if pending == 0 or (deadline is not None and time.monotonic() >= deadline):
+                break
+        with self._lock:
+            failures, self._failures = self._failures, []
+        if failures or pending:
+            raise DeliveryError(self._describe(failures, pending), failures, pending)
+
+    def _describe(self, failures: list[DeliveryFailure], pending: int) -> str:
+        parts = []
+        if failures:
+            causes: dict[str, int] = {}
+            for f in failures:
+                causes[f"{f.topic}: {f.error}"] = causes.get(f"{f.topic}: {f.error}", 0) + 1
+            parts.append(f"{len(failures)} event(s) not delivered: " + "; ".join(f"{n} x {c}" for c, n in causes.items()))
+        if pending:
+            parts.append(f"{pending} event(s) still unacknowledged at the flush timeout")
+        parts.append(f"brokers {self.settings.brokers}")
+        if self._last_broker_error:
+            parts.append(f"last client error: {self._last_broker_error}")
+        return "; ".join(parts)
+
+    def _on_client_error(self, err: Any) -> None:
+        # librdkafka reports connection and authentication errors here (with the broker's
+        # address), not per message; kept for the DeliveryError message.
+        self._last_broker_error = err.str()
+
+    def close(self, timeout_s: float | None = None) -> None:
+        """Flushes (raising DeliveryError as flush does), then stops accepting events."""
+        if self._closed:
+            return
+        self._closed = True
+        self.flush(timeout_s)
+
+    def __enter__(self) -> "EventProducer":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            # Already failing: deliver what can be, but do not hide the original error.
+            try:
+                self.close()
+            except DeliveryError:
+                pass

@@ -1,0 +1,143 @@
+"""The producer's settings: constructor arguments first, then the environment variables the TS
+SDK and the worker read (lib/config.ts; the security names are issue 15's), then defaults.
+Frozen once built; ``librdkafka_config()`` is the one place they become librdkafka keys."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Mapping
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+COMPRESSIONS = ("gzip", "none", "lz4", "zstd", "snappy")
+
+# Setting -> environment variable. Secrets are also read from the file named by <VAR>_FILE
+# (Docker and Kubernetes secrets).
+ENV = {
+    "brokers": "KAFKA_BROKERS",
+    "client_id": "KAFKA_CLIENT_ID",
+    "topic_prefix": "KAFKA_TOPIC_PREFIX",
+    "security_protocol": "KAFKA_SECURITY_PROTOCOL",
+    "sasl_mechanism": "KAFKA_SASL_MECHANISM",
+    "sasl_username": "KAFKA_SASL_USERNAME",
+    "sasl_password": "KAFKA_SASL_PASSWORD",
+    "ssl_ca_location": "KAFKA_SSL_CA_LOCATION",
+    "ssl_certificate_location": "KAFKA_SSL_CERTIFICATE_LOCATION",
+    "ssl_key_location": "KAFKA_SSL_KEY_LOCATION",
+    "ssl_key_password": "KAFKA_SSL_KEY_PASSWORD",
+}
+SECRETS = {"sasl_password", "ssl_key_password"}
+
+
+@dataclass(frozen=True)
+class ProducerSettings:
+    #: Bootstrap brokers, host:port, comma-separated. Env KAFKA_BROKERS. Default 127.0.0.1:9092.
+    brokers: str = "127.0.0.1:9092"
+    #: Env KAFKA_CLIENT_ID. Default "ingest-producer-python".
+    client_id: str = "ingest-producer-python"
+    #: Topic = prefix + event type name; must match the workers'. Env KAFKA_TOPIC_PREFIX. Default "ingest.".
+    topic_prefix: str = "ingest."
+    #: How long events wait to be batched with others (librdkafka linger.ms). Default 5 ms, as the TS SDK.
+    linger_ms: float = 5
+    #: Most bytes per partition batch (librdkafka batch.size). Default 1,000,000, as the TS SDK's maxBatchBytes.
+    max_batch_bytes: int = 1_000_000
+    #: Calls block while this many KiB are queued and unacknowledged
+    #: (queue.buffering.max.kbytes). Default 65536 (64 MiB), as the TS SDK's maxBufferedBytes.
+    max_buffered_kbytes: int = 65536
+    #: Default "gzip", as the TS SDK.
+    compression: str = "gzip"
+    #: An event not acknowledged this long after its call fails (message.timeout.ms). Default 120 s.
+    delivery_timeout_ms: int = 120_000
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: str | None = field(default=None, repr=False)
+    #: OAUTHBEARER token provider, librdkafka's oauth_cb: called with the sasl.oauthbearer.config
+    #: string, returns (token, expiry in epoch seconds).
+    oauth_token_provider: Callable[[str], tuple[str, float]] | None = field(default=None, repr=False)
+    #: Extra librdkafka properties, applied last (for what has no setting here).
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "ProducerSettings":
+        """Settings from ``overrides`` (constructor arguments; None = not given), then ``env``
+        (default os.environ), then the defaults. Raises ValueError naming a bad setting."""
+        env = os.environ if env is None else env
+        known = {f.name for f in fields(cls)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"unknown producer settings: {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+        values: dict[str, Any] = {}
+        for name, var in ENV.items():
+            if name in SECRETS and env.get(f"{var}_FILE"):
+                with open(env[f"{var}_FILE"], encoding="utf-8") as f:
+                    values[name] = f.read().strip()
+            elif env.get(var):
+                values[name] = env[var]
+        for name, value in overrides.items():
+            if value is not None:
+                values[name] = ",".join(value) if name == "brokers" and isinstance(value, (list, tuple)) else value
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not self.brokers:
+            raise ValueError("brokers must not be empty")
+        if self.security_protocol not in SECURITY_PROTOCOLS:
+            raise ValueError(f"security_protocol (KAFKA_SECURITY_PROTOCOL) must be one of {', '.join(SECURITY_PROTOCOLS)}, got {self.security_protocol!r}")
+        uses_sasl = self.security_protocol.startswith("SASL_")
+        if uses_sasl and self.sasl_mechanism not in SASL_MECHANISMS:
+            raise ValueError(f"sasl_mechanism (KAFKA_SASL_MECHANISM) must be one of {', '.join(SASL_MECHANISMS)} with {self.security_protocol}, got {self.sasl_mechanism!r}")
+        if uses_sasl and self.sasl_mechanism != "OAUTHBEARER" and not (self.sasl_username and self.sasl_password):
+            raise ValueError(f"{self.sasl_mechanism} needs sasl_username and sasl_password (KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD)")
+        if self.compression not in COMPRESSIONS:
+            raise ValueError(f"compression must be one of {', '.join(COMPRESSIONS)}, got {self.compression!r}")
+        for name in ("linger_ms", "max_batch_bytes", "max_buffered_kbytes", "delivery_timeout_ms"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise ValueError(f"{name} must be a non-negative number, got {v!r}")
+
+    def librdkafka_config(self) -> dict[str, Any]:
+        """The confluent-kafka (librdkafka) configuration of the producer."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.brokers,
+            "client.id": self.client_id,
+            # Idempotent with acks=all: a retried send is never written twice, and per-key
+            # order holds (librdkafka keeps at most 5 requests in flight, ordered by sequence).
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": self.linger_ms,
+            "batch.size": self.max_batch_bytes,
+            "queue.buffering.max.kbytes": self.max_buffered_kbytes,
+            "compression.type": self.compression,
+            "message.timeout.ms": self.delivery_timeout_ms,
+            # The Java client's partitioner (murmur2 of the key, positive, modulo the partition
+            # count), which the TS SDK uses too (producers/kafka-transport.ts): a key maps to the
+            # same partition from either SDK. librdkafka's default (consistent_random) is CRC32.
+            "partitioner": "murmur2_random",
+            "security.protocol": self.security_protocol,
+        }
+        if self.security_protocol.startswith("SASL_"):
+            config["sasl.mechanism"] = self.sasl_mechanism
+            if self.sasl_mechanism != "OAUTHBEARER":
+                config["sasl.username"] = self.sasl_username
+                config["sasl.password"] = self.sasl_password
+            elif self.oauth_token_provider is not None:
+                config["oauth_cb"] = self.oauth_token_provider
+        for name, key in (
+            ("ssl_ca_location", "ssl.ca.location"),
+            ("ssl_certificate_location", "ssl.certificate.location"),
+            ("ssl_key_location", "ssl.key.location"),
+            ("ssl_key_password", "ssl.key.password"),
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                config[key] = value
+        config.update(self.extra)
+        return config

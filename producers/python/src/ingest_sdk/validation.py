@@ -1,0 +1,199 @@
+"""Turns SDK input into the Avro record of an event type and checks every value, with the rules
+and messages of the TS SDK (schemas/validate-event.ts). test/fixtures/sdk-validation-cases.json
+holds the cases both SDKs' tests run."""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from datetime import date, datetime, timezone
+from typing import Any, Callable, NoReturn
+
+from .event_types import EventType
+from .json_text import to_json_text
+
+
+class EventValidationError(ValueError):
+    """Bad input to an insert_…/log_… call: names the event type, the event's index and the field.
+    Nothing of the call is sent."""
+
+    def __init__(self, event_type: str, field: str, reason: str, index: int | None = None) -> None:
+        self.event_type = event_type
+        self.field = field
+        self.reason = reason
+        self.index = index
+        super().__init__(f"{event_type}{'' if index is None else f'[{index}]'}.{field}: {reason}")
+
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+# JavaScript's safe integers: the TS SDK refuses larger longs, so the Python one does too.
+SAFE_MAX = 2**53 - 1
+
+
+def now_ms() -> int:
+    return int(datetime.now(timezone.utc).timestamp() * 1000)
+
+
+def to_event_record(type_: EventType, given: Any, index: int | None = None, now: int | None = None) -> dict[str, Any]:
+    """The Avro record of one event: auto fields filled (timestamp = now, id = random UUID),
+    timestamps to epoch ms, JSON fields to JSON text, every value checked.
+    Raises EventValidationError naming the event type, index and field."""
+
+    def invalid(field: str, reason: str) -> NoReturn:
+        raise EventValidationError(type_.name, field, reason, index)
+
+    if not isinstance(given, dict):
+        invalid("(event)", f"expected an object, got {describe(given)}")
+    known = set(type_.field_names)
+    for key in given:
+        if key not in known:
+            invalid(str(key), f"unknown field (known fields: {', '.join(type_.field_names)})")
+    record: dict[str, Any] = {}
+    for f in type_.fields:
+        name, schema = f["name"], f["type"]
+        value = given.get(name)
+        auto = type_.auto_fields.get(name)
+        if name not in given or (value is None and auto):
+            if auto == "now":
+                value = now if now is not None else now_ms()
+            elif auto == "uuid":
+                value = str(uuid.uuid4())
+            elif "default" in f:
+                value = f["default"]
+            elif _nullable(schema):
+                value = None
+            else:
+                invalid(name, "is required")
+        if name == type_.timestamp_field:
+            ms = to_epoch_ms(value)
+            if isinstance(ms, str):
+                invalid(name, ms)
+            value = ms
+        if name in type_.json_fields and not (value is None and _nullable(schema)):
+            value = _json_field(value, lambda r: invalid(name, r))
+        value, reason = check_value(schema, value)
+        if reason is None:
+            reason = _bounds_violation(type_, name, value)
+        if reason is not None:
+            invalid(name, reason)
+        record[name] = value
+    return record
+
+
+def _json_field(value: Any, fail: Callable[[str], NoReturn]) -> str:
+    if isinstance(value, str):
+        try:
+            import json
+
+            json.loads(value)
+        except ValueError:
+            fail(f"expected JSON text or an object, got a string that is not JSON: {describe(value)}")
+        return value
+    try:
+        return to_json_text(value)
+    except (TypeError, ValueError) as err:
+        fail(f"cannot be serialised to JSON: {err}")
+
+
+def check_value(schema: Any, value: Any) -> tuple[Any, str | None]:
+    """(the value as the Avro writer takes it, why it does not fit ``schema`` or None)."""
+    if isinstance(schema, list):
+        if value is None and "null" in schema:
+            return None, None
+        branch = next((s for s in schema if s != "null"), None)
+        if branch is None:
+            return value, "expected null"
+        return check_value(branch, value)
+    if isinstance(schema, dict) and "logicalType" in schema:
+        value, reason = check_value(schema["type"], value)
+        if reason is not None:
+            return value, reason
+        if schema["logicalType"] == "uuid" and not UUID_RE.match(value):
+            return value, f"expected a UUID, got {describe(value)}"
+        if schema["logicalType"] == "timestamp-millis" and value < 0:
+            return value, f"expected a time at or after 1970-01-01, got {describe(value)}"
+        return value, None
+    if schema == "string":
+        return value, None if isinstance(value, str) else f"expected a string, got {describe(value)}"
+    if schema == "boolean":
+        return value, None if isinstance(value, bool) else f"expected a boolean, got {describe(value)}"
+    if schema in ("double", "float"):
+        if not _is_number(value) or not math.isfinite(value):
+            return value, f"expected a finite number, got {describe(value)}"
+        return float(value), None
+    if schema in ("int", "long"):
+        # An integral float (5.0) is an integer, as in JavaScript, where the two are one type.
+        as_int = int(value) if _is_number(value) and math.isfinite(value) and float(value).is_integer() else None
+        if schema == "int" and (as_int is None or not INT_MIN <= as_int <= INT_MAX):
+            return value, f"expected a 32-bit integer, got {describe(value)}"
+        if schema == "long" and (as_int is None or abs(as_int) > SAFE_MAX):
+            return value, f"expected an integer, got {describe(value)}"
+        return as_int, None
+    if schema == "null":
+        return value, None if value is None else f"expected null, got {describe(value)}"
+    return value, f"unsupported schema type {schema!r}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _bounds_violation(type_: EventType, field: str, value: Any) -> str | None:
+    bounds = type_.bounds.get(field)
+    if bounds and _is_number(value) and not bounds[0] <= value <= bounds[1]:
+        return f"expected a value from {_num(bounds[0])} to {_num(bounds[1])}, got {_num(value)}"
+    return None
+
+
+def _nullable(schema: Any) -> bool:
+    return isinstance(schema, list) and "null" in schema
+
+
+def to_epoch_ms(value: Any) -> int | str:
+    """Epoch ms of an SDK timestamp (datetime, date, epoch ms or ISO 8601 string), or why it is not one.
+    A naive datetime is local time, as ``datetime.timestamp()`` and JavaScript's Date take it."""
+    if isinstance(value, datetime):
+        return round(value.timestamp() * 1000)
+    if isinstance(value, date):
+        return round(datetime(value.year, value.month, value.day, tzinfo=timezone.utc).timestamp() * 1000)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            # Python 3.10's fromisoformat takes no "Z".
+            parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        except ValueError:
+            return f"expected a timestamp, got unparseable string {describe(value)}"
+        if len(text) == 10:  # a date alone is UTC midnight, as in JavaScript
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return round(parsed.timestamp() * 1000)
+    if not _is_number(value) or not math.isfinite(value):
+        return f"expected a timestamp (datetime, epoch ms or ISO string), got {describe(value)}"
+    return round(value)
+
+
+def _num(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity") if math.isinf(value) else _num(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        import json
+
+        return json.dumps(value[:60] + "…" if len(value) > 60 else value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

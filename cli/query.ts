@@ -1,99 +1,40 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import type { ClickHouseClient } from '@clickhouse/client';
 import { openClickHouse } from '../lib/clickhouse.js';
-import { loadConfig } from '../lib/config.js';
-import * as q from '../sql/queries.js';
+import { loadConfig, type Config } from '../lib/config.js';
+import { describeClickHouse } from '../consumers/query-endpoint.js';
+import { QueryInputError } from '../sql/queries.js';
+import { checkParams, NAMED_QUERIES, runNamedQuery } from '../sql/query-registry.js';
+import { formatJson, formatTable, withIsoTimes } from './query-format.js';
 
 /**
- * `npm run query -- <helper> [--flag value ...] [--format table|json]`
- * Runs one helper of sql/queries.ts against the configured ClickHouse and prints the rows.
- * Unknown helpers, unknown or missing flags exit with status 2 and the usage text.
+ * `npm run query -- <helper> [--flag value ...] [--format table|json] [--worker <url>]`
+ * Runs one named helper (sql/query-registry.ts) and prints the rows.
+ *
+ * Where it runs: the embedded engine belongs to one process per data directory, so while a
+ * worker runs, the query goes through that worker's read-only query endpoint
+ * (consumers/query-endpoint.ts) on its metrics port. The worker is looked for at
+ * --worker / QUERY_WORKER_URL, else at http://127.0.0.1:<METRICS_PORT>; when none answers,
+ * the CLI opens ClickHouse itself as configured (CLICKHOUSE_URL or the embedded engine at
+ * CHDB_PATH). It says on stderr which one it used, so stdout stays the result alone.
+ * Exit codes: 0 rows printed, 2 bad input (unknown helper, flag or value) with the usage text,
+ * 1 anything else (no worker at an explicit --worker, query failed).
  */
 
 type Flags = Record<string, string>;
-
-interface Helper {
-  summary: string;
-  required: readonly string[];
-  optional?: readonly string[];
-  run(client: ClickHouseClient, f: Flags): Promise<unknown>;
-}
-
-const num = (name: string, value: string): number => {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got ${JSON.stringify(value)}`);
-  return n;
-};
-
-export const HELPERS: Record<string, Helper> = {
-  'cost-hourly': {
-    summary: 'hourly cost of a customer between --start and --end (ISO times)',
-    required: ['customer-id', 'start', 'end'],
-    run: (c, f) => q.queryCostHourly(c, { customerId: f['customer-id']!, start: f.start!, end: f.end! }),
-  },
-  'performance-p95': {
-    summary: 'p50/p95/p99 latency of a service over the last --hours',
-    required: ['customer-id', 'service-id', 'hours'],
-    run: (c, f) => q.queryPerformanceP95(c, { customerId: f['customer-id']!, serviceId: f['service-id']!, hours: num('hours', f.hours!) }),
-  },
-  'resource-utilization': {
-    summary: 'GPU/CPU utilization of an instance over the last --hours',
-    required: ['customer-id', 'instance-id', 'hours'],
-    run: (c, f) => q.queryResourceUtilization(c, { customerId: f['customer-id']!, instanceId: f['instance-id']!, hours: num('hours', f.hours!) }),
-  },
-  'quality-trends': {
-    summary: 'hourly quality and hallucinations of a service over the last --hours',
-    required: ['customer-id', 'service-id', 'hours'],
-    run: (c, f) => q.queryQualityTrends(c, { customerId: f['customer-id']!, serviceId: f['service-id']!, hours: num('hours', f.hours!) }),
-  },
-  'fitness-trajectory': {
-    summary: 'best/average score per generation of a run',
-    required: ['run-id'],
-    run: (c, f) => q.queryFitnessTrajectory(c, f['run-id']!),
-  },
-  'top-individuals': {
-    summary: 'fittest individuals of a run (--limit, default 10)',
-    required: ['run-id'],
-    optional: ['limit'],
-    run: (c, f) => q.queryTopIndividuals(c, f['run-id']!, f.limit === undefined ? 10 : num('limit', f.limit)),
-  },
-  'mutation-effectiveness': {
-    summary: 'fitness per mutation type of a run',
-    required: ['run-id'],
-    run: (c, f) => q.queryMutationEffectiveness(c, f['run-id']!),
-  },
-  lineage: {
-    summary: 'ancestry of an individual back to its root (optionally within --run-id)',
-    required: ['individual-id'],
-    optional: ['run-id'],
-    run: (c, f) => q.queryLineage(c, f['individual-id']!, f['run-id']),
-  },
-  'latest-pareto-front': {
-    summary: 'members of the latest Pareto frontier of a run',
-    required: ['run-id'],
-    run: (c, f) => q.queryLatestParetoFront(c, f['run-id']!),
-  },
-  'llm-cost-by-model': {
-    summary: 'LLM calls and cost per model (optionally between --start and --end)',
-    required: [],
-    optional: ['start', 'end'],
-    run: (c, f) => q.queryLlmCostByModel(c, { start: f.start, end: f.end }),
-  },
-  'cost-breakdown': {
-    summary: 'cost of a run by component',
-    required: ['run-id'],
-    run: (c, f) => q.queryCostBreakdown(c, f['run-id']!),
-  },
-};
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
 export function usage(): string {
-  const lines = ['usage: npm run query -- <helper> [--flag value ...] [--format table|json]', '', 'helpers:'];
-  for (const [name, h] of Object.entries(HELPERS)) {
+  const lines = [
+    'usage: npm run query -- <helper> [--flag value ...] [--format table|json] [--worker <url>]',
+    '  --worker <url>  a running worker (its METRICS_PORT); default QUERY_WORKER_URL, else http://127.0.0.1:<METRICS_PORT>',
+    '',
+    'helpers:',
+  ];
+  for (const [name, h] of Object.entries(NAMED_QUERIES)) {
     const flags = [...h.required.map((r) => `--${r} <value>`), ...(h.optional ?? []).map((o) => `[--${o} <value>]`)].join(' ');
     lines.push(`  ${name} ${flags}`, `      ${h.summary}`);
   }
@@ -104,15 +45,17 @@ export interface ParsedArgs {
   helper: string;
   flags: Flags;
   format: 'table' | 'json';
+  /** --worker, when given. */
+  worker?: string;
 }
 
 /** Parses `<helper> --flag value ...`; throws UsageError for anything unknown, repeated or missing. */
 export function parseQueryArgs(argv: readonly string[]): ParsedArgs {
   const [helper, ...rest] = argv;
   if (!helper || helper.startsWith('--')) throw new UsageError('missing helper name');
-  const spec = HELPERS[helper];
+  const spec = Object.hasOwn(NAMED_QUERIES, helper) ? NAMED_QUERIES[helper] : undefined;
   if (!spec) throw new UsageError(`unknown helper ${JSON.stringify(helper)}`);
-  const allowed = new Set([...spec.required, ...(spec.optional ?? []), 'format']);
+  const allowed = new Set([...spec.required, ...(spec.optional ?? []), 'format', 'worker']);
   const flags: Flags = {};
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
@@ -134,44 +77,114 @@ export function parseQueryArgs(argv: readonly string[]): ParsedArgs {
   for (const r of spec.required) if (!(r in flags)) throw new UsageError(`${helper} needs --${r}`);
   const format = flags.format ?? 'table';
   if (format !== 'table' && format !== 'json') throw new UsageError(`--format must be table or json, got ${JSON.stringify(format)}`);
+  const worker = flags.worker;
   delete flags.format;
-  return { helper, flags, format };
+  delete flags.worker;
+  return { helper, flags, format, ...(worker === undefined ? {} : { worker }) };
 }
 
-/** Renders rows (or one object) as an aligned text table. */
-export function formatTable(result: unknown): string {
-  const rows = (Array.isArray(result) ? result : [result]) as Array<Record<string, unknown>>;
-  if (rows.length === 0) return '(no rows)';
-  const cols = Object.keys(rows[0]!);
-  const cell = (v: unknown) => (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
-  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n');
+/** Where a query runs: a worker's query endpoint, or ClickHouse opened by this process. */
+export type QueryTarget = { kind: 'worker'; url: string; clickhouse: string } | { kind: 'direct'; note: string };
+
+/** Thrown for a target the user named that cannot be used. */
+export class TargetError extends Error {
+  override readonly name = 'TargetError';
 }
 
-async function main(argv: readonly string[]): Promise<number> {
+/**
+ * Finds the worker to query through: `explicit` (--worker / QUERY_WORKER_URL) must answer;
+ * otherwise the local worker on `metricsPort` is used when it serves the query endpoint, and
+ * ClickHouse is opened directly when nothing answers there.
+ */
+export async function resolveTarget(explicit: string | undefined, metricsPort: number, timeoutMs = 2_000): Promise<QueryTarget> {
+  const url = (explicit ?? `http://127.0.0.1:${metricsPort}`).replace(/\/+$/, '');
+  if (explicit === undefined && metricsPort === 0) return { kind: 'direct', note: 'METRICS_PORT is 0: no worker to look for' };
+  let res: Response;
+  try {
+    res = await fetch(`${url}/query`, { signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    if (explicit !== undefined) throw new TargetError(`no worker answers at ${url} (${(err as Error).cause ?? (err as Error).message})`);
+    return { kind: 'direct', note: `no worker answered at ${url}` };
+  }
+  const body = (await res.json().catch(() => undefined)) as { clickhouse?: string; helpers?: unknown } | undefined;
+  if (res.ok && body?.helpers && typeof body.clickhouse === 'string') return { kind: 'worker', url, clickhouse: body.clickhouse };
+  const what = `${url} answers (HTTP ${res.status}) but serves no query endpoint (a worker with QUERY_ENDPOINT=false, or another program)`;
+  if (explicit !== undefined) throw new TargetError(what);
+  return { kind: 'direct', note: what };
+}
+
+/** Runs a helper through a worker's endpoint; a 503 (the worker's query slots are busy) is retried. */
+async function viaWorker(url: string, helper: string, flags: Flags): Promise<unknown> {
+  const target = `${url}/query/${encodeURIComponent(helper)}?${new URLSearchParams(flags)}`;
+  for (let attempt = 1; ; attempt++) {
+    const res = await fetch(target, { signal: AbortSignal.timeout(120_000) });
+    const body = (await res.json().catch(() => ({ error: `HTTP ${res.status} without a JSON body` }))) as { result?: unknown; error?: string };
+    if (res.ok) return body.result;
+    if (res.status === 503 && attempt < 5) {
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+      continue;
+    }
+    // 400 / 404: the worker refused the input, as the local check would have.
+    if (res.status === 400 || res.status === 404) throw new QueryInputError(body.error ?? `HTTP ${res.status}`);
+    throw new Error(`worker at ${url}: ${body.error ?? `HTTP ${res.status}`}`);
+  }
+}
+
+async function direct(config: Readonly<Config>, helper: string, flags: Flags): Promise<unknown> {
+  let client;
+  try {
+    client = await openClickHouse(config.clickhouse);
+  } catch (err) {
+    // chDB reports the lock of a data directory held by another process ("Cannot lock file
+    // …/status") on stderr and throws only a generic connection error.
+    if ((err as { code?: string }).code === 'CHDB_CONNECTION') {
+      throw new TargetError(
+        `could not open the embedded engine at ${config.clickhouse.dataPath}: another process (a worker?) most likely owns it; query through it with --worker http://<host>:<its METRICS_PORT>`,
+      );
+    }
+    throw err;
+  }
+  try {
+    return await runNamedQuery(client, helper, flags);
+  } finally {
+    await client.close();
+  }
+}
+
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let parsed: ParsedArgs;
   try {
     parsed = parseQueryArgs(argv);
+    checkParams(parsed.helper, parsed.flags);
   } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
+    if (!(err instanceof UsageError) && !(err instanceof QueryInputError)) throw err;
     console.error(`error: ${err.message}\n\n${usage()}`);
     return 2;
   }
-  const config = loadConfig();
-  const client = await openClickHouse(config.clickhouse);
+  const config = loadConfig(env);
   try {
-    const result = await HELPERS[parsed.helper]!.run(client, parsed.flags);
-    console.log(parsed.format === 'json' ? JSON.stringify(result, null, 2) : formatTable(result));
+    const target = await resolveTarget(parsed.worker ?? (env.QUERY_WORKER_URL || undefined), config.metrics.port);
+    let result: unknown;
+    if (target.kind === 'worker') {
+      console.error(`query: through the worker at ${target.url} (${target.clickhouse})`);
+      result = await viaWorker(target.url, parsed.helper, parsed.flags);
+    } else {
+      console.error(`query: ${describeClickHouse(config.clickhouse)}, opened by this process (${target.note})`);
+      result = await direct(config, parsed.helper, parsed.flags);
+    }
+    result = withIsoTimes(result, NAMED_QUERIES[parsed.helper]!.timeColumns);
+    console.log(parsed.format === 'json' ? formatJson(result) : formatTable(result));
     return 0;
   } catch (err) {
-    if (err instanceof q.QueryInputError || err instanceof UsageError) {
+    if (err instanceof QueryInputError || err instanceof UsageError) {
       console.error(`error: ${err.message}\n\n${usage()}`);
       return 2;
     }
+    if (err instanceof TargetError) {
+      console.error(`error: ${err.message}`);
+      return 1;
+    }
     throw err;
-  } finally {
-    await client.close();
   }
 }
 

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import type { RouteHandler } from './query-endpoint.js';
 
 export interface HealthChecks {
   /** The process works (no fatal error). Liveness. */
@@ -9,9 +10,10 @@ export interface HealthChecks {
   ready(): boolean;
 }
 
-/** Serves /metrics (Prometheus text format), /healthz and /readyz. */
-export async function startHealthServer(registry: Registry, checks: HealthChecks, port: number, host: string): Promise<{ server: Server; url: string }> {
+/** Serves /metrics (Prometheus text format), /healthz and /readyz, and the routes of `extra` (e.g. the query endpoint) before them. */
+export async function startHealthServer(registry: Registry, checks: HealthChecks, port: number, host: string, extra?: RouteHandler): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
+    if (extra?.(req, res)) return;
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/metrics') {
       registry

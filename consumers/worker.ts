@@ -19,6 +19,7 @@ import { DeadLetterQueue } from './dead-letter-queue.js';
 import { inflateGzipInPlace } from './gzip-inflate.js';
 import { decodeMessage } from './decode-stage.js';
 import { startHealthServer } from './health-server.js';
+import { describeClickHouse, queryEndpoint } from './query-endpoint.js';
 import { clickHouseInserter, recordInserter, type RowInserter } from './insert-stage.js';
 import { LagMonitor } from './lag-monitor.js';
 import { MemoryBudget, Semaphore } from './memory-budget.js';
@@ -130,6 +131,7 @@ export class IngestWorker {
       { live: () => !worker.fatal, ready: () => !worker.fatal && !worker.stopped && worker.members.every((m) => m.ready) },
       config.metrics.port,
       config.metrics.host,
+      config.metrics.queryEndpoint ? queryEndpoint(clickhouse, { describe: describeClickHouse(config.clickhouse) }) : undefined,
     );
     worker.server = server;
     worker.metricsUrl = url;

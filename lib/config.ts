@@ -126,6 +126,13 @@ export const configSchema = z.strictObject({
     /** /metrics, /healthz, /readyz port; 0 picks a free port. Env METRICS_PORT. */
     port: int(0, 65_535).default(9464),
     host: z.string().default('0.0.0.0'),
+    /**
+     * Serve the read-only query endpoint (GET /query/<helper>, consumers/query-endpoint.ts) on
+     * this port, so `npm run query` works while the worker owns the embedded engine. It runs
+     * only the named helpers, but it reads the data: turn it off where the metrics port is
+     * reachable by those who must not. Env QUERY_ENDPOINT.
+     */
+    queryEndpoint: z.coerce.boolean().default(true),
     /** How often consumer lag and freshness are read. Env LAG_INTERVAL_MS. */
     lagIntervalMs: int(100).default(5_000),
     /** A partition with lag and no committed progress for this long counts as stuck. Env STUCK_AFTER_MS. */
@@ -188,6 +195,7 @@ const ENV: Record<string, [keyof Config, string]> = {
   DLQ_STOP_MAX_PAUSE_MS: ['deadLetter', 'stopMaxPauseMs'],
   METRICS_PORT: ['metrics', 'port'],
   METRICS_HOST: ['metrics', 'host'],
+  QUERY_ENDPOINT: ['metrics', 'queryEndpoint'],
   LAG_INTERVAL_MS: ['metrics', 'lagIntervalMs'],
   STUCK_AFTER_MS: ['metrics', 'stuckAfterMs'],
   SHUTDOWN_TIMEOUT_MS: ['shutdown', 'timeoutMs'],
@@ -218,7 +226,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
       continue;
     }
     const [section, key] = target;
-    const isBool = ['createTopics', 'fromBeginning', 'runRetryWorker'].includes(key);
+    const isBool = ['createTopics', 'fromBeginning', 'runRetryWorker', 'queryEndpoint'].includes(key);
     if (isBool && !BOOL_ENV.has(value)) {
       problems.push(`${name}: expected true, false, 1 or 0, got ${JSON.stringify(value)}`);
       continue;

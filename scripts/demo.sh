@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, starts Kafka (KRaft, from Maven Central jars) and
-# Redis on loopback, then runs a worker with demo events of every type flowing through it.
-#   bash scripts/demo.sh          keeps streaming until Ctrl-C
-#   bash scripts/demo.sh --once   prints the report and exits
+# Redis on loopback, then runs a worker with demo events of every type flowing through it and
+# a Prometheus (Debian's package) scraping it on 127.0.0.1:${PROMETHEUS_PORT:-9090}.
+#   bash scripts/demo.sh             keeps streaming, with a live view, until Ctrl-C
+#   bash scripts/demo.sh --per-type  the live view shows each event type too
+#   bash scripts/demo.sh --once      prints the report, checks Prometheus, and exits
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/env.sh
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   # npm install, not npm ci: see scripts/test.sh.
   echo "demo: installing npm dependencies"; npm install --no-audit --no-fund --no-save
+fi
+# Prometheus, and python3-yaml to read the project's prometheus.yml (as scripts/check-deploy.sh).
+need_pkgs=()
+command -v prometheus >/dev/null || [ -x "${PROMETHEUS_BIN:-/usr/bin/prometheus}" ] || need_pkgs+=(prometheus)
+/usr/bin/python3 -c 'import yaml' 2>/dev/null || need_pkgs+=(python3-yaml)
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then echo "demo: missing ${need_pkgs[*]}; install them (sudo apt-get install ${need_pkgs[*]})" >&2; exit 1; fi
+  echo "demo: installing ${need_pkgs[*]} (Debian packages)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null; } \
+    || { echo "demo: apt-get install ${need_pkgs[*]} failed" >&2; exit 1; }
 fi
 bash scripts/services.sh start
 export LOG_LEVEL="${LOG_LEVEL:-warn}"

@@ -1,27 +1,60 @@
 /**
- * The main job, for a first look: a worker consuming every event type into ClickHouse,
- * demo events of every type flowing through the real Kafka broker, then a report of what
- * landed and where to look. Keeps streaming until Ctrl-C (or exits after the report with --once).
- * Configuration comes from the environment like the worker's (docs/configuration.md).
+ * The main job, for a first look: a worker consuming every event type into ClickHouse, a real
+ * Prometheus scraping it with the project's scrape config and alert rules, demo events of every
+ * type flowing through the real Kafka broker, then a report of what landed and where to look.
+ * Keeps streaming with a live view until Ctrl-C or SIGTERM (or, with --once, checks that
+ * Prometheus has the worker's lag series and exits); either way it stops what it started.
+ *   --once       report, check Prometheus, exit (0 only if every table got rows)
+ *   --per-type   the live view adds a line per event type
+ * Configuration comes from the environment like the worker's (docs/configuration.md), plus
+ * PROMETHEUS_PORT (default 9090; 0 picks a free port).
  */
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { formatTable, withIsoTimes } from '../cli/query-format.js';
 import { IngestWorker } from '../consumers/worker.js';
-import { ConfigError, loadConfig } from '../lib/config.js';
+import { ConfigError, loadConfig, type Config } from '../lib/config.js';
+import { topicName } from '../lib/kafka.js';
 import { EvolutionLogger } from '../producers/evolution-logger.js';
 import { IngestProducer } from '../producers/ingest-producer.js';
 import { eventTypes } from '../schemas/index.js';
 import { queryCostHourly, queryFitnessTrajectory, queryLlmCostByModel, queryPerformanceP95 } from '../sql/queries.js';
+import { formatLive, LiveView, readSnapshot, type LiveSnapshot } from './live-view.js';
+import { PrometheusServer, prometheusBinary, readYaml } from './prometheus-server.js';
 
 const once = process.argv.includes('--once');
-let config;
+const perType = process.argv.includes('--per-type');
+const unknownArgs = process.argv.slice(2).filter((a) => a !== '--once' && a !== '--per-type');
+if (unknownArgs.length > 0) {
+  console.error(`demo: unknown argument(s) ${unknownArgs.join(' ')}; usage: scripts/demo.sh [--once] [--per-type]`);
+  process.exit(2);
+}
+const promPort = Number(process.env.PROMETHEUS_PORT ?? 9090);
+if (!Number.isInteger(promPort) || promPort < 0 || promPort > 65_535) {
+  console.error(`demo: PROMETHEUS_PORT must be a port number (0 picks a free one), got ${JSON.stringify(process.env.PROMETHEUS_PORT)}`);
+  process.exit(2);
+}
+let config: Readonly<Config>;
 try {
-  config = loadConfig(process.env, { consumer: { createTopics: true } });
+  // The live view and Prometheus show lag; read it every second, not every 5 s, unless told otherwise.
+  config = loadConfig(process.env, { consumer: { createTopics: true }, ...(process.env.LAG_INTERVAL_MS ? {} : { metrics: { lagIntervalMs: 1_000 } }) });
 } catch (err) {
   if (err instanceof ConfigError) {
     console.error(err.message);
     process.exit(2);
   }
   throw err;
+}
+
+/** Fails early, with a clear message, when something (another Prometheus?) holds the port. */
+async function portFree(port: number): Promise<boolean> {
+  if (port === 0) return true;
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
 }
 
 const customers = [randomUUID(), randomUUID(), randomUUID()];
@@ -77,7 +110,28 @@ async function evolutionRun(logger: EvolutionLogger, runId: string): Promise<voi
   await logger.updateEvolutionRun({ run_id: runId, status: 'completed', total_generations: 5 });
 }
 
+try {
+  prometheusBinary();
+} catch (err) {
+  console.error(`demo: ${(err as Error).message}`);
+  process.exit(1);
+}
+if (!(await portFree(promPort))) {
+  console.error(`demo: 127.0.0.1:${promPort} is in use (another Prometheus?); stop it or set PROMETHEUS_PORT`);
+  process.exit(1);
+}
+
 const worker = await IngestWorker.start(config);
+let prom: PrometheusServer | undefined;
+// Whatever ends this process (an error included), the Prometheus child must not outlive it.
+process.on('exit', () => prom?.killNow());
+try {
+  prom = await PrometheusServer.start({ workerTarget: new URL(worker.metricsUrl).host, interval: '2s', port: promPort });
+} catch (err) {
+  console.error(`demo: Prometheus did not start: ${(err as Error).message}`);
+  await worker.stop();
+  process.exit(1);
+}
 const opts = { brokers: [...config.kafka.brokers], topicPrefix: config.kafka.topicPrefix };
 const sdk = await IngestProducer.connect(opts);
 const logger = await EvolutionLogger.connect(opts);
@@ -88,55 +142,141 @@ async function emitRound(): Promise<void> {
   await Promise.all([sdk.emitCostMetrics(b.cost), sdk.emitPerformanceMetrics(b.perf), sdk.emitResourceMetrics(b.resource), sdk.emitQualityMetrics(b.quality)]);
 }
 
+let stopping: Promise<void> | undefined;
+/** Stops what the demo started: producers (flushed), worker (flushed and committed), Prometheus. */
+function stopAll(): Promise<void> {
+  stopping ??= (async () => {
+    await sdk.close().catch((err) => console.error('demo: producer close failed', err));
+    await logger.close().catch((err) => console.error('demo: logger close failed', err));
+    await worker.stop().catch((err) => console.error('demo: worker stop failed', err));
+    await prom?.stop().catch((err) => console.error('demo: Prometheus stop failed', err));
+  })();
+  return stopping;
+}
+
 console.log('demo: emitting events of every type through Kafka…');
 for (let i = 0; i < 5; i++) await emitRound();
 await evolutionRun(logger, runId);
 await new Promise((r) => setTimeout(r, config.batch.maxWaitMs + 1_500));
 
-const counts: Record<string, number> = {};
+const counts: Array<{ table: string; rows: number }> = [];
 for (const t of eventTypes) {
   const rs = await worker.clickhouse.query({ query: `SELECT count() AS n FROM ${t.table}`, format: 'JSONEachRow' });
-  counts[t.table] = Number(((await rs.json()) as Array<{ n: number }>)[0]?.n ?? 0);
+  counts.push({ table: t.table, rows: Number(((await rs.json()) as Array<{ n: number }>)[0]?.n ?? 0) });
 }
-console.log('\nrows landed per table (ClickHouse database %s, %s):', config.clickhouse.database, config.clickhouse.url ?? `embedded chDB at ${config.clickhouse.dataPath}`);
-console.table(counts);
+const where = config.clickhouse.url ? 'a ClickHouse server' : `embedded chDB at ${config.clickhouse.dataPath}`;
+console.log(`\nrows landed per table (ClickHouse database ${config.clickhouse.database}, ${where}):`);
+console.log(formatTable(counts));
 const hourly = await queryCostHourly(worker.clickhouse, { customerId: customers[0]!, start: new Date(Date.now() - 86_400_000), end: new Date(Date.now() + 3_600_000) });
-console.log('queryCostHourly (customer %s):', customers[0]);
-console.table(hourly);
-console.log('queryPerformanceP95:', await queryPerformanceP95(worker.clickhouse, { customerId: customers[0]!, serviceId: services[0]!, hours: 24 }));
-console.log('queryFitnessTrajectory (%s):', runId);
-console.table(await queryFitnessTrajectory(worker.clickhouse, runId));
-console.log('queryLlmCostByModel:');
-console.table(await queryLlmCostByModel(worker.clickhouse));
+console.log(`\nqueryCostHourly (customer ${customers[0]}):`);
+console.log(formatTable(withIsoTimes(hourly, ['hour'])));
+console.log('\nqueryPerformanceP95:');
+console.log(formatTable(await queryPerformanceP95(worker.clickhouse, { customerId: customers[0]!, serviceId: services[0]!, hours: 24 })));
+console.log(`\nqueryFitnessTrajectory (${runId}):`);
+console.log(formatTable(await queryFitnessTrajectory(worker.clickhouse, runId)));
+console.log('\nqueryLlmCostByModel:');
+console.log(formatTable(await queryLlmCostByModel(worker.clickhouse)));
+
+/**
+ * The page of Prometheus' web UI that answers: Debian's package ships only the classic UI
+ * (/graph redirects to /classic/graph, /alerts is a 404 there), upstream 2.x builds serve both.
+ */
+async function uiPage(page: string): Promise<string> {
+  for (const path of [`/${page}`, `/classic/${page}`]) {
+    const ok = await fetch(`${prom!.url}${path}`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.ok, () => false);
+    if (ok) return `${prom!.url}${path}`;
+  }
+  return `${prom!.url}/${page}`;
+}
+const lagExpr = 'sum by (topic) (ingest_consumer_lag_messages{job="ingest-workers"})';
+const graph = `${await uiPage('graph')}?${new URLSearchParams({ 'g0.expr': lagExpr, 'g0.tab': '0', 'g0.range_input': '15m' })}`;
+const alertsPage = await uiPage('alerts');
+const portEnv = config.metrics.port === 9464 ? '' : `METRICS_PORT=${new URL(worker.metricsUrl).port} `;
 console.log(`
 where to look:
+  ingest lag  ${graph}
+  alerts      ${alertsPage}   (rules: deploy/prometheus/alerts.yml; Prometheus API: ${prom.url}/api/v1/)
   metrics     ${worker.metricsUrl}/metrics   (health: /healthz, readiness: /readyz)
-  Prometheus  scrape config deploy/prometheus/prometheus.yml, alerts deploy/prometheus/alerts.yml
   dashboards  deploy/grafana/dashboards/*.json
   dead letters  npm run dlq -- list
-  queries     stop the demo, then: npm run query -- fitness-trajectory --run-id ${runId}
-              (the embedded engine belongs to one process; with CLICKHOUSE_URL you can query while it runs)
+  queries     ${portEnv}npm run query -- fitness-trajectory --run-id ${runId}
+              (while the demo runs, through the worker's query endpoint ${worker.metricsUrl}/query)
 `);
 
-if (once) {
-  await sdk.close();
-  await logger.close();
-  await worker.stop();
-  const missing = Object.entries(counts).filter(([, n]) => n === 0);
-  if (missing.length > 0) {
-    console.error(`demo: no rows in ${missing.map(([t]) => t).join(', ')}`);
-    process.exit(1);
+/** Waits until Prometheus has scraped a lag series for every topic and loaded the project's alert rules. */
+async function prometheusHasLag(timeoutMs: number): Promise<string> {
+  const topics = eventTypes.map((t) => topicName(config.kafka, t.name));
+  const groups = ((readYaml(join(import.meta.dirname, '..', 'deploy/prometheus/alerts.yml')) as { groups?: Array<{ name: string }> }).groups ?? []).map((g) => g.name);
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    try {
+      const series = await prom!.query(`${lagExpr.replace('sum by (topic) ', 'count by (topic) ')}`);
+      const seen = new Set(series.map((s) => s.metric.topic));
+      const missing = topics.filter((t) => !seen.has(t));
+      const loaded = await prom!.ruleGroups();
+      const broken = loaded.flatMap((g) => g.rules.filter((r) => r.health === 'err').map((r) => `${r.name}: ${r.lastError}`));
+      const absent = groups.filter((g) => !loaded.some((l) => l.name === g));
+      if (missing.length === 0 && absent.length === 0 && broken.length === 0) {
+        return `Prometheus has ingest_consumer_lag_messages for all ${topics.length} topics and ${loaded.reduce((n, g) => n + g.rules.length, 0)} rules of ${groups.length} groups loaded`;
+      }
+      last = [missing.length ? `no lag series yet for ${missing.join(', ')}` : '', absent.length ? `rule groups not loaded: ${absent.join(', ')}` : '', broken.join('; ')].filter(Boolean).join('; ');
+    } catch (err) {
+      last = String(err);
+    }
+    if (Date.now() > deadline) throw new Error(`after ${timeoutMs} ms: ${last}`);
+    await new Promise((r) => setTimeout(r, 500));
   }
-  process.exit(0);
 }
-console.log('streaming demo metrics every second; Ctrl-C stops the producer and the worker cleanly.');
-const timer = setInterval(() => void emitRound().catch((err) => console.error('emit failed', err)), 1_000);
-const stop = async () => {
-  clearInterval(timer);
-  await sdk.close();
-  await logger.close();
-  await worker.stop();
-  process.exit(0);
+
+if (once) {
+  let ok = true;
+  try {
+    console.log(`demo: ${await prometheusHasLag(60_000)}`);
+  } catch (err) {
+    console.error(`demo: Prometheus check failed: ${(err as Error).message}`);
+    ok = false;
+  }
+  await stopAll();
+  const missing = counts.filter((c) => c.rows === 0);
+  if (missing.length > 0) {
+    console.error(`demo: no rows in ${missing.map((c) => c.table).join(', ')}`);
+    ok = false;
+  }
+  process.exit(ok ? 0 : 1);
+}
+
+const view = new LiveView(process.stdout, { logEveryMs: 5_000 });
+const types = eventTypes.map((t) => ({ name: t.name, table: t.table, topic: topicName(config.kafka, t.name) }));
+console.log(`streaming demo metrics every second; ${view.tty ? 'the line below is live' : 'a status line every 5 s'}${perType ? ', per event type' : ' (--per-type: per event type)'}; Ctrl-C stops the producer, the worker and Prometheus cleanly.`);
+const emitter = setInterval(() => void emitRound().catch((err) => console.error('emit failed', err)), 1_000);
+// rows/s over the last few seconds, not since start: the oldest of a short window of snapshots.
+const history: LiveSnapshot[] = [];
+const viewer = setInterval(() => {
+  void readSnapshot(worker.metrics, Date.now()).then((snap) => {
+    history.push(snap);
+    if (history.length > 6) history.shift();
+    view.show(formatLive(history.length > 1 ? history[0] : undefined, snap, types, { perType }));
+  });
+}, 1_000);
+worker.onFatal((err) => {
+  view.done();
+  console.error('demo: the worker stopped on a fatal error', err);
+  clearInterval(emitter);
+  clearInterval(viewer);
+  void stopAll().finally(() => process.exit(1));
+});
+const stop = (signal: string) => {
+  clearInterval(emitter);
+  clearInterval(viewer);
+  view.done();
+  console.log(`demo: ${signal}: stopping the producer, the worker and Prometheus…`);
+  void stopAll().then(() => {
+    console.log('demo: stopped');
+    process.exit(0);
+  });
 };
-process.on('SIGINT', () => void stop());
-process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => stop('SIGINT'));
+process.on('SIGTERM', () => stop('SIGTERM'));
+// The terminal closed: without a handler Node dies at once and Prometheus would outlive it.
+process.on('SIGHUP', () => stop('SIGHUP'));

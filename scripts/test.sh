@@ -24,6 +24,7 @@ if [ "$mode" != unit ]; then
   bash producers/python/run-tests.sh --deps
 fi
 mkdir -p .cache
+rm -f .cache/vitest-report.json .cache/vitest-report-platformatic.json
 status=0
 TEST_MODE="$mode" npx vitest run --reporter=default --reporter=json --outputFile=.cache/vitest-report.json || status=$?
 if [ "$mode" != unit ]; then
@@ -51,23 +52,46 @@ if [ "$mode" = all ]; then
     npm run -s bench:quick || { echo "test.sh: bench:quick failed" >&2; status=1; }
   fi
 fi
+# The closing summary. A test file that failed outside its tests (an import error, a hook) has
+# no failed test, yet it is a failure: it counts in "failed" and makes the script exit non-zero,
+# as does a report that is missing because vitest stopped before writing it.
+reports=(".cache/vitest-report.json")
+[ "$mode" != unit ] && reports+=(".cache/vitest-report-platformatic.json")
 node -e '
   const fs = require("fs");
-  for (const [name, file] of [["vitest", "./.cache/vitest-report.json"], ["vitest (platformatic producer)", "./.cache/vitest-report-platformatic.json"]]) {
-    if (!fs.existsSync(file)) continue;
-    const r = require(file);
-    console.log(`${name}: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
+  const names = { ".cache/vitest-report.json": "vitest", ".cache/vitest-report-platformatic.json": "vitest (platformatic producer)" };
+  let bad = false;
+  for (const file of process.argv.slice(1)) {
+    const name = names[file] ?? file;
+    if (!fs.existsSync(file)) {
+      console.log(`${name}: FAILED, no report (${file}): vitest stopped before it wrote one`);
+      bad = true;
+      continue;
+    }
+    const r = JSON.parse(fs.readFileSync(file, "utf8"));
     // CI shows only the tail of the output: name each failure here, with its first message line.
     const firstLine = (text) => String(text ?? "").split("\n")[0].slice(0, 300);
-    for (const file of r.testResults ?? []) {
-      const path = file.name.replace(process.cwd() + "/", "");
-      const failed = (file.assertionResults ?? []).filter((t) => t.status === "failed");
-      for (const t of failed) console.log(`  FAILED ${path} > ${t.fullName}: ${firstLine((t.failureMessages ?? [])[0])}`);
-      // A file that failed outside its tests (import error, hook) has no failed test to name.
-      if (file.status === "failed" && failed.length === 0) console.log(`  FAILED ${path}: ${firstLine(file.message)}`);
+    const lines = [];
+    let brokenFiles = 0;
+    for (const f of r.testResults ?? []) {
+      const path = f.name.replace(process.cwd() + "/", "");
+      const failed = (f.assertionResults ?? []).filter((t) => t.status === "failed");
+      for (const t of failed) lines.push(`  FAILED ${path} > ${t.fullName}: ${firstLine((t.failureMessages ?? [])[0])}`);
+      if (f.status === "failed" && failed.length === 0) {
+        brokenFiles++;
+        lines.push(`  FAILED ${path} (the file failed outside its tests): ${firstLine(f.message)}`);
+      }
     }
+    const failedFiles = (r.testResults ?? []).filter((f) => f.status === "failed").length;
+    const failed = r.numFailedTests + brokenFiles;
+    console.log(`${name}: ${(r.testResults ?? []).length} files, ${failedFiles} failed${brokenFiles ? `, ${brokenFiles} of them outside their tests` : ""}`);
+    for (const l of lines) console.log(l);
+    // The plain closing line CI reads: "N passed, N failed, N skipped" alone after one word and a colon.
+    console.log(`${name === "vitest" ? "vitest" : "platformatic"}: ${r.numPassedTests} passed, ${failed} failed, ${r.numPendingTests} skipped`);
+    if (failed > 0 || r.success === false) bad = true;
   }
-' || true
+  process.exit(bad ? 1 : 0);
+' "${reports[@]}" || status=1
 # pytest's own summary line, after vitest's (producers/python/run-tests.sh wrote it).
 if [ -f .cache/pytest-summary.txt ]; then cat .cache/pytest-summary.txt; fi
 exit "$status"

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -17,55 +17,23 @@ import { applyRetention, RetentionError } from '../../sql/retention.js';
 import { CapturingSink, chTime, toRow } from '../fixtures/rows.js';
 import { buildEvolutionDataset, buildMetricsDataset, type EvolutionDataset, type Individual, type MetricsDataset } from '../fixtures/seed-dataset.js';
 import { expectOrderedRows, expectSameRows } from '../helpers/compare-rows.js';
+import { specStatements } from '../helpers/spec-queries.js';
 
 /**
- * Runs every SQL example of the seed documents, read from the .md files at test time, against a
- * freshly migrated chDB with a fixture data set, and checks each result against the same query
- * computed in TypeScript from the fixture. Only the placeholder ids are replaced.
+ * Runs every SQL example of the specification (its documents evolution-tables.md and
+ * metrics-tables.md; the statements are copied into test/fixtures/spec-queries.sql, checked
+ * against the documents by test/unit/spec-queries.test.ts) against a freshly migrated chDB with
+ * a fixture data set, and checks each result against the same query computed in TypeScript from
+ * the fixture. Only the placeholder ids are replaced.
  */
 
-const SEEDS = '/work/shared/seeds';
 const DB = 'ingest';
 type Row = Record<string, unknown>;
 
-interface SeedQuery {
-  doc: string;
-  title: string;
-  sql: string;
-}
-
-/** ```sql blocks split into statements; each keyed by its leading `-- title` (with #n for repeats). */
-function seedSqlQueries(file: string): SeedQuery[] {
-  const text = readFileSync(join(SEEDS, file), 'utf8');
-  const out: SeedQuery[] = [];
-  const seen = new Map<string, number>();
-  for (const block of text.matchAll(/```sql\n([\s\S]*?)```/g)) {
-    const statements = block[1]!.split(/;\s*$/m).map((s) => s.trim());
-    // A chunk of only comments (e.g. "-- Keep evolution data forever" after the last ALTER) is not a query.
-    for (const stmt of statements.filter((s) => s.split('\n').some((line) => line.trim() !== '' && !line.trim().startsWith('--')))) {
-      const base = /^--\s*(.+)$/m.exec(stmt)?.[1]?.trim() ?? stmt.slice(0, 40);
-      const n = (seen.get(base) ?? 0) + 1;
-      seen.set(base, n);
-      out.push({ doc: file, title: n === 1 ? base : `${base}#${n}`, sql: stmt });
-    }
-  }
-  return out;
-}
-
-/** The `--query="..."` examples inside the metrics document's bash blocks. */
-function seedShellQueries(file: string): SeedQuery[] {
-  const text = readFileSync(join(SEEDS, file), 'utf8');
-  const out: SeedQuery[] = [];
-  for (const block of text.matchAll(/```bash\n([\s\S]*?)```/g)) {
-    for (const m of block[1]!.matchAll(/--query="([\s\S]*?)"/g)) {
-      const title = /^###\s*(.+)$/gm;
-      const before = text.slice(0, block.index);
-      const heading = [...before.matchAll(title)].pop()?.[1] ?? 'shell query';
-      out.push({ doc: file, title: heading.trim(), sql: m[1]!.trim() });
-    }
-  }
-  return out;
-}
+/** The ```sql statements of one specification document, each keyed by its leading `-- title` (#n for repeats). */
+const seedSqlQueries = (doc: string) => specStatements(doc, 'sql');
+/** The `--query="..."` examples inside the metrics document's bash blocks, titled by their section. */
+const seedShellQueries = (doc: string) => specStatements(doc, 'shell');
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
@@ -313,7 +281,7 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-describe('seed SQL examples (read from the seed documents)', () => {
+describe('seed SQL examples (the specification\'s statements, test/fixtures/spec-queries.sql)', () => {
   const queries = [...seedSqlQueries('evolution-tables.md'), ...seedSqlQueries('metrics-tables.md')];
 
   it('finds the examples and has an expectation for every one', () => {

@@ -12,6 +12,45 @@ Reads REDIS_URL and DLQ_QUEUE_PREFIX like the worker.`;
 
 class UsageError extends Error {}
 
+/**
+ * Hides the credentials of REDIS_URL (and of any other URL) in everything this command prints:
+ * `redis://user:secret@host` becomes `redis://***@host`, and the password itself is masked
+ * wherever else it appears (an error quoting it, a URL-encoded copy).
+ */
+export function redact(text: string, url = process.env.REDIS_URL ?? ''): string {
+  let out = text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1***@');
+  try {
+    const { password } = new URL(url);
+    for (const secret of [password, decodeURIComponent(password)]) {
+      if (secret && secret.length >= 3) out = out.split(secret).join('***');
+    }
+  } catch {
+    // Not a URL: nothing more to mask.
+  }
+  return out;
+}
+
+/** Routes every console line through redact(), so no code path can print the password. */
+function redactConsole(): void {
+  for (const method of ['log', 'error', 'warn', 'info', 'table'] as const) {
+    const original = console[method].bind(console);
+    if (method === 'table') {
+      console.table = (data: unknown) => console.log(redactTable(data));
+      continue;
+    }
+    console[method] = (...args: unknown[]) => original(...args.map((a) => redact(typeof a === 'string' ? a : a instanceof Error ? `${a.name}: ${a.message}` : JSON.stringify(a))));
+  }
+}
+
+function redactTable(data: unknown): string {
+  const rows = Array.isArray(data) ? (data as Record<string, unknown>[]) : [];
+  const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const cells = rows.map((r) => keys.map((k) => String(r[k] ?? '')));
+  const widths = keys.map((k, i) => Math.max(k.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]) => c.map((v, i) => v.padEnd(widths[i]!)).join('  ');
+  return [line(keys), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}
+
 function summary(job: DeadLetterJob) {
   const d = job.data as unknown as Record<string, unknown>;
   const where = job.name === 'batch' ? `${d.topic}[${d.partition}] ${d.firstOffset}-${d.lastOffset}` : `${d.topic}[${d.partition}] @${d.offset}`;
@@ -76,6 +115,7 @@ async function run(args: string[], dlq: DeadLetterQueue): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  redactConsole();
   let config;
   try {
     config = loadConfig();
@@ -86,11 +126,15 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const redis = createRedis(config.redis, { maxRetriesPerRequest: 3, lazyConnect: true });
+  // One attempt, no reconnect loop: an operator's command should fail fast and say why.
+  const redis = createRedis(config.redis, { maxRetriesPerRequest: 3, lazyConnect: true, retryStrategy: () => null });
+  let cause: Error | undefined;
+  redis.on('error', (err: Error) => (cause ??= err));
   try {
     await redis.connect();
   } catch (err) {
-    console.error(`cannot reach Redis at ${redactUrl(config.redis.url)}: ${(err as Error).message}`);
+    console.error(`cannot reach Redis at ${redactUrl(config.redis.url)}: ${(cause ?? (err as Error)).message}`);
+    redis.disconnect();
     process.exit(1);
   }
   const dlq = new DeadLetterQueue(redis, config.deadLetter, undefined);
@@ -100,11 +144,18 @@ async function main(): Promise<void> {
     if (err instanceof UsageError) {
       console.error(`${err.message}\n\n${USAGE}`);
       process.exitCode = 2;
-    } else throw err;
+    } else {
+      console.error(`dlq: ${(err as Error).name}: ${(err as Error).message}`);
+      process.exitCode = 1;
+    }
   } finally {
     await dlq.close();
     redis.disconnect();
   }
 }
 
-await main();
+// Anything thrown outside main's handling is printed redacted too, never as a raw stack.
+await main().catch((err: unknown) => {
+  console.error(`dlq: ${(err as Error)?.message ?? String(err)}`);
+  process.exit(1);
+});

@@ -1,10 +1,12 @@
+import { createHash } from 'node:crypto';
 import { Queue, UnrecoverableError, Worker, type Job, type JobType } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../lib/config.js';
-import { classifyClickHouseError, PoisonError, type PoisonReason } from '../lib/errors.js';
+import { classifyClickHouseError, PoisonError, RetriableError, type PoisonReason } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { WorkerMetrics } from '../lib/metrics.js';
 import { fromLetterRows } from './insert-stage.js';
+import { PoisonLimit } from './poison-limit.js';
 import type { InsertBatch } from './types.js';
 
 /** A message that can never be inserted as it is. `value` holds the original bytes. */
@@ -32,15 +34,37 @@ export interface FailedBatchLetter {
   error: string;
 }
 
-/** Where the insert and decode stages put what they cannot insert. Both calls are idempotent. */
+/**
+ * Where the insert and decode stages put what they cannot insert. Both writes are idempotent
+ * (the job id names the letter), so a write repeated after a crash keeps one letter.
+ */
 export interface DeadLetterSink {
+  /**
+   * Makes one poison letter durable in Redis; the batch holding its offset commits only after
+   * this settles. Rejects with DeadLetterQueueFull (retriable) when the queue is at its bound:
+   * the caller retries with backoff (retryUntilDone) and the partition waits meanwhile.
+   */
   poison(letter: PoisonLetter): Promise<void>;
   failedBatch(letter: FailedBatchLetter): Promise<void>;
+  /** This process's per-topic poison limit, shared by the decode and insert stages. */
+  readonly limit: PoisonLimit;
+}
+
+/** The dead-letter queue holds deadLetter.maxLetters letters or deadLetter.maxBytes bytes: writes wait for room. */
+export class DeadLetterQueueFull extends RetriableError {
+  constructor(message: string) {
+    super(message);
+    Object.defineProperty(this, 'name', { value: 'DeadLetterQueueFull' });
+  }
 }
 
 interface PoisonJobData extends Omit<PoisonLetter, 'value'> {
   valueBase64: string | null;
   replayed?: boolean;
+  /** Size the letter counts for in the queue's bound (see LEDGER_ADD). */
+  bytes?: number;
+  /** Epoch ms from which a healable letter is retried for deadLetter.retryPeriodMs (reset by a replay). */
+  retrySince?: number;
 }
 interface BatchJobData extends FailedBatchLetter {
   replayed?: boolean;
@@ -58,37 +82,129 @@ const JOB_ID_UNSAFE = /[^A-Za-z0-9._-]/g;
 export const queueName = (config: Pick<Config['deadLetter'], 'queuePrefix'>) => `${config.queuePrefix}-dead-letters`;
 
 /**
+ * Poison a later worker or a table fix can heal, without touching the data: a writer schema
+ * this worker does not know yet (an upgraded worker decodes it), a row ClickHouse refused (an
+ * ALTER fixes the table). They are retried with backoff for deadLetter.retryPeriodMs. The
+ * others (bytes that are not our wire format, values that break the event type's rules) only
+ * change when the producer does: they rest as dead at once, for an operator.
+ */
+export const HEALABLE_REASONS: ReadonlySet<PoisonReason> = new Set(['unknown_fingerprint', 'rejected_by_clickhouse']);
+
+/** Delay before retry number `attemptsMade` (1-based) of a healable letter: doubling, capped, with 20% jitter. */
+export function letterBackoffMs(attemptsMade: number, policy: Pick<Config['deadLetter'], 'backoffMs' | 'maxBackoffMs'>, random: () => number = Math.random): number {
+  const capped = Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** Math.min(40, Math.max(0, attemptsMade - 1)));
+  return Math.round(capped * (0.8 + 0.2 * random()));
+}
+
+/**
+ * Identity of a poison letter: its coordinates and a hash of its data. The hash keeps a topic
+ * deleted and created again (offsets from 0 again) from colliding with old letters, in BullMQ
+ * (same job id: the new letter would be taken for the old one) and in ClickHouse (same
+ * deduplication token: the new row would be dropped as a repeat). Same message, same id and
+ * token, so a letter enqueued twice is one job and a letter inserted twice lands once.
+ */
+export function letterIdentity(letter: Pick<PoisonLetter, 'topic' | 'partition' | 'offset' | 'value' | 'row'>): { jobId: string; token: string } {
+  const hash = createHash('sha256');
+  if (letter.value) hash.update(letter.value);
+  else hash.update(JSON.stringify(letter.row ?? null));
+  const digest = hash.digest('hex').slice(0, 16);
+  return {
+    jobId: `poison-${letter.topic}-${letter.partition}-${letter.offset}-${digest}`.replace(JOB_ID_UNSAFE, '_'),
+    token: `poison/${letter.topic}/${letter.partition}/${letter.offset}/${digest}`,
+  };
+}
+
+/**
+ * The queue's bound, kept exactly in Redis beside the queue: a hash of letter id -> bytes and
+ * their total. Adding checks and reserves in one step (a Lua script runs atomically), so two
+ * workers cannot both take the last slot; a letter already reserved (a write repeated after a
+ * crash) always passes. Returns 1 reserved, 0 already there, -1 letters full, -2 bytes full.
+ */
+const LEDGER_ADD = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return -1 end
+local total = tonumber(redis.call('GET', KEYS[2]) or '0')
+if total > 0 and total + tonumber(ARGV[2]) > tonumber(ARGV[4]) then return -2 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('INCRBY', KEYS[2], ARGV[2])
+return 1`;
+/** Releases a letter's reservation (it landed, or was dropped); idempotent. */
+const LEDGER_REMOVE = `
+local b = redis.call('HGET', KEYS[1], ARGV[1])
+if not b then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('DECRBY', KEYS[2], b)
+return 1`;
+
+type DlqMetrics = Pick<
+  WorkerMetrics,
+  'deadLetterEnqueued' | 'deadLetterRetried' | 'deadLetterDead' | 'deadLetterReplayed' | 'deadLetterDepth' | 'deadLetterBytes' | 'deadLetterUsage' | 'deadLetterRefused' | 'rowsInserted' | 'stoppedByPoisonLimit'
+>;
+
+/**
  * The dead-letter queue: one BullMQ queue on Redis holding two kinds of jobs.
- *  - `batch`: a failed batch. The retry worker re-inserts it with its original deduplication
- *    token, with exponential backoff, `attempts` times; then it rests in BullMQ's failed state:
- *    a dead letter, visible to `npm run dlq -- list`.
- *  - `poison`: one message with its original bytes, topic, partition, offset and reason. It is
- *    tried once (it fails again unless the worker learned a fix meanwhile) and rests as dead.
- * `replay` moves dead letters back to waiting; the retry worker of a running worker process
- * inserts them. Job ids derive from the coordinates, so enqueueing twice (after a crash
- * between enqueue and commit) keeps one job.
+ *  - `poison`: one message with its original bytes (or, for a row ClickHouse refused, the
+ *    decoded row), topic, partition, offset and reason. Healable reasons (HEALABLE_REASONS) are
+ *    retried with backoff for deadLetter.retryPeriodMs by the retry worker of every worker
+ *    process, each decoding with its own schemas: the first upgraded worker lands them. The
+ *    others, and healable ones past their period, rest in BullMQ's failed state: dead letters.
+ *  - `batch`: a failed batch (legacy: retriable insert failures now stay in Kafka). Re-inserted
+ *    with its original token, `attempts` times with backoff.
+ * `replay` moves dead letters back to waiting; `drop` deletes one. The queue is bounded
+ * (deadLetter.maxLetters letters, deadLetter.maxBytes bytes, counted until a letter lands or is
+ * dropped): when full, `poison` rejects with DeadLetterQueueFull and the worker waits.
  */
 export class DeadLetterQueue implements DeadLetterSink {
   readonly queue: Queue;
+  readonly limit: PoisonLimit;
   private retryWorker: Worker | undefined;
+  private readonly ledgerKeys: [string, string];
 
   constructor(
     private readonly connection: Redis,
     private readonly config: Config['deadLetter'],
-    private readonly metrics:
-      | Pick<WorkerMetrics, 'deadLetterEnqueued' | 'deadLetterRetried' | 'deadLetterDead' | 'deadLetterReplayed' | 'deadLetterDepth' | 'rowsInserted'>
-      | undefined,
+    private readonly metrics: DlqMetrics | undefined,
     private readonly log?: Logger,
+    clock: () => number = Date.now,
   ) {
     this.queue = new Queue(queueName(config), { connection });
+    this.ledgerKeys = [`${queueName(config)}:bound:letters`, `${queueName(config)}:bound:bytes`];
+    this.limit = new PoisonLimit(
+      { maxRatio: config.maxPoisonRatio, window: config.poisonWindow, initialPauseMs: config.stopInitialPauseMs, maxPauseMs: config.stopMaxPauseMs },
+      clock,
+      (topic, cause, previous, detail) => {
+        if (previous) this.metrics?.stoppedByPoisonLimit.set({ topic, cause: previous }, 0);
+        if (cause) this.metrics?.stoppedByPoisonLimit.set({ topic, cause }, 1);
+        if (cause) this.log?.error(`topic stopped by the poison limit (${cause}): its messages stay in Kafka`, { topic, cause, detail });
+        else this.log?.warn('topic resumed after a poison-limit stop', { topic, previous, detail });
+      },
+    );
   }
 
   async poison(letter: PoisonLetter): Promise<void> {
     const { value, ...rest } = letter;
-    const data: PoisonJobData = { ...rest, valueBase64: value ? value.toString('base64') : null };
-    const jobId = `poison-${letter.topic}-${letter.partition}-${letter.offset}`.replace(JOB_ID_UNSAFE, '_');
-    await this.queue.add('poison', data, { jobId, attempts: 1, removeOnComplete: { count: 10_000 }, removeOnFail: false });
-    this.metrics?.deadLetterEnqueued.inc({ kind: 'poison' });
+    const { jobId } = letterIdentity(letter);
+    const valueBase64 = value ? value.toString('base64') : null;
+    const bytes = (valueBase64?.length ?? 0) + (letter.row ? JSON.stringify(letter.row).length : 0) + letter.detail.length + 256;
+    const reserved = Number(await this.connection.eval(LEDGER_ADD, 2, ...this.ledgerKeys, jobId, bytes, this.config.maxLetters, this.config.maxBytes));
+    if (reserved < 0) {
+      this.metrics?.deadLetterRefused.inc({ bound: reserved === -1 ? 'letters' : 'bytes' });
+      void this.depth().catch(() => undefined);
+      throw new DeadLetterQueueFull(
+        `the dead-letter queue ${queueName(this.config)} is full (${reserved === -1 ? `deadLetter.maxLetters ${this.config.maxLetters} letters` : `deadLetter.maxBytes ${this.config.maxBytes} bytes`}): ${letter.topic}[${letter.partition}] waits at offset ${letter.offset} until letters land or are dropped (npm run dlq -- list)`,
+      );
+    }
+    const healable = HEALABLE_REASONS.has(letter.reason);
+    const data: PoisonJobData = { ...rest, valueBase64, bytes, retrySince: Date.now() };
+    await this.queue.add('poison', data, {
+      jobId,
+      // Healable letters are retried until their period is over (the processor decides), the others rest at once.
+      attempts: healable ? 1_000_000 : 1,
+      backoff: healable ? { type: 'letter' } : undefined,
+      removeOnComplete: { count: 10_000 },
+      removeOnFail: false,
+    });
+    if (reserved === 1) this.metrics?.deadLetterEnqueued.inc({ kind: 'poison' });
   }
 
   async failedBatch(letter: FailedBatchLetter): Promise<void> {
@@ -103,8 +219,12 @@ export class DeadLetterQueue implements DeadLetterSink {
     this.metrics?.deadLetterEnqueued.inc({ kind: 'batch' });
   }
 
-  /** Runs the retry worker in this process (it needs the ClickHouse client this process owns). */
-  startRetryWorker(replayer: PoisonReplayer): Worker {
+  /**
+   * Runs the retry worker in this process (it needs the ClickHouse client this process owns).
+   * A letter that lands releases its room in the queue's bound before its job completes: a
+   * crash in between retries the job, whose insert the token deduplicates.
+   */
+  startRetryWorker(replayer: PoisonReplayer, clock: () => number = Date.now): Worker {
     const worker = new Worker(
       queueName(this.config),
       async (job: DeadLetterJob) => {
@@ -113,33 +233,38 @@ export class DeadLetterQueue implements DeadLetterSink {
             const data = job.data as BatchJobData;
             await replayer.insert(data.table, fromLetterRows(data.topic, data.partition, data.rows), data.token);
             this.metrics?.rowsInserted.inc({ table: data.table }, data.rows.length);
+            return;
+          }
+          const data = job.data as PoisonJobData;
+          const value = data.valueBase64 === null ? null : Buffer.from(data.valueBase64, 'base64');
+          const { token } = letterIdentity({ ...data, value });
+          if (data.row && data.table) {
+            await replayer.insert(data.table, fromLetterRows(data.topic, data.partition, [data.row]), token);
+            this.metrics?.rowsInserted.inc({ table: data.table });
+          } else if (value !== null) {
+            const { table, record } = replayer.decode(data.topic, value);
+            const rows = { topic: data.topic, partition: data.partition, rows: [{ offset: data.offset, record, bytes: 0 }] };
+            await replayer.insert(table, rows, token);
+            this.metrics?.rowsInserted.inc({ table });
           } else {
-            const data = job.data as PoisonJobData;
-            if (data.row && data.table) {
-              await replayer.insert(data.table, fromLetterRows(data.topic, data.partition, [data.row]), `poison/${data.topic}/${data.partition}/${data.offset}`);
-              this.metrics?.rowsInserted.inc({ table: data.table });
-            } else if (data.valueBase64 !== null) {
-              const { table, record } = replayer.decode(data.topic, Buffer.from(data.valueBase64, 'base64'));
-              const rows = { topic: data.topic, partition: data.partition, rows: [{ offset: data.offset, record, bytes: 0 }] };
-              await replayer.insert(table, rows, `poison/${data.topic}/${data.partition}/${data.offset}`);
-              this.metrics?.rowsInserted.inc({ table });
-            } else {
-              throw new PoisonError('undecodable', 'message has no value (tombstone)');
-            }
+            throw new PoisonError('undecodable', 'message has no value (tombstone)');
           }
+          await this.release(String(job.id));
         } catch (err) {
-          // Only retriable failures are worth the backoff; a data problem rests as dead at once.
-          if (err instanceof PoisonError || classifyClickHouseError(err) !== 'retriable') {
-            throw new UnrecoverableError(`${(err as Error).name}: ${(err as Error).message}`);
-          }
-          throw err;
+          throw this.retryVerdict(job, err, clock());
         }
       },
-      { connection: this.connection.duplicate({ maxRetriesPerRequest: null }), concurrency: 2, autorun: true },
+      {
+        connection: this.connection.duplicate({ maxRetriesPerRequest: null }),
+        concurrency: 2,
+        autorun: true,
+        settings: { backoffStrategy: (attemptsMade: number) => letterBackoffMs(attemptsMade, this.config) },
+      },
     );
     worker.on('completed', (job) => {
       this.metrics?.deadLetterRetried.inc({ outcome: 'ok' });
       if (job.data.replayed) this.metrics?.deadLetterReplayed.inc({ kind: job.name });
+      void this.depth().catch(() => undefined);
     });
     worker.on('failed', (job, err) => {
       this.metrics?.deadLetterRetried.inc({ outcome: 'failed' });
@@ -148,6 +273,7 @@ export class DeadLetterQueue implements DeadLetterSink {
       if (exhausted) {
         this.metrics?.deadLetterDead.inc({ kind: job.name });
         this.log?.warn('dead letter at rest', { id: job.id, kind: job.name, reason: err.message });
+        void this.depth().catch(() => undefined);
       }
     });
     worker.on('error', (err) => this.log?.error('dead-letter retry worker error', { err }));
@@ -155,13 +281,51 @@ export class DeadLetterQueue implements DeadLetterSink {
     return worker;
   }
 
-  /** Jobs by state: `retrying` (waiting, delayed, active) and `dead` (failed). */
+  /**
+   * What a failed retry becomes: retried later (the error itself) or at rest (UnrecoverableError).
+   * Retriable failures (ClickHouse or Redis unavailable) are always retried with the backoff.
+   * A healable letter that fails again (the schema is still unknown here, the table still
+   * refuses it) is retried until deadLetter.retryPeriodMs has passed since it was enqueued or
+   * replayed; anything else rests at once.
+   */
+  private retryVerdict(job: DeadLetterJob, err: unknown, now: number): Error {
+    const e = err instanceof Error ? err : new Error(String(err));
+    if (!(err instanceof PoisonError) && classifyClickHouseError(err) === 'retriable') return e;
+    if (job.name === 'poison') {
+      const data = job.data as PoisonJobData;
+      const since = data.retrySince ?? job.timestamp;
+      if (HEALABLE_REASONS.has(data.reason) && now - since < this.config.retryPeriodMs) return e;
+      if (HEALABLE_REASONS.has(data.reason)) return new UnrecoverableError(`${e.name}: ${e.message} (retried for deadLetter.retryPeriodMs ${this.config.retryPeriodMs} ms)`);
+    }
+    return new UnrecoverableError(`${e.name}: ${e.message}`);
+  }
+
+  private async release(id: string): Promise<void> {
+    await this.connection.eval(LEDGER_REMOVE, 2, ...this.ledgerKeys, id);
+  }
+
+  /**
+   * Letters by state: `retrying` (waiting, delayed, active) and `dead` (failed), and the room
+   * they take in the queue's bound (letters and bytes not yet landed or dropped).
+   */
   async depth(): Promise<{ retrying: number; dead: number }> {
-    const c = await this.queue.getJobCounts('waiting', 'delayed', 'active', 'prioritized', 'failed');
+    const [c, letters, bytes] = await Promise.all([
+      this.queue.getJobCounts('waiting', 'delayed', 'active', 'prioritized', 'failed'),
+      this.connection.hlen(this.ledgerKeys[0]),
+      this.connection.get(this.ledgerKeys[1]),
+    ]);
     const depth = { retrying: (c.waiting ?? 0) + (c.delayed ?? 0) + (c.active ?? 0) + (c.prioritized ?? 0), dead: c.failed ?? 0 };
     this.metrics?.deadLetterDepth.set({ state: 'retrying' }, depth.retrying);
     this.metrics?.deadLetterDepth.set({ state: 'dead' }, depth.dead);
+    this.metrics?.deadLetterBytes.set(Number(bytes ?? 0));
+    this.metrics?.deadLetterUsage.set(Math.max(letters / this.config.maxLetters, Number(bytes ?? 0) / this.config.maxBytes));
     return depth;
+  }
+
+  /** Letters and bytes counted against the bound (deadLetter.maxLetters, deadLetter.maxBytes). */
+  async usage(): Promise<{ letters: number; bytes: number }> {
+    const [letters, bytes] = await Promise.all([this.connection.hlen(this.ledgerKeys[0]), this.connection.get(this.ledgerKeys[1])]);
+    return { letters, bytes: Number(bytes ?? 0) };
   }
 
   async list(states: JobType[] = ['failed', 'waiting', 'delayed', 'active'], limit = 100): Promise<DeadLetterJob[]> {
@@ -172,19 +336,25 @@ export class DeadLetterQueue implements DeadLetterSink {
     return (await this.queue.getJob(id)) as DeadLetterJob | undefined;
   }
 
-  /** Moves a dead letter back to waiting with fresh attempts; returns false when it is not dead. */
+  /**
+   * Moves a dead letter back to waiting with fresh attempts (and, for a healable one, a fresh
+   * retry period); returns false when it is not dead. The letter keeps its deduplication token,
+   * so replaying one that landed meanwhile inserts nothing twice.
+   */
   async replay(id: string): Promise<boolean> {
     const job = await this.get(id);
     if (!job || !(await job.isFailed())) return false;
-    await job.updateData({ ...job.data, replayed: true });
+    await job.updateData({ ...job.data, replayed: true, ...(job.name === 'poison' ? { retrySince: Date.now() } : {}) });
     await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
     return true;
   }
 
+  /** Deletes a letter for good and frees its room in the bound. */
   async drop(id: string): Promise<boolean> {
     const job = await this.get(id);
     if (!job) return false;
     await job.remove();
+    await this.release(id);
     return true;
   }
 

@@ -11,7 +11,7 @@ import type { BatchStage } from './batch-stage.js';
 import type { DeadLetterSink } from './dead-letter-queue.js';
 import { rowEncoderFor } from './row-encoder.js';
 import type { TsvBody } from './tsv-body.js';
-import type { KafkaRecord } from './types.js';
+import { MessageRejected, type KafkaRecord } from './types.js';
 
 /**
  * Decodes a message of `topic` (whose event type is `expected`) into its record, or throws
@@ -42,29 +42,6 @@ export function decodeMessage(lookup: SchemaLookup, expected: EventType, value: 
 }
 
 /**
- * Stops the worker when the share of poison messages spikes (a bad producer deploy), instead
- * of dead-lettering a whole topic. Like arroyo's DlqLimit.
- */
-export class PoisonLimit {
-  private seen = 0;
-  private poison = 0;
-  constructor(private readonly maxRatio: number, private readonly window: number) {}
-
-  record(isPoison: boolean): void {
-    this.seen++;
-    if (isPoison) this.poison++;
-    if (this.seen >= this.window) {
-      const ratio = this.poison / this.seen;
-      this.seen = 0;
-      this.poison = 0;
-      if (ratio > this.maxRatio) {
-        throw new Error(`poison ratio ${ratio.toFixed(2)} over the last ${this.window} messages exceeds deadLetter.maxPoisonRatio ${this.maxRatio}: stopping instead of dead-lettering everything`);
-      }
-    }
-  }
-}
-
-/**
  * First stage: decode and validate each message into its row of the open batch's insert body,
  * route poison to the dead-letter queue. `submit` never blocks; it throws MessageRejected (from
  * the batch stage, before any side effect) when the message cannot be taken now.
@@ -79,8 +56,8 @@ export class DecodeStage {
     private readonly next: BatchStage,
     private readonly lookup: SchemaLookup,
     private readonly typeOfTopic: ReadonlyMap<string, EventType>,
+    /** Also holds the per-topic poison limit (deadLetters.limit, see poison-limit.ts). */
     private readonly deadLetters: DeadLetterSink,
-    private readonly poisonLimit: PoisonLimit,
     private readonly metrics: WorkerMetrics,
     private readonly log: Logger,
   ) {}
@@ -90,26 +67,29 @@ export class DecodeStage {
    * increments per message were 2.4% of the worker's main thread; the consumer flushes these once
    * per fetched batch (and on its poll tick), so a scrape lags by at most one batch.
    */
-  private readonly pendingCounts = new Map<string, { messages: number; bytes: number; children: { messages: { inc(n?: number): void }; bytes: { inc(n?: number): void } } }>();
+  private readonly pendingCounts = new Map<string, { messages: number; bytes: number; poison: number; children: { messages: { inc(n?: number): void }; bytes: { inc(n?: number): void } } }>();
 
   private counted(topic: string, bytes: number): void {
     let c = this.pendingCounts.get(topic);
     if (!c) {
-      c = { messages: 0, bytes: 0, children: { messages: this.metrics.messagesConsumed.labels({ topic }), bytes: this.metrics.messageBytesConsumed.labels({ topic }) } };
+      c = { messages: 0, bytes: 0, poison: 0, children: { messages: this.metrics.messagesConsumed.labels({ topic }), bytes: this.metrics.messageBytesConsumed.labels({ topic }) } };
       this.pendingCounts.set(topic, c);
     }
     c.messages++;
     c.bytes += bytes;
   }
 
-  /** Adds the messages and bytes counted so far to the Prometheus counters. */
+  /** Adds the messages and bytes counted so far to the Prometheus counters, and the good ones to the poison limit. */
   flushCounts(): void {
-    for (const c of this.pendingCounts.values()) {
+    for (const [topic, c] of this.pendingCounts) {
       if (c.messages === 0) continue;
       c.children.messages.inc(c.messages);
       c.children.bytes.inc(c.bytes);
+      // Poison messages were counted by admitPoison already.
+      if (c.messages > c.poison) this.deadLetters.limit.good(topic, c.messages - c.poison);
       c.messages = 0;
       c.bytes = 0;
+      c.poison = 0;
     }
   }
 
@@ -132,11 +112,20 @@ export class DecodeStage {
     try {
       if (timestamp === undefined) timestamp = this.objectPath(type, value, msg.offset, body);
       body.endRow(msg.offset, timestamp);
-      this.poisonLimit.record(false);
       this.next.append(msg.topic, msg.partition, msg.offset, bytes);
     } catch (err) {
       if (!(err instanceof PoisonError)) throw err;
-      this.poisonLimit.record(true);
+      // Nothing of this message is in the batch yet (the transcoder and the object path write
+      // only a whole row), so holding it now is a plain refusal: the partition pauses, this
+      // message is offered again later, nothing past it commits.
+      const counts = this.pendingCounts.get(msg.topic)!;
+      if (!this.deadLetters.limit.admitPoison(msg.topic)) {
+        // Counted again when it is offered again.
+        counts.messages--;
+        counts.bytes -= bytes;
+        throw new MessageRejected(`${msg.topic} is stopped by the poison limit`);
+      }
+      counts.poison++;
       this.metrics.poisonMessages.inc({ topic: msg.topic, reason: err.reason });
       this.log.warn('poison message dead-lettered', { topic: msg.topic, partition: msg.partition, offset: msg.offset, reason: err.reason, detail: err.message });
       const write = retryUntilDone(

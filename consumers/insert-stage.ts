@@ -5,7 +5,7 @@ import type { Config } from '../lib/config.js';
 import { classifyClickHouseError, clickHouseCodeOf, isKnownRetriable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { WorkerMetrics } from '../lib/metrics.js';
-import { RetryAborted, retryRetriable } from '../lib/retry.js';
+import { abortableSleep, RetryAborted, retryRetriable, retryUntilDone } from '../lib/retry.js';
 import type { BatchConsumer } from './batch-stage.js';
 import { sendCommit, type OffsetCommitter } from './commit-offsets.js';
 import type { DeadLetterSink } from './dead-letter-queue.js';
@@ -260,31 +260,196 @@ export class InsertStage implements BatchConsumer {
     else this.log.info('insert retries ended without success (stop, rebalance or data error)', fields);
   }
 
-  /** Splits a batch ClickHouse refused as data until the refused rows are isolated. */
+  /**
+   * Settles a batch ClickHouse refused as data: every good row lands, only the rows ClickHouse
+   * refuses are dead-lettered (rejected_by_clickhouse, retried from the queue until a table fix
+   * lands them), and a table that refuses everything is stopped instead of bisected.
+   *
+   * Bounded: the batch is split level by level (halves, quarters, ...) while every part keeps
+   * being refused. When all 2^d parts of level d = BISECT_VERDICT_DEPTH (+1 per failed probe)
+   * are refused and none landed, the table is the problem (a retyped column), not the rows: no
+   * row is dead-lettered, the topic is stopped (deadLetters.limit.tableRefusing: gauge, log),
+   * and after a pause with backoff the batch is probed whole with its own token. Meanwhile this
+   * insert holds no insert slot and nothing commits, so the partition's later batches wait and
+   * the consumer pauses it: Kafka keeps the rows, and the other tables keep flowing. A batch
+   * with a few bad rows spread over every part looks the same once; the probe looks one level
+   * deeper each time (up to BISECT_MAX_VERDICT_DEPTH), so it is settled row by row soon after.
+   * Cost of a refusing table: 2^(d+1) - 2 inserts per probe (14 at first, at most 126), instead
+   * of about 2n per batch. A batch of 64 rows or fewer whose every row is refused on its own
+   * gives no such evidence: it counts as the table refusing for two probes, then its rows are
+   * dead-lettered through the poison limit (which stops the topic if they are too many).
+   *
+   * Once some part lands, the refused parts are bisected down to single rows. Each refused row
+   * is counted by the topic's poison limit: when the topic's share of poison is spiking, the row
+   * waits (as above) instead of being dead-lettered. Tokens derive from the parent's and the
+   * position, so re-running a bisection after a crash deduplicates what landed.
+   */
   private async bisect(batch: Batch, rows: EncodedRows, token: string, err: unknown): Promise<readonly EncodedRows[]> {
-    if (rows.count === 1) {
-      const [row] = toLetterRows(this.decoded(batch, rows));
-      await this.deadLetters.poison({
-        topic: batch.topic,
-        partition: batch.partition,
-        offset: rows.offsets[0]!,
-        reason: 'rejected_by_clickhouse',
-        detail: String((err as Error).message ?? err),
-        value: null,
-        row,
-        table: batch.eventType.table,
-      });
-      this.metrics.poisonMessages.inc({ topic: batch.topic, reason: 'rejected_by_clickhouse' });
-      return [];
+    let error = err;
+    for (let probe = 0; ; probe++) {
+      const settled = await this.isolate(batch, rows, token, Math.min(BISECT_MAX_VERDICT_DEPTH, BISECT_VERDICT_DEPTH + probe), probe);
+      if (settled !== 'table') {
+        this.deadLetters.limit.recovered(batch.topic);
+        return settled;
+      }
+      const detail = `ClickHouse refused every part of ${batch.topic}[${batch.partition}] ${batch.firstOffset}-${batch.lastOffset} (${rows.count} rows) as data: table ${batch.eventType.table} is refusing rows (a changed column type?), not the rows themselves. Its partitions wait in Kafka; nothing is dead-lettered. Last error: ${errorText(error)}`;
+      const pauseMs = this.deadLetters.limit.tableRefusing(batch.topic, detail);
+      await this.limiter.yielding(() => this.pause(batch, pauseMs));
+      const whole = await this.attempt(batch, rows, token);
+      if (whole === true) {
+        this.deadLetters.limit.recovered(batch.topic);
+        return [rows];
+      }
+      error = whole;
     }
-    const mid = Math.ceil(rows.count / 2);
-    // Sub-batch tokens are derived from the parent's, so re-running the bisection dedups too.
-    const left = await this.insertOrDeadLetter(batch, sliceRows(rows, 0, mid), `${token}/a`);
-    const right = await this.insertOrDeadLetter(batch, sliceRows(rows, mid, rows.count), `${token}/b`);
-    return [...left, ...right];
+  }
+
+  /**
+   * One bounded bisection of `rows` (refused as a whole). Returns the parts that landed, or
+   * 'table' when every part down to level `verdictDepth` was refused.
+   */
+  private async isolate(batch: Batch, rows: EncodedRows, token: string, verdictDepth: number, probe: number): Promise<readonly EncodedRows[] | 'table'> {
+    const landed: EncodedRows[] = [];
+    let refused: Part[] = [{ rows, token, error: undefined }];
+    for (let depth = 1; depth <= verdictDepth; depth++) {
+      if (refused.every((p) => p.rows.count === 1)) {
+        // Every row refused on its own. A small batch gives no other evidence, so the first
+        // two times it counts as the table refusing; then the rows are dead-lettered (through
+        // the poison limit, which stops the topic if its share of poison spikes).
+        if (probe < 2) return 'table';
+        break;
+      }
+      const next: Part[] = [];
+      for (const part of refused) {
+        if (part.rows.count === 1) {
+          next.push(part); // refused on its own already
+          continue;
+        }
+        for (const child of halves(part)) {
+          const outcome = await this.attempt(batch, child.rows, child.token);
+          if (outcome === true) landed.push(child.rows);
+          else next.push({ ...child, error: outcome });
+        }
+      }
+      refused = next;
+      if (landed.length > 0) break;
+    }
+    if (landed.length === 0 && refused.some((p) => p.rows.count > 1)) return 'table';
+    for (const part of refused) landed.push(...(await this.settle(batch, part)));
+    return landed;
+  }
+
+  /** Bisects a refused part down to single rows; dead-letters the rows ClickHouse refuses. */
+  private async settle(batch: Batch, part: Part): Promise<readonly EncodedRows[]> {
+    if (part.rows.count > 1) {
+      const landed: EncodedRows[] = [];
+      for (const child of halves(part)) {
+        const outcome = await this.attempt(batch, child.rows, child.token);
+        if (outcome === true) landed.push(child.rows);
+        else landed.push(...(await this.settle(batch, { ...child, error: outcome })));
+      }
+      return landed;
+    }
+    const limit = this.deadLetters.limit;
+    while (!limit.admitPoison(batch.topic)) {
+      // The topic's share of poison is spiking: this row waits (nothing commits) and is tried
+      // again after the hold; a table fixed meanwhile takes it.
+      await this.limiter.yielding(() => this.pause(batch, Math.max(10, limit.heldForMs(batch.topic))));
+      const outcome = await this.attempt(batch, part.rows, part.token);
+      if (outcome === true) return [part.rows];
+      part = { ...part, error: outcome };
+    }
+    const [row] = toLetterRows(this.decoded(batch, part.rows));
+    const letter = {
+      topic: batch.topic,
+      partition: batch.partition,
+      offset: part.rows.offsets[0]!,
+      reason: 'rejected_by_clickhouse' as const,
+      detail: errorText(part.error),
+      value: null,
+      row,
+      table: batch.eventType.table,
+    };
+    // The batch commits after this returns, so the letter must be durable first: a Redis
+    // outage or a full queue makes the partition wait here, never lose the row.
+    await retryUntilDone('dead-letter write of a refused row', () => this.deadLetters.poison(letter), this.log, { signal: batch.signal });
+    this.metrics.poisonMessages.inc({ topic: batch.topic, reason: 'rejected_by_clickhouse' });
+    return [];
+  }
+
+  /**
+   * Inserts one part of a batch that is being bisected: true when it landed, the error when
+   * ClickHouse refused it as data. Retriable failures are retried in place with capped
+   * backoff (the rows stay in Kafka meanwhile); a stop or rebalance abandons the batch; fatal
+   * errors are thrown. Parts are marked mayRepeat: a re-run bisection repeats their tokens.
+   */
+  private async attempt(batch: Batch, rows: EncodedRows, token: string): Promise<true | unknown> {
+    const table = batch.eventType.table;
+    mayRepeat.add(rows);
+    try {
+      const { value: written } = await retryRetriable(
+        async () => {
+          if (this.isStale(batch)) throw new BatchAbandoned(`${batch.topic}[${batch.partition}]: rebalance since the batch was sealed`);
+          try {
+            return await this.insert(table, rows, token);
+          } catch (err) {
+            this.metrics.insertErrors.inc({ table, kind: classifyClickHouseError(err) });
+            throw err;
+          }
+        },
+        {
+          backoff: this.config,
+          signal: batch.signal,
+          isRetriable: (err) => !(err instanceof BatchAbandoned) && classifyClickHouseError(err) === 'retriable',
+          onFailure: (err, attempt, delayMs) => this.failing(batch, token, err, attempt, delayMs),
+        },
+      );
+      this.recovered(batch, true);
+      this.metrics.rowsInserted.inc({ table }, written);
+      if (written < rows.count) this.metrics.rowsDeduplicated.inc({ table }, rows.count - written);
+      this.metrics.bytesInserted.inc({ table }, Math.round((batch.bytes * written) / Math.max(1, batch.rows.count)));
+      return true;
+    } catch (err) {
+      this.recovered(batch, false);
+      if (err instanceof RetryAborted) throw new BatchAbandoned(`${batch.topic}[${batch.partition}]: insert retries interrupted by a stop or rebalance`);
+      if (err instanceof BatchAbandoned) throw err;
+      if (classifyClickHouseError(err) === 'poison') return err;
+      throw err;
+    }
+  }
+
+  /** Waits `ms` between probes of a stopped table; a stop or rebalance abandons the batch (Kafka keeps its rows). */
+  private async pause(batch: Batch, ms: number): Promise<void> {
+    await abortableSleep(ms, batch.signal);
+    if (batch.signal.aborted || this.isStale(batch)) throw new BatchAbandoned(`${batch.topic}[${batch.partition}]: stopped table's wait interrupted by a stop or rebalance`);
   }
 
   private decoded(batch: Batch, rows: EncodedRows): InsertBatch {
     return decodedRows(rows, rowEncoderFor(batch.eventType));
   }
 }
+
+/** Levels of a refused batch split (2^d parts) before it counts as its table refusing every row; see InsertStage.bisect. */
+export const BISECT_VERDICT_DEPTH = 3;
+/** The deepest level the probes of a stopped table look at (64 parts): a batch with bad rows in all of them is held, not dead-lettered. */
+export const BISECT_MAX_VERDICT_DEPTH = 6;
+
+interface Part {
+  rows: EncodedRows;
+  token: string;
+  error: unknown;
+}
+
+/** The two halves of a part, with tokens derived from its own (`/a`, `/b`), as before bounded bisection. */
+function halves(part: Part): Part[] {
+  const mid = Math.ceil(part.rows.count / 2);
+  return [
+    { rows: sliceRows(part.rows, 0, mid), token: `${part.token}/a`, error: undefined },
+    { rows: sliceRows(part.rows, mid, part.rows.count), token: `${part.token}/b`, error: undefined },
+  ];
+}
+
+function errorText(err: unknown): string {
+  return String((err as Error | undefined)?.message ?? err);
+}
+

@@ -69,4 +69,20 @@ export class Semaphore {
       else this.active--;
     }
   }
+
+  /**
+   * Runs `fn` (a wait) from inside `run` without holding the caller's slot, then takes a slot
+   * again: an insert waiting for its table to be fixed must not hold back other tables' inserts.
+   */
+  async yielding<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active--;
+    try {
+      return await fn();
+    } finally {
+      if (this.active >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+      else this.active++;
+    }
+  }
 }

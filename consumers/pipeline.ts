@@ -6,7 +6,7 @@ import type { SchemaLookup } from '../schemas/schema-lookup.js';
 import { BatchStage } from './batch-stage.js';
 import { CommitStage, type OffsetCommitter } from './commit-offsets.js';
 import type { DeadLetterSink } from './dead-letter-queue.js';
-import { DecodeStage, PoisonLimit } from './decode-stage.js';
+import { DecodeStage } from './decode-stage.js';
 import { InsertStage, type RowInserter } from './insert-stage.js';
 import type { MemoryBudget, Semaphore } from './memory-budget.js';
 
@@ -56,7 +56,7 @@ export function createPipeline(d: PipelineDeps): Pipeline {
   const commit = new CommitStage(d.commit, d.config.insert, d.metrics, d.log, isStale);
   const insert = new InsertStage(commit, d.insert, d.commit, d.deadLetters, d.limiter, d.config.insert, d.metrics, d.log, isStale, d.clock);
   const batch = (batchStage = new BatchStage(insert, d.config.batch, d.budget, d.metrics, d.clock));
-  const poisonLimit = new PoisonLimit(d.config.deadLetter.maxPoisonRatio, d.config.deadLetter.poisonWindow);
-  const decode = new DecodeStage(batch, d.lookup, d.typeOfTopic, d.deadLetters, poisonLimit, d.metrics, d.log);
+  // The per-topic poison limit is the dead-letter sink's (one per process): see poison-limit.ts.
+  const decode = new DecodeStage(batch, d.lookup, d.typeOfTopic, d.deadLetters, d.metrics, d.log);
   return { decode, batch };
 }

@@ -151,6 +151,21 @@ export const configSchema = z.strictObject({
     maxPoisonRatio: z.coerce.number().min(0).max(1).default(0.5),
     /** Messages per window for the poison ratio; below this count the limit does not apply. Env DLQ_POISON_WINDOW. */
     poisonWindow: int(1).default(1_000),
+    /**
+     * How long a healable poison letter (unknown_fingerprint: a newer writer schema; rejected_by_clickhouse:
+     * a row the table refused) is retried by the retry worker before it rests as dead. Default a day. Env DLQ_RETRY_PERIOD_MS.
+     */
+    retryPeriodMs: int(0).default(24 * 60 * 60 * 1_000),
+    /** Cap of the doubling retry delay of healable letters (from backoffMs). Env DLQ_MAX_BACKOFF_MS. */
+    maxBackoffMs: int(0).default(10 * 60 * 1_000),
+    /** Bound of the queue in letters not yet landed or dropped; when reached the worker waits (nothing dropped). Env DLQ_MAX_LETTERS. */
+    maxLetters: int(1).default(100_000),
+    /** Bound of the queue in bytes of those letters (payload and detail). Env DLQ_MAX_BYTES. */
+    maxBytes: int(1_024).default(512 * 1024 * 1024),
+    /** First pause of a topic stopped by the poison limit (poison share, or its table refusing every row); doubles. Env DLQ_STOP_INITIAL_PAUSE_MS. */
+    stopInitialPauseMs: int(1).default(5_000),
+    /** Longest pause of a stopped topic between probes. Env DLQ_STOP_MAX_PAUSE_MS. */
+    stopMaxPauseMs: int(1).default(5 * 60 * 1_000),
   }),
   metrics: z.strictObject({
     /** /metrics, /healthz, /readyz port; 0 picks a free port. Env METRICS_PORT. */
@@ -234,6 +249,12 @@ const ENV: Record<string, [keyof Config, string]> = {
   DLQ_RETRY_WORKER: ['deadLetter', 'runRetryWorker'],
   DLQ_MAX_POISON_RATIO: ['deadLetter', 'maxPoisonRatio'],
   DLQ_POISON_WINDOW: ['deadLetter', 'poisonWindow'],
+  DLQ_RETRY_PERIOD_MS: ['deadLetter', 'retryPeriodMs'],
+  DLQ_MAX_BACKOFF_MS: ['deadLetter', 'maxBackoffMs'],
+  DLQ_MAX_LETTERS: ['deadLetter', 'maxLetters'],
+  DLQ_MAX_BYTES: ['deadLetter', 'maxBytes'],
+  DLQ_STOP_INITIAL_PAUSE_MS: ['deadLetter', 'stopInitialPauseMs'],
+  DLQ_STOP_MAX_PAUSE_MS: ['deadLetter', 'stopMaxPauseMs'],
   METRICS_PORT: ['metrics', 'port'],
   METRICS_HOST: ['metrics', 'host'],
   QUERY_ENDPOINT: ['metrics', 'queryEndpoint'],

@@ -12,10 +12,14 @@ const root = join(import.meta.dirname, '../..');
 
 /** Runs `npm run dlq -- …` as an operator would; returns stdout and the exit code. */
 async function dlq(prefix: string, ...args: string[]): Promise<{ out: string; code: number }> {
+  return dlqWith({ DLQ_QUEUE_PREFIX: prefix }, ...args);
+}
+
+async function dlqWith(env: Record<string, string>, ...args: string[]): Promise<{ out: string; code: number }> {
   try {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', join(root, 'cli/dlq.ts'), ...args], {
       cwd: root,
-      env: { ...process.env, DLQ_QUEUE_PREFIX: prefix },
+      env: { ...process.env, ...env },
     });
     return { out: stdout, code: 0 };
   } catch (err) {
@@ -25,7 +29,8 @@ async function dlq(prefix: string, ...args: string[]): Promise<{ out: string; co
 }
 
 describe('npm run dlq: list, show, replay, drop', () => {
-  const config = testConfig();
+  // Healable letters (unknown_fingerprint) rest as dead after one retry here, so the test sees them at rest.
+  const config = testConfig({ deadLetter: { retryPeriodMs: 0 } });
   const prefix = config.deadLetter.queuePrefix;
   let redis: Redis;
   let queue: DeadLetterQueue;
@@ -71,6 +76,22 @@ describe('npm run dlq: list, show, replay, drop', () => {
     expect((await dlq(prefix, 'drop', other.id)).code).toBe(0);
     expect(await queue.get(other.id)).toBeUndefined();
     expect((await queue.depth()).dead).toBe(1);
+  });
+
+  it('never prints the password of REDIS_URL, whatever fails', async () => {
+    const secret = 'pa55-w0rd-zq';
+    const real = new URL(config.redis.url);
+    const unreachable = await dlqWith({ DLQ_QUEUE_PREFIX: prefix, REDIS_URL: `redis://ops:${secret}@127.0.0.1:1/0` }, 'list');
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.out).toMatch(/cannot reach Redis at redis:\/\/\*\*\*@127\.0\.0\.1:1\/0: connect ECONNREFUSED/);
+    // Our Redis has no such user: it answers WRONGPASS, an error of its own.
+    const refused = await dlqWith({ DLQ_QUEUE_PREFIX: prefix, REDIS_URL: `redis://ops:${secret}@${real.host}/0` }, 'list');
+    expect(refused.code).toBe(1);
+    expect(refused.out).toMatch(/WRONGPASS/);
+    for (const r of [unreachable, refused]) {
+      expect(r.out).not.toContain(secret);
+      expect(r.out).not.toContain('ops:');
+    }
   });
 
   it('refuses bad usage with the usage text and exit code 2', async () => {

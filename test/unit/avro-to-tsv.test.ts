@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { createAvroToTsv } from '../../consumers/avro-to-tsv.js';
 import { BatchStage, type BatchConsumer } from '../../consumers/batch-stage.js';
 import type { DeadLetterSink, PoisonLetter } from '../../consumers/dead-letter-queue.js';
-import { DecodeStage, PoisonLimit } from '../../consumers/decode-stage.js';
+import { DecodeStage } from '../../consumers/decode-stage.js';
+import { PoisonLimit } from '../../consumers/poison-limit.js';
 import { decodedRows } from '../../consumers/insert-stage.js';
 import { MemoryBudget } from '../../consumers/memory-budget.js';
 import { createRowEncoder } from '../../consumers/row-encoder.js';
@@ -100,8 +101,8 @@ function decodeStage(type: EventType, lookup: SchemaLookup) {
   const next: BatchConsumer = { submit: async (b) => void batches.push(b) };
   const metrics = createWorkerMetrics();
   const batch = new BatchStage(next, { maxRows: 1_000, maxBytes: 1e9, maxWaitMs: 1_000 }, new MemoryBudget(1e9), metrics);
-  const sink: DeadLetterSink = { poison: async (l) => void letters.push(l), failedBatch: async () => undefined };
-  const stage = new DecodeStage(batch, lookup, new Map([['topic', type]]), sink, new PoisonLimit(1, 1_000), metrics, createLogger({}, 'silent'));
+  const sink: DeadLetterSink = { poison: async (l) => void letters.push(l), failedBatch: async () => undefined, limit: new PoisonLimit({ maxRatio: 1, window: 1_000, initialPauseMs: 1_000, maxPauseMs: 1_000 }) };
+  const stage = new DecodeStage(batch, lookup, new Map([['topic', type]]), sink, metrics, createLogger({}, 'silent'));
   return { stage, batch, batches, letters };
 }
 

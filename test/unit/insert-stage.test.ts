@@ -5,6 +5,7 @@ import type { DeadLetterSink } from '../../consumers/dead-letter-queue.js';
 import { InsertStage, type RowInserter } from '../../consumers/insert-stage.js';
 import { Semaphore } from '../../consumers/memory-budget.js';
 import { encodeRange, PartitionLedger } from '../../consumers/partition-ledger.js';
+import { PoisonLimit } from '../../consumers/poison-limit.js';
 import { TsvBody } from '../../consumers/tsv-body.js';
 import { BatchAbandoned, type Batch } from '../../consumers/types.js';
 import type { Logger } from '../../lib/logger.js';
@@ -35,6 +36,7 @@ function batchOf(ledger: PartitionLedger, first: number, n: number, signal = new
 const noDeadLetters: DeadLetterSink = {
   poison: async () => expect.fail('nothing is poison here'),
   failedBatch: async () => expect.fail('a retriable failure never goes to the dead-letter queue'),
+  limit: new PoisonLimit({ maxRatio: 0.5, window: 1_000, initialPauseMs: 1_000, maxPauseMs: 1_000 }),
 };
 const done: BatchConsumer = { submit: async () => undefined };
 const config = { initialBackoffMs: 1, maxBackoffMs: 4, concurrency: 1 };

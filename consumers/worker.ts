@@ -8,6 +8,7 @@ import { ConfigError, type Config } from '../lib/config.js';
 import { createKafka, ensureTopics, topicName } from '../lib/kafka.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createWorkerMetrics, type WorkerMetrics } from '../lib/metrics.js';
+import { layoutOf } from '../sql/ddl.js';
 import { migrate } from '../sql/migrate.js';
 import { applyRetention } from '../sql/retention.js';
 import type { EventType } from '../schemas/event-type.js';
@@ -76,9 +77,10 @@ export class IngestWorker {
       metrics.bytesInserted.inc({ table: type.table }, 0);
     }
     const clickhouse = await openClickHouse(config.clickhouse);
-    const applied = await migrate(clickhouse);
+    const layout = layoutOf(config.clickhouse);
+    const applied = await migrate(clickhouse, undefined, { layout });
     if (applied.applied.length > 0) log.info('migrations applied', { applied: applied.applied });
-    await applyRetention(clickhouse, config.retention);
+    await applyRetention(clickhouse, config.retention, layout);
 
     const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null, lazyConnect: true });
     await redis.connect();

@@ -33,7 +33,15 @@ export const configSchema = z.strictObject({
     /** Data directory of the embedded engine; one process owns it. Env CHDB_PATH. */
     dataPath: z.string().min(1).default('./data/chdb'),
     requestTimeoutMs: int(100).default(60_000),
-  }),
+    /**
+     * Cluster of the tables: the migrations create them ON CLUSTER with Replicated engines
+     * (sql/ddl.ts, docs/deployment.md). Unset: a single server (also right for ClickHouse Cloud).
+     * Env CLICKHOUSE_CLUSTER.
+     */
+    cluster: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a plain identifier').optional(),
+    /** With a cluster: local tables on every shard plus Distributed tables over them. Env CLICKHOUSE_SHARDING. */
+    sharding: z.coerce.boolean().optional(),
+  }).refine((c) => !c.sharding || c.cluster, { message: 'sharding needs a cluster (CLICKHOUSE_CLUSTER)', path: ['sharding'] }),
   redis: z.strictObject({
     /** Env REDIS_URL. */
     url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
@@ -133,6 +141,8 @@ const ENV: Record<string, [keyof Config, string]> = {
   CLICKHOUSE_URL: ['clickhouse', 'url'],
   CLICKHOUSE_DATABASE: ['clickhouse', 'database'],
   CHDB_PATH: ['clickhouse', 'dataPath'],
+  CLICKHOUSE_CLUSTER: ['clickhouse', 'cluster'],
+  CLICKHOUSE_SHARDING: ['clickhouse', 'sharding'],
   REDIS_URL: ['redis', 'url'],
   INGEST_GROUP_ID: ['consumer', 'groupId'],
   INGEST_CONCURRENCY: ['consumer', 'concurrency'],
@@ -184,7 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
       continue;
     }
     const [section, key] = target;
-    const isBool = ['createTopics', 'fromBeginning', 'runRetryWorker'].includes(key);
+    const isBool = ['createTopics', 'fromBeginning', 'runRetryWorker', 'sharding'].includes(key);
     if (isBool && !BOOL_ENV.has(value)) {
       problems.push(`${name}: expected true, false, 1 or 0, got ${JSON.stringify(value)}`);
       continue;

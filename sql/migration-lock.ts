@@ -75,12 +75,12 @@ export class MigrationLock {
   /** Reads the newest epoch. Undefined when the lock was never taken. */
   async state(): Promise<LockState | undefined> {
     const rs = await this.client.query({
-      query: `SELECT epoch, argMinIf(owner, at, kind = 'claim') AS holder,
+      query: `SELECT epoch, holder,
           toInt64(dateDiff('millisecond', now64(3), maxIf(expires_at, kind != 'release' AND owner = holder))) AS remaining_ms,
           countIf(kind = 'release' AND owner = holder) > 0 AS released
-        FROM ${LOCK_TABLE}
-        WHERE epoch = (SELECT max(epoch) FROM ${LOCK_TABLE})
-        GROUP BY epoch`,
+        FROM ${LOCK_TABLE} AS l
+        INNER JOIN (SELECT epoch, argMin(owner, at) AS holder FROM ${LOCK_TABLE} WHERE kind = 'claim' GROUP BY epoch ORDER BY epoch DESC LIMIT 1) AS c USING epoch
+        GROUP BY epoch, holder`,
       format: 'JSONEachRow',
     });
     const [row] = await rs.json<{ epoch: number | string; holder: string; remaining_ms: number | string; released: boolean | number }>();

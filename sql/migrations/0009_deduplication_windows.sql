@@ -10,6 +10,8 @@
 --   SharedMergeTree on ClickHouse Cloud, where the hashes live in Keeper. Their server default
 --   (1000 blocks, in recent releases fewer seconds too) is about 80 s of history at 12 partitions
 --   per table. Both limits apply; 10000 blocks and 7 days match the single-server window.
+-- evolution_run_events is left out: only workers of the release before 0008 insert there, it may be
+-- gone (the first version of 0008 dropped it), and 0005 gave it its window.
 -- MODIFY SETTING is idempotent, and a MergeTree accepts the replicated settings (unused there),
 -- so the same statements serve every layout.
 ALTER TABLE cost_metrics_ts MODIFY SETTING non_replicated_deduplication_window = 10000, replicated_deduplication_window = 10000, replicated_deduplication_window_seconds = 604800;
@@ -19,8 +21,6 @@ ALTER TABLE performance_metrics_ts MODIFY SETTING non_replicated_deduplication_w
 ALTER TABLE resource_metrics_ts MODIFY SETTING non_replicated_deduplication_window = 10000, replicated_deduplication_window = 10000, replicated_deduplication_window_seconds = 604800;
 
 ALTER TABLE quality_metrics_ts MODIFY SETTING non_replicated_deduplication_window = 10000, replicated_deduplication_window = 10000, replicated_deduplication_window_seconds = 604800;
-
-ALTER TABLE evolution_run_events MODIFY SETTING non_replicated_deduplication_window = 10000, replicated_deduplication_window = 10000, replicated_deduplication_window_seconds = 604800;
 
 ALTER TABLE evolution_run_updates MODIFY SETTING non_replicated_deduplication_window = 10000, replicated_deduplication_window = 10000, replicated_deduplication_window_seconds = 604800;
 

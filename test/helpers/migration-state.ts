@@ -50,15 +50,18 @@ export async function evolutionRowsOf(client: ClickHouseClient): Promise<{ updat
 }
 
 /**
- * Rows as a worker of the release before 0008 writes them: into evolution_run_events, a start
- * event and an update event per run (the update with NULLs for what did not change).
+ * Rows as a worker of the release before 0008 writes them: into evolution_run_events, one row per
+ * run (run-<i>, Kafka offset offsetBase + i): odd runs completed, even runs still running, with
+ * NULLs where nothing is known yet. One row per run, because that table is a CoalescingMergeTree:
+ * rows of one run in one insert are coalesced on insert (optimize_on_insert).
  */
 export async function insertLegacyRuns(client: ClickHouseClient, from: number, count: number, offsetBase = 0): Promise<void> {
   const values: string[] = [];
   for (let i = from; i < from + count; i++) {
-    const t = `'2026-01-01 00:00:00.000'`;
-    values.push(`('run-${i}', ${t}, ${t}, NULL, 'task', '{}', 'running', 0, 10, 'local', '/db', 'ingest.evolution_runs', 0, ${offsetBase + 2 * i})`);
-    values.push(`('run-${i}', '2026-01-01 00:01:00.000', NULL, '2026-01-01 00:01:00.000', NULL, NULL, 'completed', 5, NULL, NULL, NULL, 'ingest.evolution_runs', 0, ${offsetBase + 2 * i + 1})`);
+    const done = i % 2 === 1;
+    values.push(
+      `('run-${i}', '2026-01-01 00:01:00.000', '2026-01-01 00:00:00.000', ${done ? "'2026-01-01 00:01:00.000'" : 'NULL'}, 'task', '{}', '${done ? 'completed' : 'running'}', ${done ? 5 : 'NULL'}, 10, NULL, '/db', 'ingest.evolution_runs', 0, ${offsetBase + i})`,
+    );
   }
   await client.command({
     query: `INSERT INTO evolution_run_events (run_id, event_time, start_time, end_time, task_name, config, status, total_generations, population_size, cluster_type, database_path, _kafka_topic, _kafka_partition, _kafka_offset) VALUES ${values.join(', ')}`,

@@ -49,7 +49,7 @@ export function writtenRows(sent: number, reported: number | string | undefined)
  * Inserts TabSeparated bodies (see tsv-body.ts) into the tables of the given event types, with
  * the batch's deduplication token. Works the same against a ClickHouse server and embedded chDB.
  */
-export function clickHouseInserter(client: ClickHouseClient, eventTypes: readonly EventType[]): RowInserter {
+export function clickHouseInserter(client: ClickHouseClient, eventTypes: readonly EventType[], extraSettings: Readonly<Record<string, number>> = {}): RowInserter {
   const columnsOf = new Map(eventTypes.map((t) => [t.table, rowEncoderFor(t).columns] as const));
   const raw = rawInsertOf(client);
   return async (table, rows, token) => {
@@ -66,6 +66,9 @@ export function clickHouseInserter(client: ClickHouseClient, eventTypes: readonl
       // The worker validated every value; never let ClickHouse skip or default rows silently.
       input_format_allow_errors_num: 0,
       input_format_allow_errors_ratio: 0,
+      // Sharded layout: DISTRIBUTED_INSERT_SETTINGS (sql/ddl.ts), so the insert returns only once
+      // every shard has its rows and the offset commit after it covers nothing still queued.
+      ...extraSettings,
     } as const;
     if (raw) {
       const summary = await raw({ table, columns, format: 'TabSeparated', body, settings, mayRepeat: mayRepeat.has(rows) });

@@ -9,6 +9,7 @@ import { KafkaConnectError, createKafka, ensureTopics, topicName, type OAuthBear
 import { createRedis } from '../lib/redis.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createWorkerMetrics, type WorkerMetrics } from '../lib/metrics.js';
+import { DISTRIBUTED_INSERT_SETTINGS, layoutOf } from '../sql/ddl.js';
 import { migrate } from '../sql/migrate.js';
 import { applyRetention } from '../sql/retention.js';
 import type { EventType } from '../schemas/event-type.js';
@@ -81,13 +82,14 @@ export class IngestWorker {
       metrics.bytesInserted.inc({ table: type.table }, 0);
     }
     const clickhouse = await openClickHouse(config.clickhouse);
-    const applied = await migrate(clickhouse);
+    const layout = layoutOf(config.clickhouse);
+    const applied = await migrate(clickhouse, undefined, { layout });
     if (applied.applied.length > 0) log.info('migrations applied', { applied: applied.applied });
-    await applyRetention(clickhouse, config.retention);
+    await applyRetention(clickhouse, config.retention, layout);
 
     const redis = createRedis(config.redis, { maxRetriesPerRequest: null, lazyConnect: true });
     await redis.connect();
-    const baseInsert = clickHouseInserter(clickhouse, opts.eventTypes ?? allEventTypes);
+    const baseInsert = clickHouseInserter(clickhouse, opts.eventTypes ?? allEventTypes, layout.kind === 'sharded' ? DISTRIBUTED_INSERT_SETTINGS : {});
     const insert = opts.wrapInserter ? opts.wrapInserter(baseInsert) : baseInsert;
     const deadLetters = new DeadLetterQueue(redis, config.deadLetter, metrics, log.child({ component: 'dead-letters' }));
     if (config.deadLetter.runRetryWorker) {

@@ -72,7 +72,15 @@ export const configSchema = z.strictObject({
     tlsCert: z.string().min(1).optional(),
     /** PEM private key of tlsCert. Env CLICKHOUSE_TLS_KEY. */
     tlsKey: z.string().min(1).optional(),
-  }),
+    /**
+     * Cluster of the tables: the migrations create them ON CLUSTER with Replicated engines
+     * (sql/ddl.ts, docs/deployment.md). Unset: a single server (also right for ClickHouse Cloud).
+     * Env CLICKHOUSE_CLUSTER.
+     */
+    cluster: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a plain identifier').optional(),
+    /** With a cluster: local tables on every shard plus Distributed tables over them. Env CLICKHOUSE_SHARDING. */
+    sharding: z.coerce.boolean().optional(),
+  }).refine((c) => !c.sharding || c.cluster, { message: 'sharding needs a cluster (CLICKHOUSE_CLUSTER)', path: ['sharding'] }),
   redis: z.strictObject({
     /** Env REDIS_URL. */
     url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
@@ -211,6 +219,8 @@ const ENV: Record<string, [keyof Config, string]> = {
   CLICKHOUSE_URL: ['clickhouse', 'url'],
   CLICKHOUSE_DATABASE: ['clickhouse', 'database'],
   CHDB_PATH: ['clickhouse', 'dataPath'],
+  CLICKHOUSE_CLUSTER: ['clickhouse', 'cluster'],
+  CLICKHOUSE_SHARDING: ['clickhouse', 'sharding'],
   REDIS_URL: ['redis', 'url'],
   REDIS_USERNAME: ['redis', 'username'],
   REDIS_PASSWORD: ['redis', 'password'],
@@ -367,7 +377,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
       continue;
     }
     const [section, key] = target;
-    const isBool = ['createTopics', 'fromBeginning', 'runRetryWorker', 'queryEndpoint'].includes(key);
+    const isBool = ['createTopics', 'fromBeginning', 'runRetryWorker', 'queryEndpoint', 'sharding'].includes(key);
     if (isBool && !BOOL_ENV.has(value)) {
       problems.push(`${name}: expected true, false, 1 or 0, got ${JSON.stringify(value)}`);
       continue;

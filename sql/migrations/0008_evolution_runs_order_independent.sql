@@ -8,6 +8,22 @@
 -- Now every start/update event is kept (plain MergeTree), and the view picks, per column, the
 -- latest non-null value by (event_time, Kafka offset): events of one run share a partition
 -- (key run_id), so the offset orders events emitted in the same millisecond.
+-- Replaces-checksum: a9a07d273752dbad
+-- (the first version of this file copied the old table and dropped it: not re-runnable after a
+-- crash past the DROP, and it discarded rows old workers inserted between the copy and the drop.
+-- A database that applied that version completely is not migrated again.)
+--
+-- Rolling upgrade: workers of the previous release keep inserting into evolution_run_events
+-- while this runs and until they are replaced. So the old table is never dropped here:
+--   1. the new table;
+--   2. the old table, recreated empty if an interrupted run of the first version dropped it;
+--   3. a materialized view forwarding every insert into the old table to the new one, from now on;
+--   4. a copy of the old table's rows the new one lacks (NOT IN over whole rows, so re-running it
+--      after a crash copies only what is missing, and rows the view already forwarded are skipped);
+--   5. the view, switched to the new table once it holds everything.
+-- Every statement is idempotent, so the runner can resume after any of them.
+-- The old table and the forwarding view are removed by hand once no old worker is left
+-- (docs/operations.md, "Migrations and upgrades").
 CREATE TABLE IF NOT EXISTS evolution_run_updates
 (
     run_id            String,
@@ -29,16 +45,45 @@ ENGINE = MergeTree
 ORDER BY (run_id, event_time)
 SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192;
 
--- Carry over what 0005's table holds; the token makes a re-run of this statement a no-op.
-INSERT INTO evolution_run_updates
-SETTINGS insert_deduplication_token = '0008_evolution_runs_copy'
+-- Same definition as 0005_evolution_runs.sql.
+CREATE TABLE IF NOT EXISTS evolution_run_events
+(
+    run_id            String,
+    event_time        DateTime64(3, 'UTC'),
+    start_time        Nullable(DateTime64(3, 'UTC')),
+    end_time          Nullable(DateTime64(3, 'UTC')),
+    task_name         LowCardinality(Nullable(String)),
+    config            Nullable(String) CODEC(ZSTD(3)),
+    status            LowCardinality(Nullable(String)),
+    total_generations Nullable(Int32),
+    population_size   Nullable(Int32),
+    cluster_type      LowCardinality(Nullable(String)),
+    database_path     Nullable(String),
+    _kafka_topic      LowCardinality(String) DEFAULT '',
+    _kafka_partition  UInt32 DEFAULT 0,
+    _kafka_offset     UInt64 DEFAULT 0
+)
+ENGINE = CoalescingMergeTree
+ORDER BY run_id
+SETTINGS non_replicated_deduplication_window = 10000, index_granularity = 8192;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS evolution_run_events_forward_mv TO evolution_run_updates AS
 SELECT run_id, event_time, start_time, end_time, task_name, config, status, total_generations,
        population_size, cluster_type, database_path, _kafka_topic, _kafka_partition, _kafka_offset
 FROM evolution_run_events;
 
-DROP VIEW IF EXISTS evolution_runs;
+-- transform_null_in: a NULL column compares equal to NULL here, so a copied row with NULLs
+-- (every update event has some) is recognised as present on a re-run.
+INSERT INTO evolution_run_updates
+SELECT run_id, event_time, start_time, end_time, task_name, config, status, total_generations,
+       population_size, cluster_type, database_path, _kafka_topic, _kafka_partition, _kafka_offset
+FROM evolution_run_events
+WHERE (run_id, event_time, start_time, end_time, task_name, config, status, total_generations, population_size, cluster_type, database_path, _kafka_topic, _kafka_partition, _kafka_offset) NOT IN (
+    SELECT run_id, event_time, start_time, end_time, task_name, config, status, total_generations, population_size, cluster_type, database_path, _kafka_topic, _kafka_partition, _kafka_offset
+    FROM evolution_run_updates)
+SETTINGS transform_null_in = 1;
 
-CREATE VIEW IF NOT EXISTS evolution_runs AS
+CREATE OR REPLACE VIEW evolution_runs AS
 SELECT
     run_id,
     ifNull(argMaxIf(start_time, (event_time, _kafka_offset), start_time IS NOT NULL), toDateTime64(0, 3, 'UTC')) AS start_time,
@@ -53,5 +98,3 @@ SELECT
     max(event_time) AS updated_at
 FROM evolution_run_updates
 GROUP BY run_id;
-
-DROP TABLE IF EXISTS evolution_run_events;

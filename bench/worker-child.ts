@@ -13,6 +13,11 @@ export interface WorkerChildOptions {
   concurrency?: number;
   /** Extra environment, e.g. BATCH_MAX_WAIT_MS. */
   env?: Record<string, string>;
+  /** Entry point relative to the repository (default bench/worker-process.ts; the fault suite passes its own). */
+  script?: string;
+  /** Broker list and Redis URL (default: the bench's, from KAFKA_BROKERS / REDIS_URL). */
+  brokers?: string[];
+  redisUrl?: string;
 }
 
 /**
@@ -53,8 +58,8 @@ export class WorkerChild {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
       LOG_LEVEL: 'warn',
-      KAFKA_BROKERS: BROKERS.join(','),
-      REDIS_URL,
+      KAFKA_BROKERS: (opts.brokers ?? BROKERS).join(','),
+      REDIS_URL: opts.redisUrl ?? REDIS_URL,
       KAFKA_TOPIC_PREFIX: opts.topicPrefix,
       KAFKA_CREATE_TOPICS: 'false',
       INGEST_GROUP_ID: `${opts.id}-group`,
@@ -71,7 +76,7 @@ export class WorkerChild {
     };
     const log = openSync(logPath, 'a');
     // The worker's V8 flag, as in the Dockerfile and `npm run worker`.
-    const args = ['--max-semi-space-size=64', '--import', 'tsx', join(ROOT, 'bench/worker-process.ts')];
+    const args = ['--max-semi-space-size=64', '--import', 'tsx', join(ROOT, opts.script ?? 'bench/worker-process.ts')];
     const proc = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', log, log, 'ipc'] });
     closeSync(log);
     children.add(proc);
@@ -109,7 +114,7 @@ export class WorkerChild {
     }
   }
 
-  private request<T>(type: string, payload: Record<string, unknown> = {}): Promise<T> {
+  request<T>(type: string, payload: Record<string, unknown> = {}): Promise<T> {
     if (!this.alive) return Promise.reject(new Error(`worker ${this.opts.id} is not running; log ${this.logPath}:\n${this.logTail()}`));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -153,6 +158,11 @@ export class WorkerChild {
   async memory(): Promise<MemoryFigures> {
     const heap = await this.request<MemoryFigures['heap']>('memory');
     return { ...this.rss.finish(), heap };
+  }
+
+  /** Resolves with the exit code (null when a signal ended it) once the process exited. */
+  waitExit(): Promise<number | null> {
+    return this.exited;
   }
 
   /** Graceful stop (flush, commit, disconnect); SIGKILL when it takes longer than `timeoutMs`. */

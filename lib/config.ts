@@ -37,6 +37,11 @@ export const configSchema = z.strictObject({
   redis: z.strictObject({
     /** Env REDIS_URL. */
     url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+    /**
+     * Accept a Redis that keeps nothing on disk (no AOF, no RDB) or evicts keys; it loses the
+     * dead letters at its restart, so only for throwaway setups. Env REDIS_ALLOW_VOLATILE.
+     */
+    allowVolatile: z.coerce.boolean().default(false),
   }),
   consumer: z.strictObject({
     /** Kafka consumer group. Env INGEST_GROUP_ID. */
@@ -104,6 +109,8 @@ export const configSchema = z.strictObject({
     lagIntervalMs: int(100).default(5_000),
     /** A partition with lag and no committed progress for this long counts as stuck. Env STUCK_AFTER_MS. */
     stuckAfterMs: int(1_000).default(300_000),
+    /** How often /readyz's probes of Kafka, ClickHouse and Redis run (each bounded by this too). Env READY_PROBE_INTERVAL_MS. */
+    readyProbeIntervalMs: int(100, 600_000).default(2_000),
   }),
   retention: z.strictObject({
     /** Days llm_logs rows are kept; 0 keeps them forever. Applied by the worker and `npm run migrate`. Env LLM_LOGS_TTL_DAYS. */
@@ -134,6 +141,7 @@ const ENV: Record<string, [keyof Config, string]> = {
   CLICKHOUSE_DATABASE: ['clickhouse', 'database'],
   CHDB_PATH: ['clickhouse', 'dataPath'],
   REDIS_URL: ['redis', 'url'],
+  REDIS_ALLOW_VOLATILE: ['redis', 'allowVolatile'],
   INGEST_GROUP_ID: ['consumer', 'groupId'],
   INGEST_CONCURRENCY: ['consumer', 'concurrency'],
   INGEST_EVENT_TYPES: ['consumer', 'eventTypes'],
@@ -156,6 +164,7 @@ const ENV: Record<string, [keyof Config, string]> = {
   METRICS_HOST: ['metrics', 'host'],
   LAG_INTERVAL_MS: ['metrics', 'lagIntervalMs'],
   STUCK_AFTER_MS: ['metrics', 'stuckAfterMs'],
+  READY_PROBE_INTERVAL_MS: ['metrics', 'readyProbeIntervalMs'],
   SHUTDOWN_TIMEOUT_MS: ['shutdown', 'timeoutMs'],
   LLM_LOGS_TTL_DAYS: ['retention', 'llmLogsDays'],
   AGENT_ACTIONS_TTL_DAYS: ['retention', 'agentActionsDays'],
@@ -184,7 +193,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
       continue;
     }
     const [section, key] = target;
-    const isBool = ['createTopics', 'fromBeginning', 'runRetryWorker'].includes(key);
+    const isBool = ['createTopics', 'fromBeginning', 'runRetryWorker', 'allowVolatile'].includes(key);
     if (isBool && !BOOL_ENV.has(value)) {
       problems.push(`${name}: expected true, false, 1 or 0, got ${JSON.stringify(value)}`);
       continue;

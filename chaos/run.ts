@@ -318,7 +318,7 @@ async function countDeadLetters(id: string): Promise<number> {
   const connection = new Redis(redisServer.url, { maxRetriesPerRequest: 3 });
   const queue = new Queue(`${id.replace(/[^A-Za-z0-9_-]/g, '-')}-dead-letters`, { connection });
   try {
-    const counts = await queue.getJobCounts('waiting', 'delayed', 'active', 'failed', 'paused', 'prioritized', 'completed');
+    const counts = await queue.getJobCounts('waiting', 'delayed', 'active', 'failed', 'prioritized', 'completed');
     return Object.values(counts).reduce((a, b) => a + b, 0);
   } finally {
     await queue.close();

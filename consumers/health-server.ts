@@ -27,6 +27,8 @@ export class ReadinessProbes {
   constructor(
     private readonly probes: Record<string, Probe>,
     private readonly intervalMs: number,
+    /** Hears every probe's outcome, e.g. to set a gauge. */
+    private readonly onResult: (name: string, ok: boolean) => void = () => undefined,
     private readonly now: () => number = Date.now,
   ) {
     // Unknown until the first probe answers: not ready.
@@ -53,12 +55,17 @@ export class ReadinessProbes {
     return Object.fromEntries(this.results);
   }
 
+  private set(name: string, result: ProbeResult): void {
+    this.results.set(name, result);
+    this.onResult(name, result.ok);
+  }
+
   private tick(): Promise<void> {
     const started = this.now();
     const rounds = Object.entries(this.probes).map(([name, probe]) => {
       const since = this.inFlight.get(name);
       if (since !== undefined) {
-        this.results.set(name, { ok: false, error: `no answer for ${started - since} ms`, checkedAt: started });
+        this.set(name, { ok: false, error: `no answer for ${started - since} ms`, checkedAt: started });
         return Promise.resolve();
       }
       this.inFlight.set(name, started);
@@ -69,12 +76,12 @@ export class ReadinessProbes {
       const settled = Promise.resolve()
         .then(probe)
         .then(
-          () => this.results.set(name, { ok: true, checkedAt: this.now() }),
-          (err) => this.results.set(name, { ok: false, error: oneLine(err), checkedAt: this.now() }),
+          () => this.set(name, { ok: true, checkedAt: this.now() }),
+          (err) => this.set(name, { ok: false, error: oneLine(err), checkedAt: this.now() }),
         )
         .finally(() => this.inFlight.delete(name));
       return Promise.race([settled, timeout])
-        .catch((err) => void this.results.set(name, { ok: false, error: oneLine(err), checkedAt: this.now() }))
+        .catch((err) => void this.set(name, { ok: false, error: oneLine(err), checkedAt: this.now() }))
         .finally(() => clearTimeout(timer))
         .then(() => undefined);
     });

@@ -143,6 +143,7 @@ export class IngestWorker {
         redis: () => (redis.status === 'ready' ? redis.ping() : Promise.reject(new Error(`connection ${redis.status}`))),
       },
       config.metrics.readyProbeIntervalMs,
+      (name, ok) => metrics.dependencyUp.set({ dependency: name }, ok ? 1 : 0),
     );
     await worker.probes.start();
     const probes = worker.probes;

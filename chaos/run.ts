@@ -540,11 +540,19 @@ async function main(): Promise<void> {
     await redisServer.stop();
     mkdirSync(join(RESULTS, '..'), { recursive: true });
     writeFileSync(RESULTS, `${JSON.stringify({ run: new Date().toISOString(), mode: QUICK ? 'quick' : 'full', commit: gitCommit(), results }, null, 2)}\n`);
+    writeFileSync(RESULTS.replace(/\.json$/, '.md'), resultsTable(results));
     log(`results in ${RESULTS}`);
   }
   const failed = results.filter((r) => !r.ok);
   log(`${results.length - failed.length} of ${results.length} scenarios passed${failed.length ? `; failed: ${failed.map((r) => r.scenario).join(', ')}` : ''}`);
   process.exitCode = failed.length > 0 || results.length !== names.length ? 1 : 0;
+}
+
+/** The fault matrix of docs/reliability.md, from a run's results. */
+function resultsTable(results: Result[]): string {
+  const head = '| scenario | result | events produced | rows found | distinct coordinates | distinct ids | dead letters | manual steps | seconds to recover | notes |\n|---|---|---|---|---|---|---|---|---|---|\n';
+  const fmt = (n: number) => (n < 0 ? 'n/a' : n.toLocaleString('en-US'));
+  return head + results.map((r) => `| \`${r.scenario}\` | ${r.ok ? 'pass' : '**FAIL**'} | ${fmt(r.eventsProduced)} | ${fmt(r.rowsFound)} | ${fmt(r.distinctCoordinates)} | ${fmt(r.distinctEventIds)} | ${fmt(r.deadLetters)} | ${r.manualSteps} | ${r.secondsToRecover ?? 'not recovered'} | ${[...r.notes, ...(r.error ? [r.error] : [])].join('; ').replace(/\|/g, '\\|').slice(0, 300)} |`).join('\n') + '\n';
 }
 
 function gitCommit(): string {

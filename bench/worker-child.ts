@@ -48,6 +48,11 @@ export class WorkerChild {
     this.database = database;
     this.rss = new RssSampler(proc.pid!);
     this.exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
+    // A request the process can no longer answer fails instead of waiting forever.
+    proc.once('exit', (code, signal) => {
+      for (const p of this.pending.values()) p.reject(new Error(`worker ${opts.id} exited (${signal ?? code}) before it replied`));
+      this.pending.clear();
+    });
   }
 
   static async spawn(opts: WorkerChildOptions, readyTimeoutMs = 60_000): Promise<WorkerChild> {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
-import { ROOT, killChildren, sleep } from '../bench/common.js';
+import { ROOT, killChildren, sleep, withTimeout } from '../bench/common.js';
 import { WorkerChild } from '../bench/worker-child.js';
 import type { CostMetricInput } from '../producers/ingest-producer.js';
 import { costMetrics } from '../schemas/cost-metrics.js';
@@ -40,6 +40,8 @@ const RUN_DIR = join(ROOT, '.cache/chaos', RUN);
 const RESULTS = process.env.CHAOS_RESULTS ?? join(ROOT, '.cache/chaos-results.json');
 /** Bounded: a scenario that has not caught up this long after its heal fails. */
 const CATCH_UP_TIMEOUT_MS = Number(process.env.CHAOS_CATCH_UP_TIMEOUT_MS ?? 180_000);
+/** Bound on one scenario, fault and catch-up included. */
+const SCENARIO_TIMEOUT_MS = Number(process.env.CHAOS_SCENARIO_TIMEOUT_MS ?? (QUICK ? 360_000 : 900_000));
 
 const log = (msg: string) => process.stdout.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
@@ -109,6 +111,7 @@ class Load {
           await this.producer.send({ topic: this.topic, acks: -1, messages });
           break;
         } catch {
+          if (this.stopped) return;
           await sleep(500);
         }
       }
@@ -509,13 +512,16 @@ async function main(): Promise<void> {
       let fault = name;
       let error: unknown;
       try {
-        await s.setUp();
-        fault = await scenarios[name]!(s);
-        if (!s.worker?.alive) {
-          s.notes.push('worker not running at the end of the fault; restarted');
-          await s.spawn();
-        }
-        await s.catchUp();
+        // Bounded: a scenario that hangs fails by itself and the suite goes on.
+        await withTimeout(name, SCENARIO_TIMEOUT_MS, async () => {
+          await s.setUp();
+          fault = await scenarios[name]!(s);
+          if (!s.worker?.alive) {
+            s.notes.push('worker not running at the end of the fault; restarted');
+            await s.spawn();
+          }
+          await s.catchUp();
+        });
       } catch (err) {
         error = err;
       }

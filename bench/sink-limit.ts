@@ -92,7 +92,7 @@ export async function sinkLimit(opts: { ch: BenchClickHouse; id: string; encoded
     const b = batches[k % batches.length]!;
     return n === b.rows.length ? b : { ...b, rows: b.rows.slice(0, n) };
   };
-  const token = (first: number, n: number) => batchToken({ topic: TOPIC, partition: 0, firstOffset: first, lastOffset: first + n - 1 });
+  const token = (first: number, n: number) => batchToken({ topic: TOPIC, partition: 0, firstOffset: first, lastOffset: first + n - 1, firstTimestamp: 0, lastTimestamp: 0 });
   const encoder = createRowEncoder(costMetrics);
   const tsv = timeSerialise(batches, (rows) => encoder.encode(rows));
   const json = timeSerialise(batches, (batch) => {
@@ -109,7 +109,7 @@ export async function sinkLimit(opts: { ch: BenchClickHouse; id: string; encoded
   const inserter = clickHouseInserter(client, [costMetrics]);
   const insert = (batch: InsertBatch, tok: string) =>
     inserter('cost_metrics_ts', { topic: batch.topic, partition: batch.partition, body: Buffer.from(encoder.encode(batch), 'utf8'), count: batch.rows.length, ends: [], offsets: [], timestamps: [] }, tok);
-  const workerSeconds = await forEachBatch(total, batchRows, concurrency, (k, first, n) => insert(rowsOf(k, n), token(first, n)));
+  const workerSeconds = await forEachBatch(total, batchRows, concurrency, (k, first, n) => insert(rowsOf(k, n), token(first, n)).then(() => undefined));
   const workerCounted = await ch.count(`${dbWorker}.cost_metrics_ts`);
   if (workerCounted !== total) throw new Error(`sink limit (worker inserter): expected ${total} rows, counted ${workerCounted}`);
 

@@ -1,10 +1,16 @@
 import type { Config } from '../lib/config.js';
 import type { FlushReason, WorkerMetrics } from '../lib/metrics.js';
 import type { EventType } from '../schemas/event-type.js';
-import type { OffsetRange } from './batch-journal.js';
 import type { MemoryBudget } from './memory-budget.js';
+import { PartitionLedger } from './partition-ledger.js';
 import { TsvBody } from './tsv-body.js';
-import { MessageRejected, tpKey, type Batch } from './types.js';
+import { BatchAbandoned, MessageRejected, tpKey, type Batch } from './types.js';
+
+/** What Kafka holds for a partition: its committed offset (-1: none) and that commit's metadata. */
+export interface CommittedOffset {
+  readonly offset: number;
+  readonly metadata: string | null;
+}
 
 /** The next stage takes a sealed batch and settles once its offsets are committed (or it failed fatally). */
 export interface BatchConsumer {
@@ -29,6 +35,11 @@ interface OpenBatch {
   /** When it seals by age (see sealTime). */
   sealAt: number;
   poisonWrites: Promise<unknown>[];
+  /** Kafka timestamps of the first and last message (part of the batch's identity, see tokenOf). */
+  firstTimestamp: number;
+  lastTimestamp: number;
+  /** Timestamp of the message last offered to `reserve`, taken by the `append` that follows. */
+  offeredTimestamp: number;
 }
 
 interface PartitionState {
@@ -39,8 +50,10 @@ interface PartitionState {
   /** Sealed, waiting for the partition's in-flight insert to finish (at most one). */
   sealed: Batch[];
   inFlight: Promise<void> | undefined;
-  /** Journaled ranges to re-form exactly (after a crash or rebalance), in offset order. */
-  plan: OffsetRange[];
+  /** The partition's offset protocol: cut points for a replayed range, what to commit when. */
+  readonly ledger: PartitionLedger;
+  /** A batch was given up (a stop interrupted its retries): no later batch may insert or commit. */
+  halted: boolean;
   /** Memory cost of this partition counted in the memory budget (see memoryCost). */
   bytes: number;
   /** False after a rebalance until `prepare` ran for this partition. */
@@ -59,7 +72,8 @@ export const AGE_STAGGER = 0.25;
 /**
  * Batches rows per topic-partition (one partition = one table's rows in offset order) and
  * hands sealed batches to the insert stage, one insert in flight per partition so commits
- * land in offset order.
+ * land in offset order. Where a batch must start and end after a crash or a rebalance is the
+ * partition's ledger's call (partition-ledger.ts); this stage only asks it.
  *
  * Contract:
  * - `reserve` checks that a message of `bytes` can be taken now, sealing the open batch
@@ -81,6 +95,8 @@ export class BatchStage {
   private failure: unknown;
   /** Incremented at every rebalance; batches sealed before one must not commit after it. */
   epoch = 0;
+  /** Aborted at a rebalance (then replaced) and at `join`: stops the retry loops of the batches sealed under it. */
+  private retries = new AbortController();
 
   constructor(
     private readonly next: BatchConsumer,
@@ -100,17 +116,25 @@ export class BatchStage {
   }
 
   /**
-   * Readies a partition after an assignment: waits for its in-flight insert, then takes the
-   * journaled ranges to re-form. `fromOffset` is where the fetch resumed (the committed offset).
+   * Readies a partition after an assignment: waits for its in-flight insert (a rebalance
+   * aborted its retries, so this is short), then tells the ledger what Kafka holds for it, so a
+   * range named in the commit's metadata is re-formed exactly.
    */
-  async prepare(topic: string, partition: number, eventType: EventType, plan: () => Promise<OffsetRange[]>, heartbeat: () => Promise<void>): Promise<void> {
+  async prepare(topic: string, partition: number, eventType: EventType, committed: () => Promise<CommittedOffset>, heartbeat: () => Promise<void>): Promise<void> {
     const state = this.state(topic, partition, eventType);
     while (state.inFlight) {
       await Promise.race([state.inFlight.catch(() => undefined), sleep(1_000)]);
       await heartbeat();
     }
-    state.plan = await plan();
+    const c = await committed();
+    state.ledger.assigned(c.offset, c.metadata);
+    state.halted = false;
     state.prepared = true;
+  }
+
+  /** The partition's ledger (tests, diagnostics). */
+  ledgerOf(topic: string, partition: number): PartitionLedger | undefined {
+    return this.partitions.get(tpKey(topic, partition))?.ledger;
   }
 
   /** Offsets below this are already durable here: redelivered messages are skipped. */
@@ -122,12 +146,15 @@ export class BatchStage {
     if (this.failure) throw this.failure;
     const state = this.state(topic, partition, eventType);
     const open = state.open;
+    const ledger = state.ledger;
+    // One field load in the common case: the ledger has a replay range only after a crash or rebalance.
+    const cut = ledger.replay === undefined ? 'none' : ledger.cutBefore(offset, open?.firstOffset);
     if (open) {
-      const cut = state.plan[0];
-      if (cut && offset > cut.lastOffset) this.seal(state, 'replay');
-      else if (cut && offset === cut.firstOffset) this.seal(state, 'replay');
-      else if (!cut && open.body.count + 1 > this.config.maxRows) this.seal(state, 'rows');
-      else if (!cut && open.bytes + bytes > this.config.maxBytes) this.seal(state, 'bytes');
+      if (cut === 'seal') this.seal(state, 'replay');
+      else if (ledger.replay !== undefined && ledger.isReplaying(open.firstOffset)) {
+        // Re-forming a range exactly: it ends where the ledger says, whatever the limits say now.
+      } else if (open.body.count + 1 > this.config.maxRows) this.seal(state, 'rows');
+      else if (open.bytes + bytes > this.config.maxBytes) this.seal(state, 'bytes');
     }
     this.pump(state);
     // One batch in flight, up to two sealed behind it, one open: bounded memory per partition.
@@ -135,14 +162,16 @@ export class BatchStage {
       throw new MessageRejected(`${topic}[${partition}] has a batch waiting for its insert`);
     }
     if (!this.budget.admits(eventType.table, memoryCost(bytes))) throw new MessageRejected('memory budget spent');
-    state.open ??= { firstOffset: offset, lastOffset: offset, body: new TsvBody(topic, partition, Math.ceil(state.lastBodyBytes * 1.25)), bytes: 0, messages: 0, sealAt: this.sealTime(state, this.ageStart(sentAt)), poisonWrites: [] };
+    state.open ??= { firstOffset: offset, lastOffset: offset, body: new TsvBody(topic, partition, Math.ceil(state.lastBodyBytes * 1.25)), bytes: 0, messages: 0, sealAt: this.sealTime(state, this.ageStart(sentAt)), poisonWrites: [], firstTimestamp: sentAt, lastTimestamp: sentAt, offeredTimestamp: sentAt };
+    state.open.offeredTimestamp = sentAt;
     return state.open.body;
   }
 
   append(topic: string, partition: number, offset: number, bytes: number, poisonWrite?: Promise<unknown>): void {
     const state = this.partitions.get(tpKey(topic, partition))!;
-    while (state.plan[0] && state.plan[0].lastOffset < offset) state.plan.shift();
     const open = state.open!;
+    if (open.messages === 0) open.firstTimestamp = open.offeredTimestamp;
+    open.lastTimestamp = open.offeredTimestamp;
     open.lastOffset = offset;
     if (poisonWrite) open.poisonWrites.push(poisonWrite);
     open.bytes += bytes;
@@ -150,10 +179,7 @@ export class BatchStage {
     const cost = memoryCost(bytes);
     state.bytes += cost;
     this.budget.acquire(state.eventType.table, cost);
-    if (state.plan[0] && offset >= state.plan[0].lastOffset) {
-      state.plan.shift();
-      this.seal(state, 'replay');
-    }
+    if (state.ledger.replay !== undefined && state.ledger.endsReplay(offset, open.firstOffset)) this.seal(state, 'replay');
     this.pump(state);
   }
 
@@ -192,40 +218,52 @@ export class BatchStage {
   poll(): void {
     const now = this.clock();
     for (const state of this.partitions.values()) {
-      if (state.open && now >= state.open.sealAt && state.plan.length === 0) this.seal(state, 'age');
+      if (state.open && now >= state.open.sealAt && !state.ledger.isReplaying(state.open.firstOffset)) this.seal(state, 'age');
       this.pump(state);
     }
   }
 
   /**
    * After a rebalance kafkajs re-fetches every partition from its committed offset, so
-   * anything buffered but not yet being inserted would arrive again: drop it. Inserts in
-   * flight finish; their ranges are journaled, so a re-formed batch deduplicates.
+   * anything buffered but not yet being inserted would arrive again: drop it. An insert in
+   * flight has its retries aborted and does not commit (commit-offsets.ts); its range is named
+   * in Kafka's commit metadata, so whoever owns the partition now re-forms it and ClickHouse
+   * drops a repeat.
    */
   resetAfterRebalance(): void {
     this.epoch++;
+    this.retries.abort();
+    this.retries = new AbortController();
     for (const state of this.partitions.values()) {
-      if (state.open) this.releaseBytes(state, memoryCost(state.open.bytes, state.open.messages));
-      for (const b of state.sealed) this.releaseBytes(state, memoryCost(b.bytes, b.messages));
-      state.open = undefined;
-      state.sealed = [];
-      state.plan = [];
+      this.dropBuffered(state);
+      state.ledger.lost();
       state.prepared = false;
     }
     for (const [key, state] of this.partitions) if (!state.inFlight) this.partitions.delete(key);
   }
 
-  /** Seals every open batch (reason `reason`) and waits until all batches are committed. */
+  /**
+   * Seals every open batch (reason `reason`) and waits until all batches are committed. Each
+   * batch gets one attempt: retries are aborted, since a stop must not wait out an outage
+   * (what fails stays in Kafka, named by the commit metadata). A partially re-formed replay
+   * range is dropped, not sealed: sealed short, it would insert part of a range that may have
+   * landed whole under the range's token, under a new token, i.e. as duplicates.
+   */
   async join(reason: FlushReason = 'shutdown', timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    this.retries.abort();
     for (const state of this.partitions.values()) {
-      state.plan = [];
+      const open = state.open;
+      if (open && open.messages > 0 && state.ledger.isReplaying(open.firstOffset)) {
+        this.releaseBytes(state, memoryCost(open.bytes, open.messages));
+        state.open = undefined;
+      }
       if (state.open && state.open.messages > 0) this.seal(state, reason);
       this.pump(state);
     }
     for (;;) {
       if (this.failure) throw this.failure;
-      const busy = [...this.partitions.values()].filter((s) => s.inFlight || s.sealed.length > 0);
+      const busy = [...this.partitions.values()].filter((s) => s.inFlight || (s.sealed.length > 0 && !s.halted));
       if (busy.length === 0) return;
       if (Date.now() > deadline) throw new Error(`join timed out with ${busy.length} partitions still inserting`);
       await Promise.race([...busy.map((s) => s.inFlight ?? Promise.resolve()), sleep(50)]).catch(() => undefined);
@@ -239,7 +277,7 @@ export class BatchStage {
     if (!state) {
       // Golden-ratio steps spread any number of partitions (and topics) evenly over the period.
       const phase = ((((fnv1a(topic) + partition) * 0.6180339887498949) % 1) + 1) % 1;
-      state = { topic, partition, eventType, open: undefined, sealed: [], inFlight: undefined, plan: [], bytes: 0, prepared: false, committedOffset: -1, lastBodyBytes: 0, phase: phase * AGE_STAGGER * this.config.maxWaitMs };
+      state = { topic, partition, eventType, open: undefined, sealed: [], inFlight: undefined, ledger: new PartitionLedger(topic, partition, this.clock), halted: false, bytes: 0, prepared: false, committedOffset: -1, lastBodyBytes: 0, phase: phase * AGE_STAGGER * this.config.maxWaitMs };
       this.partitions.set(key, state);
     }
     return state;
@@ -252,35 +290,49 @@ export class BatchStage {
     // Opened by a reserve whose message never arrived (the worker is stopping on a fatal error).
     if (open.messages === 0) return;
     state.lastBodyBytes = open.body.length;
-    state.sealed.push({
+    const batch: Batch = {
       topic: state.topic,
       partition: state.partition,
       eventType: state.eventType,
       firstOffset: open.firstOffset,
       lastOffset: open.lastOffset,
+      firstTimestamp: open.firstTimestamp,
+      lastTimestamp: open.lastTimestamp,
+      ledger: state.ledger,
+      signal: this.retries.signal,
       rows: open.body.finish(),
       bytes: open.bytes,
       messages: open.messages,
       reason,
       poisonWrites: open.poisonWrites,
       epoch: this.epoch,
-    });
+    };
+    state.sealed.push(batch);
+    state.ledger.sealed(batch);
     this.metrics.flushes.inc({ table: state.eventType.table, reason });
   }
 
   private pump(state: PartitionState): void {
-    if (state.inFlight || state.sealed.length === 0 || this.failure) return;
+    if (state.inFlight || state.sealed.length === 0 || this.failure || state.halted) return;
     const batch = state.sealed.shift()!;
     state.inFlight = this.next
       .submit(batch)
       .then(
         () => {
           // A batch from before a rebalance did not commit (commit-offsets.ts): its messages
-          // are delivered again and re-formed from the journal, so they must not be skipped.
+          // are delivered again and re-formed from the commit metadata, so they must not be skipped.
           if (batch.epoch === this.epoch) state.committedOffset = Math.max(state.committedOffset, batch.lastOffset + 1);
         },
         (err) => {
-          this.failure ??= err;
+          if (!(err instanceof BatchAbandoned)) {
+            this.failure ??= err;
+            return;
+          }
+          // Given up by a stop or a rebalance, not committed: a later batch of this partition
+          // must not commit past it (that would skip its rows). Kafka re-delivers them all.
+          if (batch.epoch !== this.epoch) return; // the rebalance already dropped what it buffered
+          state.halted = true;
+          this.dropBuffered(state);
         },
       )
       .finally(() => {
@@ -288,6 +340,14 @@ export class BatchStage {
         this.releaseBytes(state, memoryCost(batch.bytes, batch.messages));
         this.pump(state);
       });
+  }
+
+  /** Drops what the partition buffered but did not hand to the insert stage. */
+  private dropBuffered(state: PartitionState): void {
+    if (state.open) this.releaseBytes(state, memoryCost(state.open.bytes, state.open.messages));
+    for (const b of state.sealed) this.releaseBytes(state, memoryCost(b.bytes, b.messages));
+    state.open = undefined;
+    state.sealed = [];
   }
 
   private releaseBytes(state: PartitionState, bytes: number): void {

@@ -1,5 +1,7 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Config } from '../lib/config.js';
+import { RetriableError } from '../lib/errors.js';
+import type { CommittedOffset } from './batch-stage.js';
 import type { OffsetCommitter } from './commit-offsets.js';
 import { createPipeline, type Pipeline, type PipelineDeps } from './pipeline.js';
 import { MessageRejected, tpKey } from './types.js';
@@ -20,11 +22,16 @@ const MAX_FETCHED_BYTES = 8 * 1024 * 1024;
 /** Messages decoded before the event loop gets a turn. */
 const DECODE_SLICE = 4096;
 
+/** Reads what Kafka holds for the group on one topic: committed offset and metadata per partition. */
+export type CommittedOffsetReader = (topic: string) => Promise<ReadonlyMap<number, CommittedOffset>>;
+
 /**
  * One consumer-group member: a kafkajs consumer feeding its own pipeline.
  *
  * kafkajs runs with autoCommit off: `resolveOffset` only moves the fetch position, and
- * offsets are committed by the pipeline's CommitStage after the insert.
+ * offsets are committed by the pipeline (partition-ledger.ts says what and when). When a
+ * partition is assigned, its committed offset and metadata are read back (`readCommitted`)
+ * so a range named there is re-formed exactly before anything else.
  *
  * Fetching overlaps decoding. kafkajs fetches, hands the response to `eachBatch`, waits for it,
  * and only then fetches again; decoding inside `eachBatch` would leave the JS thread idle for
@@ -54,6 +61,10 @@ export class ConsumerMember {
   private fetchedBytes = 0;
   private decodeScheduled = false;
   private roomWaiter: (() => void) | undefined;
+  /** `isRunning` of the kafkajs runner that last called eachBatch (see the committer in start). */
+  private runnerRunning: () => boolean = () => false;
+  /** Committed offsets read this generation, one read per topic. */
+  private committedReads = new Map<string, Promise<ReadonlyMap<number, CommittedOffset>>>();
   assigned: Record<string, number[]> = {};
 
   constructor(
@@ -63,6 +74,7 @@ export class ConsumerMember {
     private readonly deps: Omit<PipelineDeps, 'commit'>,
     private readonly onFatal: (err: unknown) => void,
     private readonly wrapCommitter: (inner: OffsetCommitter) => OffsetCommitter = (c) => c,
+    private readonly readCommitted: CommittedOffsetReader = async () => new Map(),
   ) {}
 
   get ready(): boolean {
@@ -74,7 +86,7 @@ export class ConsumerMember {
       groupId: this.config.consumer.groupId,
       sessionTimeout: this.config.consumer.sessionTimeoutMs,
       rebalanceTimeout: this.config.consumer.rebalanceTimeoutMs,
-      heartbeatInterval: Math.max(500, Math.floor(this.config.consumer.sessionTimeoutMs / 10)),
+      heartbeatInterval: Math.min(this.config.consumer.heartbeatIntervalMs, Math.floor(this.config.consumer.sessionTimeoutMs / 3)),
       allowAutoTopicCreation: false,
       maxBytesPerPartition: 4 * 1024 * 1024,
       // The fetch long-poll: it also bounds how long disconnect waits at shutdown.
@@ -83,7 +95,14 @@ export class ConsumerMember {
     this.consumer = consumer;
     this.pipeline = createPipeline({
       ...this.deps,
-      commit: this.wrapCommitter((topic, partition, nextOffset) => consumer.commitOffsets([{ topic, partition, offset: String(nextOffset) }])),
+      commit: this.wrapCommitter(async (topic, partition, nextOffset, metadata) => {
+        // kafkajs's commitOffsets returns without sending anything when its runner is not
+        // running (stopping, or crashed and restarting), and the caller would take the range as
+        // committed. The check is synchronous with kafkajs's own (no await between them), and
+        // a runner replaced by a restart answers false until it calls eachBatch again.
+        if (!this.runnerRunning()) throw new RetriableError('kafkajs consumer is not running: offset commit not sent');
+        await consumer.commitOffsets([{ topic, partition, offset: String(nextOffset), metadata: metadata || null }]);
+      }),
     });
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       // A new generation: kafkajs re-fetches every assigned partition from its committed offset.
@@ -91,6 +110,7 @@ export class ConsumerMember {
       this.joined = true;
       this.assigned = e.payload.memberAssignment;
       this.paused.clear();
+      this.committedReads = new Map();
       this.scheduleDecode(); // drops what the previous generation fetched
       this.wakeRoomWaiter();
       this.pipeline!.batch.resetAfterRebalance();
@@ -119,11 +139,19 @@ export class ConsumerMember {
     const pipeline = this.pipeline!;
     const { topic, partition, messages } = batch;
     const generation = this.generation;
+    this.runnerRunning = isRunning;
     if (messages.length === 0 || isStale()) return;
     if (!pipeline.batch.isPrepared(topic, partition)) {
-      const from = Number(messages[0]!.offset);
       const type = this.deps.typeOfTopic.get(topic)!;
-      await pipeline.batch.prepare(topic, partition, type, () => this.deps.journal.pending(topic, partition, from), heartbeat);
+      try {
+        await pipeline.batch.prepare(topic, partition, type, () => this.committedOf(topic, partition, generation), heartbeat);
+      } catch (err) {
+        // Offsets not resolved: kafkajs fetches these messages again, and we try again then.
+        this.deps.log.warn('could not read the committed offset of an assigned partition; retrying', { topic, partition, err: err as Error });
+        await new Promise((r) => setTimeout(r, 500));
+        await heartbeat();
+        return;
+      }
     }
     if (generation !== this.generation || this.stopping) return;
     let bytes = 0;
@@ -144,6 +172,24 @@ export class ConsumerMember {
       await heartbeat();
     }
     await heartbeat();
+  }
+
+  /**
+   * What Kafka holds for a partition, read once per topic and generation. A failed read is
+   * not cached: the next eachBatch of the partition tries again (kafkajs re-delivers it).
+   */
+  private async committedOf(topic: string, partition: number, generation: number): Promise<CommittedOffset> {
+    let read = this.committedReads.get(topic);
+    if (!read) {
+      read = this.readCommitted(topic);
+      this.committedReads.set(topic, read);
+      read.catch(() => {
+        if (this.committedReads.get(topic) === read) this.committedReads.delete(topic);
+      });
+    }
+    const byPartition = await read;
+    if (generation !== this.generation) throw new RetriableError('rebalance while reading committed offsets');
+    return byPartition.get(partition) ?? { offset: -1, metadata: null };
   }
 
   /** Bytes of fetched messages that can be decoded now (their partition is not waiting for room). */

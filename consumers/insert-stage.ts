@@ -2,23 +2,48 @@ import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { rawInsertOf } from '../lib/clickhouse.js';
 import type { Config } from '../lib/config.js';
-import { classifyClickHouseError } from '../lib/errors.js';
+import { classifyClickHouseError, clickHouseCodeOf, isKnownRetriable } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { WorkerMetrics } from '../lib/metrics.js';
-import type { BatchJournal } from './batch-journal.js';
+import { RetryAborted, retryRetriable } from '../lib/retry.js';
 import type { BatchConsumer } from './batch-stage.js';
+import { sendCommit, type OffsetCommitter } from './commit-offsets.js';
 import type { DeadLetterSink } from './dead-letter-queue.js';
 import type { Semaphore } from './memory-budget.js';
 import { rowEncoderFor, type RowEncoder } from './row-encoder.js';
 import { encodeRecords, sliceRows } from './tsv-body.js';
 import type { EventType } from '../schemas/event-type.js';
-import { batchToken, type Batch, type EncodedRows, type InsertBatch } from './types.js';
+import { BatchAbandoned, batchToken, type Batch, type EncodedRows, type InsertBatch } from './types.js';
 
-/** Inserts encoded rows into one table with a deduplication token; throws what ClickHouse threw. */
-export type RowInserter = (table: string, rows: EncodedRows, token: string) => Promise<void>;
+/**
+ * Inserts encoded rows into one table with a deduplication token; resolves with the rows
+ * ClickHouse wrote (0 when it dropped the insert as a repeat of the same token), throws what
+ * ClickHouse threw.
+ */
+export type RowInserter = (table: string, rows: EncodedRows, token: string) => Promise<number>;
 
 /** Inserts decoded rows (dead-letter jobs): encodes them, then inserts through `insert`. */
 export type RecordInserter = (table: string, rows: InsertBatch, token: string) => Promise<void>;
+
+/**
+ * Encoded rows whose insert may repeat an earlier one with the same token (a re-formed range,
+ * a retry after a failure that may have landed, a bisection's halves), marked by InsertStage for
+ * the inserter: on the embedded engine, finding out whether ClickHouse dropped a repeat costs
+ * two queries and one-at-a-time inserts (see rawInsertOf), so only these pay it. A side table
+ * rather than a parameter, so the rows carry the mark through any RowInserter wrapper.
+ */
+export const mayRepeat = new WeakSet<EncodedRows>();
+
+/**
+ * Rows of this insert that ClickHouse wrote, from the engine's written-rows count. That count
+ * includes rows the tables' materialized views wrote (X-ClickHouse-Summary and chDB's
+ * rowsWritten both do), hence the cap at the rows sent: a repeated token writes 0 rows to the
+ * table and to its views, a new one writes at least `sent`. Unknown (no summary): `sent`.
+ */
+export function writtenRows(sent: number, reported: number | string | undefined): number {
+  const n = Number(reported);
+  return reported === undefined || !Number.isFinite(n) ? sent : Math.max(0, Math.min(sent, n));
+}
 
 /**
  * Inserts TabSeparated bodies (see tsv-body.ts) into the tables of the given event types, with
@@ -43,10 +68,10 @@ export function clickHouseInserter(client: ClickHouseClient, eventTypes: readonl
       input_format_allow_errors_ratio: 0,
     } as const;
     if (raw) {
-      await raw({ table, columns, format: 'TabSeparated', body, settings });
-      return;
+      const summary = await raw({ table, columns, format: 'TabSeparated', body, settings, mayRepeat: mayRepeat.has(rows) });
+      return summary.deduplicated ? 0 : writtenRows(rows.count, summary.rowsWritten);
     }
-    await client.insert({
+    const result = await client.insert({
       table,
       columns: columns as [string, ...string[]],
       format: 'TabSeparated',
@@ -58,6 +83,7 @@ export function clickHouseInserter(client: ClickHouseClient, eventTypes: readonl
       }),
       clickhouse_settings: { ...settings, input_format_allow_errors_num: '0' },
     });
+    return writtenRows(rows.count, result.summary?.written_rows);
   };
 }
 
@@ -67,7 +93,7 @@ export function recordInserter(insert: RowInserter, eventTypes: readonly EventTy
   return (table, rows, token) => {
     const type = byTable.get(table);
     if (!type) return Promise.reject(new Error(`no event type inserts into table ${table}`));
-    return insert(table, encodeRecords(rowEncoderFor(type), type.timestampField, rows), token);
+    return insert(table, encodeRecords(rowEncoderFor(type), type.timestampField, rows), token).then(() => undefined);
   };
 }
 
@@ -98,34 +124,43 @@ export function fromLetterRows(topic: string, partition: number, rows: readonly 
 /**
  * Inserts a sealed batch, then hands it to the commit stage.
  *
- * - The range is journaled before the insert, and the insert carries a token derived from
- *   topic, partition and offsets, so a repeat after a crash or rebalance is a no-op.
- * - Retriable failures (ClickHouse down, timeouts, too many parts) are retried in process
- *   with exponential backoff, `attempts` times; then the batch goes to the dead-letter retry
- *   queue with the same token and the partition moves on: its offsets commit, the queue
- *   owns the rows now.
+ * - Before the insert, the partition's ledger has Kafka name the range in the committed
+ *   offset's metadata (partition-ledger.ts), and the insert carries a token derived from the
+ *   range and its timestamps, so a repeat after a crash or rebalance is a no-op.
+ * - Kafka is the buffer: a retriable failure (ClickHouse down, slow, overloaded, disk full,
+ *   too many parts, a timeout, an unknown code, a proxy's error page) is retried in place with
+ *   capped exponential backoff and full jitter, for as long as it takes. Nothing is committed
+ *   meanwhile, so the partition's next batches wait, backpressure pauses its fetching, lag
+ *   grows (and alerts), and the insert resumes by itself on recovery. A rebalance or a stop
+ *   aborts the retries (BatchAbandoned): Kafka still holds the rows.
  * - A data error (ClickHouse refuses the rows themselves) bisects the batch so every good
  *   row lands and only the rows ClickHouse refuses are dead-lettered as poison.
- * - Anything else is fatal: the returned promise rejects and the worker stops without
- *   committing.
+ * - A bug in our code (classified fatal) rejects, and the worker stops without committing.
  */
 export class InsertStage implements BatchConsumer {
+  /** Partitions whose insert is failing now, for the one loud log line per streak. */
+  private readonly streaks = new Map<string, { since: number; attempts: number }>();
+
   constructor(
     private readonly next: BatchConsumer,
     private readonly insert: RowInserter,
-    private readonly journal: BatchJournal,
+    private readonly commit: OffsetCommitter,
     private readonly deadLetters: DeadLetterSink,
     private readonly limiter: Semaphore,
     private readonly config: Config['insert'],
     private readonly metrics: WorkerMetrics,
     private readonly log: Logger,
+    /** True when a rebalance happened since the batch was sealed: it must not insert or commit. */
+    private readonly isStale: (batch: Batch) => boolean = () => false,
     private readonly clock: () => number = Date.now,
   ) {}
 
   async submit(batch: Batch): Promise<void> {
     const table = batch.eventType.table;
     if (batch.rows.count > 0) {
-      await this.journal.record(batch.topic, batch.partition, batch);
+      // Durable in Kafka before the insert is sent: what a crash right after the insert needs.
+      const journal = batch.ledger.beforeInsert(batch);
+      if (journal) await sendCommit(batch, journal, 'journal', this.commit, this.config, this.isStale, this.log);
       const inserted = await this.limiter.run(async () => {
         const started = this.clock();
         const rows = await this.insertOrDeadLetter(batch, batch.rows, batchToken(batch));
@@ -144,30 +179,85 @@ export class InsertStage implements BatchConsumer {
     await this.next.submit(batch);
   }
 
-  /** Returns the parts of `rows` ClickHouse acknowledged; the other rows are in the dead-letter queue. */
+  /**
+   * Returns the parts of `rows` ClickHouse acknowledged; the other rows are in the dead-letter
+   * queue (poison). Retriable failures are retried until they succeed or the batch's signal
+   * aborts (then BatchAbandoned).
+   */
   private async insertOrDeadLetter(batch: Batch, rows: EncodedRows, token: string): Promise<readonly EncodedRows[]> {
     const table = batch.eventType.table;
-    let delay = this.config.initialBackoffMs;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.insert(table, rows, token);
-        this.metrics.rowsInserted.inc({ table }, rows.count);
-        this.metrics.bytesInserted.inc({ table }, Math.round((batch.bytes * rows.count) / Math.max(1, batch.rows.count)));
-        return [rows];
-      } catch (err) {
-        const kind = classifyClickHouseError(err);
-        this.metrics.insertErrors.inc({ table, kind });
-        if (kind === 'fatal') throw err;
-        if (kind === 'poison') return this.bisect(batch, rows, token, err);
-        if (attempt >= this.config.attempts) {
-          this.log.warn('insert failed after retries; handing the batch to the dead-letter retry queue', { table, token, rows: rows.count, err: err as Error });
-          await this.deadLetters.failedBatch({ table, token, rows: toLetterRows(this.decoded(batch, rows)), topic: batch.topic, partition: batch.partition, firstOffset: batch.firstOffset, lastOffset: batch.lastOffset, error: String((err as Error).message ?? err) });
-          return [];
-        }
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(this.config.maxBackoffMs, Math.max(1, delay * 2));
-      }
+    let written: number;
+    let attempts = 0;
+    try {
+      ({ value: written } = await retryRetriable(
+        async () => {
+          if (this.isStale(batch)) throw new BatchAbandoned(`${batch.topic}[${batch.partition}]: rebalance since the batch was sealed`);
+          if (attempts++ > 0 || batch.reason === 'replay' || rows !== batch.rows) mayRepeat.add(rows);
+          try {
+            return await this.insert(table, rows, token);
+          } catch (err) {
+            this.metrics.insertErrors.inc({ table, kind: classifyClickHouseError(err) });
+            throw err;
+          }
+        },
+        {
+          backoff: this.config,
+          signal: batch.signal,
+          isRetriable: (err) => !(err instanceof BatchAbandoned) && classifyClickHouseError(err) === 'retriable',
+          onFailure: (err, attempt, delayMs) => this.failing(batch, token, err, attempt, delayMs),
+        },
+      ));
+    } catch (err) {
+      this.recovered(batch, false);
+      if (err instanceof RetryAborted) throw new BatchAbandoned(`${batch.topic}[${batch.partition}]: insert retries interrupted by a stop or rebalance`);
+      if (err instanceof BatchAbandoned) throw err;
+      if (classifyClickHouseError(err) === 'poison') return this.bisect(batch, rows, token, err);
+      throw err;
     }
+    this.recovered(batch, true);
+    this.metrics.rowsInserted.inc({ table }, written);
+    // A repeat of a token ClickHouse already has (a re-formed range after a crash): 0 written.
+    if (written < rows.count) this.metrics.rowsDeduplicated.inc({ table }, rows.count - written);
+    this.metrics.bytesInserted.inc({ table }, Math.round((batch.bytes * written) / Math.max(1, batch.rows.count)));
+    return [rows];
+  }
+
+  /**
+   * A retriable failure: loud (warn) once per streak, with the code and whether it is one we
+   * know to be transient; an unknown one is retried all the same (lib/errors.ts).
+   */
+  private failing(batch: Batch, token: string, err: unknown, attempt: number, delayMs: number): void {
+    const key = `${batch.topic}/${batch.partition}`;
+    const streak = this.streaks.get(key);
+    if (streak) {
+      streak.attempts++;
+      return;
+    }
+    this.streaks.set(key, { since: this.clock(), attempts: 1 });
+    this.metrics.retryingPartitions.inc();
+    const e = err as { message?: unknown; name?: unknown; code?: unknown };
+    this.log.warn(isKnownRetriable(err) ? 'insert failing; retrying with backoff until it succeeds (rows wait in Kafka)' : 'insert failing with an error we do not recognise; treating it as retriable and retrying with backoff (rows wait in Kafka)', {
+      table: batch.eventType.table,
+      topic: batch.topic,
+      partition: batch.partition,
+      token,
+      attempt,
+      delayMs,
+      code: clickHouseCodeOf(err) ?? (typeof e?.code === 'string' ? e.code : undefined),
+      error: String(e?.message ?? err).slice(0, 500),
+      errorName: typeof e?.name === 'string' ? e.name : undefined,
+    });
+  }
+
+  private recovered(batch: Batch, ok: boolean): void {
+    const key = `${batch.topic}/${batch.partition}`;
+    const streak = this.streaks.get(key);
+    if (!streak) return;
+    this.streaks.delete(key);
+    this.metrics.retryingPartitions.dec();
+    const fields = { table: batch.eventType.table, topic: batch.topic, partition: batch.partition, failedAttempts: streak.attempts, seconds: (this.clock() - streak.since) / 1000 };
+    if (ok) this.log.info('insert succeeded again after failures', fields);
+    else this.log.info('insert retries ended without success (stop, rebalance or data error)', fields);
   }
 
   /** Splits a batch ClickHouse refused as data until the refused rows are isolated. */

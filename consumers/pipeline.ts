@@ -3,7 +3,6 @@ import type { Logger } from '../lib/logger.js';
 import type { WorkerMetrics } from '../lib/metrics.js';
 import type { EventType } from '../schemas/event-type.js';
 import type { SchemaLookup } from '../schemas/schema-lookup.js';
-import type { BatchJournal } from './batch-journal.js';
 import { BatchStage } from './batch-stage.js';
 import { CommitStage, type OffsetCommitter } from './commit-offsets.js';
 import type { DeadLetterSink } from './dead-letter-queue.js';
@@ -17,14 +16,19 @@ import type { MemoryBudget, Semaphore } from './memory-budget.js';
  *   Kafka message
  *     → DecodeStage   Avro single-object decode + validation, straight into the batch's
  *                     TabSeparated insert body; poison → dead-letter queue
- *     → BatchStage    per topic-partition batch, sealed by rows / bytes / age / journaled range
- *     → InsertStage   journal the range, insert with its deduplication token, retry with
- *                     backoff, bisect data errors, hand persistent failures to the retry queue
- *     → CommitStage   commit the next offset once rows and poison letters are durable
+ *     → BatchStage    per topic-partition batch, sealed by rows / bytes / age, or where the
+ *                     partition's ledger says (a range to re-form after a crash or rebalance)
+ *     → InsertStage   name the range in Kafka's commit metadata, insert with its deduplication
+ *                     token, retry retriable failures with backoff for as long as it takes
+ *                     (Kafka is the buffer), bisect data errors into the dead-letter queue
+ *     → CommitStage   commit past the range once rows and poison letters are durable
+ *
+ * The partition's offset protocol lives in one place, PartitionLedger (partition-ledger.ts);
+ * the stages do its I/O.
  *
  * Each stage takes the next one in its constructor; only the last one commits.
  * Shared by all members of a process: the ClickHouse inserter, the memory budget, the insert
- * limiter, the journal and the dead-letter queue.
+ * limiter and the dead-letter queue.
  */
 export interface PipelineDeps {
   config: Pick<Config, 'batch' | 'insert' | 'deadLetter'>;
@@ -32,7 +36,6 @@ export interface PipelineDeps {
   typeOfTopic: ReadonlyMap<string, EventType>;
   insert: RowInserter;
   commit: OffsetCommitter;
-  journal: BatchJournal;
   deadLetters: DeadLetterSink;
   budget: MemoryBudget;
   limiter: Semaphore;
@@ -49,8 +52,9 @@ export interface Pipeline {
 export function createPipeline(d: PipelineDeps): Pipeline {
   // The batch stage is built last but the commit stage asks it for the current epoch.
   let batchStage: BatchStage | undefined;
-  const commit = new CommitStage(d.commit, d.journal, d.metrics, d.log, (b) => b.epoch !== batchStage!.epoch);
-  const insert = new InsertStage(commit, d.insert, d.journal, d.deadLetters, d.limiter, d.config.insert, d.metrics, d.log, d.clock);
+  const isStale = (b: { epoch: number }) => b.epoch !== batchStage!.epoch;
+  const commit = new CommitStage(d.commit, d.config.insert, d.metrics, d.log, isStale);
+  const insert = new InsertStage(commit, d.insert, d.commit, d.deadLetters, d.limiter, d.config.insert, d.metrics, d.log, isStale, d.clock);
   const batch = (batchStage = new BatchStage(insert, d.config.batch, d.budget, d.metrics, d.clock));
   const poisonLimit = new PoisonLimit(d.config.deadLetter.maxPoisonRatio, d.config.deadLetter.poisonWindow);
   const decode = new DecodeStage(batch, d.lookup, d.typeOfTopic, d.deadLetters, poisonLimit, d.metrics, d.log);

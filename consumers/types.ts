@@ -1,4 +1,5 @@
 import type { EventType } from '../schemas/event-type.js';
+import { tokenOf, type LedgerRange, type PartitionLedger } from './partition-ledger.js';
 
 /** One Kafka message as the pipeline sees it. Offsets are numbers: safe below 2^53. */
 export interface KafkaRecord {
@@ -44,15 +45,19 @@ export interface EncodedRows {
 /**
  * A sealed batch: the rows of one topic-partition between two offsets, with the
  * offsets it may commit once its rows are durable. `firstOffset..lastOffset` covers
- * every message consumed for it, poison ones included, so the range alone identifies
- * the batch (see batch-journal.ts and the deduplication token).
+ * every message consumed for it, poison ones included, so the range and the timestamps of its
+ * ends identify the batch (see partition-ledger.ts and the deduplication token).
  */
-export interface Batch {
+export interface Batch extends LedgerRange {
   readonly topic: string;
   readonly partition: number;
   readonly eventType: EventType;
   readonly firstOffset: number;
   readonly lastOffset: number;
+  /** The partition's offset protocol: the insert and commit stages report to it. */
+  readonly ledger: PartitionLedger;
+  /** Aborted at a rebalance or a stop: a retry loop for this batch gives up (see insert-stage.ts). */
+  readonly signal: AbortSignal;
   readonly rows: EncodedRows;
   /** Encoded (Avro) bytes of the messages in the range. */
   readonly bytes: number;
@@ -72,7 +77,16 @@ export class MessageRejected extends Error {
   override readonly name = 'MessageRejected';
 }
 
-/** Deduplication token of a batch: deterministic in what the batch contains. */
-export function batchToken(b: Pick<Batch, 'topic' | 'partition' | 'firstOffset' | 'lastOffset'>): string {
-  return `${b.topic}/${b.partition}/${b.firstOffset}-${b.lastOffset}`;
+/** Deduplication token of a batch: deterministic in what the batch contains (see tokenOf). */
+export function batchToken(b: Pick<Batch, 'topic' | 'partition' | 'firstOffset' | 'lastOffset' | 'firstTimestamp' | 'lastTimestamp'>): string {
+  return tokenOf(b.topic, b.partition, b);
+}
+
+/**
+ * Thrown through the stages when a batch was given up without being inserted or committed: a
+ * rebalance or a stop interrupted its retries. Not a failure: Kafka still holds its messages
+ * (nothing committed past them) and the metadata of the committed offset names its range.
+ */
+export class BatchAbandoned extends Error {
+  override readonly name = 'BatchAbandoned';
 }

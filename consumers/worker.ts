@@ -14,9 +14,8 @@ import { applyRetention } from '../sql/retention.js';
 import type { EventType } from '../schemas/event-type.js';
 import { eventTypes as allEventTypes } from '../schemas/index.js';
 import { SchemaLookup } from '../schemas/schema-lookup.js';
-import { RedisBatchJournal, type BatchJournal } from './batch-journal.js';
 import type { OffsetCommitter } from './commit-offsets.js';
-import { ConsumerMember } from './consumer-member.js';
+import { ConsumerMember, type CommittedOffsetReader } from './consumer-member.js';
 import { DeadLetterQueue } from './dead-letter-queue.js';
 import { inflateGzipInPlace } from './gzip-inflate.js';
 import { decodeMessage } from './decode-stage.js';
@@ -32,8 +31,6 @@ export interface WorkerOptions {
   wrapInserter?: (inner: RowInserter) => RowInserter;
   /** Wraps the offset committer, e.g. to simulate a crash between insert and commit in tests. */
   wrapCommitter?: (inner: OffsetCommitter) => OffsetCommitter;
-  /** Batch journal (default: Redis). */
-  journal?: BatchJournal;
   registry?: Registry;
   log?: Logger;
 }
@@ -75,6 +72,7 @@ export class IngestWorker {
     for (const [topic, type] of typeOfTopic) {
       metrics.messagesConsumed.inc({ topic }, 0);
       metrics.rowsInserted.inc({ table: type.table }, 0);
+      metrics.rowsDeduplicated.inc({ table: type.table }, 0);
       metrics.bytesInserted.inc({ table: type.table }, 0);
     }
     // Redis first: a Redis that would lose the dead letters is refused before anything else starts.
@@ -120,15 +118,20 @@ export class IngestWorker {
 
     const budget = new MemoryBudget(config.memory.maxBufferedBytes, (total) => metrics.bufferedBytes.set(total));
     const limiter = new Semaphore(config.insert.concurrency);
-    const journal = opts.journal ?? new RedisBatchJournal(redis, config.consumer.groupId);
+    // The partitions' offset protocol reads back what Kafka holds (offset and metadata), not Redis.
+    const readCommitted: CommittedOffsetReader = async (topic) => {
+      const [t] = await admin.fetchOffsets({ groupId: config.consumer.groupId, topics: [topic] });
+      return new Map((t?.partitions ?? []).map((p) => [p.partition, { offset: Number(p.offset), metadata: p.metadata }] as const));
+    };
     for (let i = 0; i < config.consumer.concurrency; i++) {
       const member = new ConsumerMember(
         i,
         kafka,
         config,
-        { config, lookup, typeOfTopic, insert, journal, deadLetters, budget, limiter, metrics, log: log.child({ member: i }) },
+        { config, lookup, typeOfTopic, insert, deadLetters, budget, limiter, metrics, log: log.child({ member: i }) },
         (err) => worker.die(err),
         opts.wrapCommitter,
+        readCommitted,
       );
       worker.members.push(member);
     }

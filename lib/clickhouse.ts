@@ -39,14 +39,32 @@ export async function openClickHouse(config: Config['clickhouse']): Promise<Clic
   // chdb/connection ignores the client's `database` option; USE is kept by its session.
   await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${config.database}` });
   await client.command({ query: `USE ${config.database}` });
-  embedded.set(client, { connection, database: config.database });
+  embedded.set(client, { connection, database: config.database, repeats: Promise.resolve() });
   return client;
 }
 
-const embedded = new WeakMap<ClickHouseClient, { connection: ChdbConnection; database: string }>();
+const embedded = new WeakMap<ClickHouseClient, { connection: ChdbConnection; database: string; repeats: Promise<void> }>();
 
 /** Text formats the embedded engine takes as a raw buffer (no copy into a query string). */
-export type RawInsert = (params: { table: string; columns: readonly string[]; format: 'TabSeparated'; body: Buffer; settings: Record<string, string | number> }) => Promise<void>;
+export type RawInsert = (params: {
+  table: string;
+  columns: readonly string[];
+  format: 'TabSeparated';
+  body: Buffer;
+  settings: Record<string, string | number>;
+  /** The insert may repeat an earlier one (same token): find out whether ClickHouse dropped it (see below). */
+  mayRepeat?: boolean;
+}) => Promise<RawInsertSummary>;
+
+/**
+ * What the engine reports of a raw insert: `rowsWritten`, its written-rows progress (it
+ * includes rows written by materialized views), and `deduplicated`, known only for an insert
+ * passed with `mayRepeat`.
+ */
+export interface RawInsertSummary {
+  readonly rowsWritten: number;
+  readonly deduplicated?: boolean;
+}
 
 /**
  * Beware on the embedded engine: chdb/connection applies a call's `clickhouse_settings` as
@@ -61,8 +79,31 @@ export type RawInsert = (params: { table: string; columns: readonly string[]; fo
 export function rawInsertOf(client: ClickHouseClient): RawInsert | undefined {
   const e = embedded.get(client);
   if (!e) return undefined;
-  return async ({ table, columns, format, body, settings }) => {
-    await e.connection.chdb.rawInsert({ table: `${e.database}.${table}`, columns, format, values: body, settings });
+  const insert = async (table: string, columns: readonly string[], format: 'TabSeparated', body: Buffer, settings: Record<string, string | number>) =>
+    (await e.connection.chdb.rawInsert({ table: `${e.database}.${table}`, columns, format, values: body, settings })).rowsWritten;
+  return async ({ table, columns, format, body, settings, mayRepeat }) => {
+    if (!mayRepeat) return { rowsWritten: await insert(table, columns, format, body, settings) };
+    // chDB's rowsWritten counts the rows of an insert ClickHouse dropped as a repeat of its
+    // token as written (verified: the same token twice reports the same rowsWritten, the table
+    // holds the rows once). The engine's DuplicatedInsertedBlocks event counter does move, so
+    // an insert that may repeat (a re-formed range, a retry) reads it around the insert. Such
+    // inserts run one at a time, so the counter's move is theirs: an insert that cannot repeat
+    // (a fresh token) never adds to it. They are rare (after a crash, rebalance or failure).
+    const run = e.repeats.then(async () => {
+      const before = await duplicatedBlocks(e.connection);
+      const rowsWritten = await insert(table, columns, format, body, settings);
+      return { rowsWritten, deduplicated: (await duplicatedBlocks(e.connection)) > before };
+    });
+    e.repeats = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   };
+}
+
+async function duplicatedBlocks(connection: ChdbConnection): Promise<number> {
+  const text = (await connection.chdb.queryAsync("SELECT value FROM system.events WHERE event = 'DuplicatedInsertedBlocks'", { format: 'TSV' })).text();
+  return Number(text.trim() || 0);
 }
 

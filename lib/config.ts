@@ -50,14 +50,21 @@ export const configSchema = z.strictObject({
     concurrency: int(1, 64).default(1),
     /** Event types this worker consumes; "all" or a comma list of names. Env INGEST_EVENT_TYPES. */
     eventTypes: z.union([z.literal('all'), list]).default('all'),
-    /** A member silent this long (crashed) loses its partitions. Env INGEST_SESSION_TIMEOUT_MS. */
-    sessionTimeoutMs: int(6_000, 300_000).default(30_000),
+    /**
+     * A member silent this long (crashed) loses its partitions. Short, so a worker restarted
+     * after a kill -9 consumes again within about 10 s (it waits out the dead member's session).
+     * Safe because nothing blocks heartbeats: fetch callbacks return at once and inserts retry
+     * off the fetch loop. Env INGEST_SESSION_TIMEOUT_MS.
+     */
+    sessionTimeoutMs: int(6_000, 300_000).default(8_000),
+    /** Heartbeat interval to the group coordinator; well under a third of the session timeout. Env INGEST_HEARTBEAT_INTERVAL_MS. */
+    heartbeatIntervalMs: int(100, 60_000).default(1_000),
     /**
      * How long a rebalance waits for every member to rejoin. A member that crashed holds the
      * whole group back this long, so keep it short: our members never block in a fetch
      * callback. Env INGEST_REBALANCE_TIMEOUT_MS.
      */
-    rebalanceTimeoutMs: int(1_000, 600_000).default(30_000),
+    rebalanceTimeoutMs: int(1_000, 600_000).default(10_000),
     /** Create missing topics at start-up (dev/test). Env KAFKA_CREATE_TOPICS. */
     createTopics: z.coerce.boolean().default(true),
     /** Where a new group starts reading. Env INGEST_FROM_BEGINNING. */
@@ -76,10 +83,14 @@ export const configSchema = z.strictObject({
     maxWaitMs: int(1, 3_600_000).default(1_000),
   }),
   insert: z.strictObject({
-    /** In-process insert attempts before the batch goes to the retry queue. Env INSERT_ATTEMPTS. */
-    attempts: int(1, 100).default(3),
-    initialBackoffMs: int(0).default(200),
-    maxBackoffMs: int(0).default(5_000),
+    /**
+     * First retry wait of a failing insert (or offset commit), doubling per attempt up to
+     * maxBackoffMs, each drawn with full jitter in [0, ceiling]. Retries never stop on their own:
+     * the rows wait in Kafka (see insert-stage.ts). Env INSERT_INITIAL_BACKOFF_MS.
+     */
+    initialBackoffMs: int(1).default(200),
+    /** Ceiling of the retry wait of a failing insert. Env INSERT_MAX_BACKOFF_MS. */
+    maxBackoffMs: int(1).default(10_000),
     /** Batches inserted at once across all tables. Env INSERT_CONCURRENCY. */
     concurrency: int(1, 64).default(4),
   }),
@@ -148,10 +159,12 @@ const ENV: Record<string, [keyof Config, string]> = {
   INGEST_FROM_BEGINNING: ['consumer', 'fromBeginning'],
   INGEST_SESSION_TIMEOUT_MS: ['consumer', 'sessionTimeoutMs'],
   INGEST_REBALANCE_TIMEOUT_MS: ['consumer', 'rebalanceTimeoutMs'],
+  INGEST_HEARTBEAT_INTERVAL_MS: ['consumer', 'heartbeatIntervalMs'],
   BATCH_MAX_ROWS: ['batch', 'maxRows'],
   BATCH_MAX_BYTES: ['batch', 'maxBytes'],
   BATCH_MAX_WAIT_MS: ['batch', 'maxWaitMs'],
-  INSERT_ATTEMPTS: ['insert', 'attempts'],
+  INSERT_INITIAL_BACKOFF_MS: ['insert', 'initialBackoffMs'],
+  INSERT_MAX_BACKOFF_MS: ['insert', 'maxBackoffMs'],
   INSERT_CONCURRENCY: ['insert', 'concurrency'],
   MAX_BUFFERED_BYTES: ['memory', 'maxBufferedBytes'],
   DLQ_QUEUE_PREFIX: ['deadLetter', 'queuePrefix'],

@@ -1,11 +1,14 @@
 /**
  * Every failure on the data path is one of three kinds, and the kind decides what happens:
- *  - retriable: the broker or ClickHouse is unavailable, slow or overloaded. Back off and try
- *    again; do not commit the offsets.
+ *  - retriable: the broker or ClickHouse is unavailable, slow, overloaded, out of disk, or
+ *    failing in a way we do not recognise. Back off and try again for as long as it takes; do
+ *    not commit the offsets: Kafka holds the rows meanwhile (see insert-stage.ts).
  *  - poison: this message can never be inserted as it is (undecodable bytes, unknown schema
  *    fingerprint, values the table cannot hold). Dead-letter it with its bytes and coordinates,
  *    then commit past it.
- *  - anything else is a bug or a misconfiguration: crash loudly and let the supervisor restart.
+ *  - fatal: a bug in our own code (a TypeError and its kin). Crash loudly and let the supervisor
+ *    restart. Nothing from outside the process is fatal: an unknown ClickHouse code or a proxy's
+ *    error page made fatal would only turn an outage into a crash loop.
  */
 export type FailureKind = 'retriable' | 'poison' | 'fatal';
 
@@ -48,6 +51,7 @@ const RETRIABLE_CLICKHOUSE_CODES = new Set([
   252, // TOO_MANY_PARTS
   285, // TOO_FEW_LIVE_REPLICAS
   319, // UNKNOWN_STATUS_OF_INSERT
+  243, // NOT_ENOUGH_SPACE (disk full: rows wait in Kafka until space returns)
   425, // SYSTEM_ERROR
   999, // KEEPER_EXCEPTION
 ]);
@@ -69,25 +73,59 @@ const DATA_CLICKHOUSE_CODES = new Set([
 
 const RETRIABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET']);
 
+/** JavaScript's own errors: thrown by a bug in our code, never by ClickHouse or the network. */
+const BUG_ERRORS = [TypeError, RangeError, ReferenceError, SyntaxError] as const;
+
 /**
  * The one place that decides what a ClickHouse failure means. An insert failing with a
  * data error is 'poison' for the batch as a whole; the insert stage then bisects the
  * batch to find the rows responsible, so the rest still lands.
+ *
+ * Unknown means retriable: a ClickHouse code not listed above (e.g. 394, 236, 439, 60 while a
+ * migration is pending), a non-ClickHouse HTTP error (a proxy's 502 page), anything without a
+ * code. Retrying costs lag, which alerts; calling it fatal costs a crash loop, and calling it
+ * poison would dead-letter good rows. Only JavaScript's own error classes (a bug) are fatal.
+ * RETRIABLE_CLICKHOUSE_CODES still documents the codes we know to be transient.
  */
 export function classifyClickHouseError(err: unknown): FailureKind {
   if (err instanceof RetriableError) return 'retriable';
   if (err instanceof PoisonError) return 'poison';
-  const e = err as { code?: unknown; message?: unknown; cause?: unknown; name?: unknown } | null;
+  const e = err as { code?: unknown; clickhouseCode?: unknown; message?: unknown; cause?: unknown; name?: unknown } | null;
   if (!e || typeof e !== 'object') return 'fatal';
-  const code = typeof e.code === 'string' && /^\d+$/.test(e.code) ? Number(e.code) : e.code;
-  if (typeof code === 'number') {
-    if (RETRIABLE_CLICKHOUSE_CODES.has(code)) return 'retriable';
+  const code = clickHouseCodeOf(err);
+  if (code !== undefined) {
     if (DATA_CLICKHOUSE_CODES.has(code)) return 'poison';
-    return 'fatal';
+    return 'retriable';
   }
-  if (typeof code === 'string' && RETRIABLE_NODE_CODES.has(code)) return 'retriable';
-  const message = String(e.message ?? '');
-  if (/timeout|socket hang up|ECONNREFUSED|ECONNRESET|network|aborted|closed/i.test(message)) return 'retriable';
-  if (e.cause) return classifyClickHouseError(e.cause);
-  return 'fatal';
+  if (typeof e.code === 'string' && RETRIABLE_NODE_CODES.has(e.code)) return 'retriable';
+  if (e.cause) {
+    const inner = classifyClickHouseError(e.cause);
+    if (inner !== 'fatal') return inner;
+  }
+  if (BUG_ERRORS.some((c) => err instanceof c)) return 'fatal';
+  return 'retriable';
+}
+
+/**
+ * The numeric ClickHouse exception code of an error, when it carries one: `code` from
+ * @clickhouse/client (a numeric string), `clickhouseCode` from chDB's errors (whose `code` is
+ * a CHDB_* name).
+ */
+export function clickHouseCodeOf(err: unknown): number | undefined {
+  const e = err as { code?: unknown; clickhouseCode?: unknown } | null;
+  if (!e || typeof e !== 'object') return undefined;
+  for (const c of [e.clickhouseCode, e.code]) {
+    if (typeof c === 'number' && Number.isInteger(c)) return c;
+    if (typeof c === 'string' && /^\d+$/.test(c)) return Number(c);
+  }
+  return undefined;
+}
+
+/** True when ClickHouse (or our classifier) has named this failure transient; false for an unknown one worth a loud log. */
+export function isKnownRetriable(err: unknown): boolean {
+  if (err instanceof RetriableError) return true;
+  const code = clickHouseCodeOf(err);
+  if (code !== undefined) return RETRIABLE_CLICKHOUSE_CODES.has(code);
+  const e = err as { code?: unknown } | null;
+  return !!e && typeof e === 'object' && typeof e.code === 'string' && RETRIABLE_NODE_CODES.has(e.code);
 }

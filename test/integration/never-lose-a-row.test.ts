@@ -17,13 +17,22 @@ async function metricValue(worker: IngestWorker, name: string, labels: Record<st
   return (m?.values ?? []).filter((v) => Object.entries(labels).every(([k, val]) => String(v.labels[k]) === val)).reduce((a, v) => a + v.value, 0);
 }
 
-describe('ClickHouse failing for a while', () => {
-  const config = testConfig({ insert: { attempts: 2, initialBackoffMs: 20, maxBackoffMs: 50 }, deadLetter: { attempts: 30, backoffMs: 200 } });
+describe('ClickHouse failing for a while: Kafka is the buffer', () => {
+  // Issue 13: this used to assert that failed batches went to the Redis retry queue and their
+  // offsets committed during the outage. The design now keeps the rows in Kafka instead: no
+  // commit, nothing in Redis, the insert retried in place until ClickHouse is back.
+  const config = testConfig({ insert: { initialBackoffMs: 20, maxBackoffMs: 200 }, deadLetter: { attempts: 30, backoffMs: 200 } });
   let worker: IngestWorker;
   let producer: IngestProducer;
   let failing = true;
+  let failures = 0;
+  // Half the failures are a refused connection, half a ClickHouse code no list in lib/errors.ts names.
   const outage: (inner: RowInserter) => RowInserter = (inner) => async (table, rows, token) => {
-    if (failing) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123 (injected outage)'), { code: 'ECONNREFUSED' });
+    if (failing) {
+      failures++;
+      if (failures % 2 === 0) throw Object.assign(new Error('Code: 394. DB::Exception: Query was cancelled. (QUERY_WAS_CANCELLED) (injected)'), { code: '394' });
+      throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123 (injected outage)'), { code: 'ECONNREFUSED' });
+    }
     return inner(table, rows, token);
   };
 
@@ -36,21 +45,37 @@ describe('ClickHouse failing for a while', () => {
     await worker?.stop();
   });
 
-  it('moves on while ClickHouse is down and lands every row through the dead-letter retry after recovery', async () => {
+  it('holds the rows in Kafka while ClickHouse is down (no commit, nothing in Redis), then lands every row once by itself', async () => {
     await producer.emitCostMetrics(costEvents(3_000));
-    // During the outage failed batches go to the retry queue and the partitions move on: offsets commit.
-    await waitFor('batches handed to the retry queue', async () => (await metricValue(worker, 'ingest_dead_letter_enqueued_total', { kind: 'batch' })) >= 4);
-    await waitFor('offsets committed during the outage', async () => (await metricValue(worker, 'ingest_offset_commits_total')) >= 4);
+    await waitFor('inserts failing and retried', async () => failures >= 20);
+    await waitFor('partitions reported retrying', async () => (await metricValue(worker, 'ingest_insert_retrying_partitions')) > 0);
+    await new Promise((r) => setTimeout(r, 1_000));
     expect(await countRows(worker.clickhouse, 'cost_metrics_ts')).toBe(0);
-    expect(await metricValue(worker, 'ingest_insert_errors_total', { kind: 'retriable' })).toBeGreaterThan(0);
+    expect(await metricValue(worker, 'ingest_offset_commits_total')).toBe(0);
+    expect(await metricValue(worker, 'ingest_dead_letter_enqueued_total')).toBe(0);
+    expect(await worker.deadLetters.depth()).toEqual({ retrying: 0, dead: 0 });
+    expect(await metricValue(worker, 'ingest_insert_errors_total', { kind: 'retriable' })).toBe(failures);
+    expect(await metricValue(worker, 'ingest_insert_errors_total', { kind: 'fatal' })).toBe(0);
     failing = false;
     await waitFor('3000 rows after recovery', async () => (await countRows(worker.clickhouse, 'cost_metrics_ts')) === 3_000, 90_000);
+    await waitFor('no partition retrying', async () => (await metricValue(worker, 'ingest_insert_retrying_partitions')) === 0);
     await new Promise((r) => setTimeout(r, 1_000));
     expect(await auditCostRows(worker.clickhouse)).toEqual({ n: 3_000, offsets: 3_000, ids: 3_000 });
-    const depth = await worker.deadLetters.depth();
-    expect(depth).toEqual({ retrying: 0, dead: 0 });
-    // Rows landed by the retry worker count as inserted too, so the metric matches ClickHouse.
+    expect(await worker.deadLetters.depth()).toEqual({ retrying: 0, dead: 0 });
+    expect(await metricValue(worker, 'ingest_dead_letter_enqueued_total')).toBe(0);
     expect(await metricValue(worker, 'ingest_rows_inserted_total', { table: 'cost_metrics_ts' })).toBe(3_000);
+    // Offsets committed to the end once the rows landed.
+    const admin = new Kafka({ brokers: [...config.kafka.brokers], logLevel: 0 }).admin();
+    await admin.connect();
+    try {
+      const topic = topicName(config.kafka, 'cost_metrics');
+      await waitFor('committed to the end', async () => {
+        const [ends, [committed]] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId: config.consumer.groupId, topics: [topic] })]);
+        return ends.every((e) => Number(e.high) === 0 || Number(committed!.partitions.find((p) => p.partition === e.partition)?.offset) === Number(e.high));
+      });
+    } finally {
+      await admin.disconnect();
+    }
   });
 });
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { AGE_STAGGER, BatchStage, memoryCost, type BatchConsumer } from '../../consumers/batch-stage.js';
 import { MemoryBudget } from '../../consumers/memory-budget.js';
-import { MessageRejected, type Batch } from '../../consumers/types.js';
+import { encodeRange } from '../../consumers/partition-ledger.js';
+import { BatchAbandoned, batchToken, MessageRejected, type Batch } from '../../consumers/types.js';
 import { createWorkerMetrics } from '../../lib/metrics.js';
 import { costMetrics } from '../../schemas/cost-metrics.js';
 
@@ -175,24 +176,80 @@ describe('BatchStage', () => {
     expect(offsets).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
-  it('re-forms journaled ranges exactly, whatever the size limits say', async () => {
+  it('re-forms the range named in the commit metadata exactly, whatever the size limits say', async () => {
     const { stage, next, add, metrics } = setup({ maxRows: 2, maxBytes: 1_000, maxWaitMs: 1_000 });
-    await stage.prepare('t', 0, costMetrics, async () => [
-      { firstOffset: 10, lastOffset: 14 },
-      { firstOffset: 15, lastOffset: 15 },
-    ], async () => undefined);
+    await stage.prepare('t', 0, costMetrics, async () => ({ offset: 10, metadata: encodeRange({ firstOffset: 10, lastOffset: 14, firstTimestamp: 5, lastTimestamp: 9 }) }), async () => undefined);
     for (let o = 10; o < 20; o++) {
-      add(o);
+      add(o, 10, 0, o - 5);
       await tick();
     }
     await stage.join('shutdown', 1_000);
     expect(next.batches.map((b) => [b.firstOffset, b.lastOffset])).toEqual([
       [10, 14],
-      [15, 15],
-      [16, 17],
-      [18, 19],
+      [15, 16],
+      [17, 18],
+      [19, 19],
     ]);
-    expect(await flushReasons(metrics)).toEqual({ replay: 2, rows: 1, shutdown: 1 });
+    // The re-formed batch has the same identity (offsets and Kafka timestamps), hence the same token.
+    expect(batchToken(next.batches[0]!)).toBe('t/0/10-14/5-9');
+    expect(await flushReasons(metrics)).toEqual({ replay: 1, rows: 2, shutdown: 1 });
+  });
+
+  it('ages no replay batch, but a range ahead of the fetch position does not switch off other seals', async () => {
+    const { stage, next, add, advance } = setup({ maxRows: 2, maxBytes: 1_000, maxWaitMs: 100 });
+    // Metadata naming a range that does not start at the committed offset is not a replay (another tool's).
+    await stage.prepare('t', 0, costMetrics, async () => ({ offset: 0, metadata: encodeRange({ firstOffset: 50, lastOffset: 60, firstTimestamp: 0, lastTimestamp: 0 }) }), async () => undefined);
+    for (let o = 0; o < 5; o++) add(o);
+    advance(200);
+    stage.poll();
+    await tick();
+    expect(next.batches.map((b) => [b.firstOffset, b.lastOffset])).toEqual([
+      [0, 1],
+      [2, 3],
+      [4, 4],
+    ]);
+  });
+
+  it('a replay range still being re-formed at a stop is dropped, not sealed short under a new token', async () => {
+    const { stage, next, add, budget } = setup({ maxRows: 2, maxBytes: 1_000, maxWaitMs: 100 });
+    await stage.prepare('t', 0, costMetrics, async () => ({ offset: 10, metadata: encodeRange({ firstOffset: 10, lastOffset: 14, firstTimestamp: 0, lastTimestamp: 0 }) }), async () => undefined);
+    for (let o = 10; o < 13; o++) add(o);
+    await stage.join('shutdown', 1_000);
+    expect(next.batches).toEqual([]);
+    expect(budget.used).toBe(0);
+  });
+
+  it('a replay range whose first message never arrives (deleted) is given up and batching goes on by size', async () => {
+    const { stage, next, add } = setup({ maxRows: 2, maxBytes: 1_000, maxWaitMs: 100 });
+    await stage.prepare('t', 0, costMetrics, async () => ({ offset: 10, metadata: encodeRange({ firstOffset: 10, lastOffset: 14, firstTimestamp: 0, lastTimestamp: 0 }) }), async () => undefined);
+    for (let o = 12; o < 17; o++) add(o);
+    await stage.join('shutdown', 1_000);
+    expect(next.batches.map((b) => [b.firstOffset, b.lastOffset])).toEqual([
+      [12, 13],
+      [14, 15],
+      [16, 16],
+    ]);
+  });
+
+  it('a batch given up at a stop (BatchAbandoned) halts its partition: no later batch is handed on', async () => {
+    let now = 0;
+    const seen: number[] = [];
+    const next: BatchConsumer = {
+      submit: async (b) => {
+        seen.push(b.firstOffset);
+        throw new BatchAbandoned('stop');
+      },
+    };
+    const stage = new BatchStage(next, { maxRows: 1, maxBytes: 1_000, maxWaitMs: 100 }, new MemoryBudget(1_000_000), createWorkerMetrics(), () => now);
+    for (let o = 0; o < 3; o++) {
+      const body = stage.reserve('t', 0, costMetrics, o, 10);
+      body.writeText(`${o}\n`);
+      body.endRow(o, Number.NaN);
+      stage.append('t', 0, o, 10);
+    }
+    await stage.join('shutdown', 1_000);
+    expect(seen).toEqual([0]);
+    expect(stage.failed).toBeUndefined();
   });
 
   it('refuses over the memory budget (counting decoded heap, not encoded bytes) and resumes after inserts release it', async () => {

@@ -1,55 +1,80 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryBatchJournal } from '../../consumers/batch-journal.js';
-import { CommitStage } from '../../consumers/commit-offsets.js';
+import { CommitStage, type OffsetCommitter } from '../../consumers/commit-offsets.js';
+import { encodeRange, PartitionLedger } from '../../consumers/partition-ledger.js';
 import { TsvBody } from '../../consumers/tsv-body.js';
-import type { Batch } from '../../consumers/types.js';
+import { BatchAbandoned, type Batch } from '../../consumers/types.js';
 import { createLogger } from '../../lib/logger.js';
 import { createWorkerMetrics } from '../../lib/metrics.js';
 import { costMetrics } from '../../schemas/cost-metrics.js';
 
-const batch = (first: number, last: number, epoch = 0, poisonWrites: Promise<unknown>[] = []): Batch => ({
-  topic: 't', partition: 0, eventType: costMetrics, firstOffset: first, lastOffset: last, rows: new TsvBody('t', 0).finish(), bytes: 0, messages: 0, reason: 'rows', poisonWrites, epoch,
-});
+const backoff = { initialBackoffMs: 1, maxBackoffMs: 2 };
+
+function batch(ledger: PartitionLedger, first: number, last: number, opts: { epoch?: number; poisonWrites?: Promise<unknown>[]; signal?: AbortSignal } = {}): Batch {
+  return {
+    topic: 't', partition: 0, eventType: costMetrics, firstOffset: first, lastOffset: last, firstTimestamp: first, lastTimestamp: last, ledger, signal: opts.signal ?? new AbortController().signal,
+    rows: new TsvBody('t', 0).finish(), bytes: 0, messages: 0, reason: 'rows', poisonWrites: opts.poisonWrites ?? [], epoch: opts.epoch ?? 0,
+  };
+}
 
 describe('CommitStage', () => {
   const log = createLogger({}, 'silent');
 
-  it('commits the next offset after the poison letters are durable, then forgets the journaled range', async () => {
-    const journal = new MemoryBatchJournal();
-    await journal.record('t', 0, { firstOffset: 0, lastOffset: 9 });
-    const commits: number[] = [];
+  it('commits past the range after the poison letters are durable, naming the next sealed range', async () => {
+    const ledger = new PartitionLedger('t', 0, () => 0);
+    ledger.assigned(0, null);
+    const b1 = batch(ledger, 0, 9);
+    const b2 = batch(ledger, 10, 19);
+    ledger.sealed(b1);
+    ledger.sealed(b2);
+    const commits: Array<[number, string, string]> = [];
     let letterWritten = false;
     const letter = new Promise((r) => setTimeout(r, 20)).then(() => (letterWritten = true));
-    const stage = new CommitStage(async (_t, _p, next) => {
+    const stage = new CommitStage(async (_t, _p, next, metadata, purpose) => {
       expect(letterWritten).toBe(true);
-      commits.push(next);
-    }, journal, createWorkerMetrics(), log);
-    await stage.submit(batch(0, 9, 0, [letter]));
-    expect(commits).toEqual([10]);
-    expect(await journal.pending('t', 0, 0)).toEqual([]);
+      commits.push([next, metadata, purpose]);
+    }, backoff, createWorkerMetrics(), log);
+    await stage.submit({ ...b1, poisonWrites: [letter] });
+    expect(commits).toEqual([[10, encodeRange(b2), 'advance']]);
+    // b2's insert needs no commit of its own: Kafka already names it.
+    expect(ledger.beforeInsert(b2)).toBeUndefined();
   });
 
-  it('does not commit a batch sealed before a rebalance, and keeps its range journaled', async () => {
-    const journal = new MemoryBatchJournal();
-    await journal.record('t', 0, { firstOffset: 0, lastOffset: 9 });
+  it('does not commit a batch sealed before a rebalance', async () => {
+    const ledger = new PartitionLedger('t', 0);
     const commits: number[] = [];
     let epoch = 1;
-    const stage = new CommitStage(async (_t, _p, next) => void commits.push(next), journal, createWorkerMetrics(), log, (b) => b.epoch !== epoch);
-    await stage.submit(batch(0, 9, 0));
+    const stage = new CommitStage(async (_t, _p, next) => void commits.push(next), backoff, createWorkerMetrics(), log, (b) => b.epoch !== epoch);
+    await stage.submit(batch(ledger, 0, 9));
     expect(commits).toEqual([]);
-    expect(await journal.pending('t', 0, 0)).toEqual([{ firstOffset: 0, lastOffset: 9 }]);
     epoch = 0;
-    await stage.submit(batch(0, 9, 0));
+    await stage.submit(batch(ledger, 0, 9));
     expect(commits).toEqual([10]);
   });
 
-  it('a failed commit keeps the range journaled', async () => {
-    const journal = new MemoryBatchJournal();
-    await journal.record('t', 0, { firstOffset: 0, lastOffset: 9 });
-    const stage = new CommitStage(async () => {
-      throw new Error('REBALANCE_IN_PROGRESS');
-    }, journal, createWorkerMetrics(), log);
-    await stage.submit(batch(0, 9));
-    expect(await journal.pending('t', 0, 0)).toHaveLength(1);
+  it('retries a failed commit until Kafka takes it, and records only the acknowledged one', async () => {
+    const ledger = new PartitionLedger('t', 0);
+    ledger.assigned(0, encodeRange({ firstOffset: 0, lastOffset: 9, firstTimestamp: 0, lastTimestamp: 9 }));
+    let calls = 0;
+    const commit: OffsetCommitter = async () => {
+      if (++calls < 3) throw new Error('REBALANCE_IN_PROGRESS');
+    };
+    await new CommitStage(commit, backoff, createWorkerMetrics(), log).submit(batch(ledger, 0, 9));
+    expect(calls).toBe(3);
+    expect(ledger.committed).toBe(10);
+    expect(ledger.pending).toBeUndefined();
+  });
+
+  it('a commit that keeps failing until a stop aborts it gives the batch up and forgets nothing', async () => {
+    const ledger = new PartitionLedger('t', 0);
+    const named = encodeRange({ firstOffset: 0, lastOffset: 9, firstTimestamp: 0, lastTimestamp: 9 });
+    ledger.assigned(0, named);
+    const stop = new AbortController();
+    const commit: OffsetCommitter = async () => {
+      stop.abort();
+      throw new Error('kafkajs consumer is not running: offset commit not sent');
+    };
+    await expect(new CommitStage(commit, backoff, createWorkerMetrics(), log).submit(batch(ledger, 0, 9, { signal: stop.signal }))).rejects.toBeInstanceOf(BatchAbandoned);
+    expect(ledger.committed).toBe(0);
+    expect(ledger.pending).toEqual({ firstOffset: 0, lastOffset: 9, firstTimestamp: 0, lastTimestamp: 9 });
   });
 });

@@ -48,10 +48,25 @@ describe('classifyClickHouseError', () => {
     expect(classifyClickHouseError(Object.assign(new Error('Timeout exceeded'), { code: '159' }))).toBe('retriable');
     expect(classifyClickHouseError(Object.assign(new Error('Cannot parse input'), { code: '27' }))).toBe('poison');
     expect(classifyClickHouseError(Object.assign(new Error('Cannot parse UUID'), { code: 376 }))).toBe('poison');
-    expect(classifyClickHouseError(Object.assign(new Error('Unknown table'), { code: '60' }))).toBe('fatal');
     expect(classifyClickHouseError(new RetriableError('x'))).toBe('retriable');
     expect(classifyClickHouseError(new PoisonError('undecodable', 'x'))).toBe('poison');
     expect(classifyClickHouseError(new TypeError('bug'))).toBe('fatal');
+  });
+
+  it('treats everything from outside the process that it does not recognise as retriable: Kafka holds the rows, no crash loop', () => {
+    // Issue 13: these were fatal (a crash loop) before.
+    expect(classifyClickHouseError(Object.assign(new Error('Code: 243. NOT_ENOUGH_SPACE'), { code: '243' }))).toBe('retriable');
+    for (const code of ['394', '236', '439', '60', '99999']) expect(classifyClickHouseError(Object.assign(new Error(`Code: ${code}.`), { code }))).toBe('retriable');
+    // chDB's errors carry the ClickHouse code as clickhouseCode (their `code` is a CHDB_* name).
+    expect(classifyClickHouseError(Object.assign(new Error('Code: 27. Cannot parse input'), { code: 'CHDB_INSERT', clickhouseCode: 27 }))).toBe('poison');
+    expect(classifyClickHouseError(Object.assign(new Error('Code: 243.'), { code: 'CHDB_INSERT', clickhouseCode: 243 }))).toBe('retriable');
+    // A proxy's error page instead of ClickHouse's answer.
+    expect(classifyClickHouseError(new Error('<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>'))).toBe('retriable');
+    expect(classifyClickHouseError({ message: 'weird' })).toBe('retriable');
+    // Our own bugs still stop the worker.
+    expect(classifyClickHouseError(new RangeError('Invalid array length'))).toBe('fatal');
+    expect(classifyClickHouseError(new ReferenceError('x is not defined'))).toBe('fatal');
+    expect(classifyClickHouseError(undefined)).toBe('fatal');
   });
 });
 

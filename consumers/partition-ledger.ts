@@ -1,0 +1,234 @@
+/**
+ * The exactly-once protocol of one topic-partition, in one place: what is pending, what to
+ * re-form after a crash or a rebalance, what to commit and when, what to forget. No I/O and no
+ * timers: the stages do the I/O and tell the ledger what happened; the clock is passed in.
+ *
+ * Why a protocol at all: ClickHouse drops a repeated insert only when it carries the same
+ * insert_deduplication_token. If a worker dies (or loses the partition) after an insert but
+ * before committing past it, the next owner re-reads from the committed offset; batching
+ * depends on timing and configuration, so it would cut different batches, the tokens would
+ * differ and the rows would land twice. So the range about to be inserted is made durable
+ * first, and the next owner re-forms exactly that range before anything else.
+ *
+ * Where it is durable: in Kafka itself, as the metadata of the partition's committed offset,
+ * not in Redis. Before an insert the unchanged position is committed again with metadata
+ * naming the range (`beforeInsert`); after the insert, `lastOffset + 1` is committed with the
+ * next sealed range's name if one is already waiting, else none (`afterInsert`). The committed
+ * offset and its metadata are written in one OffsetCommit, so they can never disagree, and a
+ * new owner reads both with one OffsetFetch (`assigned`). One range per partition is enough:
+ * a partition has at most one insert in flight, and an insert starts only after the previous
+ * one committed, so the committed offset is always the first offset of the only range that may
+ * have landed without being committed.
+ *
+ * Tokens name the data, not only its offsets (`tokenOf`): a topic deleted and created again
+ * starts its offsets at 0 and Kafka drops the group's offsets with it, so offsets alone would
+ * repeat old tokens and ClickHouse would drop the new rows as repeats. The range's first and
+ * last Kafka record timestamps go into the token and the metadata.
+ */
+
+/** A batch's identity: its offsets and the Kafka timestamps of its first and last message. */
+export interface LedgerRange {
+  readonly firstOffset: number;
+  readonly lastOffset: number;
+  /** Kafka record timestamp (epoch ms) of the message at firstOffset. */
+  readonly firstTimestamp: number;
+  /** Kafka record timestamp (epoch ms) of the message at lastOffset. */
+  readonly lastTimestamp: number;
+}
+
+/** An offset commit the caller must send: `offset` is the next offset to read. */
+export interface OffsetCommit {
+  readonly offset: number;
+  readonly metadata: string;
+}
+
+/**
+ * The broker's `offset.metadata.max.bytes` default; a longer metadata fails the commit with
+ * OFFSET_METADATA_TOO_LARGE. Ours is below 100 bytes (see encodeRange), checked at encoding.
+ */
+export const MAX_METADATA_BYTES = 4_096;
+
+const METADATA_PREFIX = 'ingest/1 ';
+const METADATA_PATTERN = /^ingest\/1 (\d+)-(\d+) (-?\d+)-(-?\d+)$/;
+
+/** The commit metadata naming a range: `ingest/1 first-last firstTs-lastTs`. */
+export function encodeRange(r: LedgerRange): string {
+  const text = `${METADATA_PREFIX}${r.firstOffset}-${r.lastOffset} ${ts(r.firstTimestamp)}-${ts(r.lastTimestamp)}`;
+  if (Buffer.byteLength(text) > MAX_METADATA_BYTES) throw new Error(`offset metadata of ${Buffer.byteLength(text)} bytes exceeds ${MAX_METADATA_BYTES}`);
+  return text;
+}
+
+/** The range a commit's metadata names, or undefined (none, another tool's metadata, a malformed one). */
+export function decodeRange(metadata: string | null | undefined): LedgerRange | undefined {
+  const m = metadata ? METADATA_PATTERN.exec(metadata) : null;
+  if (!m) return undefined;
+  const [firstOffset, lastOffset, firstTimestamp, lastTimestamp] = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])];
+  if (!(lastOffset >= firstOffset) || !Number.isSafeInteger(lastOffset)) return undefined;
+  return { firstOffset, lastOffset, firstTimestamp, lastTimestamp };
+}
+
+/** Deduplication token of a range: `topic/partition/first-last/firstTs-lastTs`. */
+export function tokenOf(topic: string, partition: number, r: LedgerRange): string {
+  return `${topic}/${partition}/${r.firstOffset}-${r.lastOffset}/${ts(r.firstTimestamp)}-${ts(r.lastTimestamp)}`;
+}
+
+/** Timestamps are integers in Kafka; a missing one (NaN in tests) is written as -1. */
+const ts = (t: number): number => (Number.isFinite(t) ? Math.trunc(t) : -1);
+
+const sameRange = (a: LedgerRange | undefined, b: LedgerRange): boolean =>
+  !!a && a.firstOffset === b.firstOffset && a.lastOffset === b.lastOffset && ts(a.firstTimestamp) === ts(b.firstTimestamp) && ts(a.lastTimestamp) === ts(b.lastTimestamp);
+
+/** What BatchStage must do with its open batch before appending a message (see cutBefore). */
+export type Cut = 'none' | 'seal';
+
+/**
+ * One partition's ledger. Life cycle, as the caller reports it:
+ *
+ *   assigned(committed, metadata)   the partition is ours; what Kafka holds for it
+ *   cutBefore / endsReplay          cut points while messages are batched (hot path: cheap)
+ *   sealed(range)                   a batch was sealed, in offset order
+ *   beforeInsert(range) → commit?   send this commit (if any) before inserting, then didCommit
+ *   afterInsert(range) → commit     send this after the insert (or the poison-only range's
+ *                                   letters), then didCommit
+ *   didCommit(commit)               Kafka acknowledged that commit (verified by the caller)
+ *   lost()                          rebalance, stop or crash: forget everything in memory
+ */
+export class PartitionLedger {
+  /** The next offset Kafka holds as committed for the group, as far as we know; -1 unknown. */
+  committed = -1;
+  /** The range named by the metadata of the committed offset. */
+  private journaled: LedgerRange | undefined;
+  /**
+   * The range to re-form exactly before anything else: what the metadata named when the
+   * partition was assigned. Undefined once formed, once passed, or when there was none. Read
+   * on every message by BatchStage, so the common case (undefined) costs one field load.
+   */
+  replay: LedgerRange | undefined;
+  /** Sealed ranges not yet committed past, oldest first (the first may be inserting). */
+  private readonly sealedRanges: LedgerRange[] = [];
+  /** When the ledger last changed (the injected clock), for "no progress since" diagnostics. */
+  changedAt: number;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.changedAt = clock();
+  }
+
+  /**
+   * The partition was assigned to us; Kafka holds `committed` (-1: none) with `metadata`. A
+   * range named there starting at the committed offset may have landed in ClickHouse without
+   * being committed past: it is re-formed exactly (`replay`), so its token matches and a
+   * repeated insert is dropped. A range that does not start at the committed offset is
+   * another tool's or an older protocol's: ignored.
+   */
+  assigned(committed: number, metadata: string | null | undefined): void {
+    this.committed = committed;
+    this.journaled = decodeRange(metadata);
+    this.replay = this.journaled && this.journaled.firstOffset === committed ? this.journaled : undefined;
+    this.sealedRanges.length = 0;
+    this.changedAt = this.clock();
+  }
+
+  /**
+   * Before a message at `offset` joins the open batch that starts at `openFirst` (undefined:
+   * no open batch): must that batch be sealed first? Only while a replay range is pending:
+   * the batch before the range ends where the range starts, and a batch holding the range
+   * ends at its last offset. Outside the range the size and age limits apply as always, so a
+   * range ahead of the fetch position never stops other seals.
+   */
+  cutBefore(offset: number, openFirst: number | undefined): Cut {
+    const r = this.replay;
+    if (!r) return 'none';
+    if (offset > r.lastOffset) {
+      // Passed without being formed (its messages were deleted by retention, or skipped):
+      // it can no longer be re-formed, and nothing of it is being batched now.
+      this.replay = undefined;
+      return openFirst !== undefined && openFirst === r.firstOffset ? 'seal' : 'none';
+    }
+    if (offset === r.firstOffset) return openFirst === undefined ? 'none' : 'seal';
+    if (offset > r.firstOffset && openFirst !== r.firstOffset) {
+      // The range's first message never reached this batch: it cannot be re-formed exactly.
+      this.replay = undefined;
+    }
+    return 'none';
+  }
+
+  /** True when the open batch starting at `openFirst` is the replay range being re-formed: no size or age seal applies to it. */
+  isReplaying(openFirst: number): boolean {
+    return this.replay !== undefined && this.replay.firstOffset === openFirst;
+  }
+
+  /** After a message at `offset` joined the batch starting at `openFirst`: does the batch now hold the whole replay range (seal it now)? */
+  endsReplay(offset: number, openFirst: number): boolean {
+    const r = this.replay;
+    if (!r || r.firstOffset !== openFirst || offset < r.lastOffset) return false;
+    this.replay = undefined;
+    return true;
+  }
+
+  /** A batch was sealed (in offset order). */
+  sealed(range: LedgerRange): void {
+    this.sealedRanges.push(range);
+    this.changedAt = this.clock();
+  }
+
+  /**
+   * The commit that must be acknowledged before `range` is inserted, or undefined when Kafka
+   * already names it (the previous batch's afterInsert carried it). Re-commits the position
+   * with the range's name; the position moves only if a previous afterInsert failed, and then
+   * only past ranges that landed (inserts of a partition run in order).
+   */
+  beforeInsert(range: LedgerRange): OffsetCommit | undefined {
+    if (this.committed === range.firstOffset && sameRange(this.journaled, range)) return undefined;
+    return { offset: range.firstOffset, metadata: encodeRange(range) };
+  }
+
+  /**
+   * The commit to send once `range` is durable (inserted, or its poison letters written): past
+   * its last offset, naming the next sealed range when one is already waiting, so that range's
+   * insert needs no commit of its own.
+   */
+  afterInsert(range: LedgerRange): OffsetCommit {
+    const i = this.sealedRanges.findIndex((r) => r.firstOffset === range.firstOffset);
+    const next = i >= 0 ? this.sealedRanges[i + 1] : undefined;
+    return { offset: range.lastOffset + 1, metadata: next && next.firstOffset === range.lastOffset + 1 ? encodeRange(next) : '' };
+  }
+
+  /**
+   * Kafka acknowledged `commit` (the caller verified that the commit was really sent: kafkajs
+   * returns without sending while its runner is stopping). Ranges wholly below the committed
+   * offset are forgotten here, and only here: a commit that did not happen forgets nothing.
+   */
+  didCommit(commit: OffsetCommit): void {
+    this.committed = commit.offset;
+    this.journaled = decodeRange(commit.metadata);
+    while (this.sealedRanges.length > 0 && this.sealedRanges[0]!.lastOffset < commit.offset) this.sealedRanges.shift();
+    this.changedAt = this.clock();
+  }
+
+  /** The range named in Kafka now (tests, diagnostics). */
+  get pending(): LedgerRange | undefined {
+    return this.journaled;
+  }
+
+  /** Sealed ranges not yet committed past (tests, diagnostics). */
+  get waiting(): readonly LedgerRange[] {
+    return this.sealedRanges;
+  }
+
+  /**
+   * The partition is no longer ours, or this process is stopping or crashed: what we knew may
+   * be stale (another member may commit now). Kafka still holds the truth; `assigned` reads it
+   * again.
+   */
+  lost(): void {
+    this.committed = -1;
+    this.journaled = undefined;
+    this.replay = undefined;
+    this.sealedRanges.length = 0;
+    this.changedAt = this.clock();
+  }
+}

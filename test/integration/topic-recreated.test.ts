@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { IngestWorker } from '../../consumers/worker.js';
+import { createKafka, topicName } from '../../lib/kafka.js';
+import { IngestProducer } from '../../producers/ingest-producer.js';
+import { costEvents } from '../helpers/cost-events.js';
+import { auditCostRows, createTopics, queryRows, testConfig, waitFor } from '../helpers/stack.js';
+
+describe('a topic deleted and created again', () => {
+  // Offsets restart at 0 and Kafka drops the group's offsets with the topic. With tokens made
+  // of offsets only (topic/partition/first-last), the new batches repeated old tokens and
+  // ClickHouse dropped every one of them as a duplicate: 0 of 20,000 landed (issue 13). Tokens
+  // now carry the records' Kafka timestamps too.
+  it('lands every new event after the recreation', async () => {
+    const config = testConfig({ consumer: { eventTypes: ['cost_metrics'] }, batch: { maxRows: 1_000, maxWaitMs: 200 } });
+    const topic = topicName(config.kafka, 'cost_metrics');
+    await createTopics(config, ['cost_metrics']);
+    const before = 20_000;
+    let producer = await IngestProducer.connect({ brokers: [...config.kafka.brokers], topicPrefix: config.kafka.topicPrefix });
+    await producer.emitCostMetrics(costEvents(before));
+    await producer.close();
+    let worker = await IngestWorker.start(config);
+    try {
+      await waitFor('first incarnation landed', async () => (await auditCostRows(worker.clickhouse)).ids === before, 120_000);
+    } finally {
+      await worker.stop();
+    }
+
+    const admin = createKafka(config.kafka).admin();
+    await admin.connect();
+    try {
+      await admin.deleteTopics({ topics: [topic], timeout: 30_000 });
+      await waitFor('topic gone', async () => !(await admin.listTopics()).includes(topic), 60_000, 250);
+      // Recreating right after a delete can fail while the broker still removes the old log.
+      await waitFor('topic recreated', async () => {
+        await createTopics(config, ['cost_metrics']).catch(() => undefined);
+        const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
+        return meta?.topics[0]?.partitions.length === config.kafka.topicPartitions;
+      }, 60_000, 500);
+    } finally {
+      await admin.disconnect();
+    }
+
+    const after = 20_000;
+    producer = await IngestProducer.connect({ brokers: [...config.kafka.brokers], topicPrefix: config.kafka.topicPrefix });
+    await producer.emitCostMetrics(costEvents(after, before)); // new instance ids, offsets from 0 again
+    await producer.close();
+    worker = await IngestWorker.start(config);
+    try {
+      await waitFor('every new event landed', async () => (await auditCostRows(worker.clickhouse)).ids === before + after, 120_000);
+      await new Promise((r) => setTimeout(r, 1_000));
+      const [s] = await queryRows<{ n: string; coords: string }>(worker.clickhouse, 'SELECT count() AS n, uniqExact(_kafka_partition, _kafka_offset, instance_id) AS coords FROM cost_metrics_ts');
+      // Each offset now appears once per incarnation: 40,000 rows, 40,000 distinct events.
+      expect({ n: Number(s!.n), coords: Number(s!.coords), audit: await auditCostRows(worker.clickhouse) }).toEqual({ n: before + after, coords: before + after, audit: { n: before + after, offsets: expect.any(Number), ids: before + after } });
+      expect((await worker.metrics.rowsInserted.get()).values.reduce((a, v) => a + v.value, 0)).toBe(after);
+    } finally {
+      await worker.stop();
+    }
+  }, 400_000);
+});

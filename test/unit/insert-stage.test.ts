@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import type { BatchConsumer } from '../../consumers/batch-stage.js';
+import type { OffsetCommitter } from '../../consumers/commit-offsets.js';
+import type { DeadLetterSink } from '../../consumers/dead-letter-queue.js';
+import { InsertStage, type RowInserter } from '../../consumers/insert-stage.js';
+import { Semaphore } from '../../consumers/memory-budget.js';
+import { encodeRange, PartitionLedger } from '../../consumers/partition-ledger.js';
+import { TsvBody } from '../../consumers/tsv-body.js';
+import { BatchAbandoned, type Batch } from '../../consumers/types.js';
+import type { Logger } from '../../lib/logger.js';
+import { createWorkerMetrics } from '../../lib/metrics.js';
+import { costMetrics } from '../../schemas/cost-metrics.js';
+
+function recordingLog() {
+  const lines: Array<[string, string, Record<string, unknown> | undefined]> = [];
+  const log: Logger = {
+    debug: (m, f) => void lines.push(['debug', m, f]),
+    info: (m, f) => void lines.push(['info', m, f]),
+    warn: (m, f) => void lines.push(['warn', m, f]),
+    error: (m, f) => void lines.push(['error', m, f]),
+    child: () => log,
+  };
+  return { log, lines };
+}
+
+function batchOf(ledger: PartitionLedger, first: number, n: number, signal = new AbortController().signal): Batch {
+  const body = new TsvBody('t', 0);
+  for (let o = first; o < first + n; o++) {
+    body.writeText(`${o}\n`);
+    body.endRow(o, Number.NaN);
+  }
+  return { topic: 't', partition: 0, eventType: costMetrics, firstOffset: first, lastOffset: first + n - 1, firstTimestamp: 1_000, lastTimestamp: 2_000, ledger, signal, rows: body.finish(), bytes: 10 * n, messages: n, reason: 'rows', poisonWrites: [], epoch: 0 };
+}
+
+const noDeadLetters: DeadLetterSink = {
+  poison: async () => expect.fail('nothing is poison here'),
+  failedBatch: async () => expect.fail('a retriable failure never goes to the dead-letter queue'),
+};
+const done: BatchConsumer = { submit: async () => undefined };
+const config = { initialBackoffMs: 1, maxBackoffMs: 4, concurrency: 1 };
+
+describe('InsertStage', () => {
+  it('names the range in Kafka before inserting, retries an unknown ClickHouse code until it lands, logs the streak once', async () => {
+    const ledger = new PartitionLedger('t', 0);
+    ledger.assigned(0, null);
+    const events: string[] = [];
+    let failures = 0;
+    const insert: RowInserter = async (_table, rows, token) => {
+      events.push(`insert ${token}`);
+      if (failures++ < 6) throw Object.assign(new Error('Code: 439. CANNOT_SCHEDULE_TASK'), { code: '439' });
+      return rows.count;
+    };
+    const commit: OffsetCommitter = async (_t, _p, offset, metadata, purpose) => void events.push(`${purpose} ${offset} ${metadata}`);
+    const metrics = createWorkerMetrics();
+    const { log, lines } = recordingLog();
+    const stage = new InsertStage(done, insert, commit, noDeadLetters, new Semaphore(1), config, metrics, log);
+    const b = batchOf(ledger, 0, 5);
+    ledger.sealed(b);
+    await stage.submit(b);
+    expect(events[0]).toBe(`journal 0 ${encodeRange(b)}`);
+    expect(events.slice(1)).toEqual(Array(7).fill('insert t/0/0-4/1000-2000'));
+    expect((await metrics.insertErrors.get()).values.map((v) => [v.labels.kind, v.value])).toEqual([['retriable', 6]]);
+    expect((await metrics.rowsInserted.get()).values[0]!.value).toBe(5);
+    expect((await metrics.retryingPartitions.get()).values[0]!.value).toBe(0);
+    const warns = lines.filter(([level]) => level === 'warn');
+    expect(warns).toHaveLength(1);
+    expect(warns[0]![1]).toMatch(/do not recognise/);
+    expect(warns[0]![2]).toMatchObject({ code: 439, attempt: 1 });
+    expect(lines.some(([level, m, f]) => level === 'info' && /succeeded again/.test(m) && f?.failedAttempts === 6)).toBe(true);
+  });
+
+  it('counts a repeat ClickHouse dropped (0 rows written) as deduplicated, not inserted', async () => {
+    const ledger = new PartitionLedger('t', 0);
+    ledger.assigned(0, null);
+    const metrics = createWorkerMetrics();
+    const stage = new InsertStage(done, async () => 0, async () => undefined, noDeadLetters, new Semaphore(1), config, metrics, recordingLog().log);
+    await stage.submit(batchOf(ledger, 0, 5));
+    expect((await metrics.rowsInserted.get()).values[0]!.value).toBe(0);
+    expect((await metrics.rowsDeduplicated.get()).values[0]!.value).toBe(5);
+  });
+
+  it('a stop or rebalance interrupts the retries promptly: BatchAbandoned, nothing committed past the range', async () => {
+    const ledger = new PartitionLedger('t', 0);
+    ledger.assigned(0, null);
+    const stop = new AbortController();
+    const commits: Array<[number, string]> = [];
+    const insert: RowInserter = async () => {
+      throw Object.assign(new Error('Code: 243. NOT_ENOUGH_SPACE'), { code: '243' });
+    };
+    const stage = new InsertStage(done, insert, async (_t, _p, o, _m, purpose) => void commits.push([o, purpose]), noDeadLetters, new Semaphore(1), { ...config, initialBackoffMs: 60_000, maxBackoffMs: 60_000 }, createWorkerMetrics(), recordingLog().log);
+    setTimeout(() => stop.abort(), 30);
+    const started = Date.now();
+    await expect(stage.submit(batchOf(ledger, 0, 5, stop.signal))).rejects.toBeInstanceOf(BatchAbandoned);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(commits).toEqual([[0, 'journal']]);
+  });
+
+  it('a bug in our code is still fatal', async () => {
+    const ledger = new PartitionLedger('t', 0);
+    const bug = new TypeError("Cannot read properties of undefined (reading 'body')");
+    const stage = new InsertStage(done, async () => {
+      throw bug;
+    }, async () => undefined, noDeadLetters, new Semaphore(1), config, createWorkerMetrics(), recordingLog().log);
+    await expect(stage.submit(batchOf(ledger, 0, 5))).rejects.toBe(bug);
+  });
+});

@@ -20,7 +20,10 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** Starts the server; a no-op while it runs. Fails if the port is taken by another process. */
   async start(timeoutMs = 10_000): Promise<void> {
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) return;
+    if (await answers(this.port)) throw new Error(`port ${this.port} is already taken: another redis-server (or process) answers there`);
     mkdirSync(this.dir, { recursive: true });
     this.proc = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(this.port), '--dir', this.dir, '--daemonize', 'no', '--logfile', `${this.dir}/redis.log`, ...this.args], { stdio: 'ignore' });
     const deadline = Date.now() + timeoutMs;

@@ -122,7 +122,8 @@ describe('/readyz follows its dependencies', () => {
       const downAt = Date.now();
       const down = await waitFor('readyz 503', async () => {
         const r = await get('/readyz');
-        return r.status === 503 ? r : undefined;
+        if (r.status !== 503) throw new Error(`still ${r.status} ${r.body.trim()}`);
+        return r;
       }, 10_000);
       const seconds = (Date.now() - downAt) / 1000;
       console.log(`readyz: 503 after ${seconds.toFixed(1)} s: ${down.body.trim()}`);

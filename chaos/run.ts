@@ -36,6 +36,8 @@ const REDIS_PORT = Number(process.env.CHAOS_REDIS_PORT ?? 16390);
 for (const p of [KAFKA_PORT, KAFKA_PORT + 1, REDIS_PORT]) if ([9092, 9093, 6379, 6380].includes(p)) throw new Error(`chaos: port ${p} is the product's; choose CHAOS_KAFKA_PORT / CHAOS_REDIS_PORT elsewhere`);
 const BROKERS = [`127.0.0.1:${KAFKA_PORT}`];
 const RUN = new Date().toISOString().replace(/[:.]/g, '-');
+/** The commit the run started on (a commit made during the run does not change the code it loaded). */
+const COMMIT = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
 const RUN_DIR = join(ROOT, '.cache/chaos', RUN);
 const RESULTS = process.env.CHAOS_RESULTS ?? join(ROOT, '.cache/chaos-results.json');
 /** Bounded: a scenario that has not caught up this long after its heal fails. */
@@ -545,7 +547,7 @@ async function main(): Promise<void> {
     broker.stop();
     await redisServer.stop();
     mkdirSync(join(RESULTS, '..'), { recursive: true });
-    writeFileSync(RESULTS, `${JSON.stringify({ run: new Date().toISOString(), mode: QUICK ? 'quick' : 'full', commit: gitCommit(), results }, null, 2)}\n`);
+    writeFileSync(RESULTS, `${JSON.stringify({ run: new Date().toISOString(), mode: QUICK ? 'quick' : 'full', commit: COMMIT, results }, null, 2)}\n`);
     writeFileSync(RESULTS.replace(/\.json$/, '.md'), resultsTable(results));
     log(`results in ${RESULTS}`);
   }
@@ -561,9 +563,6 @@ function resultsTable(results: Result[]): string {
   return head + results.map((r) => `| \`${r.scenario}\` | ${r.ok ? 'pass' : '**FAIL**'} | ${fmt(r.eventsProduced)} | ${fmt(r.rowsFound)} | ${fmt(r.distinctCoordinates)} | ${fmt(r.distinctEventIds)} | ${fmt(r.deadLetters)} | ${r.manualSteps} | ${r.secondsToRecover ?? 'not recovered'} | ${[...r.notes, ...(r.error ? [r.error] : [])].join('; ').replace(/\|/g, '\\|').slice(0, 300)} |`).join('\n') + '\n';
 }
 
-function gitCommit(): string {
-  return spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
-}
 
 process.on('SIGINT', () => {
   killChildren();

@@ -15,6 +15,11 @@ export interface WorkerChildOptions {
   env?: Record<string, string>;
   /** Checkout whose worker runs (default: this one); bench/ab-drain.ts compares two commits. */
   root?: string;
+  /** Entry point relative to the repository (default bench/worker-process.ts; the fault suite passes its own). */
+  script?: string;
+  /** Broker list and Redis URL (default: the bench's, from KAFKA_BROKERS / REDIS_URL). */
+  brokers?: string[];
+  redisUrl?: string;
 }
 
 /**
@@ -45,6 +50,11 @@ export class WorkerChild {
     this.database = database;
     this.rss = new RssSampler(proc.pid!);
     this.exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
+    // A request the process can no longer answer fails instead of waiting forever.
+    proc.once('exit', (code, signal) => {
+      for (const p of this.pending.values()) p.reject(new Error(`worker ${opts.id} exited (${signal ?? code}) before it replied`));
+      this.pending.clear();
+    });
   }
 
   static async spawn(opts: WorkerChildOptions, readyTimeoutMs = 60_000): Promise<WorkerChild> {
@@ -55,8 +65,8 @@ export class WorkerChild {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
       LOG_LEVEL: 'warn',
-      KAFKA_BROKERS: BROKERS.join(','),
-      REDIS_URL,
+      KAFKA_BROKERS: (opts.brokers ?? BROKERS).join(','),
+      REDIS_URL: opts.redisUrl ?? REDIS_URL,
       KAFKA_TOPIC_PREFIX: opts.topicPrefix,
       KAFKA_CREATE_TOPICS: 'false',
       INGEST_GROUP_ID: `${opts.id}-group`,
@@ -74,7 +84,7 @@ export class WorkerChild {
     const log = openSync(logPath, 'a');
     // The worker's V8 flag, as in the Dockerfile and `npm run worker`.
     const root = opts.root ?? ROOT;
-    const args = ['--max-semi-space-size=64', '--import', 'tsx', join(root, 'bench/worker-process.ts')];
+    const args = ['--max-semi-space-size=64', '--import', 'tsx', join(root, opts.script ?? 'bench/worker-process.ts')];
     const proc = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', log, log, 'ipc'] });
     closeSync(log);
     children.add(proc);
@@ -112,7 +122,7 @@ export class WorkerChild {
     }
   }
 
-  private request<T>(type: string, payload: Record<string, unknown> = {}): Promise<T> {
+  request<T>(type: string, payload: Record<string, unknown> = {}): Promise<T> {
     if (!this.alive) return Promise.reject(new Error(`worker ${this.opts.id} is not running; log ${this.logPath}:\n${this.logTail()}`));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -156,6 +166,11 @@ export class WorkerChild {
   async memory(): Promise<MemoryFigures> {
     const heap = await this.request<MemoryFigures['heap']>('memory');
     return { ...this.rss.finish(), heap };
+  }
+
+  /** Resolves with the exit code (null when a signal ended it) once the process exited. */
+  waitExit(): Promise<number | null> {
+    return this.exited;
   }
 
   /** Graceful stop (flush, commit, disconnect); SIGKILL when it takes longer than `timeoutMs`. */

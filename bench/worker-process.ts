@@ -1,7 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { pathToFileURL } from 'node:url';
 import { loadConfig } from '../lib/config.js';
-import { IngestWorker } from '../consumers/worker.js';
+import { createLogger, installProcessLogging } from '../lib/logger.js';
+import { IngestWorker, type WorkerOptions } from '../consumers/worker.js';
 
 /**
  * The worker as the bench runs it: a child process doing what `consumers/main.ts` does
@@ -14,36 +16,47 @@ import { IngestWorker } from '../consumers/worker.js';
  *   written to `path` as a .cpuprofile;
  * - `stop`: graceful stop, then exit 0.
  * It sends `{ type: 'ready', metricsUrl }` once IngestWorker.start resolved (group joined).
+ * Another entry point (the fault suite's chaos/fault-worker.ts) runs the same process through
+ * `runWorkerProcess` with its own worker options and extra request types.
  */
 type Request = { id: number } & ({ type: 'query'; sql: string } | { type: 'memory' } | { type: 'profileStart' } | { type: 'profileStop'; path: string } | { type: 'stop' });
 
 const send = (msg: unknown) => process.send?.(msg);
-const worker = await IngestWorker.start(loadConfig());
 
-const peak = { heapUsedBytes: 0, heapTotalBytes: 0, externalBytes: 0, arrayBuffersBytes: 0 };
-const sampler = setInterval(() => {
-  const m = process.memoryUsage();
-  peak.heapUsedBytes = Math.max(peak.heapUsedBytes, m.heapUsed);
-  peak.heapTotalBytes = Math.max(peak.heapTotalBytes, m.heapTotal);
-  peak.externalBytes = Math.max(peak.externalBytes, m.external);
-  peak.arrayBuffersBytes = Math.max(peak.arrayBuffersBytes, m.arrayBuffers);
-}, 100);
-sampler.unref();
+/** Extra IPC request types of another entry point: `{ id, type, ...payload }` → the handler's value. */
+export type ExtraHandlers = Record<string, (req: Record<string, unknown>, worker: IngestWorker) => Promise<unknown>>;
 
-let profiler: Session | undefined;
-let stopping = false;
-async function stop(code: number): Promise<never> {
-  if (!stopping) {
-    stopping = true;
-    await worker.stop().catch((err) => {
-      process.stderr.write(`worker stop failed: ${String(err)}\n`);
-      code = 1;
-    });
-  }
-  process.exit(code);
+export async function runWorkerProcess(options: WorkerOptions = {}, extra: ExtraHandlers = {}): Promise<IngestWorker> {
+  const log = createLogger({ component: 'worker-process' });
+  installProcessLogging(log);
+  const worker = await IngestWorker.start(loadConfig(), options);
+
+  const peak = { heapUsedBytes: 0, heapTotalBytes: 0, externalBytes: 0, arrayBuffersBytes: 0 };
+  const sampler = setInterval(() => {
+    const m = process.memoryUsage();
+    peak.heapUsedBytes = Math.max(peak.heapUsedBytes, m.heapUsed);
+    peak.heapTotalBytes = Math.max(peak.heapTotalBytes, m.heapTotal);
+    peak.externalBytes = Math.max(peak.externalBytes, m.external);
+    peak.arrayBuffersBytes = Math.max(peak.arrayBuffersBytes, m.arrayBuffers);
+  }, 100);
+  sampler.unref();
+
+  let profiler: Session | undefined;
+  let stopping = false;
+  async function stop(code: number): Promise<never> {
+    if (!stopping) {
+      stopping = true;
+      await worker.stop().catch((err) => {
+        log.error('worker stop failed', { err });
+        code = 1;
+      });
+    }
+    process.exit(code);
 }
 
 async function handle(req: Request): Promise<unknown> {
+  const handler = extra[req.type];
+  if (handler) return handler(req as unknown as Record<string, unknown>, worker);
   switch (req.type) {
     case 'query':
       return (await worker.clickhouse.query({ query: req.sql, format: 'JSONEachRow' })).json();
@@ -83,3 +96,8 @@ process.on('message', (req: Request) => {
   );
 });
 send({ type: 'ready', metricsUrl: worker.metricsUrl });
+return worker;
+}
+
+// Run directly (the bench's WorkerChild): the worker as `npm run worker` runs it.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await runWorkerProcess();

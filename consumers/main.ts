@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig } from '../lib/config.js';
-import { createLogger } from '../lib/logger.js';
+import { createLogger, installProcessLogging } from '../lib/logger.js';
 import { IngestWorker } from './worker.js';
 
 /**
@@ -7,6 +7,7 @@ import { IngestWorker } from './worker.js';
  * Exit codes: 0 clean shutdown, 1 fatal error or shutdown over its bound, 2 bad configuration.
  */
 const log = createLogger({ component: 'main' });
+installProcessLogging(log);
 let config;
 try {
   config = loadConfig();

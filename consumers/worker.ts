@@ -6,10 +6,10 @@ import { Registry } from 'prom-client';
 import { openClickHouse } from '../lib/clickhouse.js';
 import { ConfigError, type Config } from '../lib/config.js';
 import { KafkaConnectError, createKafka, ensureTopics, topicName, type OAuthBearerProvider } from '../lib/kafka.js';
-import { createRedis } from '../lib/redis.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createWorkerMetrics, type WorkerMetrics } from '../lib/metrics.js';
 import { DISTRIBUTED_INSERT_SETTINGS, layoutOf } from '../sql/ddl.js';
+import { checkRedisPersistence, createRedis } from '../lib/redis.js';
 import { migrate } from '../sql/migrate.js';
 import { applyRetention } from '../sql/retention.js';
 import type { EventType } from '../schemas/event-type.js';
@@ -20,7 +20,7 @@ import { ConsumerMember, type CommittedOffsetReader } from './consumer-member.js
 import { DeadLetterQueue } from './dead-letter-queue.js';
 import { installKafkaCodecs } from './kafka-codecs.js';
 import { decodeMessage } from './decode-stage.js';
-import { startHealthServer } from './health-server.js';
+import { ReadinessProbes, startHealthServer } from './health-server.js';
 import { describeClickHouse, queryEndpoint } from './query-endpoint.js';
 import { clickHouseInserter, recordInserter, type RowInserter } from './insert-stage.js';
 import { LagMonitor } from './lag-monitor.js';
@@ -52,6 +52,7 @@ export class IngestWorker {
   private stopped = false;
   private fatal: unknown;
   private fatalListeners: Array<(err: unknown) => void> = [];
+  private probes: ReadinessProbes | undefined;
   metricsUrl = '';
 
   private constructor(
@@ -81,17 +82,27 @@ export class IngestWorker {
       metrics.rowsDeduplicated.inc({ table: type.table }, 0);
       metrics.bytesInserted.inc({ table: type.table }, 0);
     }
+    // Redis first: a Redis that would lose the dead letters is refused before anything else starts.
+    const redis = createRedis(config.redis, {}, log.child({ component: 'redis' }));
+    await redis.connect();
+    try {
+      await checkRedisPersistence(redis, config.redis.url, config.redis.allowVolatile, log);
+    } catch (err) {
+      redis.disconnect();
+      throw err;
+    }
     const clickhouse = await openClickHouse(config.clickhouse);
     const layout = layoutOf(config.clickhouse);
     const applied = await migrate(clickhouse, undefined, { layout });
     if (applied.applied.length > 0) log.info('migrations applied', { applied: applied.applied });
     await applyRetention(clickhouse, config.retention, layout);
 
-    const redis = createRedis(config.redis, { maxRetriesPerRequest: null, lazyConnect: true });
-    await redis.connect();
     const baseInsert = clickHouseInserter(clickhouse, opts.eventTypes ?? allEventTypes, layout.kind === 'sharded' ? DISTRIBUTED_INSERT_SETTINGS : {});
     const insert = opts.wrapInserter ? opts.wrapInserter(baseInsert) : baseInsert;
     const deadLetters = new DeadLetterQueue(redis, config.deadLetter, metrics, log.child({ component: 'dead-letters' }));
+    // BullMQ re-emits its connection's errors on the queue and, with no listener, prints them
+    // with console.error (multi-line); the Redis client already logged the outage once.
+    deadLetters.queue.on('error', (err) => log.debug('dead-letter queue: redis error', { err: { name: err.name, message: err.message } }));
     if (config.deadLetter.runRetryWorker) {
       deadLetters.startRetryWorker({
         insert: recordInserter(insert, opts.eventTypes ?? allEventTypes),
@@ -140,9 +151,26 @@ export class IngestWorker {
     }
     await Promise.all(worker.members.map((m) => m.start([...typeOfTopic.keys()])));
     lag.start();
+    // /readyz is false while a dependency does not answer: a cheap round trip to each, on a timer.
+    worker.probes = new ReadinessProbes(
+      {
+        kafka: () => admin.describeCluster(),
+        clickhouse: () => clickhouse.command({ query: 'SELECT 1' }),
+        // A disconnected client queues commands until it reconnects: say so at once instead.
+        redis: () => (redis.status === 'ready' ? redis.ping() : Promise.reject(new Error(`connection ${redis.status}`))),
+      },
+      config.metrics.readyProbeIntervalMs,
+      (name, ok) => metrics.dependencyUp.set({ dependency: name }, ok ? 1 : 0),
+    );
+    await worker.probes.start();
+    const probes = worker.probes;
     const { server, url } = await startHealthServer(
       metrics.registry,
-      { live: () => !worker.fatal, ready: () => !worker.fatal && !worker.stopped && worker.members.every((m) => m.ready) },
+      {
+        live: () => !worker.fatal,
+        ready: () => !worker.fatal && !worker.stopped && worker.members.every((m) => m.ready),
+        failing: () => probes.failing(),
+      },
       config.metrics.port,
       config.metrics.host,
       config.metrics.queryEndpoint ? queryEndpoint(clickhouse, { describe: describeClickHouse(config.clickhouse) }) : undefined,
@@ -180,6 +208,7 @@ export class IngestWorker {
       await Promise.race([Promise.all(this.members.map((m) => m.stop(timeoutMs))), deadline]);
     } finally {
       clearInterval(this.depthTimer);
+      this.probes?.stop();
       await this.lag.stop().catch(() => undefined);
       await this.deadLetters.close().catch(() => undefined);
       await this.admin.disconnect().catch(() => undefined);

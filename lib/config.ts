@@ -90,6 +90,11 @@ export const configSchema = z.strictObject({
     password: z.string().min(1).optional(),
     /** PEM CA file a rediss:// server's certificate must chain to; unset: the system CAs. Env REDIS_CA_CERT. */
     caCert: z.string().min(1).optional(),
+    /**
+     * Accept a Redis that keeps nothing on disk (no AOF, no RDB) or evicts keys; it loses the
+     * dead letters at its restart, so only for throwaway setups. Env REDIS_ALLOW_VOLATILE.
+     */
+    allowVolatile: z.coerce.boolean().default(false),
   }),
   consumer: z.strictObject({
     /** Kafka consumer group. Env INGEST_GROUP_ID. */
@@ -190,6 +195,8 @@ export const configSchema = z.strictObject({
     lagIntervalMs: int(100).default(5_000),
     /** A partition with lag and no committed progress for this long counts as stuck. Env STUCK_AFTER_MS. */
     stuckAfterMs: int(1_000).default(300_000),
+    /** How often /readyz's probes of Kafka, ClickHouse and Redis run (each bounded by this too). Env READY_PROBE_INTERVAL_MS. */
+    readyProbeIntervalMs: int(100, 600_000).default(2_000),
   }),
   retention: z.strictObject({
     /** Days llm_logs rows are kept; 0 keeps them forever. Applied by the worker and `npm run migrate`. Env LLM_LOGS_TTL_DAYS. */
@@ -239,6 +246,7 @@ const ENV: Record<string, [keyof Config, string]> = {
   CLICKHOUSE_CA_CERT: ['clickhouse', 'caCert'],
   CLICKHOUSE_TLS_CERT: ['clickhouse', 'tlsCert'],
   CLICKHOUSE_TLS_KEY: ['clickhouse', 'tlsKey'],
+  REDIS_ALLOW_VOLATILE: ['redis', 'allowVolatile'],
   INGEST_GROUP_ID: ['consumer', 'groupId'],
   INGEST_CONCURRENCY: ['consumer', 'concurrency'],
   INGEST_EVENT_TYPES: ['consumer', 'eventTypes'],
@@ -270,6 +278,7 @@ const ENV: Record<string, [keyof Config, string]> = {
   QUERY_ENDPOINT: ['metrics', 'queryEndpoint'],
   LAG_INTERVAL_MS: ['metrics', 'lagIntervalMs'],
   STUCK_AFTER_MS: ['metrics', 'stuckAfterMs'],
+  READY_PROBE_INTERVAL_MS: ['metrics', 'readyProbeIntervalMs'],
   SHUTDOWN_TIMEOUT_MS: ['shutdown', 'timeoutMs'],
   LLM_LOGS_TTL_DAYS: ['retention', 'llmLogsDays'],
   AGENT_ACTIONS_TTL_DAYS: ['retention', 'agentActionsDays'],
@@ -377,7 +386,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
       continue;
     }
     const [section, key] = target;
-    const isBool = ['createTopics', 'fromBeginning', 'runRetryWorker', 'queryEndpoint', 'sharding'].includes(key);
+    const isBool = ['createTopics', 'fromBeginning', 'runRetryWorker', 'queryEndpoint', 'sharding', 'allowVolatile'].includes(key);
     if (isBool && !BOOL_ENV.has(value)) {
       problems.push(`${name}: expected true, false, 1 or 0, got ${JSON.stringify(value)}`);
       continue;

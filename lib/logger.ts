@@ -1,4 +1,9 @@
-/** Minimal structured logger: one JSON line per event on stderr, level from LOG_LEVEL. */
+/**
+ * Minimal structured logger: one JSON line per event on stderr, level from LOG_LEVEL.
+ * Every line is one JSON object, whatever the fields hold (errors, circular objects, bigints,
+ * buffers), so a log shipper never sees a half line; `installProcessLogging` routes what Node
+ * itself would print (unhandled rejections, uncaught exceptions, warnings) through it too.
+ */
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 } as const;
 export type LogLevel = keyof typeof LEVELS;
 
@@ -10,12 +15,34 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
+/** An Error as plain fields (its stack stays one JSON string); the cause chain one level deep. */
+export function errorFields(err: Error & { code?: unknown; cause?: unknown }): Record<string, unknown> {
+  const cause = err.cause instanceof Error ? { cause: { name: err.cause.name, message: err.cause.message } } : {};
+  return { name: err.name, message: err.message, ...(err.code !== undefined ? { code: err.code } : {}), stack: err.stack, ...cause };
+}
+
+/** JSON.stringify that cannot throw: errors as fields, cycles cut, bigints as strings, buffers summarised. */
+export function safeJson(value: unknown): string {
+  const seen = new WeakSet<object>();
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v === 'bigint') return v.toString();
+    if (v instanceof Error) return errorFields(v);
+    if (Buffer.isBuffer(v)) return `<${v.length} bytes>`;
+    if (v && typeof v === 'object') {
+      // Buffer.toJSON runs before the replacer sees it: catch its { type: 'Buffer', data } form.
+      if ((v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) return `<${(v as { data: unknown[] }).data.length} bytes>`;
+      if (seen.has(v)) return '[circular]';
+      seen.add(v);
+    }
+    return v;
+  });
+}
+
 export function createLogger(base: Record<string, unknown> = {}, level: LogLevel = (process.env.LOG_LEVEL as LogLevel) || 'info'): Logger {
   const min = LEVELS[level] ?? LEVELS.info;
   const write = (lvl: Exclude<LogLevel, 'silent'>, msg: string, fields?: Record<string, unknown>) => {
     if (LEVELS[lvl] < min) return;
-    const err = fields?.err instanceof Error ? { err: { name: fields.err.name, message: fields.err.message, stack: fields.err.stack } } : {};
-    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...base, ...fields, ...err })}\n`);
+    process.stderr.write(`${safeJson({ time: new Date().toISOString(), level: lvl, msg, ...base, ...fields })}\n`);
   };
   return {
     debug: (m, f) => write('debug', m, f),
@@ -24,4 +51,23 @@ export function createLogger(base: Record<string, unknown> = {}, level: LogLevel
     error: (m, f) => write('error', m, f),
     child: (fields) => createLogger({ ...base, ...fields }, level),
   };
+}
+
+/**
+ * Makes the process's own error output JSON lines: an unhandled rejection is logged (and, as
+ * Node does by default, ends the process with exit code 1), an uncaught exception is logged and
+ * exits 1, and process warnings (deprecations, MaxListeners) become warn lines instead of
+ * Node's multi-line text. Call once, in an entry point.
+ */
+export function installProcessLogging(log: Logger): void {
+  process.on('unhandledRejection', (reason) => {
+    log.error('unhandled promise rejection: exiting', { err: reason instanceof Error ? errorFields(reason) : { message: String(reason) } });
+    process.exit(1);
+  });
+  process.on('uncaughtException', (err) => {
+    log.error('uncaught exception: exiting', { err: errorFields(err) });
+    process.exit(1);
+  });
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => log.warn('process warning', { err: { name: w.name, message: w.message } }));
 }

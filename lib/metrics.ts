@@ -56,6 +56,7 @@ export function createWorkerMetrics(registry: Registry = new Registry(), opts: {
     freshness: new Gauge({ name: 'ingest_freshness_seconds', help: 'Now minus the event time of the newest queryable row, per table.', labelNames: ['table'], registers: r }),
     assignedPartitions: new Gauge({ name: 'ingest_assigned_partitions', help: 'Partitions assigned to this process.', registers: r }),
     rebalances: new Counter({ name: 'ingest_rebalances_total', help: 'Consumer-group joins (rebalances) seen by this process.', registers: r }),
+    dependencyUp: new Gauge({ name: 'ingest_dependency_up', help: "1 when the last readiness probe of a dependency (kafka, clickhouse, redis) answered, 0 when not (/readyz fails meanwhile).", labelNames: ['dependency'], registers: r }),
   };
 }
 

@@ -43,6 +43,10 @@ fi
 if [ "$mode" = all ]; then
   echo "test.sh: smoke test of the main job (scripts/demo.sh --once)"
   bash scripts/demo.sh --once >.cache/demo.log 2>&1 || { cat .cache/demo.log; echo "test.sh: demo failed" >&2; status=1; }
+  # The fault suite at CI size: its own broker and Redis (CHAOS_KAFKA_PORT, default 19092, and
+  # CHAOS_REDIS_PORT, default 16390), which it kills; results in .cache/chaos-results.json.
+  echo "test.sh: fault suite, CI size (npm run chaos:quick)"
+  npm run -s chaos:quick || { echo "test.sh: chaos:quick failed (see .cache/chaos-results.json)" >&2; status=1; }
   if [ -f bench/run.ts ]; then
     # Set-up, not part of the smoke test's time: the Kafka clients the benchmark compares with
     # kafkajs, installed once into .cache/bench-clients (~2.5 min the first time: librdkafka).

@@ -51,7 +51,9 @@ interface PartitionState {
   sealed: Batch[];
   inFlight: Promise<void> | undefined;
   /** The partition's offset protocol: cut points for a replayed range, what to commit when. */
-  readonly ledger: PartitionLedger;
+  ledger: PartitionLedger;
+  /** Times the partition's log was replaced under this member (resetPartition); batches sealed before the last one are stale. */
+  resets: number;
   /** A batch was given up (a stop interrupted its retries): no later batch may insert or commit. */
   halted: boolean;
   /** Memory cost of this partition counted in the memory budget (see memoryCost). */
@@ -224,6 +226,36 @@ export class BatchStage {
   }
 
   /**
+   * True when a rebalance, or a reset of the batch's partition (resetPartition), happened since
+   * the batch was sealed: it must not commit (commit-offsets.ts), nor move the skip watermark.
+   */
+  isStale(batch: Pick<Batch, 'topic' | 'partition' | 'epoch' | 'resets'>): boolean {
+    if (batch.epoch !== this.epoch) return true;
+    return (this.partitions.get(tpKey(batch.topic, batch.partition))?.resets ?? 0) !== batch.resets;
+  }
+
+  /**
+   * The partition's log was replaced under this member within one generation: kafkajs fetched
+   * offsets at or below ones it had already delivered, which only an offset reset does (the topic
+   * was deleted and created again, or the log truncated; our own fetch position only moves
+   * forward). What Kafka held for the old log (the committed offset and its metadata) went with
+   * it, so the partition starts afresh: nothing committed, no range to re-form, no offset skipped.
+   * What it buffered from the old log is dropped (that log is gone; its uncommitted tail is lost
+   * with it); an insert in flight finishes but does not commit (isStale), and its ledger is
+   * detached, so it cannot commit old offsets on the new log.
+   */
+  resetPartition(topic: string, partition: number): void {
+    const state = this.partitions.get(tpKey(topic, partition));
+    if (!state) return;
+    state.resets++;
+    this.dropBuffered(state);
+    state.ledger = new PartitionLedger(topic, partition, this.clock);
+    state.ledger.assigned(-1, null);
+    state.committedOffset = -1;
+    state.halted = false;
+  }
+
+  /**
    * After a rebalance kafkajs re-fetches every partition from its committed offset, so
    * anything buffered but not yet being inserted would arrive again: drop it. An insert in
    * flight has its retries aborted and does not commit (commit-offsets.ts); its range is named
@@ -277,7 +309,7 @@ export class BatchStage {
     if (!state) {
       // Golden-ratio steps spread any number of partitions (and topics) evenly over the period.
       const phase = ((((fnv1a(topic) + partition) * 0.6180339887498949) % 1) + 1) % 1;
-      state = { topic, partition, eventType, open: undefined, sealed: [], inFlight: undefined, ledger: new PartitionLedger(topic, partition, this.clock), halted: false, bytes: 0, prepared: false, committedOffset: -1, lastBodyBytes: 0, phase: phase * AGE_STAGGER * this.config.maxWaitMs };
+      state = { topic, partition, eventType, open: undefined, sealed: [], inFlight: undefined, ledger: new PartitionLedger(topic, partition, this.clock), resets: 0, halted: false, bytes: 0, prepared: false, committedOffset: -1, lastBodyBytes: 0, phase: phase * AGE_STAGGER * this.config.maxWaitMs };
       this.partitions.set(key, state);
     }
     return state;
@@ -306,6 +338,7 @@ export class BatchStage {
       reason,
       poisonWrites: open.poisonWrites,
       epoch: this.epoch,
+      resets: state.resets,
     };
     state.sealed.push(batch);
     state.ledger.sealed(batch);
@@ -321,7 +354,7 @@ export class BatchStage {
         () => {
           // A batch from before a rebalance did not commit (commit-offsets.ts): its messages
           // are delivered again and re-formed from the commit metadata, so they must not be skipped.
-          if (batch.epoch === this.epoch) state.committedOffset = Math.max(state.committedOffset, batch.lastOffset + 1);
+          if (!this.isStale(batch)) state.committedOffset = Math.max(state.committedOffset, batch.lastOffset + 1);
         },
         (err) => {
           if (!(err instanceof BatchAbandoned)) {
@@ -330,7 +363,7 @@ export class BatchStage {
           }
           // Given up by a stop or a rebalance, not committed: a later batch of this partition
           // must not commit past it (that would skip its rows). Kafka re-delivers them all.
-          if (batch.epoch !== this.epoch) return; // the rebalance already dropped what it buffered
+          if (this.isStale(batch)) return; // the rebalance (or log reset) already dropped what it buffered
           state.halted = true;
           this.dropBuffered(state);
         },

@@ -63,6 +63,12 @@ export class ConsumerMember {
   private roomWaiter: (() => void) | undefined;
   /** `isRunning` of the kafkajs runner that last called eachBatch (see the committer in start). */
   private runnerRunning: () => boolean = () => false;
+  /**
+   * Highest offset handed to us per partition in this generation. kafkajs's fetch position only
+   * moves forward (we resolve every fetched offset), so a fetch at or below it means the
+   * partition's log was replaced: see BatchStage.resetPartition.
+   */
+  private highestFetched = new Map<string, number>();
   /** Committed offsets read this generation, one read per topic. */
   private committedReads = new Map<string, Promise<ReadonlyMap<number, CommittedOffset>>>();
   assigned: Record<string, number[]> = {};
@@ -111,6 +117,7 @@ export class ConsumerMember {
       this.assigned = e.payload.memberAssignment;
       this.paused.clear();
       this.committedReads = new Map();
+      this.highestFetched = new Map();
       this.scheduleDecode(); // drops what the previous generation fetched
       this.wakeRoomWaiter();
       this.pipeline!.batch.resetAfterRebalance();
@@ -154,6 +161,10 @@ export class ConsumerMember {
       }
     }
     if (generation !== this.generation || this.stopping) return;
+    const key = tpKey(topic, partition);
+    const seen = this.highestFetched.get(key);
+    if (seen !== undefined && Number(messages[0]!.offset) <= seen) this.logReplaced(topic, partition, seen, Number(messages[0]!.offset));
+    this.highestFetched.set(key, Number(messages[messages.length - 1]!.offset));
     let bytes = 0;
     for (const m of messages) bytes += m.value?.length ?? 0;
     this.fetched.push({ topic, partition, generation, messages, next: 0, bytes, pause });
@@ -190,6 +201,29 @@ export class ConsumerMember {
     const byPartition = await read;
     if (generation !== this.generation) throw new RetriableError('rebalance while reading committed offsets');
     return byPartition.get(partition) ?? { offset: -1, metadata: null };
+  }
+
+  /**
+   * The topic was deleted and created again (or its log truncated) under this member: kafkajs
+   * reset its fetch position to the new log's start. Messages of the old log still queued here
+   * are dropped with what the batch stage buffered, and the partition starts afresh; the new
+   * log's messages carry new record timestamps, so their deduplication tokens never match the
+   * old log's (partition-ledger.ts tokenOf).
+   */
+  private logReplaced(topic: string, partition: number, seen: number, offset: number): void {
+    const key = tpKey(topic, partition);
+    for (let i = this.fetched.length - 1; i >= 0; i--) {
+      const f = this.fetched[i]!;
+      if (f.topic === topic && f.partition === partition) this.dropFetched(i);
+    }
+    const resume = this.paused.get(key);
+    if (resume) {
+      this.paused.delete(key);
+      this.deps.metrics.pausedPartitions.dec();
+      resume();
+    }
+    this.pipeline!.batch.resetPartition(topic, partition);
+    this.deps.log.warn('partition log replaced (topic recreated or truncated): fetching went back; starting the partition afresh', { topic, partition, highestFetched: seen, fetchedFrom: offset });
   }
 
   /** Bytes of fetched messages that can be decoded now (their partition is not waiting for room). */

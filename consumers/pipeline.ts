@@ -52,7 +52,7 @@ export interface Pipeline {
 export function createPipeline(d: PipelineDeps): Pipeline {
   // The batch stage is built last but the commit stage asks it for the current epoch.
   let batchStage: BatchStage | undefined;
-  const isStale = (b: { epoch: number }) => b.epoch !== batchStage!.epoch;
+  const isStale = (b: Parameters<BatchStage['isStale']>[0]) => batchStage!.isStale(b);
   const commit = new CommitStage(d.commit, d.config.insert, d.metrics, d.log, isStale);
   const insert = new InsertStage(commit, d.insert, d.commit, d.deadLetters, d.limiter, d.config.insert, d.metrics, d.log, isStale, d.clock);
   const batch = (batchStage = new BatchStage(insert, d.config.batch, d.budget, d.metrics, d.clock));

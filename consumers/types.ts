@@ -68,6 +68,8 @@ export interface Batch extends LedgerRange {
   readonly poisonWrites: readonly Promise<unknown>[];
   /** Group generation (rebalances seen by this member) when the batch was sealed. */
   readonly epoch: number;
+  /** Resets of its partition's log (BatchStage.resetPartition) when the batch was sealed. */
+  readonly resets: number;
 }
 
 export const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;

@@ -12,7 +12,7 @@ const backoff = { initialBackoffMs: 1, maxBackoffMs: 2 };
 function batch(ledger: PartitionLedger, first: number, last: number, opts: { epoch?: number; poisonWrites?: Promise<unknown>[]; signal?: AbortSignal } = {}): Batch {
   return {
     topic: 't', partition: 0, eventType: costMetrics, firstOffset: first, lastOffset: last, firstTimestamp: first, lastTimestamp: last, ledger, signal: opts.signal ?? new AbortController().signal,
-    rows: new TsvBody('t', 0).finish(), bytes: 0, messages: 0, reason: 'rows', poisonWrites: opts.poisonWrites ?? [], epoch: opts.epoch ?? 0,
+    rows: new TsvBody('t', 0).finish(), bytes: 0, messages: 0, reason: 'rows', poisonWrites: opts.poisonWrites ?? [], epoch: opts.epoch ?? 0, resets: 0,
   };
 }
 

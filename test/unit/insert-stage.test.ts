@@ -30,7 +30,7 @@ function batchOf(ledger: PartitionLedger, first: number, n: number, signal = new
     body.writeText(`${o}\n`);
     body.endRow(o, Number.NaN);
   }
-  return { topic: 't', partition: 0, eventType: costMetrics, firstOffset: first, lastOffset: first + n - 1, firstTimestamp: 1_000, lastTimestamp: 2_000, ledger, signal, rows: body.finish(), bytes: 10 * n, messages: n, reason: 'rows', poisonWrites: [], epoch: 0 };
+  return { topic: 't', partition: 0, eventType: costMetrics, firstOffset: first, lastOffset: first + n - 1, firstTimestamp: 1_000, lastTimestamp: 2_000, ledger, signal, rows: body.finish(), bytes: 10 * n, messages: n, reason: 'rows', poisonWrites: [], epoch: 0, resets: 0 };
 }
 
 const noDeadLetters: DeadLetterSink = {

@@ -119,7 +119,7 @@ describe('InsertStage.bisect: bounded, stops a table that refuses every row', ()
     const rows: EncodedRows = encodeRecords(rowEncoderFor(type), type.timestampField, { topic: `ingest.${type.name}`, partition, rows: records.map((record, offset) => ({ offset, record, bytes: 10 })) });
     const ledger = new PartitionLedger(`ingest.${type.name}`, partition);
     ledger.assigned(0, null);
-    const batch: Batch = { topic: `ingest.${type.name}`, partition, eventType: type, firstOffset: 0, lastOffset: n - 1, firstTimestamp: 1_000, lastTimestamp: 2_000, ledger, signal: new AbortController().signal, rows, bytes: 10 * n, messages: n, reason: 'rows', poisonWrites: [], epoch: 0 };
+    const batch: Batch = { topic: `ingest.${type.name}`, partition, eventType: type, firstOffset: 0, lastOffset: n - 1, firstTimestamp: 1_000, lastTimestamp: 2_000, ledger, signal: new AbortController().signal, rows, bytes: 10 * n, messages: n, reason: 'rows', poisonWrites: [], epoch: 0, resets: 0 };
     ledger.sealed(batch);
     return batch;
   }

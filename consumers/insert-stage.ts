@@ -187,29 +187,40 @@ export class InsertStage implements BatchConsumer {
    * queue (poison). Retriable failures are retried until they succeed or the batch's signal
    * aborts (then BatchAbandoned).
    */
+  /**
+   * Inserts `rows` under `token`, retrying retriable failures in place with capped backoff until
+   * they succeed, the batch goes stale (BatchAbandoned) or its signal aborts (RetryAborted). An
+   * insert that may repeat an earlier one (a retry, a replayed range, a bisection part) is
+   * marked mayRepeat, so its written rows are counted as ClickHouse reports a dropped repeat.
+   */
+  private insertRetrying(batch: Batch, rows: EncodedRows, token: string) {
+    const table = batch.eventType.table;
+    let attempts = 0;
+    return retryRetriable(
+      async () => {
+        if (this.isStale(batch)) throw new BatchAbandoned(`${batch.topic}[${batch.partition}]: rebalance since the batch was sealed`);
+        if (attempts++ > 0 || batch.reason === 'replay' || rows !== batch.rows) mayRepeat.add(rows);
+        try {
+          return await this.insert(table, rows, token);
+        } catch (err) {
+          this.metrics.insertErrors.inc({ table, kind: classifyClickHouseError(err) });
+          throw err;
+        }
+      },
+      {
+        backoff: this.config,
+        signal: batch.signal,
+        isRetriable: (err) => !(err instanceof BatchAbandoned) && classifyClickHouseError(err) === 'retriable',
+        onFailure: (err, attempt, delayMs) => this.failing(batch, token, err, attempt, delayMs),
+      },
+    );
+  }
+
   private async insertOrDeadLetter(batch: Batch, rows: EncodedRows, token: string): Promise<readonly EncodedRows[]> {
     const table = batch.eventType.table;
     let written: number;
-    let attempts = 0;
     try {
-      ({ value: written } = await retryRetriable(
-        async () => {
-          if (this.isStale(batch)) throw new BatchAbandoned(`${batch.topic}[${batch.partition}]: rebalance since the batch was sealed`);
-          if (attempts++ > 0 || batch.reason === 'replay' || rows !== batch.rows) mayRepeat.add(rows);
-          try {
-            return await this.insert(table, rows, token);
-          } catch (err) {
-            this.metrics.insertErrors.inc({ table, kind: classifyClickHouseError(err) });
-            throw err;
-          }
-        },
-        {
-          backoff: this.config,
-          signal: batch.signal,
-          isRetriable: (err) => !(err instanceof BatchAbandoned) && classifyClickHouseError(err) === 'retriable',
-          onFailure: (err, attempt, delayMs) => this.failing(batch, token, err, attempt, delayMs),
-        },
-      ));
+      ({ value: written } = await this.insertRetrying(batch, rows, token));
     } catch (err) {
       this.recovered(batch, false);
       if (err instanceof RetryAborted) throw new BatchAbandoned(`${batch.topic}[${batch.partition}]: insert retries interrupted by a stop or rebalance`);
@@ -390,23 +401,7 @@ export class InsertStage implements BatchConsumer {
     const table = batch.eventType.table;
     mayRepeat.add(rows);
     try {
-      const { value: written } = await retryRetriable(
-        async () => {
-          if (this.isStale(batch)) throw new BatchAbandoned(`${batch.topic}[${batch.partition}]: rebalance since the batch was sealed`);
-          try {
-            return await this.insert(table, rows, token);
-          } catch (err) {
-            this.metrics.insertErrors.inc({ table, kind: classifyClickHouseError(err) });
-            throw err;
-          }
-        },
-        {
-          backoff: this.config,
-          signal: batch.signal,
-          isRetriable: (err) => !(err instanceof BatchAbandoned) && classifyClickHouseError(err) === 'retriable',
-          onFailure: (err, attempt, delayMs) => this.failing(batch, token, err, attempt, delayMs),
-        },
-      );
+      const { value: written } = await this.insertRetrying(batch, rows, token);
       this.recovered(batch, true);
       this.metrics.rowsInserted.inc({ table }, written);
       if (written < rows.count) this.metrics.rowsDeduplicated.inc({ table }, rows.count - written);

@@ -5,6 +5,7 @@ import type { Admin } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { openClickHouse } from '../lib/clickhouse.js';
 import { ConfigError, type Config } from '../lib/config.js';
+import { explainGroupCoordinatorError } from '../lib/group-access.js';
 import { KafkaConnectError, createKafka, ensureTopics, topicName, type OAuthBearerProvider } from '../lib/kafka.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createWorkerMetrics, type WorkerMetrics } from '../lib/metrics.js';
@@ -52,6 +53,7 @@ export class IngestWorker {
   private stopped = false;
   private fatal: unknown;
   private fatalListeners: Array<(err: unknown) => void> = [];
+  private oauthBearerProvider: OAuthBearerProvider | undefined;
   private probes: ReadinessProbes | undefined;
   metricsUrl = '';
 
@@ -129,6 +131,7 @@ export class IngestWorker {
     const lag = new LagMonitor(admin, clickhouse, config.consumer.groupId, typeOfTopic, metrics, { intervalMs: config.metrics.lagIntervalMs, stuckAfterMs: config.metrics.stuckAfterMs }, log);
     const depthTimer = setInterval(() => void deadLetters.depth().catch(() => undefined), config.metrics.lagIntervalMs);
     const worker = new IngestWorker(config, clickhouse, metrics, deadLetters, redis, admin, lag, undefined, depthTimer, log);
+    worker.oauthBearerProvider = opts.oauthBearerProvider;
 
     const budget = new MemoryBudget(config.memory.maxBufferedBytes, (total) => metrics.bufferedBytes.set(total));
     const limiter = new Semaphore(config.insert.concurrency);
@@ -194,8 +197,16 @@ export class IngestWorker {
   private die(err: unknown): void {
     if (this.fatal) return;
     this.fatal = err;
-    this.log.error('fatal error: stopping without committing further offsets', { err: err as Error });
-    void Promise.all(this.members.map((m) => m.abort())).finally(() => this.fatalListeners.forEach((l) => l(err)));
+    // kafkajs says only "Failed to find group coordinator" when the principal has no ACL on the
+    // group: ask the broker why before reporting (lib/group-access.ts).
+    void explainGroupCoordinatorError(err, this.config.kafka, this.config.consumer.groupId, this.oauthBearerProvider)
+      .catch(() => err)
+      .then((explained) => {
+        this.fatal = explained;
+        this.log.error('fatal error: stopping without committing further offsets', { err: explained as Error });
+        return Promise.all(this.members.map((m) => m.abort()));
+      })
+      .finally(() => this.fatalListeners.forEach((l) => l(this.fatal)));
   }
 
   /** Graceful stop: stop fetching, flush, commit, disconnect; bounded by shutdown.timeoutMs. */

@@ -83,6 +83,21 @@ export interface ResolvedKafkaSecurity {
     | { mechanism: 'OAUTHBEARER'; token: () => Promise<string> };
 }
 
+/** The TLS and SASL options of an @platformatic/kafka client (producer, admin) for resolved settings. */
+export function platformaticSecurityOptions(security: ResolvedKafkaSecurity) {
+  return {
+    ...(security.tls ? { tls: security.tls } : {}),
+    ...(security.sasl
+      ? {
+          sasl:
+            security.sasl.mechanism === 'OAUTHBEARER'
+              ? { mechanism: 'OAUTHBEARER' as const, token: security.sasl.token }
+              : { mechanism: security.sasl.mechanism, username: security.sasl.username, password: security.sasl.password },
+        }
+      : {}),
+  };
+}
+
 export function kafkaSecurity(s: KafkaSecurity, oauthBearerProvider?: OAuthBearerProvider, name: (field: keyof KafkaSecurity) => string = envName): ResolvedKafkaSecurity {
   const problems = kafkaSecurityProblems(s, oauthBearerProvider !== undefined, name);
   if (problems.length > 0) throw new ConfigError(`invalid Kafka security settings:\n  - ${problems.join('\n  - ')}`);
@@ -125,7 +140,8 @@ export function kafkaSecurity(s: KafkaSecurity, oauthBearerProvider?: OAuthBeare
   return out;
 }
 
-const ENV_NAMES: Record<keyof KafkaSecurity, string> = {
+/** The environment variable of each Kafka security setting (lib/config.ts reads them). */
+export const KAFKA_SECURITY_ENV: Readonly<Record<keyof KafkaSecurity, string>> = {
   securityProtocol: 'KAFKA_SECURITY_PROTOCOL',
   saslMechanism: 'KAFKA_SASL_MECHANISM',
   saslUsername: 'KAFKA_SASL_USERNAME',
@@ -137,7 +153,7 @@ const ENV_NAMES: Record<keyof KafkaSecurity, string> = {
   sslKeyPassword: 'KAFKA_SSL_KEY_PASSWORD',
 };
 function envName(field: keyof KafkaSecurity): string {
-  return ENV_NAMES[field];
+  return KAFKA_SECURITY_ENV[field];
 }
 
 function kafkajsSasl(sasl: NonNullable<ResolvedKafkaSecurity['sasl']>): SASLOptions {

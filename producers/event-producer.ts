@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import type { KafkaSecurity } from '../lib/config.js';
-import { topicName, type OAuthBearerProvider } from '../lib/kafka.js';
+import { KafkaAuthorizationError, topicName, type OAuthBearerProvider } from '../lib/kafka.js';
 import { createProducerMetrics, type ProducerMetrics } from '../lib/metrics.js';
 import type { EventInput, EventType } from '../schemas/event-type.js';
 import { SingleObjectEncoder } from '../schemas/wire-format.js';
@@ -328,7 +328,9 @@ export class EventProducer {
         const backoff = Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_MS * 2 ** (attempt - 1));
         const retriable = isRetriableSendError(err);
         if (!retriable || now + backoff >= startedAt + this.deliveryTimeoutMs) {
-          error = new DeliveryError(this.brokers, attempt, now - startedAt, retriable, err);
+          // A missing ACL already names the operation, the topic and the principal (lib/kafka.ts):
+          // clearer as it is than as one more cause of a DeliveryError.
+          error = !retriable && err instanceof KafkaAuthorizationError ? err : new DeliveryError(this.brokers, attempt, now - startedAt, retriable, err);
           break;
         }
         await new Promise((r) => setTimeout(r, backoff));

@@ -3,7 +3,7 @@ import { Partitioners, type CompressionTypes, type ICustomPartitioner, type Prod
 import zlib from 'node:zlib';
 import { installKafkaCodecs, KAFKAJS_COMPRESSION, type KafkaCodec } from '../consumers/kafka-codecs.js';
 import type { KafkaSecurity } from '../lib/config.js';
-import { KafkaConnectError, asAuthorizationError, createKafka, kafkaSecurity, type OAuthBearerProvider } from '../lib/kafka.js';
+import { KafkaConnectError, asAuthorizationError, createKafka, kafkaSecurity, platformaticSecurityOptions, type OAuthBearerProvider } from '../lib/kafka.js';
 
 /**
  * The one seam between the producer SDK and a Kafka client library. EventProducer batches,
@@ -160,15 +160,7 @@ class PlatformaticTransport implements ProducerTransport {
       clientId: opts.clientId,
       bootstrapBrokers: opts.brokers,
       connectTimeout: opts.connectionTimeoutMs,
-      ...(security.tls ? { tls: security.tls } : {}),
-      ...(security.sasl
-        ? {
-            sasl:
-              security.sasl.mechanism === 'OAUTHBEARER'
-                ? { mechanism: 'OAUTHBEARER' as const, token: security.sasl.token }
-                : { mechanism: security.sasl.mechanism, username: security.sasl.username, password: security.sasl.password },
-          }
-        : {}),
+      ...platformaticSecurityOptions(security),
       idempotent: true,
       acks: -1,
       autocreateTopics: false,

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KafkaSecurity } from '../../lib/config.js';
+import { KAFKA_SECURITY_ENV } from '../../lib/kafka.js';
 
 /**
  * The secured broker of `scripts/kafka.sh start-secure`, started (once; it is reused when it
@@ -66,16 +67,5 @@ export function unsecuredJws(sub: string, lifetimeMs = 3_600_000): string {
 
 /** Settings as the worker reads them from the environment (for consumers/main.ts as a child process). */
 export function securityEnv(s: KafkaSecurity): Record<string, string> {
-  const names: Record<keyof KafkaSecurity, string> = {
-    securityProtocol: 'KAFKA_SECURITY_PROTOCOL',
-    saslMechanism: 'KAFKA_SASL_MECHANISM',
-    saslUsername: 'KAFKA_SASL_USERNAME',
-    saslPassword: 'KAFKA_SASL_PASSWORD',
-    saslOauthbearerTokenFile: 'KAFKA_SASL_OAUTHBEARER_TOKEN_FILE',
-    sslCaLocation: 'KAFKA_SSL_CA_LOCATION',
-    sslCertificateLocation: 'KAFKA_SSL_CERTIFICATE_LOCATION',
-    sslKeyLocation: 'KAFKA_SSL_KEY_LOCATION',
-    sslKeyPassword: 'KAFKA_SSL_KEY_PASSWORD',
-  };
-  return Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined).map(([k, v]) => [names[k as keyof KafkaSecurity], String(v)]));
+  return Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined).map(([k, v]) => [KAFKA_SECURITY_ENV[k as keyof KafkaSecurity], String(v)]));
 }

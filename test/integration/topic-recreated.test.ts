@@ -5,6 +5,24 @@ import { IngestProducer } from '../../producers/ingest-producer.js';
 import { costEvents } from '../helpers/cost-events.js';
 import { auditCostRows, createTopics, queryRows, testConfig, waitFor } from '../helpers/stack.js';
 
+/** Deletes the cost topic and creates it again with the configured partitions. */
+async function recreateTopic(config: ReturnType<typeof testConfig>, topic: string): Promise<void> {
+  const admin = createKafka(config.kafka).admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics: [topic], timeout: 30_000 });
+    await waitFor('topic gone', async () => !(await admin.listTopics()).includes(topic), 60_000, 250);
+    // Recreating right after a delete can fail while the broker still removes the old log.
+    await waitFor('topic recreated', async () => {
+      await createTopics(config, ['cost_metrics']).catch(() => undefined);
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
+      return meta?.topics[0]?.partitions.length === config.kafka.topicPartitions;
+    }, 60_000, 500);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 describe('a topic deleted and created again', () => {
   // Offsets restart at 0 and Kafka drops the group's offsets with the topic. With tokens made
   // of offsets only (topic/partition/first-last), the new batches repeated old tokens and
@@ -25,20 +43,7 @@ describe('a topic deleted and created again', () => {
       await worker.stop();
     }
 
-    const admin = createKafka(config.kafka).admin();
-    await admin.connect();
-    try {
-      await admin.deleteTopics({ topics: [topic], timeout: 30_000 });
-      await waitFor('topic gone', async () => !(await admin.listTopics()).includes(topic), 60_000, 250);
-      // Recreating right after a delete can fail while the broker still removes the old log.
-      await waitFor('topic recreated', async () => {
-        await createTopics(config, ['cost_metrics']).catch(() => undefined);
-        const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
-        return meta?.topics[0]?.partitions.length === config.kafka.topicPartitions;
-      }, 60_000, 500);
-    } finally {
-      await admin.disconnect();
-    }
+    await recreateTopic(config, topic);
 
     const after = 20_000;
     producer = await IngestProducer.connect({ brokers: [...config.kafka.brokers], topicPrefix: config.kafka.topicPrefix });
@@ -73,19 +78,7 @@ describe('a topic deleted and created again', () => {
       await producer.emitCostMetrics(costEvents(before));
       await producer.close();
       await waitFor('first incarnation landed', async () => (await auditCostRows(worker.clickhouse)).ids === before, 120_000);
-      const admin = createKafka(config.kafka).admin();
-      await admin.connect();
-      try {
-        await admin.deleteTopics({ topics: [topic], timeout: 30_000 });
-        await waitFor('topic gone', async () => !(await admin.listTopics()).includes(topic), 60_000, 250);
-        await waitFor('topic recreated', async () => {
-          await createTopics(config, ['cost_metrics']).catch(() => undefined);
-          const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
-          return meta?.topics[0]?.partitions.length === config.kafka.topicPartitions;
-        }, 60_000, 500);
-      } finally {
-        await admin.disconnect();
-      }
+      await recreateTopic(config, topic);
       producer = await IngestProducer.connect({ brokers: [...config.kafka.brokers], topicPrefix: config.kafka.topicPrefix });
       await producer.emitCostMetrics(costEvents(after, before));
       await producer.close();

@@ -209,7 +209,9 @@ export class EventProducer {
     }
     if (part.messages.length === 0) return;
     parts.push(part);
-    await this.waitForRoom(type.name);
+    // Synchronous to the queue push when there is room: close() (and flush) right after an emit
+    // call that was not awaited must find its events queued, not still on their way in.
+    if (this.unackedBytes > this.maxBufferedBytes) await this.waitForRoom(type.name);
     const topic = topicName({ topicPrefix: this.topicPrefix }, type.name);
     const acks = parts.map(
       (p) =>

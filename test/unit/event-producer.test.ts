@@ -176,3 +176,18 @@ describe('EventProducer.connect options', () => {
     }
   });
 });
+
+describe('EventProducer: close() right after an emit call that was not awaited', () => {
+  it('sends the call before the transport closes (a long linger holds it until close)', async () => {
+    const transport = new FakeTransport();
+    let closedWith = -1;
+    transport.close = async () => {
+      closedWith = transport.events;
+    };
+    const producer = EventProducer.fromTransport(transport, { lingerMs: 60_000 });
+    const pending = producer.emit(cost, sampleEvents('cost_metrics', 7, 11) as never);
+    await producer.close();
+    await pending;
+    expect({ sent: transport.events, sentBeforeClose: closedWith }).toEqual({ sent: 7, sentBeforeClose: 7 });
+  });
+});

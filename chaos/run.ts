@@ -210,7 +210,7 @@ class Scenario {
         brokers: BROKERS,
         redisUrl: redisServer.url,
         script: 'chaos/fault-worker.ts',
-        env: { LOG_LEVEL: 'warn', BATCH_MAX_ROWS: '1000', BATCH_MAX_WAIT_MS: '500', ...this.workerEnv, ...env },
+        env: { LOG_LEVEL: process.env.CHAOS_WORKER_LOG_LEVEL ?? 'warn', BATCH_MAX_ROWS: '1000', BATCH_MAX_WAIT_MS: '500', ...this.workerEnv, ...env },
       },
       120_000,
     );

@@ -130,6 +130,11 @@ export class BatchStage {
     }
     const c = await committed();
     state.ledger.assigned(c.offset, c.metadata);
+    // Offsets below the group's committed offset are durable (commits follow the inserts). kafkajs
+    // may still fetch some of them: its own position for the new generation can come from a read
+    // of the committed offsets taken before a commit in flight at the rebalance landed. Skipped,
+    // they are not inserted again under a new cut (duplicates, seen after a broker kill -9).
+    if (c.offset > state.committedOffset) state.committedOffset = c.offset;
     state.halted = false;
     state.prepared = true;
   }

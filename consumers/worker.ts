@@ -54,6 +54,8 @@ export class IngestWorker {
   private fatal: unknown;
   private fatalListeners: Array<(err: unknown) => void> = [];
   private oauthBearerProvider: OAuthBearerProvider | undefined;
+  /** Set at the first fatal error; `fatal` (what the listeners hear) once it is explained. */
+  private dying = false;
   private probes: ReadinessProbes | undefined;
   metricsUrl = '';
 
@@ -170,8 +172,8 @@ export class IngestWorker {
     const { server, url } = await startHealthServer(
       metrics.registry,
       {
-        live: () => !worker.fatal,
-        ready: () => !worker.fatal && !worker.stopped && worker.members.every((m) => m.ready),
+        live: () => !worker.dying,
+        ready: () => !worker.dying && !worker.stopped && worker.members.every((m) => m.ready),
         failing: () => probes.failing(),
       },
       config.metrics.port,
@@ -195,8 +197,8 @@ export class IngestWorker {
   }
 
   private die(err: unknown): void {
-    if (this.fatal) return;
-    this.fatal = err;
+    if (this.dying) return;
+    this.dying = true;
     // kafkajs says only "Failed to find group coordinator" when the principal has no ACL on the
     // group: ask the broker why before reporting (lib/group-access.ts).
     void explainGroupCoordinatorError(err, this.config.kafka, this.config.consumer.groupId, this.oauthBearerProvider)

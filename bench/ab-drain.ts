@@ -11,6 +11,7 @@
  * drain is bench/drain-bench.ts's: a fresh group, database and chDB directory, reading from the
  * beginning, exact count required. Results go to bench/results/ab-drain-<time>.json.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -65,7 +66,9 @@ async function main(): Promise<void> {
     return Math.round((a.rowsPerSec / b.rowsPerSec) * 1000) / 1000;
   });
   const out = join(ROOT, 'bench/results', `ab-drain-${new Date().toISOString()}.json`);
-  writeFileSync(out, JSON.stringify({ rows, rounds, sides, results, ratiosAfterOverBefore: ratios }, null, 2));
+  // Each side by its commit, not its path (a path of this machine means nothing elsewhere).
+  const commitOf = (dir: string) => execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, encoding: 'utf8' }).trim();
+  writeFileSync(out, JSON.stringify({ rows, rounds, sides: { before: commitOf(sides.before), after: commitOf(sides.after) }, results, ratiosAfterOverBefore: ratios }, null, 2));
   process.stdout.write(`ab-drain: after/before per round ${ratios.join(', ')}; results in ${out}\n`);
 }
 

@@ -124,19 +124,21 @@ function runWorker(env: Record<string, string>, until?: (out: string) => boolean
 
 describe('misconfigurations fail within 30 s, naming the broker and the cause', () => {
   const wrongPassword = `wrong-${uniqueId()}`;
-  const cases: { name: string; brokers: string; security: KafkaSecurity; cause: RegExp }[] = [
-    { name: 'a wrong password', brokers: listeners.saslSsl, security: scram('worker', 'SCRAM-SHA-256', wrongPassword).security, cause: /authentication failed.*check the SASL user, password and mechanism/is },
+  // `security` is a function: the table is built when the file is collected, before beforeAll
+  // has created the certificates and passwords (on a fresh clone they do not exist yet).
+  const cases: { name: string; brokers: string; security: () => KafkaSecurity; cause: RegExp }[] = [
+    { name: 'a wrong password', brokers: listeners.saslSsl, security: () => scram('worker', 'SCRAM-SHA-256', wrongPassword).security, cause: /authentication failed.*check the SASL user, password and mechanism/is },
     {
       name: 'an untrusted CA',
       brokers: listeners.saslSsl,
-      security: { ...scram('worker', 'SCRAM-SHA-256').security, sslCaLocation: cert('rogue-ca.pem') },
+      security: () => ({ ...scram('worker', 'SCRAM-SHA-256').security, sslCaLocation: cert('rogue-ca.pem') }),
       cause: /self-signed certificate in certificate chain.*does not chain to KAFKA_SSL_CA_LOCATION/s,
     },
-    { name: 'a plaintext client on the TLS port', brokers: listeners.saslSsl, security: {}, cause: /closed.*set KAFKA_SECURITY_PROTOCOL=SSL or SASL_SSL/is },
+    { name: 'a plaintext client on the TLS port', brokers: listeners.saslSsl, security: () => ({}), cause: /closed.*set KAFKA_SECURITY_PROTOCOL=SSL or SASL_SSL/is },
   ];
 
   it.each(cases)('the worker (consumers/main.ts) with $name exits non-zero', async (c) => {
-    const { code, out, ms } = await runWorker({ KAFKA_BROKERS: c.brokers, ...securityEnv(c.security), INGEST_GROUP_ID: `ingest-${uniqueId()}` });
+    const { code, out, ms } = await runWorker({ KAFKA_BROKERS: c.brokers, ...securityEnv(c.security()), INGEST_GROUP_ID: `ingest-${uniqueId()}` });
     expect(code).toBe(1);
     expect(ms).toBeLessThan(30_000);
     expect(out).toContain(`cannot connect to Kafka at ${c.brokers}`);
@@ -147,7 +149,7 @@ describe('misconfigurations fail within 30 s, naming the broker and the cause', 
 
   it.each(cases.flatMap((c) => CLIENTS.map((client) => ({ ...c, client }))))('the SDK ($client) with $name rejects connect()', async (c) => {
     const started = Date.now();
-    const err = await IngestProducer.connect({ brokers: [c.brokers], client: c.client, security: c.security }).then(
+    const err = await IngestProducer.connect({ brokers: [c.brokers], client: c.client, security: c.security() }).then(
       async (p) => {
         await p.close();
         return new Error('connected');

@@ -50,18 +50,11 @@ java_cmd() {
 
 answers() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
 
-write_config() {
-  mkdir -p "$data"
-  cat >"$cache/server-$port.properties" <<PROPS
-process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
-log.dirs=$data
+# What both brokers (plaintext and secured) share: one node, so replication factors of 1; the
+# first rebalance without delay (tests start groups often); topics only as the migrations create them.
+shared_props() {
+  cat <<PROPS
+log.dirs=$1
 num.partitions=4
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=4
@@ -73,6 +66,21 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 log.retention.hours=24
 PROPS
+}
+
+write_config() {
+  mkdir -p "$data"
+  cat >"$cache/server-$port.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+PROPS
+  shared_props "$data" >>"$cache/server-$port.properties"
 }
 
 start() {
@@ -138,18 +146,8 @@ listener.name.sasl_plaintext.plain.sasl.jaas.config=$plain
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 super.users=User:admin;User:broker
 allow.everyone.if.no.acl.found=false
-log.dirs=$sdir/data
-num.partitions=4
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=4
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
-log.retention.hours=24
 PROPS
+  shared_props "$sdir/data" >>"$sdir/server.properties"
   chmod 600 "$sdir/server.properties"
   # The admin tools' client config: SCRAM-SHA-512 as the super user admin.
   cat >"$sdir/admin.properties" <<PROPS
@@ -169,7 +167,11 @@ acl() { java_cmd org.apache.kafka.tools.AclCommand --bootstrap-server "127.0.0.1
 start_secure() {
   fetch
   local spid="$sdir/broker.pid" slog="$sdir/broker.log"
-  if secure_answers; then echo "kafka.sh: a secured broker already answers on 127.0.0.1:$sport"; return 0; fi
+  if secure_answers; then
+    # Reusable only if it is ours: its clients need the certificates and passwords made with it.
+    [ -f "$scerts/.complete" ] || { echo "kafka.sh: something already listens on 127.0.0.1:$sport but $scerts holds no certificates of a broker started here; stop it or set KAFKA_SECURE_PORT" >&2; exit 1; }
+    echo "kafka.sh: a secured broker already answers on 127.0.0.1:$sport"; return 0
+  fi
   "$root/scripts/kafka-secure.sh" certs "$scerts"
   write_secure_config
   if [ ! -f "$sdir/data/meta.properties" ]; then

@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
+import type { IngestWorker } from '../../consumers/worker.js';
 import { loadConfig, type Config, type ConfigOverrides } from '../../lib/config.js';
 import { createKafka, ensureTopics, topicName } from '../../lib/kafka.js';
 
@@ -77,4 +78,10 @@ export async function auditCostRows(client: ClickHouseClient): Promise<{ n: numb
     'SELECT count() AS n, uniqExact(_kafka_partition, _kafka_offset) AS offsets, uniqExact(instance_id) AS ids FROM cost_metrics_ts',
   );
   return { n: Number(s!.n), offsets: Number(s!.offsets), ids: Number(s!.ids) };
+}
+
+/** A worker's metric, summed over the series whose labels include `labels` (0 when it has none). */
+export async function metricValue(worker: IngestWorker, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = await worker.metrics.registry.getSingleMetric(name)?.get();
+  return (m?.values ?? []).filter((v) => Object.entries(labels).every(([k, val]) => String(v.labels[k]) === val)).reduce((a, v) => a + v.value, 0);
 }

@@ -12,18 +12,13 @@ import { performanceMetrics } from '../../schemas/performance-metrics.js';
 import { encodeSingleObject } from '../../schemas/wire-format.js';
 import { sampleEvents } from '../fixtures/events.js';
 import { costEvents } from '../helpers/cost-events.js';
-import { auditCostRows, countRows, createTopics, queryRows, testConfig, waitFor } from '../helpers/stack.js';
+import { auditCostRows, countRows, createTopics, metricValue, queryRows, testConfig, waitFor } from '../helpers/stack.js';
 
 /**
  * The dead-letter queue on the real broker, Redis and ClickHouse engine: letters of a newer
  * schema land by themselves once an upgraded worker runs, a table that refuses every row is
  * stopped (not dead-lettered) until it is fixed, and a full queue pauses the worker.
  */
-
-async function metricValue(worker: IngestWorker, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const m = await worker.metrics.registry.getSingleMetric(name)?.get();
-  return (m?.values ?? []).filter((v) => Object.entries(labels).every(([k, val]) => String(v.labels[k]) === val)).reduce((a, v) => a + v.value, 0);
-}
 
 // Version 2 of the cost schema: one field added with a default. The old worker does not know it.
 const costV2 = defineEventType({

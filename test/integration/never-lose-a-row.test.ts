@@ -10,12 +10,7 @@ import { defineEventType } from '../../schemas/event-type.js';
 import { eventTypes } from '../../schemas/index.js';
 import { encodeSingleObject } from '../../schemas/wire-format.js';
 import { costEvents } from '../helpers/cost-events.js';
-import { auditCostRows, countRows, queryRows, testConfig, waitFor } from '../helpers/stack.js';
-
-async function metricValue(worker: IngestWorker, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const m = await worker.metrics.registry.getSingleMetric(name)?.get();
-  return (m?.values ?? []).filter((v) => Object.entries(labels).every(([k, val]) => String(v.labels[k]) === val)).reduce((a, v) => a + v.value, 0);
-}
+import { auditCostRows, countRows, metricValue, queryRows, testConfig, waitFor } from '../helpers/stack.js';
 
 describe('ClickHouse failing for a while: Kafka is the buffer', () => {
   // Issue 13: this used to assert that failed batches went to the Redis retry queue and their

@@ -121,6 +121,9 @@ export class ConsumerMember {
       this.generation++;
       this.joined = true;
       this.assigned = e.payload.memberAssignment;
+      // Pauses of the previous generation are forgotten (poll resumes any partition kafkajs still
+      // holds paused), and so is their count in the gauge, which all members of a worker share.
+      this.deps.metrics.pausedPartitions.dec(this.paused.size);
       this.paused.clear();
       this.committedReads = new Map();
       this.highestFetched = new Map();
@@ -222,12 +225,7 @@ export class ConsumerMember {
       const f = this.fetched[i]!;
       if (f.topic === topic && f.partition === partition) this.dropFetched(i);
     }
-    const resume = this.paused.get(key);
-    if (resume) {
-      this.paused.delete(key);
-      this.deps.metrics.pausedPartitions.dec();
-      resume();
-    }
+    this.unpause(key);
     this.pipeline!.batch.resetPartition(topic, partition);
     this.deps.log.warn('partition log replaced (topic recreated or truncated): fetching went back; starting the partition afresh', { topic, partition, highestFetched: seen, fetchedFrom: offset });
   }
@@ -321,12 +319,17 @@ export class ConsumerMember {
   /** Resumes every paused partition: its queued messages are offered again, then kafkajs fetches it. */
   private resumePaused(): void {
     if (this.paused.size === 0 || this.stopping) return;
-    for (const [key, resume] of this.paused) {
-      this.paused.delete(key);
-      this.deps.metrics.pausedPartitions.dec();
-      resume();
-    }
+    for (const key of this.paused.keys()) this.unpause(key);
     this.scheduleDecode();
+  }
+
+  /** Resumes one paused partition, if it is paused: kafkajs fetches it again. */
+  private unpause(key: string): void {
+    const resume = this.paused.get(key);
+    if (!resume) return;
+    this.paused.delete(key);
+    this.deps.metrics.pausedPartitions.dec();
+    resume();
   }
 
   private poll(): void {

@@ -1,10 +1,11 @@
+import { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RowInserter } from '../../consumers/insert-stage.js';
 import { IngestWorker } from '../../consumers/worker.js';
 import { IngestProducer } from '../../producers/ingest-producer.js';
 import { sampleEvents } from '../fixtures/events.js';
 import { costEvents } from '../helpers/cost-events.js';
-import { countRows, createTopics, testConfig, waitFor } from '../helpers/stack.js';
+import { countRows, createTopics, metricValue, testConfig, waitFor } from '../helpers/stack.js';
 
 describe('backpressure: a slow table with a backlog, a small memory budget', () => {
   const budget = 1024 * 1024; // ~2,600 cost events at their estimated memory cost (memoryCost); the backlog is ~7.5x that
@@ -55,8 +56,24 @@ describe('backpressure: a slow table with a backlog, a small memory budget', () 
     expect(costSoFar).toBeLessThan(20_000);
     expect(fastLatencyMs).toBeLessThan(15_000);
 
+    // A rebalance while partitions are paused (another member joins the group, for a topic of its
+    // own, and leaves): the pauses of the old generation must leave the gauge with it.
+    await waitFor('a partition paused', async () => (await metricValue(worker, 'ingest_paused_partitions')) > 0, 30_000);
+    const rebalancesBefore = await metricValue(worker, 'ingest_rebalances_total');
+    const other = new Kafka({ clientId: 'backpressure-rebalance', brokers: [...config.kafka.brokers], logLevel: 0 }).consumer({ groupId: config.consumer.groupId, sessionTimeout: 10_000, rebalanceTimeout: 10_000 });
+    await other.connect();
+    await other.subscribe({ topic: `${config.kafka.topicPrefix}performance_metrics` });
+    const joined = new Promise((r) => other.on(other.events.GROUP_JOIN, r));
+    await other.run({ eachMessage: async () => undefined, autoCommit: false });
+    await joined;
+    await other.disconnect();
+
     await waitFor('all 20000 cost rows', async () => (await countRows(worker.clickhouse, 'cost_metrics_ts')) === 20_000, 100_000);
     expect(sawPaused).toBe(true);
+    expect(await metricValue(worker, 'ingest_rebalances_total')).toBeGreaterThan(rebalancesBefore);
+    // Every row landed, nothing is buffered: no partition is paused, and the gauge says so.
+    await waitFor('no partition paused', async () => (await metricValue(worker, 'ingest_paused_partitions')) === 0, 10_000).catch(() => undefined);
+    expect(await metricValue(worker, 'ingest_paused_partitions')).toBe(0);
     // Soft budget: tables under their fair share still get through, so the bound is twice the budget.
     expect(maxBuffered).toBeGreaterThan(0);
     expect(maxBuffered).toBeLessThanOrEqual(2 * budget);

@@ -183,11 +183,6 @@ export class InsertStage implements BatchConsumer {
   }
 
   /**
-   * Returns the parts of `rows` ClickHouse acknowledged; the other rows are in the dead-letter
-   * queue (poison). Retriable failures are retried until they succeed or the batch's signal
-   * aborts (then BatchAbandoned).
-   */
-  /**
    * Inserts `rows` under `token`, retrying retriable failures in place with capped backoff until
    * they succeed, the batch goes stale (BatchAbandoned) or its signal aborts (RetryAborted). An
    * insert that may repeat an earlier one (a retry, a replayed range, a bisection part) is
@@ -216,6 +211,11 @@ export class InsertStage implements BatchConsumer {
     );
   }
 
+  /**
+   * Returns the parts of `rows` ClickHouse acknowledged; the other rows are in the dead-letter
+   * queue (poison). Retriable failures are retried until they succeed or the batch's signal
+   * aborts (then BatchAbandoned).
+   */
   private async insertOrDeadLetter(batch: Batch, rows: EncodedRows, token: string): Promise<readonly EncodedRows[]> {
     const table = batch.eventType.table;
     let written: number;

@@ -386,7 +386,14 @@ export class InsertStage implements BatchConsumer {
     };
     // The batch commits after this returns, so the letter must be durable first: a Redis
     // outage or a full queue makes the partition wait here, never lose the row.
-    await retryUntilDone('dead-letter write of a refused row', () => this.deadLetters.poison(letter), this.log, { signal: batch.signal });
+    try {
+      await retryUntilDone('dead-letter write of a refused row', () => this.deadLetters.poison(letter), this.log, { signal: batch.signal });
+    } catch (err) {
+      // A stop or rebalance while Redis refuses the letter: the batch is given up, not failed
+      // (nothing of it commits; Kafka re-delivers the row), as for an interrupted insert.
+      if (err instanceof RetryAborted) throw new BatchAbandoned(`${batch.topic}[${batch.partition}]: dead-letter write interrupted by a stop or rebalance`);
+      throw err;
+    }
     this.metrics.poisonMessages.inc({ topic: batch.topic, reason: 'rejected_by_clickhouse' });
     return [];
   }

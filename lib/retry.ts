@@ -1,7 +1,8 @@
 import type { Logger } from './logger.js';
 
 /**
- * Retries `fn` with exponential backoff until it succeeds or `signal` aborts. For writes the
+ * Retries `fn` with exponential backoff until it succeeds or `signal` aborts (then RetryAborted,
+ * as retryRetriable, so a caller tells a stop or rebalance from a failure). For writes the
  * data path cannot skip (a dead-letter write): while they fail, the partition stalls (and
  * backpressure pauses it) rather than losing the message.
  */
@@ -11,7 +12,7 @@ export async function retryUntilDone<T>(what: string, fn: () => Promise<T>, log:
     try {
       return await fn();
     } catch (err) {
-      if (opts.signal?.aborted) throw err;
+      if (opts.signal?.aborted) throw new RetryAborted(`${what}: aborted after a failed attempt`, err);
       if (attempt === 1 || attempt % 10 === 0) log.warn(`${what} failed; retrying`, { attempt, err: err as Error });
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(opts.maxMs ?? 5_000, delay * 2);

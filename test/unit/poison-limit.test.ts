@@ -2,7 +2,6 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BatchStage } from '../../consumers/batch-stage.js';
 import { DecodeStage } from '../../consumers/decode-stage.js';
 import { MemoryBudget } from '../../consumers/memory-budget.js';
-import { MessageRejected } from '../../consumers/types.js';
 import { SchemaLookup } from '../../schemas/schema-lookup.js';
 import { encodeSingleObject } from '../../schemas/wire-format.js';
 import type { BatchConsumer } from '../../consumers/batch-stage.js';
@@ -13,7 +12,7 @@ import { Semaphore } from '../../consumers/memory-budget.js';
 import { PoisonLimit, type StopCause } from '../../consumers/poison-limit.js';
 import { rowEncoderFor } from '../../consumers/row-encoder.js';
 import { encodeRecords } from '../../consumers/tsv-body.js';
-import type { Batch, EncodedRows } from '../../consumers/types.js';
+import { BatchAbandoned, MessageRejected, type Batch, type EncodedRows } from '../../consumers/types.js';
 import { createLogger } from '../../lib/logger.js';
 import { createWorkerMetrics } from '../../lib/metrics.js';
 import { costMetrics } from '../../schemas/cost-metrics.js';
@@ -164,6 +163,29 @@ describe('InsertStage.bisect: bounded, stops a table that refuses every row', ()
     expect(letters[0]!.row).toMatchObject({ _kafka_topic: topic, _kafka_partition: 0, _kafka_offset: 5 });
     expect(committed).toHaveLength(1);
     expect(limit.stopped(topic)).toBeUndefined();
+  });
+
+  it('a stop while Redis refuses a refused row\'s letter gives the batch up (BatchAbandoned), it does not fail the worker', async () => {
+    const fake = fakeTable(new Set([1]));
+    const stop = new AbortController();
+    let letterWrites = 0;
+    const limit = new PoisonLimit({ maxRatio: 0.5, window: 1_000, initialPauseMs: 1_000, maxPauseMs: 8_000 });
+    const redisDown: DeadLetterSink = {
+      poison: async () => {
+        if (++letterWrites === 2) stop.abort();
+        throw new Error('connect ECONNREFUSED 127.0.0.1:6380 (injected)');
+      },
+      failedBatch: async () => expect.fail('no batch is dead-lettered whole'),
+      limit,
+    };
+    const committed: Batch[] = [];
+    const s = new InsertStage({ submit: async (b) => void committed.push(b) }, fake.insert, commit, redisDown, new Semaphore(1), config, metrics, log);
+    const outcome = s.submit({ ...batchOf(2), signal: stop.signal }).then(() => 'committed', (e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(await outcome).toBeInstanceOf(BatchAbandoned);
+    expect(letterWrites).toBe(2);
+    expect(fake.landed).toEqual([0]);
+    expect(committed).toHaveLength(0);
   });
 
   it('a table refusing everything: 2+4+8 inserts, nothing dead-lettered, stopped; probed with backoff; lands whole once fixed', async () => {

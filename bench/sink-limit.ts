@@ -1,4 +1,5 @@
-import { clickHouseInserter, toLetterRows } from '../consumers/insert-stage.js';
+import { clickHouseInserter } from '../consumers/clickhouse-inserter.js';
+import { toLetterRows } from '../consumers/letter-rows.js';
 import type { InsertBatch } from '../consumers/types.js';
 import { batchToken, type DecodedRow } from '../consumers/types.js';
 import { decodeMessage } from '../consumers/decode-stage.js';

@@ -1,6 +1,6 @@
 import { ClickHouseError } from '@clickhouse/client';
 import { runWorkerProcess } from '../bench/worker-process.js';
-import type { RowInserter } from '../consumers/insert-stage.js';
+import type { RowInserter } from '../consumers/clickhouse-inserter.js';
 import { IngestWorker } from '../consumers/worker.js';
 import { loadConfig } from '../lib/config.js';
 

@@ -2,15 +2,11 @@ import type { Config } from '../lib/config.js';
 import type { FlushReason, WorkerMetrics } from '../lib/metrics.js';
 import type { EventType } from '../schemas/event-type.js';
 import type { MemoryBudget } from './memory-budget.js';
-import { PartitionLedger } from './partition-ledger.js';
+import { PartitionLedger, type CommittedOffset } from './partition-ledger.js';
 import { TsvBody } from './tsv-body.js';
 import { BatchAbandoned, MessageRejected, tpKey, type Batch } from './types.js';
 
-/** What Kafka holds for a partition: its committed offset (-1: none) and that commit's metadata. */
-export interface CommittedOffset {
-  readonly offset: number;
-  readonly metadata: string | null;
-}
+export type { CommittedOffset } from './partition-ledger.js';
 
 /** The next stage takes a sealed batch and settles once its offsets are committed (or it failed fatally). */
 export interface BatchConsumer {
@@ -50,18 +46,14 @@ interface PartitionState {
   /** Sealed, waiting for the partition's in-flight insert to finish (at most one). */
   sealed: Batch[];
   inFlight: Promise<void> | undefined;
-  /** The partition's offset protocol: cut points for a replayed range, what to commit when. */
+  /**
+   * The partition's protocol for its current assignment (partition-ledger.ts): cut points for a
+   * re-formed range, what to commit when, what to skip. Revoked at a rebalance or when the log
+   * is replaced; `prepare` builds the next one once the in-flight insert settled.
+   */
   ledger: PartitionLedger;
-  /** Times the partition's log was replaced under this member (resetPartition); batches sealed before the last one are stale. */
-  resets: number;
-  /** A batch was given up (a stop interrupted its retries): no later batch may insert or commit. */
-  halted: boolean;
   /** Memory cost of this partition counted in the memory budget (see memoryCost). */
   bytes: number;
-  /** False after a rebalance until `prepare` ran for this partition. */
-  prepared: boolean;
-  /** Next offset known durable and committed by this process; lower offsets are skipped. */
-  committedOffset: number;
   /** Body size of the last batch sealed, to size the next one's buffer. */
   lastBodyBytes: number;
   /** This partition's age-seal slots recur at this phase (ms) of AGE_STAGGER * maxWaitMs. */
@@ -95,58 +87,89 @@ export const AGE_STAGGER = 0.25;
 export class BatchStage {
   private readonly partitions = new Map<string, PartitionState>();
   private failure: unknown;
-  /** Incremented at every rebalance; batches sealed before one must not commit after it. */
-  epoch = 0;
-  /** Aborted at a rebalance (then replaced) and at `join`: stops the retry loops of the batches sealed under it. */
-  private retries = new AbortController();
+  /** Wall clock (Kafka record timestamps are wall time) and a monotonic one for the age deadlines. */
+  private readonly clocks: { readonly wall: () => number; readonly monotonic: () => number };
 
   constructor(
     private readonly next: BatchConsumer,
     private readonly config: Config['batch'],
     private readonly budget: MemoryBudget,
     private readonly metrics: Pick<WorkerMetrics, 'flushes'>,
-    private readonly clock: () => number = Date.now,
-  ) {}
+    /**
+     * Tests inject one fake clock for both. By default age deadlines run on a monotonic clock, so
+     * a wall clock stepped back (NTP) cannot hold a batch open, nor one stepped forward seal early;
+     * only the transit of a message (now - its Kafka timestamp) is wall time.
+     */
+    clock?: () => number,
+  ) {
+    this.clocks = clock ? { wall: clock, monotonic: clock } : { wall: Date.now, monotonic: () => performance.now() };
+  }
 
   /** A fatal error from a later stage; the worker must stop. */
   get failed(): unknown {
     return this.failure;
   }
 
+  /** True when the partition has a current (not revoked) assignment here. */
   isPrepared(topic: string, partition: number): boolean {
-    return this.partitions.get(tpKey(topic, partition))?.prepared ?? false;
+    const ledger = this.partitions.get(tpKey(topic, partition))?.ledger;
+    return ledger !== undefined && !ledger.revoked;
   }
 
   /**
-   * Readies a partition after an assignment: waits for its in-flight insert (a rebalance
-   * aborted its retries, so this is short), then tells the ledger what Kafka holds for it, so a
-   * range named in the commit's metadata is re-formed exactly.
+   * Starts an assignment of the partition: waits for the insert still in flight under a revoked
+   * one (its retries were aborted, so this is short), then reads what Kafka holds for it and
+   * builds the assignment's ledger from it, so a range named in the commit's metadata is
+   * re-formed exactly. Reading only after the in-flight insert settled matters: its commit, if
+   * it landed, is then part of what is read, and what it covered is skipped.
    */
-  async prepare(topic: string, partition: number, eventType: EventType, committed: () => Promise<CommittedOffset>, heartbeat: () => Promise<void>): Promise<void> {
-    const state = this.state(topic, partition, eventType);
-    while (state.inFlight) {
-      await Promise.race([state.inFlight.catch(() => undefined), sleep(1_000)]);
+  async prepare(topic: string, partition: number, eventType: EventType, committed: () => Promise<CommittedOffset>, heartbeat: () => Promise<void>): Promise<PartitionLedger> {
+    const key = tpKey(topic, partition);
+    for (let inFlight = this.partitions.get(key)?.inFlight; inFlight; inFlight = this.partitions.get(key)?.inFlight) {
+      await Promise.race([inFlight.catch(() => undefined), sleep(1_000)]);
       await heartbeat();
     }
-    const c = await committed();
-    state.ledger.assigned(c.offset, c.metadata);
-    // Offsets below the group's committed offset are durable (commits follow the inserts). kafkajs
-    // may still fetch some of them: its own position for the new generation can come from a read
-    // of the committed offsets taken before a commit in flight at the rebalance landed. Skipped,
-    // they are not inserted again under a new cut (duplicates, seen after a broker kill -9).
-    if (c.offset > state.committedOffset) state.committedOffset = c.offset;
-    state.halted = false;
-    state.prepared = true;
+    const ledger = new PartitionLedger(topic, partition, await committed(), this.clocks.wall);
+    // Looked up again: the revoked assignment's state is forgotten once its insert settled.
+    this.state(topic, partition, eventType).ledger = ledger;
+    return ledger;
   }
 
-  /** The partition's ledger (tests, diagnostics). */
+  /**
+   * The partition's log was replaced under this member within one assignment (see
+   * PartitionLedger.fetched): what Kafka held for the old log (the committed offset and its
+   * metadata) went with it. The old assignment is revoked (an insert in flight finishes but
+   * commits nothing), what it buffered is dropped (that log is gone; its uncommitted tail is
+   * lost with it), and a new one starts afresh: nothing committed, no range to re-form, no
+   * offset skipped.
+   */
+  replaceLog(topic: string, partition: number): PartitionLedger | undefined {
+    const state = this.partitions.get(tpKey(topic, partition));
+    if (!state) return undefined;
+    state.ledger.revoke();
+    this.dropBuffered(state);
+    state.ledger = new PartitionLedger(topic, partition, undefined, this.clocks.wall);
+    return state.ledger;
+  }
+
+  /**
+   * A rebalance: every assignment of this member is revoked. kafkajs re-fetches every partition
+   * from its committed offset, so anything buffered but not yet being inserted would arrive
+   * again: dropped. An insert in flight has its retries aborted and does not commit; its range
+   * is named in Kafka's commit metadata, so whoever owns the partition now re-forms it and
+   * ClickHouse drops a repeat.
+   */
+  revokeAll(): void {
+    for (const [key, state] of this.partitions) {
+      state.ledger.revoke();
+      this.dropBuffered(state);
+      if (!state.inFlight) this.partitions.delete(key);
+    }
+  }
+
+  /** The partition's current ledger (the consumer's skip check, tests, diagnostics). */
   ledgerOf(topic: string, partition: number): PartitionLedger | undefined {
     return this.partitions.get(tpKey(topic, partition))?.ledger;
-  }
-
-  /** Offsets below this are already durable here: redelivered messages are skipped. */
-  committedOffset(topic: string, partition: number): number {
-    return this.partitions.get(tpKey(topic, partition))?.committedOffset ?? -1;
   }
 
   reserve(topic: string, partition: number, eventType: EventType, offset: number, bytes: number, sentAt = Number.NaN): TsvBody {
@@ -168,7 +191,8 @@ export class BatchStage {
     if (state.sealed.length >= 2) {
       throw new MessageRejected(`${topic}[${partition}] has a batch waiting for its insert`);
     }
-    if (!this.budget.admits(eventType.table, memoryCost(bytes))) throw new MessageRejected('memory budget spent');
+    // A message of a range being re-formed is always admitted (PartitionLedger.inReplay).
+    if (!this.budget.admits(eventType.table, memoryCost(bytes)) && !ledger.inReplay(offset)) throw new MessageRejected('memory budget spent');
     state.open ??= { firstOffset: offset, lastOffset: offset, body: new TsvBody(topic, partition, Math.ceil(state.lastBodyBytes * 1.25)), bytes: 0, messages: 0, sealAt: this.sealTime(state, this.ageStart(sentAt)), poisonWrites: [], firstTimestamp: sentAt, lastTimestamp: sentAt, offeredTimestamp: sentAt };
     state.open.offeredTimestamp = sentAt;
     return state.open.body;
@@ -191,16 +215,17 @@ export class BatchStage {
   }
 
   /**
-   * When a new batch's age starts, given its first message's send time (Kafka record timestamp).
-   * A worker that keeps up counts from the send, so `maxWaitMs` bounds send → sealed and the
-   * time the message spent reaching the worker does not add to it; at most half the window is
-   * credited, so an age-sealed batch still fills for `maxWaitMs / 2`. A message that took the
-   * whole window or longer to arrive (a backlog; a producer clock far behind) starts the age at
-   * arrival, so catching up fills batches by rows. A producer clock ahead counts as no transit.
+   * When (monotonic clock) a new batch's age starts, given its first message's send time (Kafka
+   * record timestamp, wall clock). A worker that keeps up counts from the send, so `maxWaitMs`
+   * bounds send → sealed and the time the message spent reaching the worker does not add to it;
+   * at most half the window is credited, so an age-sealed batch still fills for `maxWaitMs / 2`.
+   * A message that took the whole window or longer to arrive (a backlog; a producer clock far
+   * behind) starts the age at arrival, so catching up fills batches by rows. A producer clock
+   * ahead counts as no transit.
    */
   private ageStart(sentAt: number): number {
-    const now = this.clock();
-    const transit = now - sentAt;
+    const now = this.clocks.monotonic();
+    const transit = this.clocks.wall() - sentAt;
     if (!(transit > 0 && transit < this.config.maxWaitMs)) return now;
     return now - Math.min(transit, this.config.maxWaitMs / 2);
   }
@@ -223,60 +248,11 @@ export class BatchStage {
 
   /** Seals aged batches and starts inserts. Call often (every few ms to maxWaitMs/10). */
   poll(): void {
-    const now = this.clock();
+    const now = this.clocks.monotonic();
     for (const state of this.partitions.values()) {
       if (state.open && now >= state.open.sealAt && !state.ledger.isReplaying(state.open.firstOffset)) this.seal(state, 'age');
       this.pump(state);
     }
-  }
-
-  /**
-   * True when a rebalance, or a reset of the batch's partition (resetPartition), happened since
-   * the batch was sealed: it must not commit (commit-offsets.ts), nor move the skip watermark.
-   */
-  isStale(batch: Pick<Batch, 'topic' | 'partition' | 'epoch' | 'resets'>): boolean {
-    if (batch.epoch !== this.epoch) return true;
-    return (this.partitions.get(tpKey(batch.topic, batch.partition))?.resets ?? 0) !== batch.resets;
-  }
-
-  /**
-   * The partition's log was replaced under this member within one generation: kafkajs fetched
-   * offsets at or below ones it had already delivered, which only an offset reset does (the topic
-   * was deleted and created again, or the log truncated; our own fetch position only moves
-   * forward). What Kafka held for the old log (the committed offset and its metadata) went with
-   * it, so the partition starts afresh: nothing committed, no range to re-form, no offset skipped.
-   * What it buffered from the old log is dropped (that log is gone; its uncommitted tail is lost
-   * with it); an insert in flight finishes but does not commit (isStale), and its ledger is
-   * detached, so it cannot commit old offsets on the new log.
-   */
-  resetPartition(topic: string, partition: number): void {
-    const state = this.partitions.get(tpKey(topic, partition));
-    if (!state) return;
-    state.resets++;
-    this.dropBuffered(state);
-    state.ledger = new PartitionLedger(topic, partition, this.clock);
-    state.ledger.assigned(-1, null);
-    state.committedOffset = -1;
-    state.halted = false;
-  }
-
-  /**
-   * After a rebalance kafkajs re-fetches every partition from its committed offset, so
-   * anything buffered but not yet being inserted would arrive again: drop it. An insert in
-   * flight has its retries aborted and does not commit (commit-offsets.ts); its range is named
-   * in Kafka's commit metadata, so whoever owns the partition now re-forms it and ClickHouse
-   * drops a repeat.
-   */
-  resetAfterRebalance(): void {
-    this.epoch++;
-    this.retries.abort();
-    this.retries = new AbortController();
-    for (const state of this.partitions.values()) {
-      this.dropBuffered(state);
-      state.ledger.lost();
-      state.prepared = false;
-    }
-    for (const [key, state] of this.partitions) if (!state.inFlight) this.partitions.delete(key);
   }
 
   /**
@@ -288,8 +264,8 @@ export class BatchStage {
    */
   async join(reason: FlushReason = 'shutdown', timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    this.retries.abort();
     for (const state of this.partitions.values()) {
+      state.ledger.stopRetrying();
       const open = state.open;
       if (open && open.messages > 0 && state.ledger.isReplaying(open.firstOffset)) {
         this.releaseBytes(state, memoryCost(open.bytes, open.messages));
@@ -300,7 +276,7 @@ export class BatchStage {
     }
     for (;;) {
       if (this.failure) throw this.failure;
-      const busy = [...this.partitions.values()].filter((s) => s.inFlight || (s.sealed.length > 0 && !s.halted));
+      const busy = [...this.partitions.values()].filter((s) => s.inFlight || (s.sealed.length > 0 && !s.ledger.abandoned && !s.ledger.revoked));
       if (busy.length === 0) return;
       if (Date.now() > deadline) throw new Error(`join timed out with ${busy.length} partitions still inserting`);
       await Promise.race([...busy.map((s) => s.inFlight ?? Promise.resolve()), sleep(50)]).catch(() => undefined);
@@ -314,7 +290,7 @@ export class BatchStage {
     if (!state) {
       // Golden-ratio steps spread any number of partitions (and topics) evenly over the period.
       const phase = ((((fnv1a(topic) + partition) * 0.6180339887498949) % 1) + 1) % 1;
-      state = { topic, partition, eventType, open: undefined, sealed: [], inFlight: undefined, ledger: new PartitionLedger(topic, partition, this.clock), resets: 0, halted: false, bytes: 0, prepared: false, committedOffset: -1, lastBodyBytes: 0, phase: phase * AGE_STAGGER * this.config.maxWaitMs };
+      state = { topic, partition, eventType, open: undefined, sealed: [], inFlight: undefined, ledger: new PartitionLedger(topic, partition, undefined, this.clocks.wall), bytes: 0, lastBodyBytes: 0, phase: phase * AGE_STAGGER * this.config.maxWaitMs };
       this.partitions.set(key, state);
     }
     return state;
@@ -336,14 +312,11 @@ export class BatchStage {
       firstTimestamp: open.firstTimestamp,
       lastTimestamp: open.lastTimestamp,
       ledger: state.ledger,
-      signal: this.retries.signal,
       rows: open.body.finish(),
       bytes: open.bytes,
       messages: open.messages,
       reason,
       poisonWrites: open.poisonWrites,
-      epoch: this.epoch,
-      resets: state.resets,
     };
     state.sealed.push(batch);
     state.ledger.sealed(batch);
@@ -351,32 +324,31 @@ export class BatchStage {
   }
 
   private pump(state: PartitionState): void {
-    if (state.inFlight || state.sealed.length === 0 || this.failure || state.halted) return;
+    if (state.inFlight || state.sealed.length === 0 || this.failure || state.ledger.abandoned || state.ledger.revoked) return;
     const batch = state.sealed.shift()!;
     state.inFlight = this.next
       .submit(batch)
       .then(
-        () => {
-          // A batch from before a rebalance did not commit (commit-offsets.ts): its messages
-          // are delivered again and re-formed from the commit metadata, so they must not be skipped.
-          if (!this.isStale(batch)) state.committedOffset = Math.max(state.committedOffset, batch.lastOffset + 1);
-        },
+        () => undefined,
         (err) => {
           if (!(err instanceof BatchAbandoned)) {
             this.failure ??= err;
             return;
           }
-          // Given up by a stop or a rebalance, not committed: a later batch of this partition
-          // must not commit past it (that would skip its rows). Kafka re-delivers them all.
-          if (this.isStale(batch)) return; // the rebalance (or log reset) already dropped what it buffered
-          state.halted = true;
+          // A revoked assignment already dropped what it buffered; its successor starts from Kafka.
+          if (batch.ledger.revoked) return;
+          // Given up by a stop, not committed: nothing later of this assignment may insert or
+          // commit (that would skip its rows). Kafka re-delivers them all.
+          batch.ledger.abandon();
           this.dropBuffered(state);
         },
       )
       .finally(() => {
         state.inFlight = undefined;
         this.releaseBytes(state, memoryCost(batch.bytes, batch.messages));
-        this.pump(state);
+        // A revoked assignment's state outlived it only for this insert: forget it.
+        if (state.ledger.revoked && this.partitions.get(tpKey(state.topic, state.partition)) === state && state.sealed.length === 0 && !state.open) this.partitions.delete(tpKey(state.topic, state.partition));
+        else this.pump(state);
       });
   }
 

@@ -1,8 +1,8 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Config } from '../lib/config.js';
 import { RetriableError } from '../lib/errors.js';
-import type { CommittedOffset } from './batch-stage.js';
-import type { OffsetCommitter } from './commit-offsets.js';
+import { fencedPartition, type OffsetCommitter } from './commit-offsets.js';
+import type { CommittedOffset, PartitionLedger } from './partition-ledger.js';
 import { createPipeline, type Pipeline, type PipelineDeps } from './pipeline.js';
 import { MessageRejected, tpKey } from './types.js';
 
@@ -10,7 +10,8 @@ import { MessageRejected, tpKey } from './types.js';
 interface FetchedMessages {
   topic: string;
   partition: number;
-  generation: number;
+  /** The assignment they were fetched under: dropped once it is revoked. */
+  ledger: PartitionLedger;
   messages: KafkaMessage[];
   next: number;
   bytes: number;
@@ -47,7 +48,6 @@ export class ConsumerMember {
   private consumer: Consumer | undefined;
   private pipeline: Pipeline | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
-  private generation = 0;
   /**
    * Partitions paused because the batch stage refused their next fetched message, with the
    * function that resumes each in kafkajs. Their queued messages wait until memory is released.
@@ -63,13 +63,7 @@ export class ConsumerMember {
   private roomWaiter: (() => void) | undefined;
   /** `isRunning` of the kafkajs runner that last called eachBatch (see the committer in start). */
   private runnerRunning: () => boolean = () => false;
-  /**
-   * Highest offset handed to us per partition in this generation. kafkajs's fetch position only
-   * moves forward (we resolve every fetched offset), so a fetch at or below it means the
-   * partition's log was replaced: see BatchStage.resetPartition.
-   */
-  private highestFetched = new Map<string, number>();
-  /** Committed offsets read this generation, one read per topic. */
+  /** Committed offsets read this generation, one read per topic; replaced at every group join. */
   private committedReads = new Map<string, Promise<ReadonlyMap<number, CommittedOffset>>>();
   assigned: Record<string, number[]> = {};
 
@@ -101,13 +95,15 @@ export class ConsumerMember {
     this.consumer = consumer;
     this.pipeline = createPipeline({
       ...this.deps,
-      commit: this.wrapCommitter(async (topic, partition, nextOffset, metadata) => {
+      commit: this.wrapCommitter(async (topic, partition, nextOffset, metadata, _purpose, ledger) => {
         // kafkajs's commitOffsets returns without sending anything when its runner is not
         // running (stopping, or crashed and restarting), and the caller would take the range as
         // committed. The check is synchronous with kafkajs's own (no await between them), and
         // a runner replaced by a restart answers false until it calls eachBatch again.
         if (!this.runnerRunning()) throw new RetriableError('kafkajs consumer is not running: offset commit not sent');
-        await consumer.commitOffsets([{ topic, partition, offset: String(nextOffset), metadata: metadata || null }]);
+        // The partition is checked against the ledger at every send, kafkajs's own retries
+        // included: a revoked assignment's commit never leaves (commit-offsets.ts fencedPartition).
+        await consumer.commitOffsets([{ topic, partition: fencedPartition(partition, ledger), offset: String(nextOffset), metadata: metadata || null }]);
         // kafkajs also returns without an error when a commit that failed is given up because
         // its runner stopped meanwhile (a crash during a broker outage: runner.js "consumer not
         // running, exiting"). Taken as done, a range would be inserted that Kafka does not name,
@@ -118,7 +114,8 @@ export class ConsumerMember {
     });
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       // A new generation: kafkajs re-fetches every assigned partition from its committed offset.
-      this.generation++;
+      // kafkajs emits this synchronously with installing the new generation for its commits, so
+      // revoking the old ledgers here (revokeAll below) fences every commit of the old one.
       this.joined = true;
       this.assigned = e.payload.memberAssignment;
       // Pauses of the previous generation are forgotten (poll resumes any partition kafkajs still
@@ -126,12 +123,11 @@ export class ConsumerMember {
       this.deps.metrics.pausedPartitions.dec(this.paused.size);
       this.paused.clear();
       this.committedReads = new Map();
-      this.highestFetched = new Map();
-      this.scheduleDecode(); // drops what the previous generation fetched
+      this.pipeline!.batch.revokeAll();
+      this.scheduleDecode(); // drops what the revoked assignments fetched
       this.wakeRoomWaiter();
-      this.pipeline!.batch.resetAfterRebalance();
       this.deps.metrics.rebalances.inc();
-      this.deps.log.info('joined consumer group', { member: this.id, generation: this.generation, assignment: e.payload.memberAssignment });
+      this.deps.log.info('joined consumer group', { member: this.id, memberId: e.payload.memberId, assignment: e.payload.memberAssignment });
     });
     consumer.on(consumer.events.CRASH, (e) => {
       if (!e.payload.restart) this.onFatal(e.payload.error);
@@ -154,13 +150,14 @@ export class ConsumerMember {
   private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, pause }: EachBatchPayload): Promise<void> {
     const pipeline = this.pipeline!;
     const { topic, partition, messages } = batch;
-    const generation = this.generation;
+    const reads = this.committedReads;
     this.runnerRunning = isRunning;
     if (messages.length === 0 || isStale()) return;
-    if (!pipeline.batch.isPrepared(topic, partition)) {
+    let ledger = pipeline.batch.ledgerOf(topic, partition);
+    if (!ledger || ledger.revoked) {
       const type = this.deps.typeOfTopic.get(topic)!;
       try {
-        await pipeline.batch.prepare(topic, partition, type, () => this.committedOf(topic, partition, generation), heartbeat);
+        ledger = await pipeline.batch.prepare(topic, partition, type, () => this.committedOf(topic, partition, reads), heartbeat);
       } catch (err) {
         // Offsets not resolved: kafkajs fetches these messages again, and we try again then.
         this.deps.log.warn('could not read the committed offset of an assigned partition; retrying', { topic, partition, err: err as Error });
@@ -169,14 +166,16 @@ export class ConsumerMember {
         return;
       }
     }
-    if (generation !== this.generation || this.stopping) return;
-    const key = tpKey(topic, partition);
-    const seen = this.highestFetched.get(key);
-    if (seen !== undefined && Number(messages[0]!.offset) <= seen) this.logReplaced(topic, partition, seen, Number(messages[0]!.offset));
-    this.highestFetched.set(key, Number(messages[messages.length - 1]!.offset));
+    if (ledger.revoked || this.stopping) return;
+    const first = Number(messages[0]!.offset);
+    const last = Number(messages[messages.length - 1]!.offset);
+    if (!ledger.fetched(first, last)) {
+      ledger = this.logReplaced(topic, partition, first);
+      ledger.fetched(first, last);
+    }
     let bytes = 0;
     for (const m of messages) bytes += m.value?.length ?? 0;
-    this.fetched.push({ topic, partition, generation, messages, next: 0, bytes, pause });
+    this.fetched.push({ topic, partition, ledger, messages, next: 0, bytes, pause });
     this.fetchedBytes += bytes;
     // Moves kafkajs's fetch position past these messages now, so it fetches the next ones while
     // they are decoded. Nothing is committed here: offsets are committed after the insert, and
@@ -184,7 +183,7 @@ export class ConsumerMember {
     resolveOffset(messages[messages.length - 1]!.offset);
     this.scheduleDecode();
     // Decode-ahead is one fetch deep: kafkajs waits for this before it fetches again.
-    while (this.readyBytes() > MAX_FETCHED_BYTES && isRunning() && generation === this.generation && !this.stopping) {
+    while (this.readyBytes() > MAX_FETCHED_BYTES && isRunning() && !ledger.revoked && !this.stopping) {
       await new Promise<void>((resolve) => {
         this.roomWaiter = resolve;
         setTimeout(resolve, 1_000);
@@ -198,17 +197,17 @@ export class ConsumerMember {
    * What Kafka holds for a partition, read once per topic and generation. A failed read is
    * not cached: the next eachBatch of the partition tries again (kafkajs re-delivers it).
    */
-  private async committedOf(topic: string, partition: number, generation: number): Promise<CommittedOffset> {
-    let read = this.committedReads.get(topic);
+  private async committedOf(topic: string, partition: number, reads: Map<string, Promise<ReadonlyMap<number, CommittedOffset>>>): Promise<CommittedOffset> {
+    let read = reads.get(topic);
     if (!read) {
       read = this.readCommitted(topic);
-      this.committedReads.set(topic, read);
+      reads.set(topic, read);
       read.catch(() => {
-        if (this.committedReads.get(topic) === read) this.committedReads.delete(topic);
+        if (reads.get(topic) === read) reads.delete(topic);
       });
     }
     const byPartition = await read;
-    if (generation !== this.generation) throw new RetriableError('rebalance while reading committed offsets');
+    if (reads !== this.committedReads) throw new RetriableError('rebalance while reading committed offsets');
     return byPartition.get(partition) ?? { offset: -1, metadata: null };
   }
 
@@ -219,15 +218,16 @@ export class ConsumerMember {
    * log's messages carry new record timestamps, so their deduplication tokens never match the
    * old log's (partition-ledger.ts tokenOf).
    */
-  private logReplaced(topic: string, partition: number, seen: number, offset: number): void {
+  private logReplaced(topic: string, partition: number, offset: number): PartitionLedger {
     const key = tpKey(topic, partition);
     for (let i = this.fetched.length - 1; i >= 0; i--) {
       const f = this.fetched[i]!;
       if (f.topic === topic && f.partition === partition) this.dropFetched(i);
     }
     this.unpause(key);
-    this.pipeline!.batch.resetPartition(topic, partition);
-    this.deps.log.warn('partition log replaced (topic recreated or truncated): fetching went back; starting the partition afresh', { topic, partition, highestFetched: seen, fetchedFrom: offset });
+    const ledger = this.pipeline!.batch.replaceLog(topic, partition)!;
+    this.deps.log.warn('partition log replaced (topic recreated or truncated): fetching went back; starting the partition afresh', { topic, partition, fetchedFrom: offset });
+    return ledger;
   }
 
   /** Bytes of fetched messages that can be decoded now (their partition is not waiting for room). */
@@ -260,7 +260,7 @@ export class ConsumerMember {
       for (let i = 0; i < this.fetched.length && slice > 0; ) {
         const f = this.fetched[i]!;
         const key = tpKey(f.topic, f.partition);
-        if (f.generation !== this.generation || this.stopping) {
+        if (f.ledger.revoked || this.stopping) {
           this.dropFetched(i);
           continue;
         }
@@ -268,13 +268,13 @@ export class ConsumerMember {
           i++;
           continue;
         }
-        const committed = pipeline.batch.committedOffset(f.topic, f.partition);
+        const ledger = f.ledger;
         const end = Math.min(f.messages.length, f.next + slice);
         const start = f.next;
         for (; f.next < end; f.next++) {
           const message = f.messages[f.next]!;
           const offset = Number(message.offset);
-          if (offset < committed) continue;
+          if (ledger.skips(offset)) continue;
           try {
             pipeline.decode.submit({ topic: f.topic, partition: f.partition, offset, value: message.value, timestamp: Number(message.timestamp) });
           } catch (err) {

@@ -5,7 +5,7 @@ import type { Config } from '../lib/config.js';
 import { classifyClickHouseError, PoisonError, RetriableError, type PoisonReason } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { WorkerMetrics } from '../lib/metrics.js';
-import { fromLetterRows } from './insert-stage.js';
+import { fromLetterRows } from './letter-rows.js';
 import { PoisonLimit } from './poison-limit.js';
 import type { InsertBatch } from './types.js';
 

@@ -81,21 +81,47 @@ const sameRange = (a: LedgerRange | undefined, b: LedgerRange): boolean =>
 /** What BatchStage must do with its open batch before appending a message (see cutBefore). */
 export type Cut = 'none' | 'seal';
 
+/** What Kafka holds for a partition: its committed offset (-1: none) and that commit's metadata. */
+export interface CommittedOffset {
+  readonly offset: number;
+  readonly metadata: string | null;
+}
+
 /**
- * One partition's ledger. Life cycle, as the caller reports it:
+ * The protocol of one topic-partition for ONE assignment: built when the partition is assigned
+ * to this member (or its log is replaced under it), revoked when it is not ours any more. Like
+ * kafkajs's OffsetManager (a fresh one at every group sync) and arroyo's strategy (rebuilt at
+ * every assignment), nothing of an old assignment survives into a new one, so there are no
+ * epochs, reset counters or "still current?" closures: a batch is stale if and only if the
+ * ledger it was sealed under is revoked.
  *
- *   assigned(committed, metadata)   the partition is ours; what Kafka holds for it
+ * Life of one ledger, as the caller reports it, top to bottom:
+ *
+ *   new PartitionLedger(committed)  what Kafka holds for the partition when it became ours
+ *   fetched(first, last) → bool     kafkajs handed us these offsets; false: the log was replaced
+ *   skips(offset)                   below the committed offset: durable already, not batched again
  *   cutBefore / endsReplay          cut points while messages are batched (hot path: cheap)
  *   sealed(range)                   a batch was sealed, in offset order
  *   beforeInsert(range) → commit?   send this commit (if any) before inserting, then didCommit
- *   afterInsert(range) → commit     send this after the insert (or the poison-only range's
- *                                   letters), then didCommit
+ *   afterInsert(range) → commit     send this once the range is durable, then didCommit
  *   didCommit(commit)               Kafka acknowledged that commit (verified by the caller)
- *   lost()                          rebalance, stop or crash: forget everything in memory
+ *   abandon()                       a batch was given up (a stop interrupted it): nothing later
+ *                                   may insert or commit under this ledger
+ *   stopRetrying()                  a stop: retry loops under this ledger give up (signal)
+ *   revoke()                        no longer ours (rebalance, log replaced, stop, crash): no
+ *                                   commit may be sent under this ledger any more, retried
+ *                                   sends included (see commit-offsets.ts fencedPartition)
+ *
+ * No I/O and no timers; the clock is injected.
  */
 export class PartitionLedger {
-  /** The next offset Kafka holds as committed for the group, as far as we know; -1 unknown. */
-  committed = -1;
+  /**
+   * The next offset Kafka holds as committed for the group, as far as this assignment knows; -1
+   * none. Offsets below it are durable (commits follow the inserts) and are skipped: kafkajs may
+   * fetch some of them again (its fetch position for a new generation can come from a read of
+   * the committed offsets taken before a commit in flight at the rebalance landed).
+   */
+  committed: number;
   /** The range named by the metadata of the committed offset. */
   private journaled: LedgerRange | undefined;
   /**
@@ -106,30 +132,49 @@ export class PartitionLedger {
   replay: LedgerRange | undefined;
   /** Sealed ranges not yet committed past, oldest first (the first may be inserting). */
   private readonly sealedRanges: LedgerRange[] = [];
+  /** Highest offset kafkajs handed us under this assignment (-1: none yet). */
+  private highestFetched = -1;
+  private revokedFlag = false;
+  private abandonedFlag = false;
+  /** Aborted at revoke() and stopRetrying(): the retry loops of this assignment's batches give up. */
+  private readonly retries = new AbortController();
   /** When the ledger last changed (the injected clock), for "no progress since" diagnostics. */
   changedAt: number;
 
+  /**
+   * The partition was assigned to us; Kafka holds `committed.offset` (-1: none) with
+   * `committed.metadata`. A range named there starting at the committed offset may have landed
+   * in ClickHouse without being committed past: it is re-formed exactly (`replay`), so its
+   * token matches and a repeated insert is dropped. A range that does not start at the
+   * committed offset is another tool's or an older protocol's: ignored.
+   */
   constructor(
     readonly topic: string,
     readonly partition: number,
+    committed: CommittedOffset = { offset: -1, metadata: null },
     private readonly clock: () => number = Date.now,
   ) {
+    this.committed = committed.offset;
+    this.journaled = decodeRange(committed.metadata);
+    this.replay = this.journaled && this.journaled.firstOffset === committed.offset ? this.journaled : undefined;
     this.changedAt = clock();
   }
 
   /**
-   * The partition was assigned to us; Kafka holds `committed` (-1: none) with `metadata`. A
-   * range named there starting at the committed offset may have landed in ClickHouse without
-   * being committed past: it is re-formed exactly (`replay`), so its token matches and a
-   * repeated insert is dropped. A range that does not start at the committed offset is
-   * another tool's or an older protocol's: ignored.
+   * kafkajs handed us `first..last`. Under one assignment our fetch position only moves forward
+   * (every fetched offset is resolved), so offsets at or below ones already handed to us mean
+   * the partition's log was replaced (the topic deleted and created again, or truncated):
+   * returns false, and the caller revokes this ledger and starts the partition afresh.
    */
-  assigned(committed: number, metadata: string | null | undefined): void {
-    this.committed = committed;
-    this.journaled = decodeRange(metadata);
-    this.replay = this.journaled && this.journaled.firstOffset === committed ? this.journaled : undefined;
-    this.sealedRanges.length = 0;
-    this.changedAt = this.clock();
+  fetched(first: number, last: number): boolean {
+    if (first <= this.highestFetched) return false;
+    this.highestFetched = last;
+    return true;
+  }
+
+  /** True for an offset below the committed offset: already durable, not batched again. */
+  skips(offset: number): boolean {
+    return offset < this.committed;
   }
 
   /**
@@ -159,6 +204,18 @@ export class PartitionLedger {
   /** True when the open batch starting at `openFirst` is the replay range being re-formed: no size or age seal applies to it. */
   isReplaying(openFirst: number): boolean {
     return this.replay !== undefined && this.replay.firstOffset === openFirst;
+  }
+
+  /**
+   * True when a message at `offset` belongs to the range being re-formed. The memory budget
+   * admits such a message whatever it holds: a re-formed range can only complete by taking all
+   * of its messages, and ranges of several partitions waiting for each other's memory would
+   * never seal (a lower budget after a restart than when the ranges were cut). Bounded: one
+   * range per partition, each as large as the limits were when it was cut.
+   */
+  inReplay(offset: number): boolean {
+    const r = this.replay;
+    return r !== undefined && offset >= r.firstOffset && offset <= r.lastOffset;
   }
 
   /** After a message at `offset` joined the batch starting at `openFirst`: does the batch now hold the whole replay range (seal it now)? */
@@ -220,15 +277,43 @@ export class PartitionLedger {
   }
 
   /**
-   * The partition is no longer ours, or this process is stopping or crashed: what we knew may
-   * be stale (another member may commit now). Kafka still holds the truth; `assigned` reads it
-   * again.
+   * A batch under this ledger was given up without being inserted or committed (a stop
+   * interrupted its retries): a later batch must not commit past it, that would skip its rows.
+   * Kafka re-delivers them all to whoever owns the partition next.
    */
-  lost(): void {
-    this.committed = -1;
-    this.journaled = undefined;
-    this.replay = undefined;
-    this.sealedRanges.length = 0;
+  abandon(): void {
+    this.abandonedFlag = true;
     this.changedAt = this.clock();
+  }
+
+  /** True once a batch was given up: nothing more inserts or commits under this ledger. */
+  get abandoned(): boolean {
+    return this.abandonedFlag;
+  }
+
+  /** A stop: the retry loops of this ledger's batches give up at their next failure (each batch still gets one attempt). */
+  stopRetrying(): void {
+    this.retries.abort();
+  }
+
+  /** Aborted when this ledger's retries must give up (a stop or a revocation). */
+  get signal(): AbortSignal {
+    return this.retries.signal;
+  }
+
+  /**
+   * The partition is no longer ours under this assignment (a rebalance, its log replaced, the
+   * process stopping or crashed): another member may commit now, so nothing may be sent under
+   * this ledger any more. Kafka still holds the truth; the next assignment reads it again.
+   */
+  revoke(): void {
+    this.revokedFlag = true;
+    this.retries.abort();
+    this.changedAt = this.clock();
+  }
+
+  /** True once revoked: batches sealed under this ledger are stale (no insert, no commit). */
+  get revoked(): boolean {
+    return this.revokedFlag;
   }
 }

@@ -7,7 +7,8 @@ import { BatchStage } from './batch-stage.js';
 import { CommitStage, type OffsetCommitter } from './commit-offsets.js';
 import type { DeadLetterSink } from './dead-letter-queue.js';
 import { DecodeStage } from './decode-stage.js';
-import { InsertStage, type RowInserter } from './insert-stage.js';
+import type { RowInserter } from './clickhouse-inserter.js';
+import { InsertStage } from './insert-stage.js';
 import type { MemoryBudget, Semaphore } from './memory-budget.js';
 
 /**
@@ -20,11 +21,15 @@ import type { MemoryBudget, Semaphore } from './memory-budget.js';
  *                     partition's ledger says (a range to re-form after a crash or rebalance)
  *     → InsertStage   name the range in Kafka's commit metadata, insert with its deduplication
  *                     token, retry retriable failures with backoff for as long as it takes
- *                     (Kafka is the buffer), bisect data errors into the dead-letter queue
+ *                     (Kafka is the buffer); rows ClickHouse refuses go to RefusedRows
+ *                     (refused-rows.ts), which lands the good ones and dead-letters the rest
  *     → CommitStage   commit past the range once rows and poison letters are durable
  *
- * The partition's offset protocol lives in one place, PartitionLedger (partition-ledger.ts);
- * the stages do its I/O.
+ * The partition's offset protocol lives in one place, PartitionLedger (partition-ledger.ts): one
+ * ledger per assignment of a partition, built when the partition is assigned (ConsumerMember
+ * reads what Kafka holds, BatchStage.prepare builds it), carried by every batch sealed under it,
+ * and revoked when the partition is no longer ours. A batch is stale if and only if its ledger
+ * is revoked; the stages do the ledger's I/O and consult it.
  *
  * Each stage takes the next one in its constructor; only the last one commits.
  * Shared by all members of a process: the ClickHouse inserter, the memory budget, the insert
@@ -50,12 +55,9 @@ export interface Pipeline {
 }
 
 export function createPipeline(d: PipelineDeps): Pipeline {
-  // The batch stage is built last but the commit stage asks it for the current epoch.
-  let batchStage: BatchStage | undefined;
-  const isStale = (b: Parameters<BatchStage['isStale']>[0]) => batchStage!.isStale(b);
-  const commit = new CommitStage(d.commit, d.config.insert, d.metrics, d.log, isStale);
-  const insert = new InsertStage(commit, d.insert, d.commit, d.deadLetters, d.limiter, d.config.insert, d.metrics, d.log, isStale, d.clock);
-  const batch = (batchStage = new BatchStage(insert, d.config.batch, d.budget, d.metrics, d.clock));
+  const commit = new CommitStage(d.commit, d.config.insert, d.metrics, d.log);
+  const insert = new InsertStage(commit, d.insert, d.commit, d.deadLetters, d.limiter, d.config.insert, d.metrics, d.log, d.clock);
+  const batch = new BatchStage(insert, d.config.batch, d.budget, d.metrics, d.clock);
   // The per-topic poison limit is the dead-letter sink's (one per process): see poison-limit.ts.
   const decode = new DecodeStage(batch, d.lookup, d.typeOfTopic, d.deadLetters, d.metrics, d.log);
   return { decode, batch };

@@ -54,10 +54,12 @@ export interface Batch extends LedgerRange {
   readonly eventType: EventType;
   readonly firstOffset: number;
   readonly lastOffset: number;
-  /** The partition's offset protocol: the insert and commit stages report to it. */
+  /**
+   * The partition's offset protocol for the assignment the batch was sealed under: the insert
+   * and commit stages report to it. The batch is stale (no insert, no commit) once it is revoked,
+   * and its retry loops give up when `ledger.signal` aborts (a stop or a revocation).
+   */
   readonly ledger: PartitionLedger;
-  /** Aborted at a rebalance or a stop: a retry loop for this batch gives up (see insert-stage.ts). */
-  readonly signal: AbortSignal;
   readonly rows: EncodedRows;
   /** Encoded (Avro) bytes of the messages in the range. */
   readonly bytes: number;
@@ -66,10 +68,6 @@ export interface Batch extends LedgerRange {
   readonly reason: import('../lib/metrics.js').FlushReason;
   /** Dead-letter writes of poison messages in this range; the batch commits only after them. */
   readonly poisonWrites: readonly Promise<unknown>[];
-  /** Group generation (rebalances seen by this member) when the batch was sealed. */
-  readonly epoch: number;
-  /** Resets of its partition's log (BatchStage.resetPartition) when the batch was sealed. */
-  readonly resets: number;
 }
 
 export const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;

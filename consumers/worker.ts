@@ -23,7 +23,7 @@ import { installKafkaCodecs } from './kafka-codecs.js';
 import { decodeMessage } from './decode-stage.js';
 import { ReadinessProbes, startHealthServer } from './health-server.js';
 import { describeClickHouse, queryEndpoint } from './query-endpoint.js';
-import { clickHouseInserter, recordInserter, type RowInserter } from './insert-stage.js';
+import { clickHouseInserter, recordInserter, type RowInserter } from './clickhouse-inserter.js';
 import { LagMonitor } from './lag-monitor.js';
 import { MemoryBudget, Semaphore } from './memory-budget.js';
 

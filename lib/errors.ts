@@ -129,3 +129,28 @@ export function isKnownRetriable(err: unknown): boolean {
   const e = err as { code?: unknown } | null;
   return !!e && typeof e === 'object' && typeof e.code === 'string' && RETRIABLE_NODE_CODES.has(e.code);
 }
+
+/**
+ * Kafka protocol errors that no retry can mend: the principal lacks an ACL (the operator must
+ * grant it), or our own request is malformed (a bug). Everything else a Kafka call throws is
+ * retriable, whatever kafkajs's own `retriable` flag says: a rebalance (REBALANCE_IN_PROGRESS,
+ * ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID) is answered by the caller's staleness check on its next
+ * attempt, and a broker or coordinator moving is answered by time.
+ */
+const FATAL_KAFKA_ERRORS = new Set(['TOPIC_AUTHORIZATION_FAILED', 'GROUP_AUTHORIZATION_FAILED', 'CLUSTER_AUTHORIZATION_FAILED', 'OFFSET_METADATA_TOO_LARGE', 'INVALID_COMMIT_OFFSET_SIZE', 'SASL_AUTHENTICATION_FAILED']);
+
+/**
+ * Classifies what a Kafka call (an offset commit, an offset fetch) threw: fatal or retriable,
+ * never poison. Kafka's numeric error codes are not ClickHouse's (27 is REBALANCE_IN_PROGRESS in
+ * Kafka and CANNOT_PARSE_INPUT_ASSERTION_FAILED in ClickHouse), so Kafka errors must never go
+ * through classifyClickHouseError.
+ */
+export function classifyKafkaError(err: unknown): Exclude<FailureKind, 'poison'> {
+  if (err instanceof RetriableError) return 'retriable';
+  if (BUG_ERRORS.some((c) => err instanceof c)) return 'fatal';
+  for (let e = err as { type?: unknown; name?: unknown; cause?: unknown } | undefined, depth = 0; e && typeof e === 'object' && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.type === 'string' && FATAL_KAFKA_ERRORS.has(e.type)) return 'fatal';
+    if (e.name === 'KafkaJSSASLAuthenticationError') return 'fatal';
+  }
+  return 'retriable';
+}

@@ -1,6 +1,6 @@
 import { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RowInserter } from '../../consumers/insert-stage.js';
+import type { RowInserter } from '../../consumers/clickhouse-inserter.js';
 import { IngestWorker } from '../../consumers/worker.js';
 import { IngestProducer } from '../../producers/ingest-producer.js';
 import { sampleEvents } from '../fixtures/events.js';

@@ -6,7 +6,7 @@ import { Kafka } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { OffsetCommitter } from '../../consumers/commit-offsets.js';
-import type { RowInserter } from '../../consumers/insert-stage.js';
+import type { RowInserter } from '../../consumers/clickhouse-inserter.js';
 import { IngestWorker } from '../../consumers/worker.js';
 import { openClickHouse } from '../../lib/clickhouse.js';
 import { topicName } from '../../lib/kafka.js';
@@ -146,9 +146,9 @@ describe('a crash between insert and commit, every Redis key lost, restart with 
         inserts++;
         return written;
       },
-      wrapCommitter: (inner: OffsetCommitter): OffsetCommitter => async (topic, partition, offset, metadata, purpose) => {
+      wrapCommitter: (inner: OffsetCommitter): OffsetCommitter => async (topic, partition, offset, metadata, purpose, ledger) => {
         if (inserts >= n) throw new Error('process died before commit (simulated)');
-        return inner(topic, partition, offset, stripMetadata ? '' : metadata, purpose);
+        return inner(topic, partition, offset, stripMetadata ? '' : metadata, purpose, ledger);
       },
     };
   };

@@ -1,6 +1,6 @@
 import { Kafka, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RowInserter } from '../../consumers/insert-stage.js';
+import type { RowInserter } from '../../consumers/clickhouse-inserter.js';
 import { IngestWorker } from '../../consumers/worker.js';
 import { openClickHouse } from '../../lib/clickhouse.js';
 import { topicName } from '../../lib/kafka.js';

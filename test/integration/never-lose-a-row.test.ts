@@ -1,7 +1,7 @@
 import avsc from 'avsc';
 import { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RowInserter } from '../../consumers/insert-stage.js';
+import type { RowInserter } from '../../consumers/clickhouse-inserter.js';
 import { IngestWorker } from '../../consumers/worker.js';
 import { topicName } from '../../lib/kafka.js';
 import { IngestProducer } from '../../producers/ingest-producer.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RowInserter } from '../../consumers/insert-stage.js';
+import type { RowInserter } from '../../consumers/clickhouse-inserter.js';
 import { IngestWorker } from '../../consumers/worker.js';
 import type { Config } from '../../lib/config.js';
 import { topicName } from '../../lib/kafka.js';

@@ -4,7 +4,7 @@ import { BatchStage, type BatchConsumer } from '../../consumers/batch-stage.js';
 import type { DeadLetterSink, PoisonLetter } from '../../consumers/dead-letter-queue.js';
 import { DecodeStage } from '../../consumers/decode-stage.js';
 import { PoisonLimit } from '../../consumers/poison-limit.js';
-import { decodedRows } from '../../consumers/insert-stage.js';
+import { decodedRows } from '../../consumers/letter-rows.js';
 import { MemoryBudget } from '../../consumers/memory-budget.js';
 import { createRowEncoder } from '../../consumers/row-encoder.js';
 import { encodeRecords, sliceRows, TsvBody } from '../../consumers/tsv-body.js';

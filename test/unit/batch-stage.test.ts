@@ -286,7 +286,7 @@ describe('BatchStage', () => {
     const { stage, next, add, budget } = setup({ maxRows: 100, maxBytes: 10_000, maxWaitMs: 10_000 });
     add(0);
     add(1);
-    stage.resetAfterRebalance();
+    stage.revokeAll();
     expect(budget.used).toBe(0);
     expect(stage.isPrepared('t', 0)).toBe(false);
     await stage.join('shutdown', 1_000);

@@ -9,10 +9,10 @@ import { costMetrics } from '../../schemas/cost-metrics.js';
 
 const backoff = { initialBackoffMs: 1, maxBackoffMs: 2 };
 
-function batch(ledger: PartitionLedger, first: number, last: number, opts: { epoch?: number; poisonWrites?: Promise<unknown>[]; signal?: AbortSignal } = {}): Batch {
+function batch(ledger: PartitionLedger, first: number, last: number, opts: { poisonWrites?: Promise<unknown>[] } = {}): Batch {
   return {
-    topic: 't', partition: 0, eventType: costMetrics, firstOffset: first, lastOffset: last, firstTimestamp: first, lastTimestamp: last, ledger, signal: opts.signal ?? new AbortController().signal,
-    rows: new TsvBody('t', 0).finish(), bytes: 0, messages: 0, reason: 'rows', poisonWrites: opts.poisonWrites ?? [], epoch: opts.epoch ?? 0, resets: 0,
+    topic: 't', partition: 0, eventType: costMetrics, firstOffset: first, lastOffset: last, firstTimestamp: first, lastTimestamp: last, ledger,
+    rows: new TsvBody('t', 0).finish(), bytes: 0, messages: 0, reason: 'rows', poisonWrites: opts.poisonWrites ?? [],
   };
 }
 
@@ -20,8 +20,7 @@ describe('CommitStage', () => {
   const log = createLogger({}, 'silent');
 
   it('commits past the range after the poison letters are durable, naming the next sealed range', async () => {
-    const ledger = new PartitionLedger('t', 0, () => 0);
-    ledger.assigned(0, null);
+    const ledger = new PartitionLedger('t', 0, { offset: 0, metadata: null }, () => 0);
     const b1 = batch(ledger, 0, 9);
     const b2 = batch(ledger, 10, 19);
     ledger.sealed(b1);
@@ -40,20 +39,18 @@ describe('CommitStage', () => {
   });
 
   it('does not commit a batch sealed before a rebalance', async () => {
-    const ledger = new PartitionLedger('t', 0);
+    const revoked = new PartitionLedger('t', 0);
+    revoked.revoke();
     const commits: number[] = [];
-    let epoch = 1;
-    const stage = new CommitStage(async (_t, _p, next) => void commits.push(next), backoff, createWorkerMetrics(), log, (b) => b.epoch !== epoch);
-    await stage.submit(batch(ledger, 0, 9));
+    const stage = new CommitStage(async (_t, _p, next) => void commits.push(next), backoff, createWorkerMetrics(), log);
+    await stage.submit(batch(revoked, 0, 9));
     expect(commits).toEqual([]);
-    epoch = 0;
-    await stage.submit(batch(ledger, 0, 9));
+    await stage.submit(batch(new PartitionLedger('t', 0), 0, 9));
     expect(commits).toEqual([10]);
   });
 
   it('retries a failed commit until Kafka takes it, and records only the acknowledged one', async () => {
-    const ledger = new PartitionLedger('t', 0);
-    ledger.assigned(0, encodeRange({ firstOffset: 0, lastOffset: 9, firstTimestamp: 0, lastTimestamp: 9 }));
+    const ledger = new PartitionLedger('t', 0, { offset: 0, metadata: encodeRange({ firstOffset: 0, lastOffset: 9, firstTimestamp: 0, lastTimestamp: 9 }) });
     let calls = 0;
     const commit: OffsetCommitter = async () => {
       if (++calls < 3) throw new Error('REBALANCE_IN_PROGRESS');
@@ -65,15 +62,13 @@ describe('CommitStage', () => {
   });
 
   it('a commit that keeps failing until a stop aborts it gives the batch up and forgets nothing', async () => {
-    const ledger = new PartitionLedger('t', 0);
     const named = encodeRange({ firstOffset: 0, lastOffset: 9, firstTimestamp: 0, lastTimestamp: 9 });
-    ledger.assigned(0, named);
-    const stop = new AbortController();
+    const ledger = new PartitionLedger('t', 0, { offset: 0, metadata: named });
     const commit: OffsetCommitter = async () => {
-      stop.abort();
+      ledger.stopRetrying();
       throw new Error('kafkajs consumer is not running: offset commit not sent');
     };
-    await expect(new CommitStage(commit, backoff, createWorkerMetrics(), log).submit(batch(ledger, 0, 9, { signal: stop.signal }))).rejects.toBeInstanceOf(BatchAbandoned);
+    await expect(new CommitStage(commit, backoff, createWorkerMetrics(), log).submit(batch(ledger, 0, 9))).rejects.toBeInstanceOf(BatchAbandoned);
     expect(ledger.committed).toBe(0);
     expect(ledger.pending).toEqual({ firstOffset: 0, lastOffset: 9, firstTimestamp: 0, lastTimestamp: 9 });
   });

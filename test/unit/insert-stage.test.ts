@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { BatchConsumer } from '../../consumers/batch-stage.js';
 import type { OffsetCommitter } from '../../consumers/commit-offsets.js';
 import type { DeadLetterSink } from '../../consumers/dead-letter-queue.js';
-import { InsertStage, type RowInserter } from '../../consumers/insert-stage.js';
+import type { RowInserter } from '../../consumers/clickhouse-inserter.js';
+import { InsertStage } from '../../consumers/insert-stage.js';
 import { Semaphore } from '../../consumers/memory-budget.js';
 import { encodeRange, PartitionLedger } from '../../consumers/partition-ledger.js';
 import { PoisonLimit } from '../../consumers/poison-limit.js';
@@ -24,13 +25,13 @@ function recordingLog() {
   return { log, lines };
 }
 
-function batchOf(ledger: PartitionLedger, first: number, n: number, signal = new AbortController().signal): Batch {
+function batchOf(ledger: PartitionLedger, first: number, n: number): Batch {
   const body = new TsvBody('t', 0);
   for (let o = first; o < first + n; o++) {
     body.writeText(`${o}\n`);
     body.endRow(o, Number.NaN);
   }
-  return { topic: 't', partition: 0, eventType: costMetrics, firstOffset: first, lastOffset: first + n - 1, firstTimestamp: 1_000, lastTimestamp: 2_000, ledger, signal, rows: body.finish(), bytes: 10 * n, messages: n, reason: 'rows', poisonWrites: [], epoch: 0, resets: 0 };
+  return { topic: 't', partition: 0, eventType: costMetrics, firstOffset: first, lastOffset: first + n - 1, firstTimestamp: 1_000, lastTimestamp: 2_000, ledger, rows: body.finish(), bytes: 10 * n, messages: n, reason: 'rows', poisonWrites: [] };
 }
 
 const noDeadLetters: DeadLetterSink = {
@@ -43,8 +44,7 @@ const config = { initialBackoffMs: 1, maxBackoffMs: 4, concurrency: 1 };
 
 describe('InsertStage', () => {
   it('names the range in Kafka before inserting, retries an unknown ClickHouse code until it lands, logs the streak once', async () => {
-    const ledger = new PartitionLedger('t', 0);
-    ledger.assigned(0, null);
+    const ledger = new PartitionLedger('t', 0, { offset: 0, metadata: null });
     const events: string[] = [];
     let failures = 0;
     const insert: RowInserter = async (_table, rows, token) => {
@@ -72,8 +72,7 @@ describe('InsertStage', () => {
   });
 
   it('counts a repeat ClickHouse dropped (0 rows written) as deduplicated, not inserted', async () => {
-    const ledger = new PartitionLedger('t', 0);
-    ledger.assigned(0, null);
+    const ledger = new PartitionLedger('t', 0, { offset: 0, metadata: null });
     const metrics = createWorkerMetrics();
     const stage = new InsertStage(done, async () => 0, async () => undefined, noDeadLetters, new Semaphore(1), config, metrics, recordingLog().log);
     await stage.submit(batchOf(ledger, 0, 5));
@@ -82,17 +81,15 @@ describe('InsertStage', () => {
   });
 
   it('a stop or rebalance interrupts the retries promptly: BatchAbandoned, nothing committed past the range', async () => {
-    const ledger = new PartitionLedger('t', 0);
-    ledger.assigned(0, null);
-    const stop = new AbortController();
+    const ledger = new PartitionLedger('t', 0, { offset: 0, metadata: null });
     const commits: Array<[number, string]> = [];
     const insert: RowInserter = async () => {
       throw Object.assign(new Error('Code: 243. NOT_ENOUGH_SPACE'), { code: '243' });
     };
     const stage = new InsertStage(done, insert, async (_t, _p, o, _m, purpose) => void commits.push([o, purpose]), noDeadLetters, new Semaphore(1), { ...config, initialBackoffMs: 60_000, maxBackoffMs: 60_000 }, createWorkerMetrics(), recordingLog().log);
-    setTimeout(() => stop.abort(), 30);
+    setTimeout(() => ledger.stopRetrying(), 30);
     const started = Date.now();
-    await expect(stage.submit(batchOf(ledger, 0, 5, stop.signal))).rejects.toBeInstanceOf(BatchAbandoned);
+    await expect(stage.submit(batchOf(ledger, 0, 5))).rejects.toBeInstanceOf(BatchAbandoned);
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(commits).toEqual([[0, 'journal']]);
   });

@@ -26,8 +26,7 @@ describe('PartitionLedger metadata and tokens', () => {
 describe('PartitionLedger protocol', () => {
   it('walks a partition from assignment through inserts and commits', () => {
     let now = 100;
-    const ledger = new PartitionLedger('t', 3, () => now);
-    ledger.assigned(-1, null);
+    const ledger = new PartitionLedger('t', 3, { offset: -1, metadata: null }, () => now);
     expect(ledger.replay).toBeUndefined();
     const a = range(0, 9);
     const b = range(10, 19);
@@ -55,8 +54,7 @@ describe('PartitionLedger protocol', () => {
   });
 
   it('a commit that was not acknowledged forgets nothing: the next insert journals again from where Kafka is', () => {
-    const ledger = new PartitionLedger('t', 0);
-    ledger.assigned(0, null);
+    const ledger = new PartitionLedger('t', 0, { offset: 0, metadata: null });
     const a = range(0, 9);
     const b = range(10, 19);
     ledger.sealed(a);
@@ -70,9 +68,8 @@ describe('PartitionLedger protocol', () => {
   });
 
   it('after a crash, re-forms exactly the range the metadata names when it starts at the committed offset', () => {
-    const ledger = new PartitionLedger('t', 0);
     const r = range(500, 899);
-    ledger.assigned(500, encodeRange(r));
+    const ledger = new PartitionLedger('t', 0, { offset: 500, metadata: encodeRange(r) });
     expect(ledger.replay).toEqual(r);
     expect(ledger.cutBefore(500, undefined)).toBe('none');
     expect(ledger.isReplaying(500)).toBe(true);
@@ -86,32 +83,29 @@ describe('PartitionLedger protocol', () => {
   });
 
   it('ignores a named range that does not start at the committed offset', () => {
-    const ledger = new PartitionLedger('t', 0);
-    ledger.assigned(100, encodeRange(range(500, 899)));
+    const ledger = new PartitionLedger('t', 0, { offset: 100, metadata: encodeRange(range(500, 899)) });
     expect(ledger.replay).toBeUndefined();
   });
 
   it('cuts the batch before the range where the range starts, and gives up a range it cannot form exactly', () => {
-    const ledger = new PartitionLedger('t', 0);
-    // Through its fields: a range ahead of the fetch position (defensive; not produced by our commits).
-    ledger.assigned(500, encodeRange(range(500, 599)));
+    // A range ahead of the fetch position (defensive; not produced by our commits).
+    const ledger = new PartitionLedger('t', 0, { offset: 500, metadata: encodeRange(range(500, 599)) });
     expect(ledger.cutBefore(500, 480)).toBe('seal'); // a batch open before the range ends before it
-    const missed = new PartitionLedger('t', 0);
-    missed.assigned(500, encodeRange(range(500, 599)));
+    const missed = new PartitionLedger('t', 0, { offset: 500, metadata: encodeRange(range(500, 599)) });
     expect(missed.cutBefore(520, undefined)).toBe('none'); // its first message never came (deleted)
     expect(missed.replay).toBeUndefined();
-    const passed = new PartitionLedger('t', 0);
-    passed.assigned(500, encodeRange(range(500, 599)));
+    const passed = new PartitionLedger('t', 0, { offset: 500, metadata: encodeRange(range(500, 599)) });
     expect(passed.cutBefore(500, undefined)).toBe('none');
     expect(passed.cutBefore(650, 500)).toBe('seal'); // its last message never came: seal what was formed
     expect(passed.replay).toBeUndefined();
   });
 
-  it('forgets everything it knew at a rebalance; Kafka is read again', () => {
-    const ledger = new PartitionLedger('t', 0);
-    ledger.assigned(500, encodeRange(range(500, 599)));
+  it('forgets everything it knew at a rebalance: the next assignment is a new ledger that reads Kafka again', () => {
+    const ledger = new PartitionLedger('t', 0, { offset: 500, metadata: encodeRange(range(500, 599)) });
     ledger.sealed(range(500, 599));
-    ledger.lost();
-    expect({ committed: ledger.committed, replay: ledger.replay, pending: ledger.pending, waiting: ledger.waiting }).toEqual({ committed: -1, replay: undefined, pending: undefined, waiting: [] });
+    ledger.revoke();
+    expect({ revoked: ledger.revoked, aborted: ledger.signal.aborted }).toEqual({ revoked: true, aborted: true });
+    const next = new PartitionLedger('t', 0);
+    expect({ committed: next.committed, replay: next.replay, pending: next.pending, waiting: next.waiting }).toEqual({ committed: -1, replay: undefined, pending: undefined, waiting: [] });
   });
 });

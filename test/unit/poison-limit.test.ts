@@ -7,7 +7,9 @@ import { encodeSingleObject } from '../../schemas/wire-format.js';
 import type { BatchConsumer } from '../../consumers/batch-stage.js';
 import { PartitionLedger } from '../../consumers/partition-ledger.js';
 import { letterBackoffMs, letterIdentity, type DeadLetterSink, type PoisonLetter } from '../../consumers/dead-letter-queue.js';
-import { BISECT_VERDICT_DEPTH, InsertStage, type RowInserter } from '../../consumers/insert-stage.js';
+import type { RowInserter } from '../../consumers/clickhouse-inserter.js';
+import { InsertStage } from '../../consumers/insert-stage.js';
+import { BISECT_VERDICT_DEPTH } from '../../consumers/refused-rows.js';
 import { Semaphore } from '../../consumers/memory-budget.js';
 import { PoisonLimit, type StopCause } from '../../consumers/poison-limit.js';
 import { rowEncoderFor } from '../../consumers/row-encoder.js';
@@ -116,9 +118,8 @@ describe('InsertStage.bisect: bounded, stops a table that refuses every row', ()
   function batchOf(n: number, partition = 0, type: EventType = costMetrics as unknown as EventType): Batch {
     const records = sampleEvents(type.name, n, 3).map((e, i) => toEventRecord(type, e as never, i, Date.now()));
     const rows: EncodedRows = encodeRecords(rowEncoderFor(type), type.timestampField, { topic: `ingest.${type.name}`, partition, rows: records.map((record, offset) => ({ offset, record, bytes: 10 })) });
-    const ledger = new PartitionLedger(`ingest.${type.name}`, partition);
-    ledger.assigned(0, null);
-    const batch: Batch = { topic: `ingest.${type.name}`, partition, eventType: type, firstOffset: 0, lastOffset: n - 1, firstTimestamp: 1_000, lastTimestamp: 2_000, ledger, signal: new AbortController().signal, rows, bytes: 10 * n, messages: n, reason: 'rows', poisonWrites: [], epoch: 0, resets: 0 };
+    const ledger = new PartitionLedger(`ingest.${type.name}`, partition, { offset: 0, metadata: null });
+    const batch: Batch = { topic: `ingest.${type.name}`, partition, eventType: type, firstOffset: 0, lastOffset: n - 1, firstTimestamp: 1_000, lastTimestamp: 2_000, ledger, rows, bytes: 10 * n, messages: n, reason: 'rows', poisonWrites: [] };
     ledger.sealed(batch);
     return batch;
   }
@@ -167,12 +168,12 @@ describe('InsertStage.bisect: bounded, stops a table that refuses every row', ()
 
   it('a stop while Redis refuses a refused row\'s letter gives the batch up (BatchAbandoned), it does not fail the worker', async () => {
     const fake = fakeTable(new Set([1]));
-    const stop = new AbortController();
+    const batch = batchOf(2);
     let letterWrites = 0;
     const limit = new PoisonLimit({ maxRatio: 0.5, window: 1_000, initialPauseMs: 1_000, maxPauseMs: 8_000 });
     const redisDown: DeadLetterSink = {
       poison: async () => {
-        if (++letterWrites === 2) stop.abort();
+        if (++letterWrites === 2) batch.ledger.stopRetrying();
         throw new Error('connect ECONNREFUSED 127.0.0.1:6380 (injected)');
       },
       failedBatch: async () => expect.fail('no batch is dead-lettered whole'),
@@ -180,7 +181,7 @@ describe('InsertStage.bisect: bounded, stops a table that refuses every row', ()
     };
     const committed: Batch[] = [];
     const s = new InsertStage({ submit: async (b) => void committed.push(b) }, fake.insert, commit, redisDown, new Semaphore(1), config, metrics, log);
-    const outcome = s.submit({ ...batchOf(2), signal: stop.signal }).then(() => 'committed', (e: unknown) => e);
+    const outcome = s.submit(batch).then(() => 'committed', (e: unknown) => e);
     await vi.advanceTimersByTimeAsync(1_000);
     expect(await outcome).toBeInstanceOf(BatchAbandoned);
     expect(letterWrites).toBe(2);

@@ -96,13 +96,13 @@ export class BatchStage {
     private readonly budget: MemoryBudget,
     private readonly metrics: Pick<WorkerMetrics, 'flushes'>,
     /**
-     * Tests inject one fake clock for both. By default age deadlines run on a monotonic clock, so
+     * Tests inject one fake clock for both, or each. By default age deadlines run on a monotonic clock, so
      * a wall clock stepped back (NTP) cannot hold a batch open, nor one stepped forward seal early;
      * only the transit of a message (now - its Kafka timestamp) is wall time.
      */
-    clock?: () => number,
+    clock?: (() => number) | { readonly wall: () => number; readonly monotonic: () => number },
   ) {
-    this.clocks = clock ? { wall: clock, monotonic: clock } : { wall: Date.now, monotonic: () => performance.now() };
+    this.clocks = typeof clock === 'function' ? { wall: clock, monotonic: clock } : (clock ?? { wall: Date.now, monotonic: () => performance.now() });
   }
 
   /** A fatal error from a later stage; the worker must stop. */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { RowInserter } from '../../consumers/clickhouse-inserter.js';
 import { IngestWorker } from '../../consumers/worker.js';
 import { createKafka, topicName } from '../../lib/kafka.js';
 import { IngestProducer } from '../../producers/ingest-producer.js';
@@ -86,6 +87,58 @@ describe('a topic deleted and created again', () => {
       await new Promise((r) => setTimeout(r, 1_500));
       const [s] = await queryRows<{ n: string; coords: string }>(worker.clickhouse, 'SELECT count() AS n, uniqExact(_kafka_partition, _kafka_offset, instance_id) AS coords FROM cost_metrics_ts');
       expect({ n: Number(s!.n), coords: Number(s!.coords), ids: (await auditCostRows(worker.clickhouse)).ids }).toEqual({ n: before + after, coords: before + after, ids: before + after });
+    } finally {
+      await worker.stop();
+    }
+  }, 400_000);
+
+  // The same with inserts in flight when the topic goes: kafkajs rejoins the group
+  // (UNKNOWN_TOPIC_OR_PARTITION), and a partition whose insert was still running kept its old
+  // state through the rebalance, skip position included, so every new offset below the old
+  // position was skipped as "already committed". Each assignment now starts from what Kafka
+  // holds for the new log.
+  it('lands every new event when the topic is recreated while inserts are in flight', async () => {
+    const config = testConfig({ consumer: { eventTypes: ['cost_metrics'] }, batch: { maxRows: 500, maxWaitMs: 200 } });
+    const topic = topicName(config.kafka, 'cost_metrics');
+    await createTopics(config, ['cost_metrics']);
+    const before = 8_000;
+    const after = 4_000;
+    let slowMs = 0;
+    let started = 0;
+    let finished = 0;
+    const wrapInserter = (inner: RowInserter): RowInserter => async (table, rows, token) => {
+      started++;
+      try {
+        if (slowMs > 0) await new Promise((r) => setTimeout(r, slowMs));
+        return await inner(table, rows, token);
+      } finally {
+        finished++;
+      }
+    };
+    const worker = await IngestWorker.start(config, { wrapInserter });
+    try {
+      let producer = await IngestProducer.connect({ brokers: [...config.kafka.brokers], topicPrefix: config.kafka.topicPrefix });
+      await producer.emitCostMetrics(costEvents(before));
+      await waitFor('part of the first incarnation landed', async () => (await auditCostRows(worker.clickhouse)).ids >= before / 2, 120_000, 20);
+      slowMs = 4_000;
+      await waitFor('an insert in flight', async () => started > finished, 60_000, 5);
+      const inFlightWhenDeleted = started - finished;
+      await recreateTopic(config, topic);
+      await producer.close();
+      expect(inFlightWhenDeleted).toBeGreaterThan(0);
+      producer = await IngestProducer.connect({ brokers: [...config.kafka.brokers], topicPrefix: config.kafka.topicPrefix });
+      await producer.emitCostMetrics(costEvents(after, before));
+      await producer.close();
+      slowMs = 0;
+      const newRows = async () => {
+        const [r] = await queryRows<{ n: string; ids: string; coords: string }>(worker.clickhouse, 'SELECT count() AS n, uniqExact(instance_id) AS ids, uniqExact(_kafka_partition, _kafka_offset) AS coords FROM cost_metrics_ts WHERE toUInt64(substring(instance_id, 3)) >= {before:UInt64}', { before });
+        return { n: Number(r!.n), ids: Number(r!.ids), coords: Number(r!.coords) };
+      };
+      await waitFor('every new event landed', async () => (await newRows()).ids === after, 180_000).catch(async (err) => {
+        throw new Error(`${(err as Error).message}: ${JSON.stringify(await newRows())} of ${after}`);
+      });
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(await newRows()).toEqual({ n: after, ids: after, coords: after });
     } finally {
       await worker.stop();
     }

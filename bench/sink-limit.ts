@@ -128,7 +128,7 @@ export async function sinkLimit(opts: { ch: BenchClickHouse; id: string; encoded
         columns,
         // Explicit per insert: chdb/connection applies clickhouse_settings as session-level SET,
         // so the last client insert's token could otherwise still be in force here.
-        settings: { insert_deduplicate: 1, insert_deduplication_token: token(first, n), async_insert: 0 },
+        settings: { insert_deduplicate: 1, insert_deduplication_token: token(first, n), deduplicate_blocks_in_dependent_materialized_views: 1, async_insert: 0 },
       });
     });
     const counted = await ch.count(`${db}.cost_metrics_ts`);

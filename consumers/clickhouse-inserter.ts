@@ -52,6 +52,9 @@ export function clickHouseInserter(client: ClickHouseClient, eventTypes: readonl
       // non_replicated_deduplication_window, or replicated tables' default window).
       insert_deduplicate: 1,
       insert_deduplication_token: token,
+      // The hourly rollups deduplicate with their source, each with its own window
+      // (sql/migrations/0010): a retry after a failed view write lands in the rollup once.
+      deduplicate_blocks_in_dependent_materialized_views: 1,
       // Make the insert synchronous and durable before we commit the offsets.
       async_insert: 0,
       // The worker validated every value; never let ClickHouse skip or default rows silently.

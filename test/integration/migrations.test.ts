@@ -213,4 +213,29 @@ describe('migration runner', () => {
       }
     });
   });
+
+  it('an installation migrated to 0009 with rollup rows gets the windows on every hourly rollup (0010), its rows unchanged', async () => {
+    await withDb(async (c) => {
+      await migrate(c, upTo('0009'), { lock: fast });
+      await c.command({
+        query: `INSERT INTO cost_metrics_ts (timestamp, customer_id, cloud_provider, service_name, instance_id, instance_type, region, cost_per_hour, utilization_percent, is_spot, is_reserved)
+          SELECT toStartOfHour(now64(3, 'UTC')) - INTERVAL 2 HOUR + number * 60, generateUUIDv4(), 'aws', 'ec2', toString(number), 'm5.xlarge', 'us-east-1', 0.5, 50, 0, 0 FROM numbers(100)`,
+      });
+      const rollup = 'SELECT toString(countMerge(samples)) AS n, toString(sumMerge(total_cost)) AS cost FROM cost_metrics_hourly';
+      const before = await queryRows(c, rollup);
+      expect(before).toEqual([{ n: '100', cost: '50' }]);
+      const r = await migrate(c, all, { lock: fast });
+      expect(r.applied).toEqual(all.filter((m) => m.version > '0009').map((m) => `${m.version}_${m.name}`));
+      expect(r.applied).toContain('0010_rollup_deduplication_windows');
+      expect(await queryRows(c, rollup)).toEqual(before);
+      const rows = await queryRows<{ name: string; engine_full: string }>(c, "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase() AND name LIKE '%\\_hourly' ORDER BY name");
+      expect(rows.map((x) => x.name)).toEqual(['cost_metrics_hourly', 'performance_metrics_hourly', 'quality_metrics_hourly', 'resource_metrics_hourly']);
+      for (const x of rows) {
+        expect(x.engine_full, x.name).toMatch(/^AggregatingMergeTree/);
+        expect(x.engine_full, x.name).toContain('non_replicated_deduplication_window = 10000');
+        expect(x.engine_full, x.name).toContain('replicated_deduplication_window = 10000');
+        expect(x.engine_full, x.name).toContain('replicated_deduplication_window_seconds = 604800');
+      }
+    });
+  });
 });

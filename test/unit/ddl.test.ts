@@ -79,6 +79,22 @@ describe('rendering the migrations', () => {
     expect(storageName('llm_logs', replicated)).toBe('llm_logs');
   });
 
+  it('every hourly rollup gets the deduplication windows, applied to the table that stores its rows in every layout', () => {
+    const rollups = created.filter((t) => t.endsWith('_hourly'));
+    expect(rollups.sort()).toEqual(['cost_metrics_hourly', 'performance_metrics_hourly', 'quality_metrics_hourly', 'resource_metrics_hourly']);
+    const windows = 'MODIFY SETTING non_replicated_deduplication_window = 10000, replicated_deduplication_window = 10000, replicated_deduplication_window_seconds = 604800';
+    const v10 = readMigrations().find((m) => m.version === '0010')!;
+    expect(v10.statements.sort()).toEqual(rollups.map((t) => `ALTER TABLE ${t} ${windows}`));
+    for (const t of rollups) {
+      const s = `ALTER TABLE ${t} ${windows}`;
+      // Single server and ClickHouse Cloud (SharedMergeTree takes the replicated settings).
+      expect(renderStatement(s, single)).toEqual([s]);
+      expect(renderStatement(s, replicated)).toEqual([`ALTER TABLE ${t} ON CLUSTER events ${windows}`]);
+      // Sharded: the views write each shard's local rollup; the Distributed table stores nothing.
+      expect(renderStatement(s, sharded)).toEqual([`ALTER TABLE ${t}_local ON CLUSTER events ${windows}`]);
+    }
+  });
+
   it('a statement form the renderer does not know is refused for a cluster, not passed through', () => {
     expect(() => renderStatement('RENAME TABLE a TO b', replicated)).toThrow(DdlError);
     expect(() => renderStatement('CREATE TABLE IF NOT EXISTS unknown_table (x UInt8) ENGINE = MergeTree ORDER BY x', sharded)).toThrow(/sharding key/);

@@ -26,6 +26,13 @@ describe('the inserter in the sharded layout', () => {
     expect(settings[0]).toMatchObject({ distributed_foreground_insert: 1, insert_deduplication_token: 'tok', async_insert: 0 });
   });
 
+  it('deduplicates in the hourly rollups too: deduplicate_blocks_in_dependent_materialized_views=1 with every token, in every layout', async () => {
+    const { client, settings } = capturingClient();
+    await clickHouseInserter(client, [costMetrics])(costMetrics.table, rows, 'tok');
+    await clickHouseInserter(client, [costMetrics], DISTRIBUTED_INSERT_SETTINGS)(costMetrics.table, rows, 'tok');
+    for (const s of settings) expect(s).toMatchObject({ insert_deduplicate: 1, insert_deduplication_token: 'tok', deduplicate_blocks_in_dependent_materialized_views: 1 });
+  });
+
   it('sends no Distributed setting on a single server', async () => {
     const { client, settings } = capturingClient();
     await clickHouseInserter(client, [costMetrics])(costMetrics.table, rows, 'tok');

@@ -66,9 +66,9 @@ describe('decideResumePosition', () => {
     expect(await decideResumePosition(sources({ earliest: 0, records: records(0, 5_000, 'b') }, [...rows(0, 1_000, 'a'), ...rows(0, 300, 'b')]))).toBe(0);
   });
 
-  it('starts at the log start when the record at the highest row is gone or poison (no row can be it)', async () => {
+  it('starts at the log start when the log holds another record (or poison) at the highest row', async () => {
     const log = { earliest: 0, records: records(0, 100, 'a') };
-    log.records.delete(99);
+    log.records.set(99, 'poison');
     expect(await decideResumePosition(sources(log, rows(0, 100, 'a')))).toBe(0);
   });
 

@@ -23,7 +23,7 @@ function sources(log: { earliest: number; records: Map<number, string> }, table:
   };
 }
 
-const records = (from: number, to: number, tag: string) => new Map(Array.from({ length: to - from }, (_, i) => [from + i, `${tag}${from + i}`] as const));
+const records = (from: number, to: number, tag: string) => new Map<number, string>(Array.from({ length: to - from }, (_, i) => [from + i, `${tag}${from + i}`] as const));
 const rows = (from: number, to: number, tag: string): Array<[number, string]> => Array.from({ length: to - from }, (_, i) => [from + i, `${tag}${from + i}`]);
 
 describe('decideResumePosition', () => {

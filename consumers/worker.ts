@@ -26,7 +26,7 @@ import { describeClickHouse, queryEndpoint } from './query-endpoint.js';
 import { clickHouseInserter, recordInserter, type RowInserter } from './clickhouse-inserter.js';
 import { LagMonitor } from './lag-monitor.js';
 import { MemoryBudget, Semaphore } from './memory-budget.js';
-import { platformaticRecordReader, resumePosition } from './resume-position.js';
+import { committedOffsetReader, platformaticRecordReader } from './resume-position.js';
 
 export interface WorkerOptions {
   /** Event types known to this worker (default: all of schemas/). Tests pass older sets to play an old worker. */
@@ -139,27 +139,12 @@ export class IngestWorker {
 
     const budget = new MemoryBudget(config.memory.maxBufferedBytes, (total) => metrics.bufferedBytes.set(total));
     const limiter = new Semaphore(config.insert.concurrency);
-    // The partitions' offset protocol reads back what Kafka holds (offset and metadata), not Redis.
-    // A partition with no committed offset (offsets expired, group deleted or renamed) resumes above
-    // the rows its table holds of the same log, not from the log start (resume-position.ts). The
-    // position is handed on as if committed: the batch stage skips the offsets below it.
+    // The partitions' offset protocol reads back what Kafka holds (offset and metadata), not
+    // Redis; a partition with no committed offset (offsets expired, group deleted or renamed)
+    // resumes above the rows its table holds of the same log (resume-position.ts).
     const records = platformaticRecordReader(config.kafka, opts.oauthBearerProvider);
     worker.closeRecords = () => records.close();
-    const readCommitted: CommittedOffsetReader = async (topic) => {
-      const [t] = await admin.fetchOffsets({ groupId: config.consumer.groupId, topics: [topic] });
-      const eventType = typeOfTopic.get(topic)!;
-      return new Map(
-        await Promise.all(
-          (t?.partitions ?? []).map(async (p) => {
-            const committed = Number(p.offset);
-            if (committed >= 0) return [p.partition, { offset: committed, metadata: p.metadata }] as const;
-            const offset = await resumePosition({ clickhouse, admin, records, lookup }, { topic, partition: p.partition, eventType });
-            if (offset > 0) log.info('no committed offset: resuming above the rows the table holds', { topic, partition: p.partition, offset });
-            return [p.partition, { offset, metadata: null }] as const;
-          }),
-        ),
-      );
-    };
+    const readCommitted: CommittedOffsetReader = committedOffsetReader({ clickhouse, admin, records, lookup }, config.consumer.groupId, typeOfTopic, log);
     for (let i = 0; i < config.consumer.concurrency; i++) {
       const member = new ConsumerMember(
         i,

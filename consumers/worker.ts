@@ -18,7 +18,7 @@ import { eventTypes as allEventTypes } from '../schemas/index.js';
 import { SchemaLookup } from '../schemas/schema-lookup.js';
 import type { OffsetCommitter } from './commit-offsets.js';
 import { ConsumerMember, type CommittedOffsetReader } from './consumer-member.js';
-import { DeadLetterQueue } from './dead-letter-queue.js';
+import { DeadLetterQueue, letterChecks } from './dead-letter-queue.js';
 import { installKafkaCodecs } from './kafka-codecs.js';
 import { decodeMessage } from './decode-stage.js';
 import { ReadinessProbes, startHealthServer } from './health-server.js';
@@ -107,17 +107,6 @@ export class IngestWorker {
     // BullMQ re-emits its connection's errors on the queue and, with no listener, prints them
     // with console.error (multi-line); the Redis client already logged the outage once.
     deadLetters.queue.on('error', (err) => log.debug('dead-letter queue: redis error', { err: { name: err.name, message: err.message } }));
-    if (config.deadLetter.runRetryWorker) {
-      deadLetters.startRetryWorker({
-        insert: recordInserter(insert, opts.eventTypes ?? allEventTypes),
-        decode: (topic, value) => {
-          const type = typeOfTopic.get(topic);
-          if (!type) throw new Error(`topic ${topic} is not consumed by this worker`);
-          return { table: type.table, record: decodeMessage(lookup, type, value) };
-        },
-      });
-    }
-
     installKafkaCodecs();
     const kafka = createKafka(config.kafka, '', (topic) => metrics.offsetResets.inc({ topic }), opts.oauthBearerProvider);
     const admin = kafka.admin();
@@ -129,6 +118,19 @@ export class IngestWorker {
       throw new KafkaConnectError(config.kafka.brokers, config.kafka, err);
     }
     if (config.consumer.createTopics) await ensureTopics(admin, config.kafka, [...typeOfTopic.keys()]);
+    if (config.deadLetter.runRetryWorker) {
+      // A letter is healed only once the group committed past it and its row is not in the
+      // table yet (DeadLetterQueue.settledAndMissing): Kafka's committed offsets and ClickHouse.
+      deadLetters.startRetryWorker({
+        insert: recordInserter(insert, opts.eventTypes ?? allEventTypes),
+        decode: (topic, value) => {
+          const type = typeOfTopic.get(topic);
+          if (!type) throw new Error(`topic ${topic} is not consumed by this worker`);
+          return { table: type.table, record: decodeMessage(lookup, type, value) };
+        },
+        ...letterChecks(admin, config.consumer.groupId, clickhouse, opts.eventTypes ?? allEventTypes),
+      });
+    }
 
     const lag = new LagMonitor(admin, clickhouse, config.consumer.groupId, typeOfTopic, metrics, { intervalMs: config.metrics.lagIntervalMs, stuckAfterMs: config.metrics.stuckAfterMs }, log);
     const depthTimer = setInterval(() => void deadLetters.depth().catch(() => undefined), config.metrics.lagIntervalMs);

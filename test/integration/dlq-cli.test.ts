@@ -44,6 +44,8 @@ describe('npm run dlq: list, show, replay, drop', () => {
         throw new PoisonError('unknown_fingerprint', 'still unknown');
       },
       insert: async () => undefined,
+      committedOffset: async () => Number.MAX_SAFE_INTEGER,
+      landed: async () => false,
     });
     await queue.poison({ topic: 'ingest.cost_metrics', partition: 2, offset: 41, reason: 'unknown_fingerprint', detail: 'no known writer schema', value: Buffer.from([0xc3, 0x01, 1, 2, 3]) });
     await queue.poison({ topic: 'ingest.cost_metrics', partition: 2, offset: 42, reason: 'undecodable', detail: 'garbage', value: Buffer.from('garbage') });

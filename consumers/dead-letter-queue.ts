@@ -197,9 +197,22 @@ export function letterIdentity(letter: Pick<PoisonLetter, 'topic' | 'partition' 
  * The queue's bound, kept exactly in Redis beside the queue: a hash of letter id -> bytes and
  * their total. Adding checks and reserves in one step (a Lua script runs atomically), so two
  * workers cannot both take the last slot; a letter already reserved (a write repeated after a
- * crash) always passes. Returns 1 reserved, 0 already there, -1 letters full, -2 bytes full.
+ * crash) always passes. A letter whose job completed (KEYS[3], BullMQ's completed set: it
+ * landed, and the same message was dead-lettered again after Kafka delivered it once more)
+ * takes no slot: adding it again would be a no-op on the completed job, and nothing would ever
+ * release the slot. Such a letter also loses a slot it still holds (a reservation that raced
+ * the job's completion). Returns 1 reserved, 0 already there, 2 landed already (nothing to
+ * write), -1 letters full, -2 bytes full.
  */
 const LEDGER_ADD = `
+if redis.call('ZSCORE', KEYS[3], ARGV[1]) then
+  local held = redis.call('HGET', KEYS[1], ARGV[1])
+  if held then
+    redis.call('HDEL', KEYS[1], ARGV[1])
+    redis.call('DECRBY', KEYS[2], held)
+  end
+  return 2
+end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
 if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return -1 end
 local total = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -214,6 +227,18 @@ if not b then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('DECRBY', KEYS[2], b)
 return 1`;
+/** Releases the reservations of letters whose job completed (see LEDGER_ADD); returns how many. */
+const LEDGER_RECONCILE = `
+local n = 0
+for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if redis.call('ZSCORE', KEYS[3], id) then
+    local b = redis.call('HGET', KEYS[1], id)
+    redis.call('HDEL', KEYS[1], id)
+    redis.call('DECRBY', KEYS[2], b)
+    n = n + 1
+  end
+end
+return n`;
 
 type DlqMetrics = Pick<
   WorkerMetrics,
@@ -279,7 +304,8 @@ export class DeadLetterQueue implements DeadLetterSink {
   readonly queue: Queue;
   readonly limit: PoisonLimit;
   private retryWorker: Worker | undefined;
-  private readonly ledgerKeys: [string, string];
+  /** The bound's hash and total, and BullMQ's completed set (see LEDGER_ADD). */
+  private readonly ledgerKeys: [string, string, string];
 
   constructor(
     private readonly connection: Redis,
@@ -289,7 +315,7 @@ export class DeadLetterQueue implements DeadLetterSink {
     clock: () => number = Date.now,
   ) {
     this.queue = new Queue(queueName(config), { connection });
-    this.ledgerKeys = [`${queueName(config)}:bound:letters`, `${queueName(config)}:bound:bytes`];
+    this.ledgerKeys = [`${queueName(config)}:bound:letters`, `${queueName(config)}:bound:bytes`, this.queue.keys.completed!];
     this.limit = new PoisonLimit(
       { maxRatio: config.maxPoisonRatio, window: config.poisonWindow, initialPauseMs: config.stopInitialPauseMs, maxPauseMs: config.stopMaxPauseMs },
       clock,
@@ -307,7 +333,9 @@ export class DeadLetterQueue implements DeadLetterSink {
     const { jobId } = letterIdentity(letter);
     const valueBase64 = value ? value.toString('base64') : null;
     const bytes = (valueBase64?.length ?? 0) + (letter.row ? JSON.stringify(letter.row).length : 0) + letter.detail.length + 256;
-    const reserved = Number(await this.connection.eval(LEDGER_ADD, 2, ...this.ledgerKeys, jobId, bytes, this.config.maxLetters, this.config.maxBytes));
+    const reserved = Number(await this.connection.eval(LEDGER_ADD, 3, ...this.ledgerKeys, jobId, bytes, this.config.maxLetters, this.config.maxBytes));
+    // Landed already (the job completed): the message is in its table, nothing to keep.
+    if (reserved === 2) return;
     if (reserved < 0) {
       this.metrics?.deadLetterRefused.inc({ bound: reserved === -1 ? 'letters' : 'bytes' });
       void this.depth().catch(() => undefined);
@@ -372,6 +400,9 @@ export class DeadLetterQueue implements DeadLetterSink {
       },
     );
     worker.on('completed', (job) => {
+      // Released before completing too (see above); again now, because a write of the same
+      // letter may have reserved its slot in between (LEDGER_ADD sees completed jobs only).
+      void this.release(String(job.id)).catch(() => undefined);
       this.metrics?.deadLetterRetried.inc({ outcome: 'ok' });
       if (job.data.replayed) this.metrics?.deadLetterReplayed.inc({ kind: job.name });
       void this.depth().catch(() => undefined);
@@ -387,6 +418,8 @@ export class DeadLetterQueue implements DeadLetterSink {
       }
     });
     worker.on('error', (err) => this.log?.error('dead-letter retry worker error', { err }));
+    // A process that died between a letter's completion and that second release left its slot taken.
+    void this.reconcileBound().catch((err: unknown) => this.log?.warn('dead-letter bound reconciliation failed', { err: err as Error }));
     this.retryWorker = worker;
     return worker;
   }
@@ -410,8 +443,13 @@ export class DeadLetterQueue implements DeadLetterSink {
     return new UnrecoverableError(`${e.name}: ${e.message}`);
   }
 
+  /** Releases the slots still held by letters whose job completed; returns how many. */
+  async reconcileBound(): Promise<number> {
+    return Number(await this.connection.eval(LEDGER_RECONCILE, 3, ...this.ledgerKeys));
+  }
+
   private async release(id: string): Promise<void> {
-    await this.connection.eval(LEDGER_REMOVE, 2, ...this.ledgerKeys, id);
+    await this.connection.eval(LEDGER_REMOVE, 2, this.ledgerKeys[0], this.ledgerKeys[1], id);
   }
 
   /**

@@ -6,6 +6,8 @@ import type { Admin } from 'kafkajs';
 import type { Config } from '../lib/config.js';
 import { classifyClickHouseError, PoisonError, RetriableError, type PoisonReason } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { DurableWrites, inspectRedisPersistence, VolatileRedisError, type RedisDurability } from '../lib/redis.js';
+import { RetryAborted } from '../lib/retry.js';
 import type { WorkerMetrics } from '../lib/metrics.js';
 import type { EventType } from '../schemas/event-type.js';
 import { fromLetterRows } from './insert-stage.js';
@@ -37,6 +39,17 @@ export interface FailedBatchLetter {
   error: string;
 }
 
+/** What a caller of a dead-letter write may pass. */
+export interface LetterWriteOptions {
+  /**
+   * Aborting gives the write up: the promise rejects at once with DeadLetterWriteAborted (a
+   * RetryAborted). The write itself may still complete in the background, which is harmless:
+   * it is idempotent, and a letter whose message is read again from Kafka is not healed twice
+   * (healPoisonLetter).
+   */
+  signal?: AbortSignal;
+}
+
 /**
  * Where the insert and decode stages put what they cannot insert. Both writes are idempotent
  * (the job id names the letter), so a write repeated after a crash keeps one letter.
@@ -44,13 +57,59 @@ export interface FailedBatchLetter {
 export interface DeadLetterSink {
   /**
    * Makes one poison letter durable in Redis; the batch holding its offset commits only after
-   * this settles. Rejects with DeadLetterQueueFull (retriable) when the queue is at its bound:
-   * the caller retries with backoff (retryUntilDone) and the partition waits meanwhile.
+   * this settles. It resolves only once the letter is durable (see RedisDurability: WAITAOF,
+   * WAIT, or appendfsync always), so it can take up to a second or two on a healthy Redis and
+   * waits for as long as Redis is unreachable: pass `signal` to give up (a stop, a rebalance).
+   * Rejects with DeadLetterQueueFull (retriable) when the queue is at its bound, and with
+   * RedisWriteNotDurable (retriable) when durability was not confirmed in time: the caller
+   * retries with backoff (retryUntilDone) and the partition waits meanwhile.
    */
-  poison(letter: PoisonLetter): Promise<void>;
-  failedBatch(letter: FailedBatchLetter): Promise<void>;
+  poison(letter: PoisonLetter, options?: LetterWriteOptions): Promise<void>;
+  failedBatch(letter: FailedBatchLetter, options?: LetterWriteOptions): Promise<void>;
   /** This process's per-topic poison limit, shared by the decode and insert stages. */
   readonly limit: PoisonLimit;
+}
+
+/** A dead-letter write given up because its caller's signal aborted (a stop or rebalance). */
+export class DeadLetterWriteAborted extends RetryAborted {
+  constructor(message: string) {
+    super(message);
+    Object.defineProperty(this, 'name', { value: 'DeadLetterWriteAborted' });
+  }
+}
+
+/** `write`, or DeadLetterWriteAborted as soon as `signal` aborts (the write goes on, unobserved). */
+function unlessAborted<T>(write: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+  if (!signal) return write;
+  write.catch(() => undefined);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new DeadLetterWriteAborted(`${what}: given up by its caller (a stop or rebalance)`));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    write.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/** Options of a DeadLetterQueue beyond its config. */
+export interface DeadLetterQueueOptions {
+  clock?: () => number;
+  /**
+   * How writes are made durable: what checkRedisPersistence found at start-up. Without it the
+   * queue asks Redis at its first write and refuses (VolatileRedisError) one that cannot promise
+   * durability.
+   */
+  durability?: RedisDurability;
+  /** Longest WAIT / WAITAOF per round before a write fails as RedisWriteNotDurable (retried). Default 5,000 ms. */
+  durabilityTimeoutMs?: number;
 }
 
 /** The dead-letter queue holds deadLetter.maxLetters letters or deadLetter.maxBytes bytes: writes wait for room. */
@@ -304,6 +363,7 @@ export class DeadLetterQueue implements DeadLetterSink {
   readonly queue: Queue;
   readonly limit: PoisonLimit;
   private retryWorker: Worker | undefined;
+  private durable: Promise<DurableWrites> | undefined;
   /** The bound's hash and total, and BullMQ's completed set (see LEDGER_ADD). */
   private readonly ledgerKeys: [string, string, string];
 
@@ -312,8 +372,9 @@ export class DeadLetterQueue implements DeadLetterSink {
     private readonly config: Config['deadLetter'],
     private readonly metrics: DlqMetrics | undefined,
     private readonly log?: Logger,
-    clock: () => number = Date.now,
+    private readonly options: DeadLetterQueueOptions = {},
   ) {
+    const clock = options.clock ?? Date.now;
     this.queue = new Queue(queueName(config), { connection });
     this.ledgerKeys = [`${queueName(config)}:bound:letters`, `${queueName(config)}:bound:bytes`, this.queue.keys.completed!];
     this.limit = new PoisonLimit(
@@ -328,7 +389,11 @@ export class DeadLetterQueue implements DeadLetterSink {
     );
   }
 
-  async poison(letter: PoisonLetter): Promise<void> {
+  poison(letter: PoisonLetter, options: LetterWriteOptions = {}): Promise<void> {
+    return unlessAborted(this.writePoison(letter), options.signal, `dead-letter write of ${letter.topic}[${letter.partition}] @${letter.offset}`);
+  }
+
+  private async writePoison(letter: PoisonLetter): Promise<void> {
     const { value, ...rest } = letter;
     const { jobId } = letterIdentity(letter);
     const valueBase64 = value ? value.toString('base64') : null;
@@ -353,10 +418,33 @@ export class DeadLetterQueue implements DeadLetterSink {
       removeOnComplete: { count: 10_000 },
       removeOnFail: false,
     });
+    // The caller commits past the message once this resolves: only once the letter is durable.
+    await (await this.durableWrites()).sync();
     if (reserved === 1) this.metrics?.deadLetterEnqueued.inc({ kind: 'poison' });
   }
 
-  async failedBatch(letter: FailedBatchLetter): Promise<void> {
+  failedBatch(letter: FailedBatchLetter, options: LetterWriteOptions = {}): Promise<void> {
+    return unlessAborted(this.writeBatch(letter), options.signal, `dead-letter write of batch ${letter.token}`);
+  }
+
+  /** The durability of writes: as found at start-up, else asked of Redis once (again after a failure). */
+  private durableWrites(): Promise<DurableWrites> {
+    this.durable ??= (async () => {
+      let durability = this.options.durability;
+      if (!durability) {
+        const found = await inspectRedisPersistence(this.connection);
+        if (found.kind !== 'durable') {
+          throw new VolatileRedisError(`the dead-letter queue's Redis cannot keep what it acknowledges: ${found.kind === 'volatile' ? found.problems.join('; ') : found.reason}`);
+        }
+        durability = found.durability;
+      }
+      return new DurableWrites(this.connection, durability, `${queueName(this.config)}:durable-mark`, this.options.durabilityTimeoutMs);
+    })();
+    this.durable.catch(() => (this.durable = undefined));
+    return this.durable;
+  }
+
+  private async writeBatch(letter: FailedBatchLetter): Promise<void> {
     const jobId = `batch-${letter.token}`.replace(JOB_ID_UNSAFE, '_');
     await this.queue.add('batch', letter, {
       jobId,
@@ -365,6 +453,7 @@ export class DeadLetterQueue implements DeadLetterSink {
       removeOnComplete: { count: 10_000 },
       removeOnFail: false,
     });
+    await (await this.durableWrites()).sync();
     this.metrics?.deadLetterEnqueued.inc({ kind: 'batch' });
   }
 
@@ -509,5 +598,6 @@ export class DeadLetterQueue implements DeadLetterSink {
   async close(): Promise<void> {
     await this.retryWorker?.close();
     await this.queue.close();
+    await this.durable?.then((d) => d.close()).catch(() => undefined);
   }
 }

@@ -10,7 +10,7 @@ import { KafkaConnectError, createKafka, ensureTopics, topicName, type OAuthBear
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createWorkerMetrics, type WorkerMetrics } from '../lib/metrics.js';
 import { DISTRIBUTED_INSERT_SETTINGS, layoutOf } from '../sql/ddl.js';
-import { checkRedisPersistence, createRedis } from '../lib/redis.js';
+import { checkRedisPersistence, createRedis, type RedisDurability } from '../lib/redis.js';
 import { migrate } from '../sql/migrate.js';
 import { applyRetention } from '../sql/retention.js';
 import type { EventType } from '../schemas/event-type.js';
@@ -89,8 +89,9 @@ export class IngestWorker {
     // Redis first: a Redis that would lose the dead letters is refused before anything else starts.
     const redis = createRedis(config.redis, {}, log.child({ component: 'redis' }));
     await redis.connect();
+    let durability: RedisDurability;
     try {
-      await checkRedisPersistence(redis, config.redis.url, config.redis.allowVolatile, log);
+      ({ durability } = await checkRedisPersistence(redis, config.redis.url, config.redis.allowVolatile, log));
     } catch (err) {
       redis.disconnect();
       throw err;
@@ -103,7 +104,8 @@ export class IngestWorker {
 
     const baseInsert = clickHouseInserter(clickhouse, opts.eventTypes ?? allEventTypes, layout.kind === 'sharded' ? DISTRIBUTED_INSERT_SETTINGS : {});
     const insert = opts.wrapInserter ? opts.wrapInserter(baseInsert) : baseInsert;
-    const deadLetters = new DeadLetterQueue(redis, config.deadLetter, metrics, log.child({ component: 'dead-letters' }));
+    // A letter write resolves once durable, as the start-up check found this Redis can promise.
+    const deadLetters = new DeadLetterQueue(redis, config.deadLetter, metrics, log.child({ component: 'dead-letters' }), { durability, durabilityTimeoutMs: config.redis.durabilityTimeoutMs });
     // BullMQ re-emits its connection's errors on the queue and, with no listener, prints them
     // with console.error (multi-line); the Redis client already logged the outage once.
     deadLetters.queue.on('error', (err) => log.debug('dead-letter queue: redis error', { err: { name: err.name, message: err.message } }));

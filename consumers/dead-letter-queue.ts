@@ -358,6 +358,8 @@ export async function healPoisonLetter(data: PoisonJobData, replayer: PoisonRepl
  * `replay` moves dead letters back to waiting; `drop` deletes one. The queue is bounded
  * (deadLetter.maxLetters letters, deadLetter.maxBytes bytes, counted until a letter lands or is
  * dropped): when full, `poison` rejects with DeadLetterQueueFull and the worker waits.
+ * A poison letter lands only once settled (healPoisonLetter), and a write resolves only once
+ * durable (DurableWrites), since the caller commits past the message when it does.
  */
 export class DeadLetterQueue implements DeadLetterSink {
   readonly queue: Queue;

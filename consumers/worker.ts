@@ -122,7 +122,7 @@ export class IngestWorker {
     if (config.consumer.createTopics) await ensureTopics(admin, config.kafka, [...typeOfTopic.keys()]);
     if (config.deadLetter.runRetryWorker) {
       // A letter is healed only once the group committed past it and its row is not in the
-      // table yet (DeadLetterQueue.settledAndMissing): Kafka's committed offsets and ClickHouse.
+      // table yet (healPoisonLetter): Kafka's committed offsets and ClickHouse.
       deadLetters.startRetryWorker({
         insert: recordInserter(insert, opts.eventTypes ?? allEventTypes),
         decode: (topic, value) => {

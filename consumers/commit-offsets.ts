@@ -123,8 +123,15 @@ async function lettersDurable(batch: Batch): Promise<void> {
     if (signal.aborted) setImmediate(resolve);
     else signal.addEventListener('abort', onAbort, { once: true });
   });
-  if (!done) throw new BatchAbandoned(`${batch.topic}[${batch.partition}]: dead-letter writes not durable at a stop or rebalance`);
-  await all;
+  const abandoned = () => new BatchAbandoned(`${batch.topic}[${batch.partition}]: dead-letter writes not durable at a stop or rebalance`);
+  if (!done) throw abandoned();
+  try {
+    await all;
+  } catch (err) {
+    // A write given up by the same stop or revocation (its retries or the write itself aborted).
+    if (err instanceof RetryAborted) throw abandoned();
+    throw err;
+  }
 }
 
 /**

@@ -1,10 +1,15 @@
 import { createHash } from 'node:crypto';
+import type { ClickHouseClient } from '@clickhouse/client';
 import { Queue, UnrecoverableError, Worker, type Job, type JobType } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Admin } from 'kafkajs';
 import type { Config } from '../lib/config.js';
 import { classifyClickHouseError, PoisonError, RetriableError, type PoisonReason } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { DurableWrites, inspectRedisPersistence, VolatileRedisError, type RedisDurability } from '../lib/redis.js';
+import { RetryAborted } from '../lib/retry.js';
 import type { WorkerMetrics } from '../lib/metrics.js';
+import type { EventType } from '../schemas/event-type.js';
 import { fromLetterRows } from './letter-rows.js';
 import { PoisonLimit } from './poison-limit.js';
 import type { InsertBatch } from './types.js';
@@ -34,6 +39,17 @@ export interface FailedBatchLetter {
   error: string;
 }
 
+/** What a caller of a dead-letter write may pass. */
+export interface LetterWriteOptions {
+  /**
+   * Aborting gives the write up: the promise rejects at once with DeadLetterWriteAborted (a
+   * RetryAborted). The write itself may still complete in the background, which is harmless:
+   * it is idempotent, and a letter whose message is read again from Kafka is not healed twice
+   * (healPoisonLetter).
+   */
+  signal?: AbortSignal;
+}
+
 /**
  * Where the insert and decode stages put what they cannot insert. Both writes are idempotent
  * (the job id names the letter), so a write repeated after a crash keeps one letter.
@@ -41,13 +57,59 @@ export interface FailedBatchLetter {
 export interface DeadLetterSink {
   /**
    * Makes one poison letter durable in Redis; the batch holding its offset commits only after
-   * this settles. Rejects with DeadLetterQueueFull (retriable) when the queue is at its bound:
-   * the caller retries with backoff (retryUntilDone) and the partition waits meanwhile.
+   * this settles. It resolves only once the letter is durable (see RedisDurability: WAITAOF,
+   * WAIT, or appendfsync always), so it can take up to a second or two on a healthy Redis and
+   * waits for as long as Redis is unreachable: pass `signal` to give up (a stop, a rebalance).
+   * Rejects with DeadLetterQueueFull (retriable) when the queue is at its bound, and with
+   * RedisWriteNotDurable (retriable) when durability was not confirmed in time: the caller
+   * retries with backoff (retryUntilDone) and the partition waits meanwhile.
    */
-  poison(letter: PoisonLetter): Promise<void>;
-  failedBatch(letter: FailedBatchLetter): Promise<void>;
+  poison(letter: PoisonLetter, options?: LetterWriteOptions): Promise<void>;
+  failedBatch(letter: FailedBatchLetter, options?: LetterWriteOptions): Promise<void>;
   /** This process's per-topic poison limit, shared by the decode and insert stages. */
   readonly limit: PoisonLimit;
+}
+
+/** A dead-letter write given up because its caller's signal aborted (a stop or rebalance). */
+export class DeadLetterWriteAborted extends RetryAborted {
+  constructor(message: string) {
+    super(message);
+    Object.defineProperty(this, 'name', { value: 'DeadLetterWriteAborted' });
+  }
+}
+
+/** `write`, or DeadLetterWriteAborted as soon as `signal` aborts (the write goes on, unobserved). */
+function unlessAborted<T>(write: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+  if (!signal) return write;
+  write.catch(() => undefined);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new DeadLetterWriteAborted(`${what}: given up by its caller (a stop or rebalance)`));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    write.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/** Options of a DeadLetterQueue beyond its config. */
+export interface DeadLetterQueueOptions {
+  clock?: () => number;
+  /**
+   * How writes are made durable: what checkRedisPersistence found at start-up. Without it the
+   * queue asks Redis at its first write and refuses (VolatileRedisError) one that cannot promise
+   * durability.
+   */
+  durability?: RedisDurability;
+  /** Longest WAIT / WAITAOF per round before a write fails as RedisWriteNotDurable (retried). Default 5,000 ms. */
+  durabilityTimeoutMs?: number;
 }
 
 /** The dead-letter queue holds deadLetter.maxLetters letters or deadLetter.maxBytes bytes: writes wait for room. */
@@ -58,7 +120,7 @@ export class DeadLetterQueueFull extends RetriableError {
   }
 }
 
-interface PoisonJobData extends Omit<PoisonLetter, 'value'> {
+export interface PoisonJobData extends Omit<PoisonLetter, 'value'> {
   valueBase64: string | null;
   replayed?: boolean;
   /** Size the letter counts for in the queue's bound (see LEDGER_ADD). */
@@ -71,11 +133,87 @@ interface BatchJobData extends FailedBatchLetter {
 }
 export type DeadLetterJob = Job<PoisonJobData | BatchJobData>;
 
-/** What a replayed poison message is decoded and inserted with (supplied by the worker). */
+/** The message a poison letter stands for, as its row would carry it in its table. */
+export interface LetterMessage {
+  topic: string;
+  partition: number;
+  offset: number;
+  /** The decoded record (or the refused row): the presence check compares its event time. */
+  record: Record<string, unknown>;
+}
+
+/**
+ * What a replayed poison message is decoded and inserted with, and what tells whether it is
+ * still needed (supplied by the worker; see letterChecks for the real ones).
+ */
 export interface PoisonReplayer {
   /** Decodes and validates the original bytes with the worker's current schemas; throws PoisonError when still bad. */
   decode(topic: string, value: Buffer): { table: string; record: Record<string, unknown> };
   insert(table: string, rows: InsertBatch, token: string): Promise<void>;
+  /**
+   * The consumer group's committed offset of the partition (the next offset it reads), or
+   * undefined when it has none. May throw (broker unreachable): the letter is tried later.
+   */
+  committedOffset(topic: string, partition: number): Promise<number | undefined>;
+  /** True when `table` already holds the row of `message` (see letterChecks for what matches). */
+  landed(table: string, message: LetterMessage): Promise<boolean>;
+}
+
+/**
+ * The letter's message is not settled yet: the consumer group has not committed past its
+ * offset, so the batch that dead-lettered it may have been abandoned (a rebalance, a crash) and
+ * Kafka delivers the message again, to a worker that may insert it. Not a failure: the letter
+ * is tried again later, whatever deadLetter.retryPeriodMs says.
+ */
+export class LetterNotSettled extends RetriableError {
+  constructor(message: string) {
+    super(message);
+    Object.defineProperty(this, 'name', { value: 'LetterNotSettled' });
+  }
+}
+
+/**
+ * The real settle checks of PoisonReplayer: the group's committed offset from Kafka
+ * (admin.fetchOffsets, the offsets the consumer members commit) and a bound-parameter query of
+ * the table.
+ *
+ * What counts as "the table holds the message's row": a row with the message's coordinates
+ * (_kafka_topic, _kafka_partition, _kafka_offset) and the same event time (the event type's
+ * timestampField, to the millisecond). Coordinates alone are not enough: a topic deleted and
+ * created again restarts at offset 0, so an old row would pass for a new message at the same
+ * offset and the new letter would be dropped. A row of the old log with the same coordinates
+ * and the same event time is taken for the same event (a producer re-sending its events into
+ * the new topic): the one collision this accepts. The committed offset of a recreated topic
+ * starts again too; a letter from the old log waits (LetterNotSettled) until the group has
+ * committed past its offset in the new one.
+ */
+export function letterChecks(
+  admin: Pick<Admin, 'fetchOffsets'>,
+  groupId: string,
+  clickhouse: Pick<ClickHouseClient, 'query'>,
+  eventTypes: readonly Pick<EventType, 'table' | 'timestampField'>[],
+): Pick<PoisonReplayer, 'committedOffset' | 'landed'> {
+  const timeField = new Map(eventTypes.map((t) => [t.table, t.timestampField] as const));
+  return {
+    committedOffset: async (topic, partition) => {
+      const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      const offset = Number(t?.partitions.find((p) => p.partition === partition)?.offset ?? -1);
+      // kafkajs says -1 for a partition the group never committed.
+      return offset >= 0 ? offset : undefined;
+    },
+    landed: async (table, message) => {
+      const field = timeField.get(table);
+      const time = field === undefined ? undefined : message.record[field];
+      const sameTime = typeof time === 'number' && Number.isFinite(time) ? ' AND toUnixTimestamp64Milli({field:Identifier}) = {time:Int64}' : '';
+      const rs = await clickhouse.query({
+        query: `SELECT count() AS n FROM {table:Identifier} WHERE _kafka_topic = {topic:String} AND _kafka_partition = {partition:UInt32} AND _kafka_offset = {offset:UInt64}${sameTime}`,
+        query_params: { table, topic: message.topic, partition: message.partition, offset: message.offset, ...(sameTime ? { field, time: Math.round(time as number) } : {}) },
+        format: 'JSONEachRow',
+      });
+      const [row] = await rs.json<{ n: string | number }>();
+      return Number(row?.n ?? 0) > 0;
+    },
+  };
 }
 
 const JOB_ID_UNSAFE = /[^A-Za-z0-9._-]/g;
@@ -118,9 +256,22 @@ export function letterIdentity(letter: Pick<PoisonLetter, 'topic' | 'partition' 
  * The queue's bound, kept exactly in Redis beside the queue: a hash of letter id -> bytes and
  * their total. Adding checks and reserves in one step (a Lua script runs atomically), so two
  * workers cannot both take the last slot; a letter already reserved (a write repeated after a
- * crash) always passes. Returns 1 reserved, 0 already there, -1 letters full, -2 bytes full.
+ * crash) always passes. A letter whose job completed (KEYS[3], BullMQ's completed set: it
+ * landed, and the same message was dead-lettered again after Kafka delivered it once more)
+ * takes no slot: adding it again would be a no-op on the completed job, and nothing would ever
+ * release the slot. Such a letter also loses a slot it still holds (a reservation that raced
+ * the job's completion). Returns 1 reserved, 0 already there, 2 landed already (nothing to
+ * write), -1 letters full, -2 bytes full.
  */
 const LEDGER_ADD = `
+if redis.call('ZSCORE', KEYS[3], ARGV[1]) then
+  local held = redis.call('HGET', KEYS[1], ARGV[1])
+  if held then
+    redis.call('HDEL', KEYS[1], ARGV[1])
+    redis.call('DECRBY', KEYS[2], held)
+  end
+  return 2
+end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
 if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return -1 end
 local total = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -135,11 +286,65 @@ if not b then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('DECRBY', KEYS[2], b)
 return 1`;
+/** Releases the reservations of letters whose job completed (see LEDGER_ADD); returns how many. */
+const LEDGER_RECONCILE = `
+local n = 0
+for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if redis.call('ZSCORE', KEYS[3], id) then
+    local b = redis.call('HGET', KEYS[1], id)
+    redis.call('HDEL', KEYS[1], id)
+    redis.call('DECRBY', KEYS[2], b)
+    n = n + 1
+  end
+end
+return n`;
 
 type DlqMetrics = Pick<
   WorkerMetrics,
   'deadLetterEnqueued' | 'deadLetterRetried' | 'deadLetterDead' | 'deadLetterReplayed' | 'deadLetterDepth' | 'deadLetterBytes' | 'deadLetterUsage' | 'deadLetterRefused' | 'rowsInserted' | 'stoppedByPoisonLimit'
 >;
+
+/**
+ * Heals one poison letter with `replayer`: decodes it (or takes its refused row) and inserts it
+ * under the letter's token, but only once it is settled. A letter is written when its message
+ * is decoded, before its batch commits; if that batch is abandoned (a rebalance, a crash),
+ * Kafka delivers the message again and whoever decodes it then (an upgraded worker, a fixed
+ * table) inserts it under the stream's token, not the letter's, so ClickHouse could not drop
+ * the second copy. Hence:
+ *  - the group must have committed past the letter's offset: the batch holding the message is
+ *    done and Kafka will not deliver it again (short of an operator moving the group back).
+ *    Before that it throws LetterNotSettled and the job is tried again later;
+ *  - and the table must not hold the message's row already (a later delivery of it landed and
+ *    was committed past): then nothing is inserted, `inserted: false`, and the letter is done.
+ * Between the check and the insert nothing else inserts the row: the stream is past it, and a
+ * second heal of the same letter (a stalled job run again) carries the same token, which
+ * ClickHouse deduplicates. Throws PoisonError when the letter still cannot be decoded.
+ */
+export async function healPoisonLetter(data: PoisonJobData, replayer: PoisonReplayer): Promise<{ table: string; inserted: boolean }> {
+  const value = data.valueBase64 === null ? null : Buffer.from(data.valueBase64, 'base64');
+  const { token } = letterIdentity({ ...data, value });
+  let table: string;
+  let rows: InsertBatch;
+  if (data.row && data.table) {
+    table = data.table;
+    rows = fromLetterRows(data.topic, data.partition, [data.row]);
+  } else if (value !== null) {
+    const decoded = replayer.decode(data.topic, value);
+    table = decoded.table;
+    rows = { topic: data.topic, partition: data.partition, rows: [{ offset: data.offset, record: decoded.record, bytes: 0 }] };
+  } else {
+    throw new PoisonError('undecodable', 'message has no value (tombstone)');
+  }
+  const committed = await replayer.committedOffset(data.topic, data.partition);
+  if (committed === undefined || committed <= data.offset) {
+    throw new LetterNotSettled(
+      `${data.topic}[${data.partition}] @${data.offset}: the consumer group has ${committed === undefined ? 'no committed offset' : `committed up to ${committed}`}; the batch that dead-lettered it may be read again from Kafka, so the letter waits`,
+    );
+  }
+  if (await replayer.landed(table, { topic: data.topic, partition: data.partition, offset: data.offset, record: rows.rows[0]!.record })) return { table, inserted: false };
+  await replayer.insert(table, rows, token);
+  return { table, inserted: true };
+}
 
 /**
  * The dead-letter queue: one BullMQ queue on Redis holding two kinds of jobs.
@@ -153,22 +358,27 @@ type DlqMetrics = Pick<
  * `replay` moves dead letters back to waiting; `drop` deletes one. The queue is bounded
  * (deadLetter.maxLetters letters, deadLetter.maxBytes bytes, counted until a letter lands or is
  * dropped): when full, `poison` rejects with DeadLetterQueueFull and the worker waits.
+ * A poison letter lands only once settled (healPoisonLetter), and a write resolves only once
+ * durable (DurableWrites), since the caller commits past the message when it does.
  */
 export class DeadLetterQueue implements DeadLetterSink {
   readonly queue: Queue;
   readonly limit: PoisonLimit;
   private retryWorker: Worker | undefined;
-  private readonly ledgerKeys: [string, string];
+  private durable: Promise<DurableWrites> | undefined;
+  /** The bound's hash and total, and BullMQ's completed set (see LEDGER_ADD). */
+  private readonly ledgerKeys: [string, string, string];
 
   constructor(
     private readonly connection: Redis,
     private readonly config: Config['deadLetter'],
     private readonly metrics: DlqMetrics | undefined,
     private readonly log?: Logger,
-    clock: () => number = Date.now,
+    private readonly options: DeadLetterQueueOptions = {},
   ) {
+    const clock = options.clock ?? Date.now;
     this.queue = new Queue(queueName(config), { connection });
-    this.ledgerKeys = [`${queueName(config)}:bound:letters`, `${queueName(config)}:bound:bytes`];
+    this.ledgerKeys = [`${queueName(config)}:bound:letters`, `${queueName(config)}:bound:bytes`, this.queue.keys.completed!];
     this.limit = new PoisonLimit(
       { maxRatio: config.maxPoisonRatio, window: config.poisonWindow, initialPauseMs: config.stopInitialPauseMs, maxPauseMs: config.stopMaxPauseMs },
       clock,
@@ -181,12 +391,18 @@ export class DeadLetterQueue implements DeadLetterSink {
     );
   }
 
-  async poison(letter: PoisonLetter): Promise<void> {
+  poison(letter: PoisonLetter, options: LetterWriteOptions = {}): Promise<void> {
+    return unlessAborted(this.writePoison(letter), options.signal, `dead-letter write of ${letter.topic}[${letter.partition}] @${letter.offset}`);
+  }
+
+  private async writePoison(letter: PoisonLetter): Promise<void> {
     const { value, ...rest } = letter;
     const { jobId } = letterIdentity(letter);
     const valueBase64 = value ? value.toString('base64') : null;
     const bytes = (valueBase64?.length ?? 0) + (letter.row ? JSON.stringify(letter.row).length : 0) + letter.detail.length + 256;
-    const reserved = Number(await this.connection.eval(LEDGER_ADD, 2, ...this.ledgerKeys, jobId, bytes, this.config.maxLetters, this.config.maxBytes));
+    const reserved = Number(await this.connection.eval(LEDGER_ADD, 3, ...this.ledgerKeys, jobId, bytes, this.config.maxLetters, this.config.maxBytes));
+    // Landed already (the job completed): the message is in its table, nothing to keep.
+    if (reserved === 2) return;
     if (reserved < 0) {
       this.metrics?.deadLetterRefused.inc({ bound: reserved === -1 ? 'letters' : 'bytes' });
       void this.depth().catch(() => undefined);
@@ -204,10 +420,33 @@ export class DeadLetterQueue implements DeadLetterSink {
       removeOnComplete: { count: 10_000 },
       removeOnFail: false,
     });
+    // The caller commits past the message once this resolves: only once the letter is durable.
+    await (await this.durableWrites()).sync();
     if (reserved === 1) this.metrics?.deadLetterEnqueued.inc({ kind: 'poison' });
   }
 
-  async failedBatch(letter: FailedBatchLetter): Promise<void> {
+  failedBatch(letter: FailedBatchLetter, options: LetterWriteOptions = {}): Promise<void> {
+    return unlessAborted(this.writeBatch(letter), options.signal, `dead-letter write of batch ${letter.token}`);
+  }
+
+  /** The durability of writes: as found at start-up, else asked of Redis once (again after a failure). */
+  private durableWrites(): Promise<DurableWrites> {
+    this.durable ??= (async () => {
+      let durability = this.options.durability;
+      if (!durability) {
+        const found = await inspectRedisPersistence(this.connection);
+        if (found.kind !== 'durable') {
+          throw new VolatileRedisError(`the dead-letter queue's Redis cannot keep what it acknowledges: ${found.kind === 'volatile' ? found.problems.join('; ') : found.reason}`);
+        }
+        durability = found.durability;
+      }
+      return new DurableWrites(this.connection, durability, `${queueName(this.config)}:durable-mark`, this.options.durabilityTimeoutMs);
+    })();
+    this.durable.catch(() => (this.durable = undefined));
+    return this.durable;
+  }
+
+  private async writeBatch(letter: FailedBatchLetter): Promise<void> {
     const jobId = `batch-${letter.token}`.replace(JOB_ID_UNSAFE, '_');
     await this.queue.add('batch', letter, {
       jobId,
@@ -216,6 +455,7 @@ export class DeadLetterQueue implements DeadLetterSink {
       removeOnComplete: { count: 10_000 },
       removeOnFail: false,
     });
+    await (await this.durableWrites()).sync();
     this.metrics?.deadLetterEnqueued.inc({ kind: 'batch' });
   }
 
@@ -235,20 +475,9 @@ export class DeadLetterQueue implements DeadLetterSink {
             this.metrics?.rowsInserted.inc({ table: data.table }, data.rows.length);
             return;
           }
-          const data = job.data as PoisonJobData;
-          const value = data.valueBase64 === null ? null : Buffer.from(data.valueBase64, 'base64');
-          const { token } = letterIdentity({ ...data, value });
-          if (data.row && data.table) {
-            await replayer.insert(data.table, fromLetterRows(data.topic, data.partition, [data.row]), token);
-            this.metrics?.rowsInserted.inc({ table: data.table });
-          } else if (value !== null) {
-            const { table, record } = replayer.decode(data.topic, value);
-            const rows = { topic: data.topic, partition: data.partition, rows: [{ offset: data.offset, record, bytes: 0 }] };
-            await replayer.insert(table, rows, token);
-            this.metrics?.rowsInserted.inc({ table });
-          } else {
-            throw new PoisonError('undecodable', 'message has no value (tombstone)');
-          }
+          const { table, inserted } = await healPoisonLetter(job.data as PoisonJobData, replayer);
+          if (inserted) this.metrics?.rowsInserted.inc({ table });
+          else this.log?.info('dead letter already landed from Kafka: done without inserting it again', { id: job.id, table });
           await this.release(String(job.id));
         } catch (err) {
           throw this.retryVerdict(job, err, clock());
@@ -262,12 +491,15 @@ export class DeadLetterQueue implements DeadLetterSink {
       },
     );
     worker.on('completed', (job) => {
+      // Released before completing too (see above); again now, because a write of the same
+      // letter may have reserved its slot in between (LEDGER_ADD sees completed jobs only).
+      void this.release(String(job.id)).catch(() => undefined);
       this.metrics?.deadLetterRetried.inc({ outcome: 'ok' });
       if (job.data.replayed) this.metrics?.deadLetterReplayed.inc({ kind: job.name });
       void this.depth().catch(() => undefined);
     });
     worker.on('failed', (job, err) => {
-      this.metrics?.deadLetterRetried.inc({ outcome: 'failed' });
+      this.metrics?.deadLetterRetried.inc({ outcome: err instanceof LetterNotSettled || err.name === 'LetterNotSettled' ? 'unsettled' : 'failed' });
       if (!job) return;
       const exhausted = err instanceof UnrecoverableError || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
       if (exhausted) {
@@ -277,6 +509,8 @@ export class DeadLetterQueue implements DeadLetterSink {
       }
     });
     worker.on('error', (err) => this.log?.error('dead-letter retry worker error', { err }));
+    // A process that died between a letter's completion and that second release left its slot taken.
+    void this.reconcileBound().catch((err: unknown) => this.log?.warn('dead-letter bound reconciliation failed', { err: err as Error }));
     this.retryWorker = worker;
     return worker;
   }
@@ -300,8 +534,13 @@ export class DeadLetterQueue implements DeadLetterSink {
     return new UnrecoverableError(`${e.name}: ${e.message}`);
   }
 
+  /** Releases the slots still held by letters whose job completed; returns how many. */
+  async reconcileBound(): Promise<number> {
+    return Number(await this.connection.eval(LEDGER_RECONCILE, 3, ...this.ledgerKeys));
+  }
+
   private async release(id: string): Promise<void> {
-    await this.connection.eval(LEDGER_REMOVE, 2, ...this.ledgerKeys, id);
+    await this.connection.eval(LEDGER_REMOVE, 2, this.ledgerKeys[0], this.ledgerKeys[1], id);
   }
 
   /**
@@ -361,5 +600,6 @@ export class DeadLetterQueue implements DeadLetterSink {
   async close(): Promise<void> {
     await this.retryWorker?.close();
     await this.queue.close();
+    await this.durable?.then((d) => d.close()).catch(() => undefined);
   }
 }

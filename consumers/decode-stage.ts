@@ -130,11 +130,12 @@ export class DecodeStage {
       this.log.warn('poison message dead-lettered', { topic: msg.topic, partition: msg.partition, offset: msg.offset, reason: err.reason, detail: err.message });
       // Retried until durable (the batch commits only after it), or until the assignment is
       // revoked or stopping: then its batch is given up and Kafka re-delivers the message.
+      const signal = this.next.ledgerOf(msg.topic, msg.partition)?.signal;
       const write = retryUntilDone(
         'dead-letter write',
-        () => this.deadLetters.poison({ topic: msg.topic, partition: msg.partition, offset: msg.offset, reason: err.reason, detail: err.message, value: msg.value }),
+        () => this.deadLetters.poison({ topic: msg.topic, partition: msg.partition, offset: msg.offset, reason: err.reason, detail: err.message, value: msg.value }, { signal }),
         this.log,
-        { signal: this.next.ledgerOf(msg.topic, msg.partition)?.signal },
+        { signal },
       );
       write.catch(() => undefined); // awaited by the commit stage; a stop may abandon it first
       this.next.append(msg.topic, msg.partition, msg.offset, bytes, write);

@@ -148,7 +148,7 @@ export class RefusedRows {
     try {
       // Written without holding an insert slot: during a Redis outage this waits, and the other
       // partitions' inserts must keep landing meanwhile.
-      await this.limiter.yielding(() => retryUntilDone('dead-letter write of a refused row', () => this.deadLetters.poison(letter), this.log, { signal: batch.ledger.signal }));
+      await this.limiter.yielding(() => retryUntilDone('dead-letter write of a refused row', () => this.deadLetters.poison(letter, { signal: batch.ledger.signal }), this.log, { signal: batch.ledger.signal }));
     } catch (err) {
       // A stop or rebalance while Redis refuses the letter: the batch is given up, not failed
       // (nothing of it commits; Kafka re-delivers the row), as for an interrupted insert.

@@ -10,7 +10,7 @@ import { KafkaConnectError, createKafka, ensureTopics, topicName, type OAuthBear
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createWorkerMetrics, type WorkerMetrics } from '../lib/metrics.js';
 import { DISTRIBUTED_INSERT_SETTINGS, layoutOf } from '../sql/ddl.js';
-import { checkRedisPersistence, createRedis } from '../lib/redis.js';
+import { checkRedisPersistence, createRedis, type RedisDurability } from '../lib/redis.js';
 import { migrate } from '../sql/migrate.js';
 import { applyRetention } from '../sql/retention.js';
 import type { EventType } from '../schemas/event-type.js';
@@ -18,7 +18,7 @@ import { eventTypes as allEventTypes } from '../schemas/index.js';
 import { SchemaLookup } from '../schemas/schema-lookup.js';
 import type { OffsetCommitter } from './commit-offsets.js';
 import { ConsumerMember, type CommittedOffsetReader } from './consumer-member.js';
-import { DeadLetterQueue } from './dead-letter-queue.js';
+import { DeadLetterQueue, letterChecks } from './dead-letter-queue.js';
 import { installKafkaCodecs } from './kafka-codecs.js';
 import { decodeMessage } from './decode-stage.js';
 import { ReadinessProbes, startHealthServer } from './health-server.js';
@@ -91,8 +91,9 @@ export class IngestWorker {
     // Redis first: a Redis that would lose the dead letters is refused before anything else starts.
     const redis = createRedis(config.redis, {}, log.child({ component: 'redis' }));
     await redis.connect();
+    let durability: RedisDurability;
     try {
-      await checkRedisPersistence(redis, config.redis.url, config.redis.allowVolatile, log);
+      ({ durability } = await checkRedisPersistence(redis, config.redis.url, config.redis.allowVolatile, log));
     } catch (err) {
       redis.disconnect();
       throw err;
@@ -105,21 +106,11 @@ export class IngestWorker {
 
     const baseInsert = clickHouseInserter(clickhouse, opts.eventTypes ?? allEventTypes, layout.kind === 'sharded' ? DISTRIBUTED_INSERT_SETTINGS : {});
     const insert = opts.wrapInserter ? opts.wrapInserter(baseInsert) : baseInsert;
-    const deadLetters = new DeadLetterQueue(redis, config.deadLetter, metrics, log.child({ component: 'dead-letters' }));
+    // A letter write resolves once durable, as the start-up check found this Redis can promise.
+    const deadLetters = new DeadLetterQueue(redis, config.deadLetter, metrics, log.child({ component: 'dead-letters' }), { durability, durabilityTimeoutMs: config.redis.durabilityTimeoutMs });
     // BullMQ re-emits its connection's errors on the queue and, with no listener, prints them
     // with console.error (multi-line); the Redis client already logged the outage once.
     deadLetters.queue.on('error', (err) => log.debug('dead-letter queue: redis error', { err: { name: err.name, message: err.message } }));
-    if (config.deadLetter.runRetryWorker) {
-      deadLetters.startRetryWorker({
-        insert: recordInserter(insert, opts.eventTypes ?? allEventTypes),
-        decode: (topic, value) => {
-          const type = typeOfTopic.get(topic);
-          if (!type) throw new Error(`topic ${topic} is not consumed by this worker`);
-          return { table: type.table, record: decodeMessage(lookup, type, value) };
-        },
-      });
-    }
-
     installKafkaCodecs();
     const kafka = createKafka(config.kafka, '', (topic) => metrics.offsetResets.inc({ topic }), opts.oauthBearerProvider);
     const admin = kafka.admin();
@@ -131,6 +122,19 @@ export class IngestWorker {
       throw new KafkaConnectError(config.kafka.brokers, config.kafka, err);
     }
     if (config.consumer.createTopics) await ensureTopics(admin, config.kafka, [...typeOfTopic.keys()]);
+    if (config.deadLetter.runRetryWorker) {
+      // A letter is healed only once the group committed past it and its row is not in the
+      // table yet (healPoisonLetter): Kafka's committed offsets and ClickHouse.
+      deadLetters.startRetryWorker({
+        insert: recordInserter(insert, opts.eventTypes ?? allEventTypes),
+        decode: (topic, value) => {
+          const type = typeOfTopic.get(topic);
+          if (!type) throw new Error(`topic ${topic} is not consumed by this worker`);
+          return { table: type.table, record: decodeMessage(lookup, type, value) };
+        },
+        ...letterChecks(admin, config.consumer.groupId, clickhouse, opts.eventTypes ?? allEventTypes),
+      });
+    }
 
     const lag = new LagMonitor(admin, clickhouse, config.consumer.groupId, typeOfTopic, metrics, { intervalMs: config.metrics.lagIntervalMs, stuckAfterMs: config.metrics.stuckAfterMs }, log);
     const depthTimer = setInterval(() => void deadLetters.depth().catch(() => undefined), config.metrics.lagIntervalMs);

@@ -91,10 +91,18 @@ export const configSchema = z.strictObject({
     /** PEM CA file a rediss:// server's certificate must chain to; unset: the system CAs. Env REDIS_CA_CERT. */
     caCert: z.string().min(1).optional(),
     /**
-     * Accept a Redis that keeps nothing on disk (no AOF, no RDB) or evicts keys; it loses the
-     * dead letters at its restart, so only for throwaway setups. Env REDIS_ALLOW_VOLATILE.
+     * Accept a Redis that cannot keep what it acknowledges (no AOF, RDB snapshots only,
+     * appendfsync everysec or no, without WAITAOF or a replica to wait on) or evicts keys; it can
+     * lose dead letters the worker has committed past, so only for throwaway setups. Env
+     * REDIS_ALLOW_VOLATILE.
      */
     allowVolatile: z.coerce.boolean().default(false),
+    /**
+     * Longest wait for a dead letter to be durable (WAITAOF on Redis ≥ 7.2, WAIT on a replicated
+     * Redis) before its write fails and is retried; the partition waits meanwhile. Default
+     * 5,000 ms. Env REDIS_DURABILITY_TIMEOUT_MS.
+     */
+    durabilityTimeoutMs: int(1, 600_000).default(5_000),
   }),
   consumer: z.strictObject({
     /** Kafka consumer group. Env INGEST_GROUP_ID. */
@@ -247,6 +255,7 @@ const ENV: Record<string, [keyof Config, string]> = {
   CLICKHOUSE_TLS_CERT: ['clickhouse', 'tlsCert'],
   CLICKHOUSE_TLS_KEY: ['clickhouse', 'tlsKey'],
   REDIS_ALLOW_VOLATILE: ['redis', 'allowVolatile'],
+  REDIS_DURABILITY_TIMEOUT_MS: ['redis', 'durabilityTimeoutMs'],
   INGEST_GROUP_ID: ['consumer', 'groupId'],
   INGEST_CONCURRENCY: ['consumer', 'concurrency'],
   INGEST_EVENT_TYPES: ['consumer', 'eventTypes'],

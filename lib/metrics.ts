@@ -39,7 +39,7 @@ export function createWorkerMetrics(registry: Registry = new Registry(), opts: {
     offsetsCommitted: new Counter({ name: 'ingest_offset_commits_total', help: 'Offset commits after durable inserts.', labelNames: ['topic'], registers: r }),
     poisonMessages: new Counter({ name: 'ingest_poison_messages_total', help: 'Messages dead-lettered as poison, by reason.', labelNames: ['topic', 'reason'], registers: r }),
     deadLetterEnqueued: new Counter({ name: 'ingest_dead_letter_enqueued_total', help: 'Jobs put on the dead-letter queues: failed batches to retry, poison messages to rest.', labelNames: ['kind'], registers: r }),
-    deadLetterRetried: new Counter({ name: 'ingest_dead_letter_retried_total', help: 'Retry attempts of failed batches, by outcome (ok, failed).', labelNames: ['outcome'], registers: r }),
+    deadLetterRetried: new Counter({ name: 'ingest_dead_letter_retried_total', help: 'Retry attempts of dead letters, by outcome (ok; failed; unsettled: the letter\'s offset is not committed yet, so it waits).', labelNames: ['outcome'], registers: r }),
     deadLetterDead: new Counter({ name: 'ingest_dead_letter_dead_total', help: 'Jobs that exhausted their retries and rest as dead letters.', labelNames: ['kind'], registers: r }),
     deadLetterReplayed: new Counter({ name: 'ingest_dead_letter_replayed_total', help: 'Dead letters replayed and inserted.', labelNames: ['kind'], registers: r }),
     deadLetterDepth: new Gauge({ name: 'ingest_dead_letter_depth', help: 'Jobs currently in the dead-letter queues, by queue state (retrying, dead).', labelNames: ['state'], registers: r }),

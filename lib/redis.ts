@@ -1,16 +1,20 @@
 import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ConfigError, type Config } from './config.js';
+import { RetriableError } from './errors.js';
 import type { Logger } from './logger.js';
 
 /**
  * The one Redis client factory, and the start-up check that the Redis behind REDIS_URL keeps
  * what we write to it.
  *
- * Redis holds the dead letters (BullMQ). A Redis that keeps nothing on
- * disk (no AOF, no RDB) loses them at its next restart, and one with an evicting
- * `maxmemory-policy` drops them under memory pressure; neither fails loudly later, so we
- * refuse it at start-up unless the operator opts out for throwaway use.
+ * Redis holds the dead letters (BullMQ), and the worker commits past a poison message once its
+ * letter's write resolved: so that write must not resolve before it is durable. A Redis that
+ * acknowledges writes it may still lose (no AOF, RDB snapshots only, appendfsync everysec, an
+ * asynchronous replica promoted after a crash) or evicts keys under memory pressure loses
+ * letters without failing loudly, so we refuse it at start-up unless the operator opts out for
+ * throwaway use, and make each write wait where the server can say when it is durable
+ * (DurableWrites: WAITAOF, WAIT).
  */
 
 /** REDIS_URL with its password (and a user name's password part) replaced, safe to log. */
@@ -68,53 +72,193 @@ export function attachRedisLogging<T extends Pick<Redis, 'on'>>(redis: T, url: s
   return redis;
 }
 
-/** What CONFIG GET said about a Redis's persistence; `unknown` when CONFIG is not allowed. */
+/**
+ * How a letter write is made durable before it resolves (DurableWrites):
+ *  - `waitaof`: Redis ≥ 7.2 with AOF: WAITAOF 1 0 waits until the local AOF is fsynced;
+ *  - `wait`: a server with replicas (and no WAITAOF, or no AOF: a managed Redis replicated
+ *    asynchronously): WAIT until `replicas` replicas have the write, so a failover keeps it;
+ *  - `fsync-always`: AOF with appendfsync always: Redis fsyncs before it replies, nothing to wait;
+ *  - `none`: REDIS_ALLOW_VOLATILE=true on a Redis that promises none of these (throwaway use).
+ */
+export type RedisDurability = { kind: 'waitaof' } | { kind: 'wait'; replicas: number } | { kind: 'fsync-always' } | { kind: 'none' };
+
+/** What INFO (and CONFIG GET, where allowed) said about a Redis; '' where it could not be read. */
+export interface RedisFacts {
+  version: string;
+  appendonly: string;
+  appendfsync: string;
+  save: string;
+  maxmemoryPolicy: string;
+  /** Replicas connected and online. */
+  replicas: number;
+  /** False where CONFIG is renamed or forbidden (managed Redis): appendfsync and save are unknown. */
+  configReadable: boolean;
+}
+
+/** What the start-up check found: a Redis that keeps what it acknowledges, one that does not, or one it could not ask. */
 export type RedisPersistence =
-  | { kind: 'durable'; appendonly: string; save: string; maxmemoryPolicy: string }
-  | { kind: 'volatile'; appendonly: string; save: string; maxmemoryPolicy: string; problems: string[] }
+  | { kind: 'durable'; durability: RedisDurability; facts: RedisFacts }
+  | { kind: 'volatile'; problems: string[]; facts: RedisFacts }
   | { kind: 'unknown'; reason: string };
 
-export async function inspectRedisPersistence(redis: Pick<Redis, 'config'>): Promise<RedisPersistence> {
-  let values: Record<string, string>;
+function parseInfo(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split(/\r?\n/)) {
+    const i = line.indexOf(':');
+    if (i > 0 && !line.startsWith('#')) out.set(line.slice(0, i), line.slice(i + 1).trim());
+  }
+  return out;
+}
+
+/** True when `version` (e.g. "7.2.4") is at least major.minor. */
+export function versionAtLeast(version: string, major: number, minor: number): boolean {
+  const [a = 0, b = 0] = version.split('.').map(Number);
+  return a > major || (a === major && b >= minor);
+}
+
+/** Reads what decides durability: INFO (allowed on managed Redis) and CONFIG GET where allowed. */
+export async function inspectRedisPersistence(redis: Pick<Redis, 'config' | 'info'>): Promise<RedisPersistence> {
+  let info: Map<string, string>;
   try {
-    values = {};
-    for (const key of ['appendonly', 'save', 'maxmemory-policy']) {
+    info = parseInfo(`${await redis.info('server')}\n${await redis.info('persistence')}\n${await redis.info('replication')}\n${await redis.info('memory')}`);
+  } catch (err) {
+    return { kind: 'unknown', reason: `INFO refused: ${(err as Error).message}` };
+  }
+  const facts: RedisFacts = {
+    version: info.get('redis_version') ?? '',
+    appendonly: info.get('aof_enabled') === '1' ? 'yes' : info.has('aof_enabled') ? 'no' : '',
+    appendfsync: '',
+    save: '',
+    maxmemoryPolicy: info.get('maxmemory_policy') ?? '',
+    replicas: [...info.entries()].filter(([k, v]) => /^slave\d+$/.test(k) && /state=online/.test(v)).length,
+    configReadable: true,
+  };
+  try {
+    for (const key of ['appendonly', 'appendfsync', 'save', 'maxmemory-policy']) {
       // CONFIG GET answers [name, value, name, value, …].
       const pairs = (await redis.config('GET', key)) as string[];
-      for (let i = 0; i + 1 < pairs.length; i += 2) values[pairs[i]!] = pairs[i + 1]!;
+      const value = pairs[1];
+      if (value === undefined) continue;
+      if (key === 'appendonly') facts.appendonly = value;
+      else if (key === 'appendfsync') facts.appendfsync = value;
+      else if (key === 'save') facts.save = value;
+      else facts.maxmemoryPolicy = value;
     }
-  } catch (err) {
+  } catch {
     // Managed Redis (ElastiCache, Memorystore, Upstash…) renames or forbids CONFIG.
-    return { kind: 'unknown', reason: (err as Error).message };
+    facts.configReadable = false;
   }
-  const appendonly = values.appendonly ?? '';
-  const save = values.save ?? '';
-  const maxmemoryPolicy = values['maxmemory-policy'] ?? '';
+  const { durability, problems } = decideDurability(facts);
+  if (durability && problems.length === 0) return { kind: 'durable', durability, facts };
+  return { kind: 'volatile', problems, facts };
+}
+
+/**
+ * How (and whether) this Redis can make a letter durable before the worker commits past its
+ * message, and what stands in the way. Pure: unit-tested on made-up facts.
+ */
+export function decideDurability(f: RedisFacts): { durability: RedisDurability | undefined; problems: string[] } {
   const problems: string[] = [];
-  if (appendonly !== 'yes' && save.trim() === '') problems.push(`no persistence (appendonly ${appendonly || '?'}, save "${save}"): dead letters vanish at its next restart`);
-  if (maxmemoryPolicy && maxmemoryPolicy !== 'noeviction') problems.push(`maxmemory-policy ${maxmemoryPolicy} evicts keys under memory pressure (dead letters, BullMQ's bookkeeping); use noeviction`);
-  if (problems.length > 0) return { kind: 'volatile', appendonly, save, maxmemoryPolicy, problems };
-  return { kind: 'durable', appendonly, save, maxmemoryPolicy };
+  if (f.maxmemoryPolicy && f.maxmemoryPolicy !== 'noeviction') problems.push(`maxmemory-policy ${f.maxmemoryPolicy} evicts keys under memory pressure (dead letters, BullMQ's bookkeeping); use noeviction`);
+  let durability: RedisDurability | undefined;
+  if (f.appendonly === 'yes' && versionAtLeast(f.version, 7, 2)) durability = { kind: 'waitaof' };
+  else if (f.replicas >= 1) durability = { kind: 'wait', replicas: 1 };
+  else if (f.appendonly === 'yes' && f.appendfsync === 'always') durability = { kind: 'fsync-always' };
+  else {
+    const instead = `(or run Redis ≥ 7.2 with appendonly yes, whose WAITAOF the worker waits on, or give it a replica, whose WAIT it waits on; this is Redis ${f.version || '?'} with ${f.replicas} replicas)`;
+    if (f.appendonly !== 'yes' && f.configReadable && f.save.trim() === '') problems.push(`no persistence (appendonly ${f.appendonly || '?'}, save "${f.save}"): dead letters vanish at its next restart; set appendonly yes and appendfsync always ${instead}`);
+    else if (f.appendonly !== 'yes' && !f.configReadable) problems.push(`no AOF (appendonly ${f.appendonly || '?'}; save cannot be read: CONFIG refused): a letter written since the last snapshot, if any, is lost in a crash; set appendonly yes and appendfsync always ${instead}`);
+    else if (f.appendonly !== 'yes') problems.push(`RDB snapshots only (appendonly ${f.appendonly || '?'}, save "${f.save}"): a letter written since the last snapshot is lost in a crash; set appendonly yes and appendfsync always ${instead}`);
+    else if (!f.configReadable) problems.push(`appendfsync cannot be read (CONFIG refused), so an acknowledged letter may still be lost in a crash; set appendfsync always ${instead}`);
+    else problems.push(`appendfsync ${f.appendfsync}: a letter Redis acknowledged before its next fsync is lost in a crash; set appendfsync always ${instead}`);
+  }
+  return { durability, problems };
 }
 
 export class VolatileRedisError extends ConfigError {}
 
 /**
- * Refuses a Redis that would lose or evict what we keep there, with one message naming
- * REDIS_URL (password redacted) and the opt-out; warns when CONFIG is unavailable, because
- * then we cannot tell. `allowVolatile` (REDIS_ALLOW_VOLATILE=true) turns the refusal into a warning.
+ * Refuses a Redis that cannot keep what it acknowledges (a dead letter is committed past once
+ * its write resolves) or that evicts keys, with one message naming REDIS_URL (password
+ * redacted), the setting to change and the opt-out. `allowVolatile` (REDIS_ALLOW_VOLATILE=true)
+ * turns the refusal into a warning; writes then wait for nothing (durability `none`).
  */
-export async function checkRedisPersistence(redis: Pick<Redis, 'config'>, url: string, allowVolatile: boolean, log: Logger): Promise<RedisPersistence> {
+export async function checkRedisPersistence(redis: Pick<Redis, 'config' | 'info'>, url: string, allowVolatile: boolean, log: Logger): Promise<RedisPersistence & { durability: RedisDurability }> {
   const found = await inspectRedisPersistence(redis);
   const where = redactRedisUrl(url);
-  if (found.kind === 'unknown') {
-    log.warn('cannot check Redis persistence (CONFIG GET refused); make sure it runs with AOF or RDB and maxmemory-policy noeviction', { redis: where, reason: found.reason });
-  } else if (found.kind === 'volatile') {
-    const message = `REDIS_URL ${where}: ${found.problems.join('; ')}. Configure it with appendonly yes (or RDB save points) and maxmemory-policy noeviction (scripts/services.sh starts one), or set REDIS_ALLOW_VOLATILE=true for a throwaway setup`;
-    if (!allowVolatile) throw new VolatileRedisError(message);
-    log.warn('REDIS_ALLOW_VOLATILE=true: using a Redis that may lose dead letters', { redis: where, problems: found.problems });
+  if (found.kind === 'durable') return found;
+  const problems = found.kind === 'volatile' ? found.problems : [`cannot tell whether it keeps what it acknowledges (${found.reason})`];
+  const message = `REDIS_URL ${where}: ${problems.join('; ')}. Configure it with appendonly yes, appendfsync always and maxmemory-policy noeviction (scripts/services.sh starts one), or set REDIS_ALLOW_VOLATILE=true for a throwaway setup`;
+  if (!allowVolatile) throw new VolatileRedisError(message);
+  log.warn('REDIS_ALLOW_VOLATILE=true: using a Redis that may lose dead letters', { redis: where, problems });
+  return { ...found, durability: { kind: 'none' } };
+}
+
+/** A write was acknowledged but not made durable within the timeout (a replica or the AOF's fsync lagging): retriable. */
+export class RedisWriteNotDurable extends RetriableError {
+  constructor(message: string) {
+    super(message);
+    Object.defineProperty(this, 'name', { value: 'RedisWriteNotDurable' });
   }
-  return found;
+}
+
+/**
+ * Makes acknowledged writes durable, per RedisDurability. `sync()` resolves once every write
+ * this process had acknowledged before the call is durable. WAIT and WAITAOF wait for the
+ * replication offset of the client that sends them, and they block that client, so they run
+ * on a connection of their own, after a write of their own (INCR of `markerKey`) whose offset
+ * is past every write acknowledged earlier on any connection. Concurrent calls share rounds
+ * (group commit): at most one round in flight and one queued, each waiting at most
+ * `timeoutMs` (then RedisWriteNotDurable).
+ */
+export class DurableWrites {
+  private conn: Redis | undefined;
+  private inFlight: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
+
+  constructor(
+    private readonly redis: Pick<Redis, 'duplicate'>,
+    readonly durability: RedisDurability,
+    private readonly markerKey: string,
+    private readonly timeoutMs = 5_000,
+  ) {}
+
+  sync(): Promise<void> {
+    if (this.durability.kind === 'fsync-always' || this.durability.kind === 'none') return Promise.resolve();
+    if (!this.inFlight) return this.start();
+    // The round in flight may have sent its marker before the caller's write was acknowledged.
+    this.queued ??= this.inFlight
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined;
+        return this.start();
+      });
+    return this.queued;
+  }
+
+  close(): void {
+    this.conn?.disconnect();
+  }
+
+  private start(): Promise<void> {
+    const round = this.round().finally(() => {
+      if (this.inFlight === round) this.inFlight = undefined;
+    });
+    this.inFlight = round;
+    return round;
+  }
+
+  private async round(): Promise<void> {
+    this.conn ??= this.redis.duplicate();
+    await this.conn.incr(this.markerKey);
+    if (this.durability.kind === 'waitaof') {
+      const [local] = (await this.conn.call('WAITAOF', 1, 0, this.timeoutMs)) as [number, number];
+      if (local < 1) throw new RedisWriteNotDurable(`WAITAOF: the AOF was not fsynced within ${this.timeoutMs} ms`);
+    } else if (this.durability.kind === 'wait') {
+      const acked = Number(await this.conn.call('WAIT', this.durability.replicas, this.timeoutMs));
+      if (acked < this.durability.replicas) throw new RedisWriteNotDurable(`WAIT: ${acked} of ${this.durability.replicas} replicas had the write after ${this.timeoutMs} ms`);
+    }
+  }
 }
 
 /**

@@ -7,6 +7,12 @@ import { connect } from 'node:net';
  * it asks for: started, stopped (SHUTDOWN or SIGKILL) and restarted on the same directory.
  */
 export class RedisServer {
+  /**
+   * The persistence the worker requires of a Redis without WAITAOF or replicas (the project's
+   * own Redis in scripts/services.sh starts with the same): AOF fsynced before each reply.
+   */
+  static readonly DURABLE_ARGS: readonly string[] = ['--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'];
+
   private proc: ChildProcess | undefined;
 
   constructor(

@@ -44,8 +44,8 @@ beforeAll(() => {
     '--daemonize', 'yes', '--bind', '127.0.0.1', '--port', '0', '--tls-port', String(redisTlsPort),
     '--tls-cert-file', cert('broker.pem'), '--tls-key-file', serverKey, '--tls-ca-cert-file', cert('ca.pem'), '--tls-auth-clients', 'no',
     '--requirepass', redisPassword, '--user', 'ingest', 'on', `>${aclPassword}`, '~*', '&*', '+@all',
-    // Persisted (AOF) and never evicting, as the worker requires of the Redis holding its dead letters.
-    '--save', '', '--appendonly', 'yes', '--maxmemory-policy', 'noeviction', '--dir', dir, '--pidfile', join(dir, 'redis.pid'), '--logfile', join(dir, 'redis.log'),
+    // Persisted (AOF fsynced before each reply) and never evicting, as the worker requires of the Redis holding its dead letters.
+    '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction', '--dir', dir, '--pidfile', join(dir, 'redis.pid'), '--logfile', join(dir, 'redis.log'),
   ]);
 }, 600_000);
 

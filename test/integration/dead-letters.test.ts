@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Kafka, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RowInserter } from '../../consumers/clickhouse-inserter.js';
@@ -12,7 +15,18 @@ import { performanceMetrics } from '../../schemas/performance-metrics.js';
 import { encodeSingleObject } from '../../schemas/wire-format.js';
 import { sampleEvents } from '../fixtures/events.js';
 import { costEvents } from '../helpers/cost-events.js';
-import { auditCostRows, countRows, createTopics, metricValue, queryRows, testConfig, waitFor } from '../helpers/stack.js';
+import { RedisServer } from '../helpers/redis-server.js';
+import { auditCostRows, countRows, createTopics, metricValue, queryRows, testConfig as stackConfig, waitFor } from '../helpers/stack.js';
+
+// A Redis of this file's own (port 16407), persisted as letter writes require (appendfsync always).
+const redisServer = new RedisServer(16407, mkdtempSync(join(tmpdir(), 'ingest-dead-letters-')), [...RedisServer.DURABLE_ARGS]);
+beforeAll(async () => {
+  await redisServer.start();
+});
+afterAll(async () => {
+  await redisServer.stop(true);
+});
+const testConfig: typeof stackConfig = (overrides = {}, id) => stackConfig({ ...overrides, redis: { url: redisServer.url, ...overrides.redis } }, id);
 
 /**
  * The dead-letter queue on the real broker, Redis and ClickHouse engine: letters of a newer

@@ -1,13 +1,18 @@
 import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeadLetterQueue } from '../../consumers/dead-letter-queue.js';
 import { PoisonError } from '../../lib/errors.js';
+import { RedisServer } from '../helpers/redis-server.js';
 import { testConfig, waitFor } from '../helpers/stack.js';
 
 const run = promisify(execFile);
+// A Redis of this file's own, persisted as letter writes require (appendfsync always).
+const redisServer = new RedisServer(16408, mkdtempSync(join(tmpdir(), 'ingest-dlq-cli-')), [...RedisServer.DURABLE_ARGS]);
 const root = join(import.meta.dirname, '../..');
 
 /** Runs `npm run dlq -- …` as an operator would; returns stdout and the exit code. */
@@ -19,7 +24,7 @@ async function dlqWith(env: Record<string, string>, ...args: string[]): Promise<
   try {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', join(root, 'cli/dlq.ts'), ...args], {
       cwd: root,
-      env: { ...process.env, ...env },
+      env: { ...process.env, REDIS_URL: redisServer.url, ...env },
     });
     return { out: stdout, code: 0 };
   } catch (err) {
@@ -30,12 +35,13 @@ async function dlqWith(env: Record<string, string>, ...args: string[]): Promise<
 
 describe('npm run dlq: list, show, replay, drop', () => {
   // Healable letters (unknown_fingerprint) rest as dead after one retry here, so the test sees them at rest.
-  const config = testConfig({ deadLetter: { retryPeriodMs: 0 } });
+  const config = testConfig({ redis: { url: redisServer.url }, deadLetter: { retryPeriodMs: 0 } });
   const prefix = config.deadLetter.queuePrefix;
   let redis: Redis;
   let queue: DeadLetterQueue;
 
   beforeAll(async () => {
+    await redisServer.start();
     redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
     queue = new DeadLetterQueue(redis, config.deadLetter, undefined);
     // A retry worker that cannot decode anything: poison letters rest as dead at once.
@@ -44,6 +50,8 @@ describe('npm run dlq: list, show, replay, drop', () => {
         throw new PoisonError('unknown_fingerprint', 'still unknown');
       },
       insert: async () => undefined,
+      committedOffset: async () => Number.MAX_SAFE_INTEGER,
+      landed: async () => false,
     });
     await queue.poison({ topic: 'ingest.cost_metrics', partition: 2, offset: 41, reason: 'unknown_fingerprint', detail: 'no known writer schema', value: Buffer.from([0xc3, 0x01, 1, 2, 3]) });
     await queue.poison({ topic: 'ingest.cost_metrics', partition: 2, offset: 42, reason: 'undecodable', detail: 'garbage', value: Buffer.from('garbage') });
@@ -52,6 +60,7 @@ describe('npm run dlq: list, show, replay, drop', () => {
   afterAll(async () => {
     await queue?.close();
     redis?.disconnect();
+    await redisServer.stop(true);
   });
 
   it('lists, shows with the original bytes, replays and drops', async () => {

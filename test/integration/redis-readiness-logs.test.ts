@@ -54,7 +54,8 @@ async function check(url: string, allowVolatile = false, log: Logger = createLog
 }
 
 const VOLATILE = ['--appendonly', 'no', '--save', ''];
-const AOF = ['--appendonly', 'yes', '--save', '', '--maxmemory-policy', 'noeviction'];
+// What a dead letter's write needs on a Redis without WAITAOF (Debian 12's is 7.0) or replicas.
+const AOF = ['--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'];
 
 describe('Redis persistence check at start-up', () => {
   it('refuses a Redis without AOF or RDB, naming REDIS_URL with its password redacted, unless REDIS_ALLOW_VOLATILE', async () => {
@@ -78,26 +79,29 @@ describe('Redis persistence check at start-up', () => {
     expect(JSON.stringify(log.lines)).not.toContain('s3cret-pw');
   });
 
-  it('accepts an AOF Redis, and refuses it once its maxmemory-policy evicts keys', async () => {
+  it('accepts an AOF Redis with appendfsync always, and refuses it once its maxmemory-policy evicts keys, or it fsyncs every second, or keeps RDB snapshots only', async () => {
     const s = await server(1, AOF);
-    expect(await check(s.url)).toEqual({ kind: 'durable', appendonly: 'yes', save: '', maxmemoryPolicy: 'noeviction' });
+    expect(await check(s.url)).toMatchObject({ kind: 'durable', durability: { kind: 'fsync-always' }, facts: { appendonly: 'yes', appendfsync: 'always', save: '', maxmemoryPolicy: 'noeviction' } });
     s.cli('config', 'set', 'maxmemory-policy', 'allkeys-lru');
     await expect(check(s.url)).rejects.toThrow(/maxmemory-policy allkeys-lru evicts keys/);
-    // RDB alone is persistence too.
     s.cli('config', 'set', 'maxmemory-policy', 'noeviction');
+    s.cli('config', 'set', 'appendfsync', 'everysec');
+    await expect(check(s.url)).rejects.toThrow(/appendfsync everysec: .*set appendfsync always/);
+    // RDB alone loses what was written since the last snapshot.
     s.cli('config', 'set', 'appendonly', 'no');
     s.cli('config', 'set', 'save', '3600 1');
-    expect((await check(s.url)).kind).toBe('durable');
+    await expect(check(s.url)).rejects.toThrow(/RDB snapshots only \(appendonly no, save "3600 1"\)/);
   });
 
-  it('starts with a warning where CONFIG is disabled (managed Redis)', async () => {
-    const s = await server(2, [...VOLATILE, '--rename-command', 'CONFIG', '']);
+  it('where CONFIG is disabled (managed Redis) and there is neither WAITAOF nor a replica, refuses unless REDIS_ALLOW_VOLATILE (then warns)', async () => {
+    const s = await server(2, [...AOF, '--rename-command', 'CONFIG', '']);
+    await expect(check(s.url)).rejects.toThrow(/appendfsync cannot be read \(CONFIG refused\)/);
     const log = recordingLogger();
-    const found = await check(s.url, false, log);
-    expect(found.kind).toBe('unknown');
+    const found = await check(s.url, true, log);
+    expect(found.durability).toEqual({ kind: 'none' });
     expect(log.lines).toHaveLength(1);
     expect(log.lines[0]!.level).toBe('warn');
-    expect(log.lines[0]!.msg).toMatch(/cannot check Redis persistence/);
+    expect(log.lines[0]!.msg).toMatch(/REDIS_ALLOW_VOLATILE=true/);
   });
 
   it('IngestWorker.start refuses the volatile Redis before it consumes', async () => {

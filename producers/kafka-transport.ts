@@ -91,10 +91,18 @@ export const cachedKeyPartitioner: ICustomPartitioner = () => {
   };
 };
 
+/** The kafkajs producer calls a transport makes (a fake in unit tests). */
+export type KafkajsSender = Pick<KafkajsProducer, 'sendBatch' | 'disconnect'>;
+
+/** Builds the kafkajs transport over a connected producer (tests pass a fake producer). */
+export function kafkajsTransport(producer: KafkajsSender, compression: CompressionTypes, security: KafkaSecurity = {}): ProducerTransport {
+  return new KafkajsTransport(producer, compression, security);
+}
+
 class KafkajsTransport implements ProducerTransport {
   readonly client = 'kafkajs';
-  private constructor(
-    private readonly producer: KafkajsProducer,
+  constructor(
+    private readonly producer: KafkajsSender,
     private readonly compression: CompressionTypes,
     private readonly security: KafkaSecurity,
   ) {}

@@ -7,7 +7,7 @@ import { SingleObjectEncoder } from '../schemas/wire-format.js';
 import { EventValidationError, checkTimestampsPlausible, toEventRecord } from '../schemas/validate-event.js';
 import { KAFKA_CODECS, type KafkaCodec } from '../consumers/kafka-codecs.js';
 import { DeliveryError, isRetriableSendError } from './delivery-error.js';
-import { PRODUCER_CLIENTS, connectTransport, type OutgoingMessage, type ProducerClient, type ProducerTransport } from './kafka-transport.js';
+import { PRODUCER_CLIENTS, PartialSendError, connectTransport, type OutgoingMessage, type ProducerClient, type ProducerTransport } from './kafka-transport.js';
 
 export interface ProducerOptions {
   /** Bootstrap brokers. Default ['127.0.0.1:9092']. */
@@ -317,15 +317,18 @@ export class EventProducer {
     // The oldest event of the batch sets the deadline (the queue is in emit order).
     const startedAt = batch[0]!.emittedAt;
     let error: unknown;
+    let unsent = request;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.transport.send(request);
+        await this.transport.send(unsent);
         error = undefined;
         break;
       } catch (err) {
-        // The same request again: the idempotent producer's sequence numbers advance only on an
-        // acknowledgement, so a request the broker wrote but whose answer was lost is
-        // deduplicated by the broker (KIP-98), not written twice.
+        // Again only what was not acknowledged: the idempotent producer's sequence numbers
+        // advance only on an acknowledgement, so a request the broker wrote but whose answer was
+        // lost is deduplicated by the broker (KIP-98), not written twice; but messages that were
+        // acknowledged (other partitions of a request that failed in part) would be written again.
+        if (err instanceof PartialSendError) unsent = err.unsent;
         const now = Date.now();
         const backoff = Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_MS * 2 ** (attempt - 1));
         const retriable = isRetriableSendError(err);

@@ -1,5 +1,5 @@
 import { Producer as PlatformaticProducer, compatibilityPartitioner } from '@platformatic/kafka';
-import { Partitioners, type CompressionTypes, type ICustomPartitioner, type Producer as KafkajsProducer } from 'kafkajs';
+import { Partitioners, type Admin as KafkajsAdmin, type CompressionTypes, type ICustomPartitioner, type PartitionMetadata, type Producer as KafkajsProducer } from 'kafkajs';
 import zlib from 'node:zlib';
 import { installKafkaCodecs, KAFKAJS_COMPRESSION, type KafkaCodec } from '../consumers/kafka-codecs.js';
 import type { KafkaSecurity } from '../lib/config.js';
@@ -13,7 +13,11 @@ import { KafkaConnectError, asAuthorizationError, createKafka, kafkaSecurity, pl
  */
 export interface ProducerTransport {
   readonly client: ProducerClient;
-  /** Sends the messages of one or more topics; resolves when every one is acknowledged by all in-sync replicas. */
+  /**
+   * Sends the messages of one or more topics; resolves when every one is acknowledged by all
+   * in-sync replicas. Rejects with PartialSendError when only some were acknowledged (the rest
+   * are in Kafka): retry only its `unsent`. Any other rejection: nothing is known to be written.
+   */
   send(topics: readonly OutgoingTopic[]): Promise<void>;
   close(): Promise<void>;
 }
@@ -33,6 +37,22 @@ export interface OutgoingMessage {
 export interface OutgoingTopic {
   topic: string;
   messages: OutgoingMessage[];
+}
+
+/**
+ * Some of a request's messages were acknowledged and some were not. The acknowledged ones are in
+ * Kafka and their partitions' idempotence sequence numbers moved past them: sent again, they
+ * would be written again (new sequence numbers, not a duplicate the broker drops). Retry
+ * exactly `unsent`, which keeps the request's order within each partition.
+ */
+export class PartialSendError extends Error {
+  override readonly name = 'PartialSendError';
+  constructor(
+    readonly unsent: OutgoingTopic[],
+    override readonly cause: unknown,
+  ) {
+    super(`${unsent.reduce((n, t) => n + t.messages.length, 0)} message(s) not acknowledged: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
 }
 
 /**
@@ -78,6 +98,7 @@ export const cachedKeyPartitioner: ICustomPartitioner = () => {
   const murmur2 = Partitioners.DefaultPartitioner();
   const cache = new Map<string, number>();
   return (args) => {
+    if (typeof args.message.partition === 'number') return args.message.partition;
     const key = args.message.key;
     if (key === null || key === undefined) return murmur2(args);
     const id = `${args.topic}\u0000${args.partitionMetadata.length}\u0000${String(key)}`;
@@ -94,17 +115,42 @@ export const cachedKeyPartitioner: ICustomPartitioner = () => {
 /** The kafkajs producer calls a transport makes (a fake in unit tests). */
 export type KafkajsSender = Pick<KafkajsProducer, 'sendBatch' | 'disconnect'>;
 
-/** Builds the kafkajs transport over a connected producer (tests pass a fake producer). */
-export function kafkajsTransport(producer: KafkajsSender, compression: CompressionTypes, security: KafkaSecurity = {}): ProducerTransport {
-  return new KafkajsTransport(producer, compression, security);
+/** A topic's partitions as Kafka reports them (`refresh`: ask the broker, not a cache). */
+export type PartitionsOf = (topic: string, refresh: boolean) => Promise<PartitionMetadata[]>;
+
+/** Builds the kafkajs transport over a connected producer (tests pass a fake producer and partitions). */
+export function kafkajsTransport(producer: KafkajsSender, compression: CompressionTypes, partitionsOf: PartitionsOf, security: KafkaSecurity = {}): ProducerTransport {
+  return new KafkajsTransport(producer, compression, partitionsOf, security, async () => undefined);
 }
 
+/**
+ * One kafkajs `sendBatch` per partition, concurrently, so that a failure is known per partition.
+ *
+ * Why: kafkajs sends one produce request per leader broker. When one broker's request fails and
+ * the others succeed, kafkajs has already advanced the idempotence sequence numbers of the
+ * partitions that succeeded, and the call rejects without saying which messages were written
+ * (src/producer/sendMessages.js). The SDK retried the whole request, so the partitions that had
+ * succeeded were written again under new sequence numbers: duplicates in Kafka (or
+ * OutOfOrderSequence). kafkajs's own retries do not cover it either: they skip every broker that
+ * answered once (`responsePerBroker`), so after the failed broker's partitions move to a broker
+ * that already answered they are not sent at all (tulios/kafkajs#1303).
+ * A call that holds one partition goes to one broker in one request: on failure kafkajs rolls
+ * that partition's sequence back, so its own retries and ours resend it with the same sequence
+ * and the broker drops what it already wrote (KIP-98); on success nothing of it is sent again.
+ * Cost: requests to one broker are serialised by kafkajs (maxInFlightRequests 1), so a request
+ * spread over N partitions of one broker takes N round trips instead of one.
+ */
 class KafkajsTransport implements ProducerTransport {
   readonly client = 'kafkajs';
+  private readonly partitioner = cachedKeyPartitioner();
+  private readonly partitions = new Map<string, Promise<PartitionMetadata[]>>();
+
   constructor(
     private readonly producer: KafkajsSender,
     private readonly compression: CompressionTypes,
+    private readonly partitionsOf: PartitionsOf,
     private readonly security: KafkaSecurity,
+    private readonly closeMetadata: () => Promise<void>,
   ) {}
 
   static async connect(opts: TransportOptions): Promise<KafkajsTransport> {
@@ -120,25 +166,76 @@ class KafkajsTransport implements ProducerTransport {
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: cachedKeyPartitioner });
     // kafkajs ships only gzip; the other codecs are the worker's (consumers/kafka-codecs.ts).
     installKafkaCodecs();
+    const admin: KafkajsAdmin = kafka.admin();
     await producer.connect();
-    return new KafkajsTransport(producer, KAFKAJS_COMPRESSION[opts.compression], opts.security ?? {});
+    try {
+      await admin.connect();
+    } catch (err) {
+      await producer.disconnect().catch(() => undefined);
+      throw err;
+    }
+    const partitionsOf: PartitionsOf = async (topic) => {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      return topics[0]?.partitions ?? [];
+    };
+    return new KafkajsTransport(producer, KAFKAJS_COMPRESSION[opts.compression], partitionsOf, opts.security ?? {}, () => admin.disconnect());
   }
 
   async send(topics: readonly OutgoingTopic[]): Promise<void> {
+    const calls: OutgoingTopic[] = [];
     try {
-      await this.producer.sendBatch({
-        acks: -1,
-        compression: this.compression,
-        topicMessages: topics as OutgoingTopic[],
-      });
+      for (const { topic, messages } of topics) {
+        const partitionMetadata = await this.metadataOf(topic);
+        if (partitionMetadata.length === 0) throw new Error(`topic ${topic} has no partitions (does it exist?)`);
+        const byPartition = new Map<number, OutgoingMessage[]>();
+        for (const m of messages) {
+          const partition = this.partitioner({ topic, partitionMetadata, message: m });
+          const list = byPartition.get(partition);
+          // `partition` is set so kafkajs's partitioner (cachedKeyPartitioner) keeps it as it is.
+          const message = { key: m.key, value: m.value, partition };
+          if (list) list.push(message);
+          else byPartition.set(partition, [message]);
+        }
+        for (const list of byPartition.values()) calls.push({ topic, messages: list });
+      }
     } catch (err) {
+      this.partitions.clear();
       throw asAuthorizationError(err, `write to ${topics.map((t) => t.topic).join(', ')}`, this.security);
+    }
+    const results = await Promise.allSettled(calls.map((c) => this.producer.sendBatch({ acks: -1, compression: this.compression, topicMessages: [c] })));
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ call: calls[i]!, reason: r.reason as unknown }] : []));
+    if (failed.length === 0) return;
+    // A partition count may have changed, or the topic been recreated: partitions asked again next time.
+    this.partitions.clear();
+    const cause = failed.length === 1 ? failed[0]!.reason : new AggregateError(failed.map((f) => f.reason), `${failed.length} of ${calls.length} partition requests failed`);
+    const err = asAuthorizationError(cause, `write to ${topics.map((t) => t.topic).join(', ')}`, this.security);
+    if (failed.length === calls.length) throw err;
+    throw new PartialSendError(mergeByTopic(failed.map((f) => f.call)), err);
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.producer.disconnect();
+    } finally {
+      await this.closeMetadata().catch(() => undefined);
     }
   }
 
-  close(): Promise<void> {
-    return this.producer.disconnect();
+  private metadataOf(topic: string): Promise<PartitionMetadata[]> {
+    let p = this.partitions.get(topic);
+    if (!p) {
+      p = this.partitionsOf(topic, true);
+      this.partitions.set(topic, p);
+      p.catch(() => this.partitions.delete(topic));
+    }
+    return p;
   }
+}
+
+function mergeByTopic(calls: OutgoingTopic[]): OutgoingTopic[] {
+  const byTopic = new Map<string, OutgoingMessage[]>();
+  for (const c of calls) byTopic.set(c.topic, [...(byTopic.get(c.topic) ?? []), ...c.messages]);
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
 }
 
 /**

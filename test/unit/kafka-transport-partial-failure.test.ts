@@ -63,7 +63,7 @@ function census(log: Map<number, string[]>): { records: number; distinct: number
 describe('kafkajs transport: one broker of three fails a request', () => {
   it('Kafka holds every event exactly once after the SDK retries', async () => {
     const { producer, log } = fakeKafka(3, 2);
-    const sdk = EventProducer.fromTransport(kafkajsTransport(producer, CompressionTypes.None), { lingerMs: 1, deliveryTimeoutMs: 60_000 });
+    const sdk = EventProducer.fromTransport(kafkajsTransport(producer, CompressionTypes.None, async () => partitionMetadata), { lingerMs: 1, deliveryTimeoutMs: 60_000 });
     const n = 600;
     await sdk.emit(costMetrics, costEvents(n).map((e, i) => ({ ...e, customer_id: `${String(i % 64).padStart(8, '0')}-0000-4000-8000-000000000000` })));
     await sdk.close();

@@ -8,7 +8,7 @@
  */
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { KAFKA_CODECS } from '../consumers/kafka-codecs.js';
+import { KAFKA_CODECS } from '../lib/kafka-codecs.js';
 import { PRODUCER_CLIENTS } from '../producers/kafka-transport.js';
 import { createTopic, deleteTopicsWithPrefix, topicRecordCount } from './common.js';
 import { costEventPool } from './data.js';

@@ -2,7 +2,7 @@ import { EvolutionLogger, type LogLlmInteractionInput } from '../producers/evolu
 import { IngestProducer, type CostMetricInput } from '../producers/ingest-producer.js';
 import type { ProducerOptions } from '../producers/event-producer.js';
 import type { ProducerClient } from '../producers/kafka-transport.js';
-import type { KafkaCodec } from '../consumers/kafka-codecs.js';
+import type { KafkaCodec } from '../lib/kafka-codecs.js';
 import { BROKERS, distribution, round, type Distribution } from './common.js';
 
 /**

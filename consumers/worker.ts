@@ -19,7 +19,7 @@ import { SchemaLookup } from '../schemas/schema-lookup.js';
 import type { OffsetCommitter } from './commit-offsets.js';
 import { ConsumerMember, type CommittedOffsetReader } from './consumer-member.js';
 import { DeadLetterQueue, letterChecks } from './dead-letter-queue.js';
-import { installKafkaCodecs } from './kafka-codecs.js';
+import { installKafkaCodecs } from '../lib/kafka-codecs.js';
 import { decodeMessage } from './decode-stage.js';
 import { ReadinessProbes, startHealthServer } from './health-server.js';
 import { describeClickHouse, queryEndpoint } from './query-endpoint.js';

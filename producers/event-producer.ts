@@ -5,7 +5,7 @@ import { createProducerMetrics, type ProducerMetrics } from '../lib/metrics.js';
 import type { EventInput, EventType } from '../schemas/event-type.js';
 import { SingleObjectEncoder } from '../schemas/wire-format.js';
 import { EventValidationError, checkTimestampsPlausible, toEventRecord } from '../schemas/validate-event.js';
-import { KAFKA_CODECS, type KafkaCodec } from '../consumers/kafka-codecs.js';
+import { KAFKA_CODECS, type KafkaCodec } from '../lib/kafka-codecs.js';
 import { DeliveryError, isRetriableSendError } from './delivery-error.js';
 import { PRODUCER_CLIENTS, PartialSendError, connectTransport, type OutgoingMessage, type ProducerClient, type ProducerTransport } from './kafka-transport.js';
 
@@ -34,7 +34,7 @@ export interface ProducerOptions {
   maxBlockMs?: number;
   /**
    * Record-batch codec: 'gzip', 'snappy', 'lz4', 'zstd' or 'none'; every worker reads them all
-   * (consumers/kafka-codecs.ts). Default 'gzip'; when not given, INGEST_PRODUCER_COMPRESSION
+   * (lib/kafka-codecs.ts). Default 'gzip'; when not given, INGEST_PRODUCER_COMPRESSION
    * decides. 'zstd' with client 'platformatic' needs Node >= 22.15 (node:zlib zstd).
    */
   compression?: KafkaCodec;

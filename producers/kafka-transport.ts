@@ -1,7 +1,7 @@
 import { Producer as PlatformaticProducer, compatibilityPartitioner } from '@platformatic/kafka';
 import { Partitioners, type Admin as KafkajsAdmin, type CompressionTypes, type ICustomPartitioner, type PartitionMetadata, type Producer as KafkajsProducer } from 'kafkajs';
 import zlib from 'node:zlib';
-import { installKafkaCodecs, KAFKAJS_COMPRESSION, type KafkaCodec } from '../consumers/kafka-codecs.js';
+import { installKafkaCodecs, KAFKAJS_COMPRESSION, type KafkaCodec } from '../lib/kafka-codecs.js';
 import type { KafkaSecurity } from '../lib/config.js';
 import { KafkaConnectError, asAuthorizationError, createKafka, kafkaSecurity, platformaticSecurityOptions, type OAuthBearerProvider } from '../lib/kafka.js';
 
@@ -164,7 +164,7 @@ class KafkajsTransport implements ProducerTransport {
       ...opts.security,
     }, '', undefined, opts.oauthBearerProvider);
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: cachedKeyPartitioner });
-    // kafkajs ships only gzip; the other codecs are the worker's (consumers/kafka-codecs.ts).
+    // kafkajs ships only gzip; the other codecs are the worker's (lib/kafka-codecs.ts).
     installKafkaCodecs();
     const admin: KafkajsAdmin = kafka.admin();
     await producer.connect();

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KAFKA_CODECS } from '../../consumers/kafka-codecs.js';
+import { KAFKA_CODECS } from '../../lib/kafka-codecs.js';
 import { IngestWorker } from '../../consumers/worker.js';
 import { IngestProducer } from '../../producers/ingest-producer.js';
 import { PRODUCER_CLIENTS } from '../../producers/kafka-transport.js';

@@ -1,0 +1,79 @@
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ROOT, createTopic, topicRecordCount, waitForQuietHost } from './common.js';
+
+/**
+ * Alternated A/B runs of the producer SDK (default client) of two checkouts, for a change on the
+ * SDK's hot path: each round runs `before` then `after` (the reverse on odd rounds), each into
+ * a fresh 4-partition topic on the same broker, with the same cost-event pool, through that
+ * checkout's bench/producer-bench.ts (calls of 100 events, many outstanding). Exact record
+ * counts are required. Results go to bench/results/ab-producer-<time>.json.
+ *
+ *   npx tsx bench/ab-producer.ts --before DIR --after DIR [--events 300000] [--rounds 3]
+ *
+ * DIR is a checkout with its own node_modules (a git worktree with node_modules linked works).
+ */
+const { values } = parseArgs({
+  options: { before: { type: 'string' }, after: { type: 'string' }, events: { type: 'string', default: '300000' }, rounds: { type: 'string', default: '3' }, help: { type: 'boolean', short: 'h' } },
+});
+const usage = 'usage: npx tsx bench/ab-producer.ts --before DIR --after DIR [--events N] [--rounds R]\n';
+if (values.help) {
+  process.stdout.write(usage);
+  process.exit(0);
+}
+const events = Number(values.events);
+const rounds = Number(values.rounds);
+if (!values.before || !values.after || !Number.isInteger(events) || events <= 0 || !Number.isInteger(rounds) || rounds <= 0) {
+  process.stderr.write(usage);
+  process.exit(2);
+}
+const sides = { before: resolve(values.before), after: resolve(values.after) } as const;
+
+/** One SDK run in `dir`, in a process of its own (that checkout's code and dependencies). */
+function produce(dir: string, topicPrefix: string): { eventsPerSec: number; p50: number; p99: number; cpuSeconds: number } {
+  const code = `
+    import { benchCostProducer } from './bench/producer-bench.ts';
+    import { sampleEvents } from './test/fixtures/events.ts';
+    const f = await benchCostProducer({ topicPrefix: ${JSON.stringify(topicPrefix)}, total: ${events}, pool: sampleEvents('cost_metrics', 2000, 7) });
+    process.stdout.write(JSON.stringify({ eventsPerSec: f.eventsPerSec, p50: f.latencyMsPerCall.p50, p99: f.latencyMsPerCall.p99, cpuSeconds: f.cpuSeconds }) + '\\n');
+    process.exit(0);`;
+  const out = execFileSync('npx', ['tsx', '--input-type=module', '--eval', code], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
+async function main(): Promise<void> {
+  const id = `abp${Date.now().toString(36)}`;
+  const results: Array<{ round: number; side: keyof typeof sides; eventsPerSec: number; p50: number; p99: number; cpuSeconds: number }> = [];
+  for (let round = 0; round < rounds; round++) {
+    const order: (keyof typeof sides)[] = round % 2 === 0 ? ['before', 'after'] : ['after', 'before'];
+    for (const side of order) {
+      const prefix = `${id}.${side}${round}.`;
+      await createTopic(`${prefix}cost_metrics`, 4);
+      await waitForQuietHost(60_000);
+      const f = produce(sides[side], prefix);
+      const inTopic = await topicRecordCount(`${prefix}cost_metrics`);
+      if (inTopic !== events) throw new Error(`${side} round ${round}: the topic holds ${inTopic} records, expected ${events}`);
+      results.push({ round, side, ...f });
+      process.stdout.write(`ab-producer: round ${round} ${side}: ${Math.round(f.eventsPerSec)} events/s\n`);
+    }
+  }
+  const ratios = [...Array(rounds).keys()].map((r) => {
+    const b = results.find((x) => x.round === r && x.side === 'before')!;
+    const a = results.find((x) => x.round === r && x.side === 'after')!;
+    return Math.round((a.eventsPerSec / b.eventsPerSec) * 1000) / 1000;
+  });
+  const out = join(ROOT, 'bench/results', `ab-producer-${new Date().toISOString()}.json`);
+  const commitOf = (dir: string) => execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, encoding: 'utf8' }).trim();
+  writeFileSync(out, JSON.stringify({ events, rounds, sides: { before: commitOf(sides.before), after: commitOf(sides.after) }, results, ratiosAfterOverBefore: ratios }, null, 2));
+  process.stdout.write(`ab-producer: after/before per round ${ratios.join(', ')}; results in ${out}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`ab-producer failed: ${String((err as Error)?.stack ?? err)}\n`);
+    process.exit(1);
+  },
+);

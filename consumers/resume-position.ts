@@ -7,7 +7,7 @@ import type { EventType } from '../schemas/event-type.js';
 import type { SchemaLookup } from '../schemas/schema-lookup.js';
 import type { Logger } from '../lib/logger.js';
 import { decodeMessage } from './decode-stage.js';
-import { decodeRange, type CommittedOffset, type LedgerRange } from './partition-ledger.js';
+import type { CommittedOffset } from './partition-ledger.js';
 import { rowEncoderFor } from './row-encoder.js';
 
 /**
@@ -65,24 +65,6 @@ export async function decideResumePosition(sources: ResumeSources): Promise<numb
   const highest = await sources.highestStoredOffset(earliest, latest);
   if (highest === undefined) return earliest;
   return (await sources.storedRowIsLogRecord(highest)) ? highest + 1 : earliest;
-}
-
-/**
- * Where a partition whose committed metadata names a range starts, when retention deleted the
- * range's first record (the log now starts above it): the range can no longer be re-formed
- * exactly, and batching its remaining records under new cuts would insert them again under new
- * tokens if the range had landed. So the table decides: if it holds the rows at both ends of
- * what is left of the range (the log start and the range's last offset), the range landed (one
- * insert) and the partition starts past it; otherwise it starts at the committed offset with the
- * name dropped, and what is left is batched as usual. Errs towards reading again, never towards
- * skipping: a poison record at either end reads as "not landed".
- */
-export async function decideNamedRangeStart(sources: Pick<ResumeSources, 'logBounds' | 'storedRowIsLogRecord'>, committed: number, range: LedgerRange): Promise<CommittedOffset | undefined> {
-  const { earliest } = await sources.logBounds();
-  if (earliest <= range.firstOffset) return undefined; // re-formable: the ledger re-forms it exactly
-  if (earliest > range.lastOffset) return { offset: committed, metadata: null }; // wholly deleted: nothing of it to read again
-  const landed = (await sources.storedRowIsLogRecord(earliest)) && (await sources.storedRowIsLogRecord(range.lastOffset));
-  return landed ? { offset: range.lastOffset + 1, metadata: null } : { offset: committed, metadata: null };
 }
 
 /** Reads single records of a partition log by offset. */
@@ -222,9 +204,15 @@ export function platformaticRecordReader(config: Config['kafka'], oauthBearerPro
 
 /**
  * Reads what Kafka holds for the group on one topic, per partition, as the partitions' ledgers
- * start from it: the committed offset and its metadata, except
- * - no committed offset: where the table says to resume (resumePosition);
- * - a named range whose first record retention deleted: decideNamedRangeStart.
+ * start from it: the committed offset and its metadata, or, where there is none, where the table
+ * says to resume (resumePosition).
+ *
+ * "None" includes kafkajs's own reset: when the committed offset is below the log start
+ * (retention deleted records, among them possibly the first of the range the metadata named),
+ * kafkajs commits its default offset (-2, earliest) over it, metadata and all
+ * (consumerGroup.js → offsetManager.setDefaultOffset), before this reads anything. The named
+ * range can then no longer be re-formed, and what is left of it must not be batched again under
+ * new cuts: resuming above the rows the table holds of this log is what prevents that.
  * Throws when Kafka or ClickHouse cannot be read (the caller retries at the next fetch).
  */
 export function committedOffsetReader(deps: ResumeDeps & { admin: Pick<Admin, 'fetchTopicOffsets' | 'fetchOffsets'> }, groupId: string, typeOfTopic: ReadonlyMap<string, EventType>, log: Logger): (topic: string) => Promise<ReadonlyMap<number, CommittedOffset>> {
@@ -235,21 +223,10 @@ export function committedOffsetReader(deps: ResumeDeps & { admin: Pick<Admin, 'f
     const entries = await Promise.all(
       (t?.partitions ?? []).map(async (p): Promise<readonly [number, CommittedOffset]> => {
         const committed = Number(p.offset);
-        const target = { topic, partition: p.partition, eventType };
-        if (committed < 0) {
-          const offset = await resumePosition(deps, target);
-          if (offset > 0) log.info('no committed offset: resuming above the rows the table holds', { topic, partition: p.partition, offset });
-          return [p.partition, { offset, metadata: null }];
-        }
-        const range = decodeRange(p.metadata);
-        if (range && range.firstOffset === committed) {
-          const start = await decideNamedRangeStart(resumeSources(deps, target), committed, range);
-          if (start) {
-            log.warn('the range named by the committed offset lost its first record to retention: starting where the table says', { topic, partition: p.partition, range: `${range.firstOffset}-${range.lastOffset}`, startAt: start.offset });
-            return [p.partition, start];
-          }
-        }
-        return [p.partition, { offset: committed, metadata: p.metadata }];
+        if (committed >= 0) return [p.partition, { offset: committed, metadata: p.metadata }];
+        const offset = await resumePosition(deps, { topic, partition: p.partition, eventType });
+        if (offset > 0) log.info('no committed offset: resuming above the rows the table holds', { topic, partition: p.partition, offset });
+        return [p.partition, { offset, metadata: null }];
       }),
     );
     return new Map(entries);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideNamedRangeStart, decideResumePosition, type ResumeSources } from '../../consumers/resume-position.js';
+import { decideResumePosition, type ResumeSources } from '../../consumers/resume-position.js';
 
 /**
  * A fake log and table: `log` maps offsets to record contents (what Kafka holds now), `table`
@@ -87,29 +87,3 @@ describe('decideResumePosition', () => {
   });
 });
 
-describe('a named range whose first record retention deleted', () => {
-  const range = { firstOffset: 100, lastOffset: 199, firstTimestamp: 0, lastTimestamp: 0 };
-  const sources = (earliest: number, stored: ReadonlySet<number>) => ({
-    logBounds: async () => ({ earliest, latest: 1_000 }),
-    storedRowIsLogRecord: async (offset: number) => stored.has(offset),
-  });
-
-  it('is re-formed as usual while its first record is in the log', async () => {
-    expect(await decideNamedRangeStart(sources(100, new Set()), 100, range)).toBeUndefined();
-    expect(await decideNamedRangeStart(sources(0, new Set()), 100, range)).toBeUndefined();
-  });
-
-  it('starts past the range when the table holds both ends of what is left of it (it landed)', async () => {
-    expect(await decideNamedRangeStart(sources(150, new Set([150, 199])), 100, range)).toEqual({ offset: 200, metadata: null });
-  });
-
-  it('batches what is left as usual when it did not land (or an end is poison): reading again, never skipping', async () => {
-    expect(await decideNamedRangeStart(sources(150, new Set()), 100, range)).toEqual({ offset: 100, metadata: null });
-    expect(await decideNamedRangeStart(sources(150, new Set([199])), 100, range)).toEqual({ offset: 100, metadata: null });
-    expect(await decideNamedRangeStart(sources(150, new Set([150])), 100, range)).toEqual({ offset: 100, metadata: null });
-  });
-
-  it('drops the name when the whole range is gone', async () => {
-    expect(await decideNamedRangeStart(sources(250, new Set()), 100, range)).toEqual({ offset: 100, metadata: null });
-  });
-});

@@ -12,10 +12,10 @@
  * beginning, exact count required. Results go to bench/results/ab-drain-<time>.json.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, createTopic, killChildren, topicRecordCount, waitForQuietHost } from './common.js';
+import { ROOT, createTopic, killChildren, topicRecordCount, waitForQuietHost, writeAbResults } from './common.js';
 import { COST_POOL_SIZE, costEventPool } from './data.js';
 import { drain, type DrainFigures } from './drain-bench.js';
 import { benchCostProducer } from './producer-bench.js';
@@ -60,15 +60,7 @@ async function main(): Promise<void> {
       process.stdout.write(`ab-drain: round ${round} ${side}: ${f.rowsPerSec} rows/s (steady ${f.steadyRowsPerSec})\n`);
     }
   }
-  const ratios = [...Array(rounds).keys()].map((r) => {
-    const b = results.find((x) => x.round === r && x.side === 'before')!;
-    const a = results.find((x) => x.round === r && x.side === 'after')!;
-    return Math.round((a.rowsPerSec / b.rowsPerSec) * 1000) / 1000;
-  });
-  const out = join(ROOT, 'bench/results', `ab-drain-${new Date().toISOString()}.json`);
-  // Each side by its commit, not its path (a path of this machine means nothing elsewhere).
-  const commitOf = (dir: string) => execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, encoding: 'utf8' }).trim();
-  writeFileSync(out, JSON.stringify({ rows, rounds, sides: { before: commitOf(sides.before), after: commitOf(sides.after) }, results, ratiosAfterOverBefore: ratios }, null, 2));
+  const { out, ratios } = writeAbResults('drain', sides, rounds, (r) => r.rowsPerSec, results, { rows });
   process.stdout.write(`ab-drain: after/before per round ${ratios.join(', ')}; results in ${out}\n`);
 }
 

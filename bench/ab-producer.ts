@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, createTopic, topicRecordCount, waitForQuietHost } from './common.js';
+import { createTopic, topicRecordCount, waitForQuietHost, writeAbResults } from './common.js';
 
 /**
  * Alternated A/B runs of the producer SDK (default client) of two checkouts, for a change on the
@@ -59,14 +58,7 @@ async function main(): Promise<void> {
       process.stdout.write(`ab-producer: round ${round} ${side}: ${Math.round(f.eventsPerSec)} events/s\n`);
     }
   }
-  const ratios = [...Array(rounds).keys()].map((r) => {
-    const b = results.find((x) => x.round === r && x.side === 'before')!;
-    const a = results.find((x) => x.round === r && x.side === 'after')!;
-    return Math.round((a.eventsPerSec / b.eventsPerSec) * 1000) / 1000;
-  });
-  const out = join(ROOT, 'bench/results', `ab-producer-${new Date().toISOString()}.json`);
-  const commitOf = (dir: string) => execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, encoding: 'utf8' }).trim();
-  writeFileSync(out, JSON.stringify({ events, rounds, sides: { before: commitOf(sides.before), after: commitOf(sides.after) }, results, ratiosAfterOverBefore: ratios }, null, 2));
+  const { out, ratios } = writeAbResults('producer', sides, rounds, (r) => r.eventsPerSec, results, { events });
   process.stdout.write(`ab-producer: after/before per round ${ratios.join(', ')}; results in ${out}\n`);
 }
 

@@ -1,5 +1,5 @@
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem, availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -218,4 +218,21 @@ export async function waitForQuietHost(maxMs: number, maxBusyPercent = 30): Prom
     const { hostCpuBusyPercent } = probe.finish();
     if (hostCpuBusyPercent < maxBusyPercent || Date.now() - started > maxMs) return { waitedSeconds: round((Date.now() - started) / 1000, 0), busyPercent: hostCpuBusyPercent };
   }
+}
+
+/**
+ * The result file of an alternated A/B run (bench/ab-drain.ts, bench/ab-producer.ts): the
+ * per-round after/before ratio of `rate`, each side named by its commit (a path of this machine
+ * means nothing elsewhere). Returns the file's path and the ratios.
+ */
+export function writeAbResults<R extends { round: number; side: 'before' | 'after' }>(kind: string, sides: { before: string; after: string }, rounds: number, rate: (r: R) => number, results: R[], extra: Record<string, unknown>): { out: string; ratios: number[] } {
+  const ratios = [...Array(rounds).keys()].map((round) => {
+    const b = results.find((x) => x.round === round && x.side === 'before')!;
+    const a = results.find((x) => x.round === round && x.side === 'after')!;
+    return Math.round((rate(a) / rate(b)) * 1000) / 1000;
+  });
+  const out = join(ROOT, 'bench/results', `ab-${kind}-${new Date().toISOString()}.json`);
+  const commitOf = (dir: string) => execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, encoding: 'utf8' }).trim();
+  writeFileSync(out, JSON.stringify({ ...extra, rounds, sides: { before: commitOf(sides.before), after: commitOf(sides.after) }, results, ratiosAfterOverBefore: ratios }, null, 2));
+  return { out, ratios };
 }

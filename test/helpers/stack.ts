@@ -85,3 +85,21 @@ export async function metricValue(worker: IngestWorker, name: string, labels: Re
   const m = await worker.metrics.registry.getSingleMetric(name)?.get();
   return (m?.values ?? []).filter((v) => Object.entries(labels).every(([k, val]) => String(v.labels[k]) === val)).reduce((a, v) => a + v.value, 0);
 }
+
+/** Deletes the cost topic and creates it again with the configured partitions. */
+export async function recreateTopic(config: Readonly<Config>, topic: string): Promise<void> {
+  const admin = createKafka(config.kafka).admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics: [topic], timeout: 30_000 });
+    await waitFor('topic gone', async () => !(await admin.listTopics()).includes(topic), 60_000, 250);
+    // Recreating right after a delete can fail while the broker still removes the old log.
+    await waitFor('topic recreated', async () => {
+      await createTopics(config, ['cost_metrics']).catch(() => undefined);
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
+      return meta?.topics[0]?.partitions.length === config.kafka.topicPartitions;
+    }, 60_000, 500);
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -7,7 +7,7 @@ import { IngestProducer } from '../../producers/ingest-producer.js';
 import { eventTypes } from '../../schemas/index.js';
 import { SchemaLookup } from '../../schemas/schema-lookup.js';
 import { costEvents } from '../helpers/cost-events.js';
-import { auditCostRows, createTopics, queryRows, testConfig, waitFor } from '../helpers/stack.js';
+import { auditCostRows, createTopics, queryRows, recreateTopic, testConfig, waitFor } from '../helpers/stack.js';
 
 const costType = eventTypes.find((t) => t.name === 'cost_metrics')!;
 
@@ -72,13 +72,7 @@ describe('resumePosition', () => {
       expect(ends.reduce((n, e) => n + Number(e.high), 0) - Object.values(got).reduce((a, b) => a + b, 0)).toBe(300);
 
       // The topic deleted and created again: a new log from offset 0, shorter than the old one.
-      await admin.deleteTopics({ topics: [topic], timeout: 30_000 });
-      await waitFor('topic gone', async () => !(await admin.listTopics()).includes(topic), 60_000, 250);
-      await waitFor('topic recreated', async () => {
-        await createTopics(config, ['cost_metrics']).catch(() => undefined);
-        const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
-        return meta?.topics[0]?.partitions.length === config.kafka.topicPartitions;
-      }, 60_000, 500);
+      await recreateTopic(config, topic);
       await emit(config, 200, 10_000);
       const newEnds = await admin.fetchTopicOffsets(topic);
       // Partitions holding records hold fewer than before (the old rows reach past the new log's end).

@@ -1,28 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { RowInserter } from '../../consumers/clickhouse-inserter.js';
 import { IngestWorker } from '../../consumers/worker.js';
-import { createKafka, topicName } from '../../lib/kafka.js';
+import { topicName } from '../../lib/kafka.js';
 import { IngestProducer } from '../../producers/ingest-producer.js';
 import { costEvents } from '../helpers/cost-events.js';
-import { auditCostRows, createTopics, queryRows, testConfig, waitFor } from '../helpers/stack.js';
-
-/** Deletes the cost topic and creates it again with the configured partitions. */
-async function recreateTopic(config: ReturnType<typeof testConfig>, topic: string): Promise<void> {
-  const admin = createKafka(config.kafka).admin();
-  await admin.connect();
-  try {
-    await admin.deleteTopics({ topics: [topic], timeout: 30_000 });
-    await waitFor('topic gone', async () => !(await admin.listTopics()).includes(topic), 60_000, 250);
-    // Recreating right after a delete can fail while the broker still removes the old log.
-    await waitFor('topic recreated', async () => {
-      await createTopics(config, ['cost_metrics']).catch(() => undefined);
-      const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
-      return meta?.topics[0]?.partitions.length === config.kafka.topicPartitions;
-    }, 60_000, 500);
-  } finally {
-    await admin.disconnect();
-  }
-}
+import { auditCostRows, createTopics, queryRows, recreateTopic, testConfig, waitFor } from '../helpers/stack.js';
 
 describe('a topic deleted and created again', () => {
   // Offsets restart at 0 and Kafka drops the group's offsets with the topic. With tokens made

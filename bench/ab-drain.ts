@@ -11,7 +11,6 @@
  * drain is bench/drain-bench.ts's: a fresh group, database and chDB directory, reading from the
  * beginning, exact count required. Results go to bench/results/ab-drain-<time>.json.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';

@@ -16,14 +16,16 @@ await runCommand('schemas:export', USAGE, async (argv) => {
   if (positionals.length > 1) throw new UsageError(`one output directory at most, got ${positionals.length}`);
   if (positionals[0] === '') throw new UsageError('the output directory is empty');
   // Loaded after the arguments are checked: --help and a bad argument need none of it.
-  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const { mkdirSync, renameSync, writeFileSync } = await import('node:fs');
   const { AVSC_DIR, avscPath, renderAvsc } = await import('../schemas/avsc-files.js');
   const { eventTypes } = await import('../schemas/index.js');
   const dir = positionals[0] ?? AVSC_DIR;
   mkdirSync(dir, { recursive: true });
   for (const type of eventTypes) {
     const path = avscPath(type, dir);
-    writeFileSync(path, renderAvsc(type));
+    // Written aside and renamed over: a reader (test/unit/schemas.test.ts) never sees half a file.
+    writeFileSync(`${path}.${process.pid}.tmp`, renderAvsc(type));
+    renameSync(`${path}.${process.pid}.tmp`, path);
     console.log(`wrote ${path}`);
   }
   return EXIT_OK;

@@ -17,7 +17,7 @@ export const USAGE = `usage: npm run dlq -- <command>
   -h, --help                this text
 Reads REDIS_URL and DLQ_QUEUE_PREFIX like the worker (docs/configuration.md).
 ${EXIT_CODES}
-  (1 also for an id that is no dead letter)`;
+  (2 also for an id that is no dead letter; 1 when replay --all could not move every letter)`;
 
 export type DlqCommand =
   | { command: 'list'; all: boolean; json: boolean }
@@ -47,10 +47,10 @@ export function parseDlqArgs(argv: readonly string[]): DlqCommand {
     if (args.length > 0) throw new UsageError('replay takes an id or --all, not both');
     return { command: 'replay', all: true };
   }
-  if (args.length === 0) throw new UsageError(name === 'replay' ? 'replay needs a letter id or --all' : `${name} needs a letter id`);
-  if (args.length > 1) throw new UsageError(`${name} takes one letter id, got ${args.length}`);
+  if (args.length === 0) throw new UsageError(name === 'replay' ? 'replay needs a job id or --all' : `${name} needs a job id`);
+  if (args.length > 1) throw new UsageError(`${name} takes one job id, got ${args.length}`);
   const id = args[0]!;
-  if (!LETTER_ID.test(id)) throw new UsageError(`${JSON.stringify(id)} is not a letter id (letters, digits, ".", "_" and "-")`);
+  if (!LETTER_ID.test(id)) throw new UsageError(`${JSON.stringify(id)} is not a job id (letters, digits, ".", "_" and "-")`);
   return name === 'replay' ? { command: 'replay', id, all: false } : { command: name, id };
 }
 
@@ -85,7 +85,8 @@ async function run(cmd: DlqCommand, dlq: DeadLetterQueue): Promise<number> {
     }
     case 'show': {
       const job = await dlq.get(cmd.id);
-      if (!job) throw new CommandFailure(`no dead letter with id ${cmd.id}`);
+      // The id is the user's input: exit 2, as for a malformed one, though only Redis can tell.
+      if (!job) throw new UsageError(`no dead letter with id ${cmd.id} (npm run dlq -- list shows them)`);
       const d = job.data as unknown as Record<string, unknown>;
       const out: Record<string, unknown> = { ...summary(job), state: await job.getState(), ...d };
       if (typeof d.valueBase64 === 'string') {
@@ -113,7 +114,7 @@ async function run(cmd: DlqCommand, dlq: DeadLetterQueue): Promise<number> {
       return moved < ids.length ? EXIT_FAILURE : EXIT_OK;
     }
     case 'drop': {
-      if (!(await dlq.drop(cmd.id))) throw new CommandFailure(`no dead letter with id ${cmd.id}`);
+      if (!(await dlq.drop(cmd.id))) throw new UsageError(`no dead letter with id ${cmd.id} (npm run dlq -- list shows them)`);
       console.log(`dropped ${cmd.id}`);
       return EXIT_OK;
     }

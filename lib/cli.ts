@@ -122,7 +122,7 @@ function safeDecode(s: string): string {
 
 /**
  * One line describing a runtime error: its message (AggregateError: its first cause; an empty
- * message: the code), on one line, redacted, at most 500 characters. Never a stack.
+ * message: the code), on one line, redacted, at most 2,000 characters. Never a stack.
  */
 export function describeError(err: unknown): string {
   let e = err as { message?: unknown; code?: unknown; errors?: unknown[]; cause?: unknown } | undefined;
@@ -135,7 +135,7 @@ export function describeError(err: unknown): string {
     .map((l) => l.trim())
     .filter(Boolean)
     .join(' ');
-  return line.length > 500 ? `${line.slice(0, 497)}…` : line;
+  return line.length > 2_000 ? `${line.slice(0, 1_999)}…` : line;
 }
 
 /**

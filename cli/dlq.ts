@@ -1,54 +1,65 @@
-import { DeadLetterQueue, type DeadLetterJob } from '../consumers/dead-letter-queue.js';
-import { ConfigError, loadConfig } from '../lib/config.js';
-import { createRedis } from '../lib/redis.js';
-import { redactUrl } from '../lib/secrets.js';
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import type { DeadLetterJob, DeadLetterQueue } from '../consumers/dead-letter-queue.js';
+import { CommandFailure, EXIT_CODES, EXIT_FAILURE, EXIT_OK, parseCommandLine, redact, registerSecret, runCommand, UsageError } from '../lib/cli.js';
+import { loadConfig } from '../lib/config.js';
+import { formatTable } from './query-format.js';
 
-const USAGE = `usage: npm run dlq -- <command>
+/**
+ * `npm run dlq -- <command>`: inspect, replay and drop dead letters. Arguments are parsed and
+ * checked before Redis is contacted; exit codes as every command (lib/cli.ts).
+ */
+export const USAGE = `usage: npm run dlq -- <command>
   list [--all] [--json]     dead letters (failed state); --all also shows those still retrying
   show <id>                 one letter: reason, topic/partition/offset, error, original bytes
   replay <id> | --all       move dead letters back to the queue; a running worker inserts them
   drop <id>                 delete one letter for good
-Reads REDIS_URL and DLQ_QUEUE_PREFIX like the worker.`;
+  -h, --help                this text
+Reads REDIS_URL and DLQ_QUEUE_PREFIX like the worker (docs/configuration.md).
+${EXIT_CODES}
+  (2 also for an id that is no dead letter; 1 when replay --all could not move every letter)`;
 
-class UsageError extends Error {}
+export type DlqCommand =
+  | { command: 'list'; all: boolean; json: boolean }
+  | { command: 'show'; id: string }
+  | { command: 'replay'; id?: string; all: boolean }
+  | { command: 'drop'; id: string };
 
-/**
- * Hides the credentials of REDIS_URL (and of any other URL) in everything this command prints:
- * `redis://user:secret@host` becomes `redis://***@host`, and the password itself is masked
- * wherever else it appears (an error quoting it, a URL-encoded copy).
- */
-export function redact(text: string, url = process.env.REDIS_URL ?? ''): string {
-  let out = text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1***@');
-  try {
-    const { password } = new URL(url);
-    for (const secret of [password, decodeURIComponent(password)]) {
-      if (secret && secret.length >= 3) out = out.split(secret).join('***');
-    }
-  } catch {
-    // Not a URL: nothing more to mask.
+const COMMANDS: Record<DlqCommand['command'], readonly string[]> = { list: ['all', 'json'], show: [], replay: ['all'], drop: [] };
+/** Letter ids are made of these characters (dead-letter-queue.ts: JOB_ID_UNSAFE; BullMQ's own ids are numbers). */
+const LETTER_ID = /^[A-Za-z0-9._-]{1,512}$/;
+
+/** Parses the command line (node:util parseArgs, strict); throws UsageError for anything unknown, missing or extra. */
+export function parseDlqArgs(argv: readonly string[]): DlqCommand {
+  const { values, positionals } = parseCommandLine(argv, { all: { type: 'boolean' }, json: { type: 'boolean' } }, true);
+  const [command, ...args] = positionals;
+  const known = Object.keys(COMMANDS).join(', ');
+  if (!command) throw new UsageError(`missing command (${known})`);
+  if (!Object.hasOwn(COMMANDS, command)) throw new UsageError(`unknown command ${JSON.stringify(command)} (${known})`);
+  const name = command as DlqCommand['command'];
+  for (const option of Object.keys(values)) if (!COMMANDS[name].includes(option)) throw new UsageError(`${name} takes no --${option}`);
+  const all = values.all === true;
+  if (name === 'list') {
+    if (args.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args[0])}: list takes no id`);
+    return { command: 'list', all, json: values.json === true };
   }
-  return out;
+  if (name === 'replay' && all) {
+    if (args.length > 0) throw new UsageError('replay takes an id or --all, not both');
+    return { command: 'replay', all: true };
+  }
+  if (args.length === 0) throw new UsageError(name === 'replay' ? 'replay needs a job id or --all' : `${name} needs a job id`);
+  if (args.length > 1) throw new UsageError(`${name} takes one job id, got ${args.length}`);
+  const id = args[0]!;
+  if (!LETTER_ID.test(id)) throw new UsageError(`${JSON.stringify(id)} is not a job id (letters, digits, ".", "_" and "-")`);
+  return name === 'replay' ? { command: 'replay', id, all: false } : { command: name, id };
 }
 
-/** Routes every console line through redact(), so no code path can print the password. */
+/** Routes every console line (ours and the libraries') through redact(), so no code path can print a password. */
 function redactConsole(): void {
-  for (const method of ['log', 'error', 'warn', 'info', 'table'] as const) {
+  for (const method of ['log', 'error', 'warn', 'info'] as const) {
     const original = console[method].bind(console);
-    if (method === 'table') {
-      console.table = (data: unknown) => console.log(redactTable(data));
-      continue;
-    }
     console[method] = (...args: unknown[]) => original(...args.map((a) => redact(typeof a === 'string' ? a : a instanceof Error ? `${a.name}: ${a.message}` : JSON.stringify(a))));
   }
-}
-
-function redactTable(data: unknown): string {
-  const rows = Array.isArray(data) ? (data as Record<string, unknown>[]) : [];
-  const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-  const cells = rows.map((r) => keys.map((k) => String(r[k] ?? '')));
-  const widths = keys.map((k, i) => Math.max(k.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((v, i) => v.padEnd(widths[i]!)).join('  ');
-  return [line(keys), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 
 function summary(job: DeadLetterJob) {
@@ -58,26 +69,24 @@ function summary(job: DeadLetterJob) {
   return { id: String(job.id), kind: job.name, where, what, attempts: job.attemptsMade, failedReason: job.failedReason ?? '' };
 }
 
-async function run(args: string[], dlq: DeadLetterQueue): Promise<void> {
-  const [command, ...rest] = args;
-  const json = rest.includes('--json');
-  switch (command) {
+async function run(cmd: DlqCommand, dlq: DeadLetterQueue): Promise<number> {
+  switch (cmd.command) {
     case 'list': {
-      const states = rest.includes('--all') ? (['failed', 'waiting', 'delayed', 'active'] as const) : (['failed'] as const);
-      const jobs = await dlq.list([...states], 1_000);
-      const rows = jobs.map(summary);
-      if (json) console.log(JSON.stringify(rows, null, 2));
-      else if (rows.length === 0) console.log('no dead letters');
-      else console.table(rows);
+      const states = cmd.all ? (['failed', 'waiting', 'delayed', 'active'] as const) : (['failed'] as const);
+      const rows = (await dlq.list([...states], 1_000)).map(summary);
+      if (cmd.json) {
+        console.log(JSON.stringify(rows, null, 2));
+        return EXIT_OK;
+      }
+      console.log(rows.length === 0 ? 'no dead letters' : formatTable(rows));
       const depth = await dlq.depth();
-      if (!json) console.log(`dead: ${depth.dead}, retrying: ${depth.retrying}`);
-      return;
+      console.log(`dead: ${depth.dead}, retrying: ${depth.retrying}`);
+      return EXIT_OK;
     }
     case 'show': {
-      const id = rest[0];
-      if (!id) throw new UsageError('show needs a job id');
-      const job = await dlq.get(id);
-      if (!job) throw new UsageError(`no dead letter with id ${id}`);
+      const job = await dlq.get(cmd.id);
+      // The id is the user's input: exit 2, as for a malformed one, though only Redis can tell.
+      if (!job) throw new UsageError(`no dead letter with id ${cmd.id} (npm run dlq -- list shows them)`);
       const d = job.data as unknown as Record<string, unknown>;
       const out: Record<string, unknown> = { ...summary(job), state: await job.getState(), ...d };
       if (typeof d.valueBase64 === 'string') {
@@ -88,44 +97,39 @@ async function run(args: string[], dlq: DeadLetterQueue): Promise<void> {
       }
       if (Array.isArray(d.rows)) out.rows = `${d.rows.length} rows (first: ${JSON.stringify(d.rows[0])})`;
       console.log(JSON.stringify(out, null, 2));
-      return;
+      return EXIT_OK;
     }
     case 'replay': {
-      const ids = rest[0] === '--all' ? (await dlq.list(['failed'], 100_000)).map((j) => String(j.id)) : rest.slice(0, 1);
-      if (ids.length === 0) throw new UsageError(rest[0] === '--all' ? 'no dead letters to replay' : 'replay needs a job id or --all');
+      const ids = cmd.all ? (await dlq.list(['failed'], 100_000)).map((j) => String(j.id)) : [cmd.id!];
+      if (ids.length === 0) {
+        console.log('no dead letters to replay');
+        return EXIT_OK;
+      }
       let moved = 0;
       for (const id of ids) {
         if (await dlq.replay(id)) moved++;
-        else console.error(`${id}: not a dead letter (unknown id, or still retrying)`);
+        else console.error(`dlq: ${id}: not a dead letter (unknown id, or still retrying)`);
       }
       console.log(`${moved} replayed: a running worker's retry worker inserts them; watch ingest_dead_letter_replayed_total`);
-      if (moved < ids.length) process.exitCode = 1;
-      return;
+      return moved < ids.length ? EXIT_FAILURE : EXIT_OK;
     }
     case 'drop': {
-      const id = rest[0];
-      if (!id) throw new UsageError('drop needs a job id');
-      if (!(await dlq.drop(id))) throw new UsageError(`no dead letter with id ${id}`);
-      console.log(`dropped ${id}`);
-      return;
+      if (!(await dlq.drop(cmd.id))) throw new UsageError(`no dead letter with id ${cmd.id} (npm run dlq -- list shows them)`);
+      console.log(`dropped ${cmd.id}`);
+      return EXIT_OK;
     }
-    default:
-      throw new UsageError(command ? `unknown command ${JSON.stringify(command)}` : 'missing command');
   }
 }
 
-async function main(): Promise<void> {
+export async function main(argv: readonly string[]): Promise<number> {
   redactConsole();
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const cmd = parseDlqArgs(argv);
+  const config = loadConfig();
+  registerSecret(config.redis.password);
+  // Loaded after the arguments and the configuration are checked.
+  const { createRedis } = await import('../lib/redis.js');
+  const { redactUrl } = await import('../lib/secrets.js');
+  const { DeadLetterQueue } = await import('../consumers/dead-letter-queue.js');
   // One attempt, no reconnect loop: an operator's command should fail fast and say why.
   const redis = createRedis(config.redis, { maxRetriesPerRequest: 3, lazyConnect: true, retryStrategy: () => null });
   let cause: Error | undefined;
@@ -133,29 +137,20 @@ async function main(): Promise<void> {
   try {
     await redis.connect();
   } catch (err) {
-    console.error(`cannot reach Redis at ${redactUrl(config.redis.url)}: ${(cause ?? (err as Error)).message}`);
     redis.disconnect();
-    process.exit(1);
+    throw new CommandFailure(`cannot reach Redis at ${redactUrl(config.redis.url)}: ${(cause ?? (err as Error)).message}`);
   }
   const dlq = new DeadLetterQueue(redis, config.deadLetter, undefined);
+  // BullMQ re-emits connection errors on the queue; without a listener it prints them with a stack.
+  dlq.queue.on('error', (err: Error) => (cause ??= err));
   try {
-    await run(process.argv.slice(2), dlq);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`${err.message}\n\n${USAGE}`);
-      process.exitCode = 2;
-    } else {
-      console.error(`dlq: ${(err as Error).name}: ${(err as Error).message}`);
-      process.exitCode = 1;
-    }
+    return await run(cmd, dlq);
   } finally {
-    await dlq.close();
+    await dlq.close().catch(() => undefined);
     redis.disconnect();
   }
 }
 
-// Anything thrown outside main's handling is printed redacted too, never as a raw stack.
-await main().catch((err: unknown) => {
-  console.error(`dlq: ${(err as Error)?.message ?? String(err)}`);
-  process.exit(1);
-});
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  await runCommand('dlq', USAGE, main);
+}

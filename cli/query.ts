@@ -1,11 +1,13 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { openClickHouse } from '../lib/clickhouse.js';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { CommandFailure, EXIT_CODES, EXIT_OK, parseCommandLine, registerSecret, runCommand, UsageError } from '../lib/cli.js';
 import { loadConfig, type Config } from '../lib/config.js';
-import { describeClickHouse } from '../consumers/query-endpoint.js';
 import { QueryInputError } from '../sql/queries.js';
 import { checkParams, NAMED_QUERIES, runNamedQuery } from '../sql/query-registry.js';
 import { formatJson, formatTable, withIsoTimes } from './query-format.js';
+
+export { UsageError };
 
 /**
  * `npm run query -- <helper> [--flag value ...] [--format table|json] [--worker <url>]`
@@ -17,20 +19,21 @@ import { formatJson, formatTable, withIsoTimes } from './query-format.js';
  * --worker / QUERY_WORKER_URL, else at http://127.0.0.1:<METRICS_PORT>; when none answers,
  * the CLI opens ClickHouse itself as configured (CLICKHOUSE_URL or the embedded engine at
  * CHDB_PATH). It says on stderr which one it used, so stdout stays the result alone.
- * Exit codes: 0 rows printed, 2 bad input (unknown helper, flag or value) with the usage text,
- * 1 anything else (no worker at an explicit --worker, query failed).
+ * Every argument and value is checked before anything is probed or opened.
+ * Exit codes: 0 rows printed, 2 bad input (unknown helper, flag or value: one line), 1 anything
+ * else (no worker at an explicit --worker, ClickHouse unreachable, the query failed: one line).
  */
 
 type Flags = Record<string, string>;
 
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
 export function usage(): string {
   const lines = [
     'usage: npm run query -- <helper> [--flag value ...] [--format table|json] [--worker <url>]',
-    '  --worker <url>  a running worker (its METRICS_PORT); default QUERY_WORKER_URL, else http://127.0.0.1:<METRICS_PORT>',
+    '  --format table|json  a table for reading (default), or JSON with every number at full precision',
+    '  --worker <url>       a running worker (its METRICS_PORT); default QUERY_WORKER_URL, else http://127.0.0.1:<METRICS_PORT>;',
+    '                       with no worker there, ClickHouse is opened directly (CLICKHOUSE_URL or the embedded engine at CHDB_PATH)',
+    '  -h, --help           this text',
+    '  A value starting with "-" is written --flag=-value.',
     '',
     'helpers:',
   ];
@@ -38,6 +41,7 @@ export function usage(): string {
     const flags = [...h.required.map((r) => `--${r} <value>`), ...(h.optional ?? []).map((o) => `[--${o} <value>]`)].join(' ');
     lines.push(`  ${name} ${flags}`, `      ${h.summary}`);
   }
+  lines.push('', EXIT_CODES);
   return lines.join('\n');
 }
 
@@ -49,38 +53,54 @@ export interface ParsedArgs {
   worker?: string;
 }
 
-/** Parses `<helper> --flag value ...`; throws UsageError for anything unknown, repeated or missing. */
+/** Parses `<helper> --flag value ...` (node:util parseArgs, strict); throws UsageError for anything unknown, repeated or missing. */
 export function parseQueryArgs(argv: readonly string[]): ParsedArgs {
   const [helper, ...rest] = argv;
-  if (!helper || helper.startsWith('--')) throw new UsageError('missing helper name');
+  if (!helper || helper.startsWith('-')) throw new UsageError('missing helper name');
   const spec = Object.hasOwn(NAMED_QUERIES, helper) ? NAMED_QUERIES[helper] : undefined;
-  if (!spec) throw new UsageError(`unknown helper ${JSON.stringify(helper)}`);
-  const allowed = new Set([...spec.required, ...(spec.optional ?? []), 'format', 'worker']);
-  const flags: Flags = {};
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i]!;
-    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument ${JSON.stringify(arg)}`);
-    let name = arg.slice(2);
-    let value: string | undefined;
-    const eq = name.indexOf('=');
-    if (eq >= 0) {
-      value = name.slice(eq + 1);
-      name = name.slice(0, eq);
-    } else {
-      value = rest[++i];
-    }
-    if (!allowed.has(name)) throw new UsageError(`unknown flag --${name} for ${helper} (allowed: ${[...allowed].map((a) => `--${a}`).join(', ')})`);
-    if (value === undefined || value.startsWith('--')) throw new UsageError(`--${name} needs a value`);
-    if (name in flags) throw new UsageError(`--${name} given twice`);
-    flags[name] = value;
+  if (!spec) throw new UsageError(`unknown helper ${JSON.stringify(helper)} (known: ${Object.keys(NAMED_QUERIES).join(', ')})`);
+  const names = [...spec.required, ...(spec.optional ?? []), 'format', 'worker'];
+  const options = Object.fromEntries(names.map((n) => [n, { type: 'string' as const }]));
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  try {
+    ({ values } = parseCommandLine(rest, options, false));
+  } catch (err) {
+    const m = /^unknown option (--?[^\s=]+)/.exec((err as Error).message);
+    if (m) throw new UsageError(`unknown flag ${m[1]} for ${helper} (allowed: ${names.map((a) => `--${a}`).join(', ')})`);
+    throw err;
   }
+  const flags: Flags = {};
+  for (const [name, value] of Object.entries(values)) if (typeof value === 'string') flags[name] = value;
   for (const r of spec.required) if (!(r in flags)) throw new UsageError(`${helper} needs --${r}`);
   const format = flags.format ?? 'table';
   if (format !== 'table' && format !== 'json') throw new UsageError(`--format must be table or json, got ${JSON.stringify(format)}`);
   const worker = flags.worker;
+  if (worker !== undefined) checkWorkerUrl('--worker', worker);
   delete flags.format;
   delete flags.worker;
   return { helper, flags, format, ...(worker === undefined ? {} : { worker }) };
+}
+
+function checkWorkerUrl(what: string, url: string): void {
+  if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw new UsageError(`${what} must be an http:// or https:// URL, got ${JSON.stringify(url)}`);
+}
+
+/** Thrown by the stand-in client of checkQueryValues when a helper got past its checks. */
+const VALUES_OK = Symbol('values ok');
+
+/**
+ * Checks the values (UUIDs, hours, times, limits) as the helper does, without any ClickHouse:
+ * the helper runs against a stand-in client that stops it at its first query. So a bad value is
+ * refused before a worker is probed or the embedded engine is opened. Throws QueryInputError.
+ */
+export async function checkQueryValues(helper: string, flags: Flags): Promise<void> {
+  checkParams(helper, flags);
+  const standIn = new Proxy({}, { get: () => () => Promise.reject(VALUES_OK) }) as ClickHouseClient;
+  try {
+    await runNamedQuery(standIn, helper, flags);
+  } catch (err) {
+    if (err !== VALUES_OK) throw err;
+  }
 }
 
 /** Where a query runs: a worker's query endpoint, or ClickHouse opened by this process. */
@@ -131,9 +151,11 @@ async function viaWorker(url: string, helper: string, flags: Flags): Promise<unk
 }
 
 async function direct(config: Readonly<Config>, helper: string, flags: Flags): Promise<unknown> {
+  const { openClickHouse } = await import('../lib/clickhouse.js');
+  const { describeClickHouse } = await import('../consumers/query-endpoint.js');
   let client;
   try {
-    client = await openClickHouse(config.clickhouse);
+    client = await openClickHouse(config.clickhouse, { quiet: true });
   } catch (err) {
     // chDB reports the lock of a data directory held by another process ("Cannot lock file
     // …/status") on stderr and throws only a generic connection error.
@@ -142,7 +164,7 @@ async function direct(config: Readonly<Config>, helper: string, flags: Flags): P
         `could not open the embedded engine at ${config.clickhouse.dataPath}: another process (a worker?) most likely owns it; query through it with --worker http://<host>:<its METRICS_PORT>`,
       );
     }
-    throw err;
+    throw new TargetError(`cannot ${config.clickhouse.url ? 'reach' : 'open'} ${describeClickHouse(config.clickhouse)}: ${(err as Error).message}`);
   }
   try {
     return await runNamedQuery(client, helper, flags);
@@ -151,20 +173,26 @@ async function direct(config: Readonly<Config>, helper: string, flags: Flags): P
   }
 }
 
+/**
+ * Runs the command; returns the exit code, throws UsageError / ConfigError / QueryInputError
+ * (exit 2) or a runtime error (exit 1) for runCommand to print in one line.
+ */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let parsed: ParsedArgs;
+  const parsed = parseQueryArgs(argv);
   try {
-    parsed = parseQueryArgs(argv);
-    checkParams(parsed.helper, parsed.flags);
+    await checkQueryValues(parsed.helper, parsed.flags);
   } catch (err) {
-    if (!(err instanceof UsageError) && !(err instanceof QueryInputError)) throw err;
-    console.error(`error: ${err.message}\n\n${usage()}`);
-    return 2;
+    if (err instanceof QueryInputError) throw new UsageError(err.message);
+    throw err;
   }
+  const explicit = parsed.worker ?? (env.QUERY_WORKER_URL || undefined);
+  if (parsed.worker === undefined && explicit !== undefined) checkWorkerUrl('QUERY_WORKER_URL', explicit);
   const config = loadConfig(env);
+  registerSecret(config.clickhouse.password);
+  const { describeClickHouse } = await import('../consumers/query-endpoint.js');
+  let result: unknown;
   try {
-    const target = await resolveTarget(parsed.worker ?? (env.QUERY_WORKER_URL || undefined), config.metrics.port);
-    let result: unknown;
+    const target = await resolveTarget(explicit, config.metrics.port);
     if (target.kind === 'worker') {
       console.error(`query: through the worker at ${target.url} (${target.clickhouse})`);
       result = await viaWorker(target.url, parsed.helper, parsed.flags);
@@ -172,30 +200,17 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       console.error(`query: ${describeClickHouse(config.clickhouse)}, opened by this process (${target.note})`);
       result = await direct(config, parsed.helper, parsed.flags);
     }
-    result = withIsoTimes(result, NAMED_QUERIES[parsed.helper]!.timeColumns);
-    console.log(parsed.format === 'json' ? formatJson(result) : formatTable(result));
-    return 0;
   } catch (err) {
-    if (err instanceof QueryInputError || err instanceof UsageError) {
-      console.error(`error: ${err.message}\n\n${usage()}`);
-      return 2;
-    }
-    if (err instanceof TargetError) {
-      console.error(`error: ${err.message}`);
-      return 1;
-    }
+    // A worker that refuses the input (an older worker with other checks): still bad input.
+    if (err instanceof QueryInputError) throw new UsageError(err.message);
+    if (err instanceof TargetError) throw new CommandFailure(err.message);
     throw err;
   }
+  result = withIsoTimes(result, NAMED_QUERIES[parsed.helper]!.timeColumns);
+  console.log(parsed.format === 'json' ? formatJson(result) : formatTable(result));
+  return EXIT_OK;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      console.error(err instanceof Error ? err.message : err);
-      process.exitCode = 1;
-    },
-  );
+  await runCommand('query', usage(), (argv) => main(argv));
 }

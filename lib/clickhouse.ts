@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { rootCertificates } from 'node:tls';
-import { createClient, type ClickHouseClient, type ClickHouseClientConfigOptions } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseClientConfigOptions } from '@clickhouse/client';
 import { createChdbConnection, type ChdbConnection } from 'chdb/connection';
 import type { Config } from './config.js';
 
@@ -15,9 +15,12 @@ import type { Config } from './config.js';
  * The database is created when missing and made the client's current database, so
  * unqualified table names (as in the seed documents' SQL) resolve to our tables.
  */
-export async function openClickHouse(config: Config['clickhouse']): Promise<ClickHouseClient> {
+export async function openClickHouse(config: Config['clickhouse'], opts: { quiet?: boolean } = {}): Promise<ClickHouseClient> {
+  // quiet: the client's own log off (a command reports a failure in one line of its own,
+  // not the client's multi-line error dump with a stack).
+  const log = opts.quiet ? { log: { level: ClickHouseLogLevel.OFF } } : {};
   if (config.url) {
-    const connection = clickhouseConnectionOptions(config);
+    const connection = { ...clickhouseConnectionOptions(config), ...log };
     const bootstrap = createClient({ ...connection, request_timeout: config.requestTimeoutMs });
     try {
       await bootstrap.command({ query: `CREATE DATABASE IF NOT EXISTS ${config.database}` });
@@ -37,6 +40,7 @@ export async function openClickHouse(config: Config['clickhouse']): Promise<Clic
   const client = createClient({
     connection,
     request_timeout: config.requestTimeoutMs,
+    ...log,
   } as Parameters<typeof createClient>[0]);
   // chdb/connection ignores the client's `database` option; USE is kept by its session.
   await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${config.database}` });

@@ -13,6 +13,25 @@ const list = z.preprocess(
   z.array(z.string().min(1)).min(1),
 );
 
+/**
+ * A bootstrap broker, `host:port`: a non-empty host (a name, an IPv4 address, or an IPv6
+ * address in brackets, `[::1]:9092`) and a port from 1 to 65535. kafkajs would take `kafka`
+ * (no port) or `:::` and fail only at connect time, far from the setting that caused it.
+ */
+export function brokerProblem(broker: string): string | undefined {
+  const m = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(broker) ?? /^([^\s:/[\]@]+):(\d{1,5})$/.exec(broker);
+  if (!m) return `${JSON.stringify(broker)} is not host:port (an IPv6 address in brackets: [::1]:9092)`;
+  const port = Number(m[2]);
+  if (port < 1 || port > 65_535) return `${JSON.stringify(broker)}: port must be from 1 to 65535`;
+  return undefined;
+}
+const brokerList = list.superRefine((brokers, ctx) => {
+  for (const [i, b] of (brokers as string[]).entries()) {
+    const problem = brokerProblem(b);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem, path: [i] });
+  }
+});
+
 export const SECURITY_PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const;
 export const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER'] as const;
 export type SecurityProtocol = (typeof SECURITY_PROTOCOLS)[number];
@@ -21,7 +40,7 @@ export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
 export const configSchema = z.strictObject({
   kafka: z.strictObject({
     /** Bootstrap brokers, host:port. Env KAFKA_BROKERS (comma-separated). */
-    brokers: list.default(['127.0.0.1:9092']),
+    brokers: brokerList.default(['127.0.0.1:9092']),
     /** kafkajs client id. Env KAFKA_CLIENT_ID. */
     clientId: z.string().min(1).default('ingest'),
     /** Prefix of every topic: topic = prefix + event type name. Env KAFKA_TOPIC_PREFIX. */
@@ -82,8 +101,12 @@ export const configSchema = z.strictObject({
     sharding: z.coerce.boolean().optional(),
   }).refine((c) => !c.sharding || c.cluster, { message: 'sharding needs a cluster (CLICKHOUSE_CLUSTER)', path: ['sharding'] }),
   redis: z.strictObject({
-    /** Env REDIS_URL. */
-    url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+    /**
+     * Env REDIS_URL. The default is the project's own Redis (scripts/services.sh, port
+     * REDIS_PORT=6380 of scripts/env.sh), not a machine's Redis on 6379, which may keep nothing
+     * on disk.
+     */
+    url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6380'),
     /** ACL user, when not in the URL. Env REDIS_USERNAME. */
     username: z.string().min(1).optional(),
     /** Secret (requirepass or the ACL user's); wins over a password in the URL. Env REDIS_PASSWORD (or REDIS_PASSWORD_FILE). */
@@ -223,7 +246,10 @@ export type ConfigInput = z.input<typeof configSchema>;
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
 export type ConfigOverrides = DeepPartial<{ [K in keyof ConfigInput]: NonNullable<ConfigInput[K]> }>;
 
-/** Environment variable → config path. Unknown INGEST_* variables are rejected, so typos surface. */
+/**
+ * Environment variable → config path. An unknown variable under one of GUARDED_PREFIXES is
+ * rejected (naming the nearest setting), so typos surface.
+ */
 const ENV: Record<string, [keyof Config, string]> = {
   KAFKA_BROKERS: ['kafka', 'brokers'],
   KAFKA_CLIENT_ID: ['kafka', 'clientId'],
@@ -298,6 +324,98 @@ const ENV: Record<string, [keyof Config, string]> = {
  * Kubernetes secrets), and no error message ever echoes their values.
  */
 export const SECRET_ENV = ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'KAFKA_SSL_KEY_PASSWORD', 'CLICKHOUSE_URL', 'CLICKHOUSE_PASSWORD', 'REDIS_URL', 'REDIS_PASSWORD'] as const;
+
+/**
+ * Prefixes of our settings. A variable under one of them that is neither a setting (ENV, or a
+ * secret's `_FILE`) nor listed in NOT_CONFIG_ENV is refused, naming the nearest setting: a typo
+ * such as BATCH_MAXROWS must not leave the default silently in place. The short names of single
+ * settings (MAX_BUFFERED_BYTES, LAG_INTERVAL_MS, ...) are guarded by their first two words, so
+ * that unrelated MAX_* or LAG_* variables pass. DEAD_LETTER_ is not ours, but it is the name
+ * one would guess for a DLQ_ setting.
+ */
+export const GUARDED_PREFIXES = [
+  'KAFKA_', 'CLICKHOUSE_', 'CHDB_', 'REDIS_', 'INGEST_', 'BATCH_', 'INSERT_', 'DLQ_', 'DEAD_LETTER_', 'METRICS_', 'QUERY_', 'SHUTDOWN_',
+  'MAX_BUFFERED_', 'LLM_LOGS_', 'AGENT_ACTIONS_', 'LAG_INTERVAL_', 'STUCK_AFTER_', 'READY_PROBE_',
+] as const;
+
+/**
+ * Variables under GUARDED_PREFIXES that are not configuration but legitimately set where a worker
+ * or a command runs; each is accepted and ignored by loadConfig.
+ */
+const NOT_CONFIG_ENV: ReadonlySet<string> = new Set([
+  // The local services' ports and directories: exported by scripts/env.sh, read by
+  // scripts/kafka.sh and scripts/services.sh, the test helpers, chaos/ and bench/.
+  'KAFKA_PORT',
+  'KAFKA_CONTROLLER_PORT',
+  'KAFKA_SECURE_PORT',
+  'KAFKA_HEAP',
+  'KAFKA_DATA_DIR',
+  'KAFKA_CACHE_DIR',
+  'REDIS_PORT',
+  // Apache Kafka's own command-line tools (kafka-run-class.sh), where an operator uses them.
+  'KAFKA_HEAP_OPTS',
+  'KAFKA_OPTS',
+  'KAFKA_JVM_PERFORMANCE_OPTS',
+  'KAFKA_LOG4J_OPTS',
+  'KAFKA_JMX_OPTS',
+  'KAFKA_GC_LOG_OPTS',
+  'KAFKA_DEBUG',
+  // The producer SDK's defaults (producers/), in a process that both produces and consumes,
+  // and scripts/test.sh's run of the SDK's tests with INGEST_PRODUCER_CLIENT=platformatic.
+  'INGEST_PRODUCER_CLIENT',
+  'INGEST_PRODUCER_COMPRESSION',
+  // The Python interpreter of the Python SDK's tests and benchmark.
+  'INGEST_PYTHON',
+  // npm run query: the worker to query through (cli/query.ts), not a worker setting.
+  'QUERY_WORKER_URL',
+]);
+
+/**
+ * Kubernetes injects, for every Service of the namespace (unless the pod sets
+ * enableServiceLinks: false), <NAME>_SERVICE_HOST, <NAME>_SERVICE_PORT[_<PORT NAME>],
+ * <NAME>_PORT=tcp://…, <NAME>_PORT_<n>_TCP[_PROTO|_PORT|_ADDR]: a Service called
+ * ingest-worker, kafka or redis would otherwise stop the worker.
+ */
+function isServiceLink(name: string, value: string): boolean {
+  if (/^[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)$/.test(name)) return true;
+  return /^[A-Z0-9_]+_PORT$/.test(name) && /^(tcp|udp|sctp):\/\//.test(value);
+}
+
+/** Optimal string alignment distance: insertions, deletions, substitutions and adjacent transpositions. */
+export function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** Every variable loadConfig reads: the settings and the `_FILE` of each secret. */
+const KNOWN_ENV: readonly string[] = [...Object.keys(ENV), ...SECRET_ENV.map((n) => `${n}_FILE`)];
+
+/** The known variable nearest to `name` (DEAD_LETTER_x is also compared as DLQ_x). */
+export function nearestSetting(name: string): string {
+  const forms = name.startsWith('DEAD_LETTER_') ? [name, `DLQ_${name.slice('DEAD_LETTER_'.length)}`] : [name];
+  let best = KNOWN_ENV[0]!;
+  let bestDistance = Infinity;
+  for (const known of KNOWN_ENV) {
+    const distance = Math.min(...forms.map((f) => editDistance(f, known)));
+    if (distance < bestDistance) [best, bestDistance] = [known, distance];
+  }
+  return best;
+}
+
+/** Why `name` is refused as an unknown setting, or undefined when it is no concern of ours. */
+function unknownVariableProblem(name: string, value: string): string | undefined {
+  if (ENV[name] || KNOWN_ENV.includes(name) || NOT_CONFIG_ENV.has(name)) return undefined;
+  if (!GUARDED_PREFIXES.some((p) => name.startsWith(p))) return undefined;
+  if (isServiceLink(name, value)) return undefined;
+  return `${name}: unknown setting; did you mean ${nearestSetting(name)}? (docs/configuration.md lists every setting)`;
+}
 
 /** Settings naming a file the process must be able to read at start-up. */
 const FILE_SETTINGS: Record<string, string> = {
@@ -391,7 +509,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     if (value === undefined || value === '') continue;
     const target = ENV[name];
     if (!target) {
-      if (name.startsWith('INGEST_')) problems.push(`${name}: unknown setting (known: ${Object.keys(ENV).filter((k) => k.startsWith('INGEST_')).join(', ')})`);
+      const problem = unknownVariableProblem(name, value);
+      if (problem) problems.push(problem);
       continue;
     }
     const [section, key] = target;
@@ -419,15 +538,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     if (db) raw.clickhouse!.database = db;
   }
   const parsed = configSchema.safeParse(raw);
+  // A setting is `section.key`; an issue of a list item (kafka.brokers.1) belongs to its list.
+  const settingOf = (path: string) => path.split('.').slice(0, 2).join('.');
   const setting = (path: string) => {
-    const envName = fromEnv.get(path);
+    const envName = fromEnv.get(settingOf(path));
     return `${path}${envName ? ` (env ${envName})` : ''}`;
   };
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const path = issue.path.join('.');
       // Zod quotes the received value in some messages; never for a setting that may hold a secret.
-      const secret = SECRET_ENV.some((n) => fromEnv.get(path) === n) || /password|url/i.test(path);
+      const secret = SECRET_ENV.some((n) => fromEnv.get(settingOf(path)) === n) || /password|url/i.test(path);
       problems.push(`${setting(path)}: ${secret ? issue.message.replace(/, received .*$/s, '') : issue.message}`);
     }
   } else {
@@ -447,9 +568,36 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) problems.push('CLICKHOUSE_TLS_CERT and CLICKHOUSE_TLS_KEY go together (a client certificate and its key)');
     if ((c.caCert || c.tlsCert) && !c.url?.startsWith('https://')) problems.push('CLICKHOUSE_CA_CERT / CLICKHOUSE_TLS_CERT need an https:// CLICKHOUSE_URL');
     if (parsed.data.redis.caCert && !parsed.data.redis.url.startsWith('rediss://')) problems.push('REDIS_CA_CERT needs a rediss:// REDIS_URL (TLS)');
+    problems.push(...crossFieldProblems(parsed.data, setting));
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
   return deepFreeze(parsed.data!);
+}
+
+/**
+ * Rules between settings, each naming both (`insert.maxBackoffMs (env INSERT_MAX_BACKOFF_MS)`).
+ * Not a rule: BATCH_MAX_BYTES above MAX_BUFFERED_BYTES. The budget then pauses fetching before
+ * a batch fills by bytes, and batches seal by rows or age instead (a small budget is a tested
+ * setup, test/integration/backpressure.test.ts).
+ */
+function crossFieldProblems(c: Config, setting: (path: string) => string): string[] {
+  const problems: string[] = [];
+  const value = (path: string) => {
+    const [section, key] = path.split('.') as [keyof Config, string];
+    return (c[section] as Record<string, unknown>)[key] as number;
+  };
+  const rule = (subject: string, relation: '<' | '>=' | '>', other: string, why: string) => {
+    const [a, b] = [value(subject), value(other)];
+    const ok = relation === '<' ? a < b : relation === '>' ? a > b : a >= b;
+    const words = { '<': 'less than', '>': 'greater than', '>=': 'at least' }[relation];
+    if (!ok) problems.push(`${setting(subject)}: ${a} must be ${words} ${setting(other)} = ${b}; ${why}`);
+  };
+  rule('insert.maxBackoffMs', '>=', 'insert.initialBackoffMs', 'the ceiling of an insert retry wait cannot be below its first wait');
+  rule('deadLetter.maxBackoffMs', '>=', 'deadLetter.backoffMs', 'the cap of a letter retry delay cannot be below its first delay');
+  rule('deadLetter.stopMaxPauseMs', '>=', 'deadLetter.stopInitialPauseMs', 'the longest pause of a stopped topic cannot be below its first');
+  rule('consumer.heartbeatIntervalMs', '<', 'consumer.sessionTimeoutMs', 'a member that does not heartbeat within its session timeout is dropped from the group (keep it under a third)');
+  rule('metrics.stuckAfterMs', '>', 'metrics.lagIntervalMs', 'lag is read every LAG_INTERVAL_MS, so a shorter stuck time would flag every partition with lag');
+  return problems;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -103,10 +103,10 @@ describe('npm run dlq: list, show, replay, drop', () => {
     }
   });
 
-  it('refuses bad usage with the usage text and exit code 2', async () => {
+  it('refuses bad usage in one line and exit code 2', async () => {
     const bad = await dlq(prefix, 'frobnicate');
     expect(bad.code).toBe(2);
-    expect(bad.out).toMatch(/unknown command "frobnicate"[\s\S]*usage: npm run dlq/);
+    expect(bad.out).toBe('dlq: unknown command "frobnicate" (list, show, replay, drop); see --help\n');
     expect((await dlq(prefix, 'show', 'no-such-id')).code).toBe(2);
     expect((await dlq(prefix, 'show')).out).toMatch(/show needs a job id/);
   });

@@ -1,7 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../lib/config.js';
+import { ConfigError, editDistance, loadConfig, nearestSetting } from '../../lib/config.js';
 import { classifyClickHouseError, PoisonError, RetriableError } from '../../lib/errors.js';
 import { crc64Avro } from '../../schemas/wire-format.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 describe('loadConfig', () => {
   it('documents its defaults and freezes the result', () => {
@@ -38,6 +43,91 @@ describe('loadConfig', () => {
   it('rejects unknown INGEST_ variables (typos) and non-boolean booleans', () => {
     expect(() => loadConfig({ INGEST_CONCURENCY: '2' })).toThrow(/INGEST_CONCURENCY: unknown setting/);
     expect(() => loadConfig({ DLQ_RETRY_WORKER: 'yes' })).toThrow(/DLQ_RETRY_WORKER: expected true, false, 1 or 0/);
+  });
+});
+
+describe('loadConfig rules', () => {
+  const problems = (env: Record<string, string>, overrides = {}): string => {
+    try {
+      loadConfig(env, overrides);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return (err as Error).message;
+    }
+    throw new Error(`accepted ${JSON.stringify(env)}`);
+  };
+
+  it('brokers are host:port, port 1-65535, IPv6 in brackets; the error names KAFKA_BROKERS', () => {
+    expect(loadConfig({ KAFKA_BROKERS: 'kafka-1.example:9092,10.0.0.7:19092,[::1]:9092,[fe80::1]:1' }).kafka.brokers).toHaveLength(4);
+    expect(problems({ KAFKA_BROKERS: ':::' })).toContain('kafka.brokers.0 (env KAFKA_BROKERS): ":::" is not host:port');
+    expect(problems({ KAFKA_BROKERS: 'kafka' })).toContain('"kafka" is not host:port');
+    expect(problems({ KAFKA_BROKERS: 'a:1,:9092' })).toContain('kafka.brokers.1 (env KAFKA_BROKERS): ":9092" is not host:port');
+    expect(problems({ KAFKA_BROKERS: 'a:0' })).toContain('"a:0": port must be from 1 to 65535');
+    expect(problems({ KAFKA_BROKERS: 'a:65536' })).toContain('port must be from 1 to 65535');
+    expect(problems({ KAFKA_BROKERS: '::1:9092' })).toContain('is not host:port');
+    expect(problems({ KAFKA_BROKERS: 'kafka://a:9092' })).toContain('is not host:port');
+    expect(problems({}, { kafka: { brokers: ['a:x'] } })).toMatch(/^ {2}- kafka\.brokers\.0: "a:x" is not host:port/m);
+  });
+
+  it('an unknown variable under any of our prefixes is refused, naming the nearest setting', () => {
+    const cases: Array<[string, string]> = [
+      ['BATCH_MAXROWS', 'BATCH_MAX_ROWS'],
+      ['KAFKA_BROKER', 'KAFKA_BROKERS'],
+      ['INSERT_MAX_BACKOF_MS', 'INSERT_MAX_BACKOFF_MS'],
+      ['REDIS_ULR', 'REDIS_URL'],
+      ['CLICKHOUSE_DATABSE', 'CLICKHOUSE_DATABASE'],
+      ['INGEST_CONCURENCY', 'INGEST_CONCURRENCY'],
+      ['METRICS_PROT', 'METRICS_PORT'],
+      ['DLQ_ATTEMTPS', 'DLQ_ATTEMPTS'],
+      ['DEAD_LETTER_MAX_LETTERS', 'DLQ_MAX_LETTERS'],
+      ['CHDB_PATHS', 'CHDB_PATH'],
+      ['MAX_BUFFERED_BYTE', 'MAX_BUFFERED_BYTES'],
+      ['SHUTDOWN_TIMEOUT', 'SHUTDOWN_TIMEOUT_MS'],
+      ['KAFKA_SASL_PASSWORD_FLIE', 'KAFKA_SASL_PASSWORD_FILE'],
+    ];
+    for (const [typo, nearest] of cases) {
+      expect(problems({ [typo]: '5' }), typo).toContain(`${typo}: unknown setting; did you mean ${nearest}?`);
+      expect(nearestSetting(typo)).toBe(nearest);
+    }
+    expect(editDistance('BATCH_MAXROWS', 'BATCH_MAX_ROWS')).toBe(1);
+    expect(editDistance('ab', 'ba')).toBe(1);
+  });
+
+  it('accepts the variables the project itself sets that are not settings, and Kubernetes service links', () => {
+    const env = {
+      KAFKA_PORT: '9092', KAFKA_CONTROLLER_PORT: '9093', KAFKA_SECURE_PORT: '9094', KAFKA_HEAP: '512m', KAFKA_DATA_DIR: '/d', KAFKA_CACHE_DIR: '/c', REDIS_PORT: '6380',
+      KAFKA_HEAP_OPTS: '-Xmx1g', KAFKA_OPTS: '-Dx=y', INGEST_PRODUCER_CLIENT: 'platformatic', INGEST_PRODUCER_COMPRESSION: 'zstd', INGEST_PYTHON: '/usr/bin/python3',
+      QUERY_WORKER_URL: 'http://127.0.0.1:9464',
+      INGEST_WORKER_SERVICE_HOST: '10.0.0.1', INGEST_WORKER_SERVICE_PORT: '9464', INGEST_WORKER_SERVICE_PORT_METRICS: '9464', INGEST_WORKER_PORT: 'tcp://10.0.0.1:9464',
+      INGEST_WORKER_PORT_9464_TCP: 'tcp://10.0.0.1:9464', INGEST_WORKER_PORT_9464_TCP_ADDR: '10.0.0.1', REDIS_SERVICE_HOST: '10.0.0.2',
+      // Unrelated variables with a prefix that is not ours, and an empty one (counts as unset).
+      MAX_OLD_SPACE: '1', LAG: '1', BATCH_MAXROWS: '',
+    };
+    expect(loadConfig(env).batch.maxRows).toBe(50_000);
+    // A _PORT that is not a service link's tcp:// value is still a typo.
+    expect(problems({ METRICS_PORTS: '9464' })).toContain('did you mean METRICS_PORT?');
+  });
+
+  it('cross-field rules name both settings and their variables', () => {
+    expect(problems({ INSERT_INITIAL_BACKOFF_MS: '500', INSERT_MAX_BACKOFF_MS: '100' })).toContain(
+      'insert.maxBackoffMs (env INSERT_MAX_BACKOFF_MS): 100 must be at least insert.initialBackoffMs (env INSERT_INITIAL_BACKOFF_MS) = 500',
+    );
+    expect(problems({ INSERT_MAX_BACKOFF_MS: '100' })).toContain('insert.maxBackoffMs (env INSERT_MAX_BACKOFF_MS): 100 must be at least insert.initialBackoffMs = 200');
+    expect(problems({ DLQ_BACKOFF_MS: '5000', DLQ_MAX_BACKOFF_MS: '1000' })).toContain('deadLetter.maxBackoffMs (env DLQ_MAX_BACKOFF_MS): 1000 must be at least deadLetter.backoffMs (env DLQ_BACKOFF_MS) = 5000');
+    expect(problems({ DLQ_STOP_INITIAL_PAUSE_MS: '60000', DLQ_STOP_MAX_PAUSE_MS: '1000' })).toContain('deadLetter.stopMaxPauseMs (env DLQ_STOP_MAX_PAUSE_MS): 1000 must be at least');
+    expect(problems({ INGEST_HEARTBEAT_INTERVAL_MS: '8000' })).toContain('consumer.heartbeatIntervalMs (env INGEST_HEARTBEAT_INTERVAL_MS): 8000 must be less than consumer.sessionTimeoutMs = 8000');
+    expect(problems({ STUCK_AFTER_MS: '2000', LAG_INTERVAL_MS: '5000' })).toContain('metrics.stuckAfterMs (env STUCK_AFTER_MS): 2000 must be greater than metrics.lagIntervalMs (env LAG_INTERVAL_MS) = 5000');
+    expect(problems({}, { insert: { initialBackoffMs: 10, maxBackoffMs: 5 } })).toContain('insert.maxBackoffMs: 5 must be at least insert.initialBackoffMs = 10');
+    // Equal bounds are fine; a batch larger than the memory budget is allowed (it seals by rows or age).
+    expect(loadConfig({ INSERT_INITIAL_BACKOFF_MS: '100', INSERT_MAX_BACKOFF_MS: '100', MAX_BUFFERED_BYTES: '1048576' }).insert.maxBackoffMs).toBe(100);
+  });
+
+  it('the default REDIS_URL is the project Redis of scripts/services.sh (REDIS_PORT 6380 in scripts/env.sh)', () => {
+    const envSh = readFileSync(join(root, 'scripts/env.sh'), 'utf8');
+    const port = /REDIS_PORT="\$\{REDIS_PORT:-(\d+)\}"/.exec(envSh)?.[1];
+    expect(port).toBe('6380');
+    expect(envSh).toContain('REDIS_URL="${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT}"');
+    expect(loadConfig({}).redis.url).toBe(`redis://127.0.0.1:${port}`);
   });
 });
 

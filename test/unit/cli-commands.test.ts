@@ -1,0 +1,133 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { NAMED_QUERIES } from '../../sql/query-registry.js';
+
+/**
+ * Every command as an operator meets it on the first day, with no service running: `--help`, no
+ * argument, and bad arguments. Each is a real process (node with tsx's loader) in a fresh, empty
+ * working directory, run one after another with a 5 s bound; it must exit with its documented
+ * code, print the usage or one clear line (the exact first line is checked), and create no file.
+ * Where a command does its work without arguments (worker, migrate), the services it reaches for
+ * are at 127.0.0.1:1, where nothing listens, so it fails at once and the failure line is checked.
+ */
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const tsx = import.meta.resolve('tsx');
+const EXIT_TIME_MS = 5_000;
+const UUID = '123e4567-e89b-12d3-a456-426614174000';
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+interface Case {
+  args: string[];
+  env?: Record<string, string>;
+  code: 0 | 1 | 2;
+  /** The exact first line: of stdout for exit 0, of stderr otherwise. */
+  first: string;
+}
+
+function run(file: string, { args, env = {} }: Case) {
+  const cwd = mkdtempSync(join(tmpdir(), 'ingest-cli-'));
+  const home = mkdtempSync(join(tmpdir(), 'ingest-cli-home-'));
+  dirs.push(cwd, home);
+  const started = Date.now();
+  // A clean environment: none of the caller's settings (REDIS_URL, KAFKA_BROKERS, …) leak in.
+  const result = spawnSync(process.execPath, ['--import', tsx, join(root, file), ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, ...env },
+    encoding: 'utf8',
+    timeout: EXIT_TIME_MS,
+    killSignal: 'SIGKILL',
+  });
+  return { ...result, ms: Date.now() - started, files: readdirSync(cwd) };
+}
+
+const commands: Record<string, { file: string; usage: string; cases: Case[] }> = {
+  worker: {
+    file: 'consumers/main.ts',
+    usage: 'usage: npm run worker',
+    cases: [
+      // LOG_LEVEL=error: the worker's JSON logs (a warning per Redis outage) go to stderr too.
+      { args: [], env: { REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'error' }, code: 1, first: 'worker: cannot reach Redis at redis://127.0.0.1:1 (connection closed)' },
+      { args: ['--frobnicate'], code: 2, first: 'worker: unknown option --frobnicate; see --help' },
+      { args: ['start'], code: 2, first: 'worker: unexpected argument "start"; see --help' },
+      { args: [], env: { KAFKA_BROKERS: 'kafka' }, code: 2, first: 'worker: invalid configuration:' },
+    ],
+  },
+  migrate: {
+    file: 'cli/migrate.ts',
+    usage: 'usage: npm run migrate',
+    cases: [
+      { args: [], env: { CLICKHOUSE_URL: 'http://127.0.0.1:1' }, code: 1, first: 'migrate: cannot reach ClickHouse server http://127.0.0.1:1, database ingest: connect ECONNREFUSED 127.0.0.1:1' },
+      { args: ['--dry-run'], code: 2, first: 'migrate: unknown option --dry-run; see --help' },
+      { args: ['up'], code: 2, first: 'migrate: unexpected argument "up"; see --help' },
+      { args: [], env: { BATCH_MAXROWS: '5' }, code: 2, first: 'migrate: invalid configuration:' },
+    ],
+  },
+  query: {
+    file: 'cli/query.ts',
+    usage: 'usage: npm run query -- <helper> [--flag value ...] [--format table|json] [--worker <url>]',
+    cases: [
+      { args: [], code: 2, first: 'query: missing helper name; see --help' },
+      { args: ['frobnicate'], code: 2, first: `query: unknown helper "frobnicate" (known: ${Object.keys(NAMED_QUERIES).join(', ')}); see --help` },
+      { args: ['performance-p95', '--customer-id', 'acme', '--service-id', UUID, '--hours', '5'], code: 2, first: 'query: customerId must be a UUID, got "acme"; see --help' },
+      { args: ['performance-p95', '--customer-id', UUID, '--service-id', UUID, '--hours', '-5'], code: 2, first: 'query: --hours needs a value (for a value starting with "-", write --hours=-…); see --help' },
+      { args: ['performance-p95', '--customer-id', UUID, '--service-id', UUID, '--hours=-5'], code: 2, first: 'query: hours must be a finite number greater than 0 and at most 87840, got -5; see --help' },
+    ],
+  },
+  dlq: {
+    file: 'cli/dlq.ts',
+    usage: 'usage: npm run dlq -- <command>',
+    cases: [
+      { args: [], code: 2, first: 'dlq: missing command (list, show, replay, drop); see --help' },
+      { args: ['frobnicate'], code: 2, first: 'dlq: unknown command "frobnicate" (list, show, replay, drop); see --help' },
+      { args: ['list', '--bogus'], code: 2, first: 'dlq: unknown option --bogus; see --help' },
+      { args: ['replay', '42', '--all'], code: 2, first: 'dlq: replay takes an id or --all, not both; see --help' },
+    ],
+  },
+  'schemas:export': {
+    file: 'cli/export-schemas.ts',
+    usage: 'usage: npm run schemas:export [-- <dir>]',
+    cases: [
+      // No argument: the committed schemas/avro, rewritten with the same content (checked below).
+      { args: [], code: 0, first: `wrote ${join(root, 'schemas/avro/cost_metrics.avsc')}` },
+      { args: ['--out', 'x'], code: 2, first: 'schemas:export: unknown option --out; see --help' },
+      { args: ['a', 'b'], code: 2, first: 'schemas:export: one output directory at most, got 2; see --help' },
+      { args: ['-x'], code: 2, first: 'schemas:export: unknown option -x; see --help' },
+    ],
+  },
+};
+
+describe.sequential('commands explain themselves (no service running, a fresh empty directory)', () => {
+  for (const [name, { file, usage, cases }] of Object.entries(commands)) {
+    // --help wins over anything else on the line (checked once, with dlq).
+    const help: Case[] = name === 'dlq' ? [{ args: ['--help'], code: 0, first: usage }, { args: ['frobnicate', '-h'], code: 0, first: usage }] : [{ args: ['--help'], code: 0, first: usage }];
+    const all = [...help, ...cases];
+    it(`${name}: --help, no argument, bad arguments`, () => {
+      const avsc = name === 'schemas:export' ? readFileSync(join(root, 'schemas/avro/cost_metrics.avsc'), 'utf8') : '';
+      for (const c of all) {
+        const what = `${name} ${JSON.stringify(c.args)} ${JSON.stringify(c.env ?? {})}`;
+        const r = run(file, c);
+        expect(r.error, `${what} ran within ${EXIT_TIME_MS} ms`).toBeUndefined();
+        expect(r.status, `${what}: exit code (stderr: ${r.stderr})`).toBe(c.code);
+        const out = c.code === 0 ? r.stdout : r.stderr;
+        expect(out.split('\n')[0], `${what}: first line`).toBe(c.first);
+        expect(r.files, `${what}: created no file`).toEqual([]);
+        if (c.code === 0 && c.args.some((a) => a === '--help' || a === '-h')) {
+          expect(r.stderr, `${what}: nothing on stderr`).toBe('');
+          expect(r.stdout, `${what}: documents the exit codes`).toMatch(/exit codes:\n {2}0 .*\n {2}1 .*\n(.*\n)* {2}2 /);
+        }
+        if (c.code !== 0 && !c.first.endsWith('invalid configuration:')) {
+          expect(r.stderr.trimEnd().split('\n'), `${what}: one line on stderr`).toHaveLength(1);
+          expect(r.stderr, `${what}: no stack`).not.toMatch(/\n\s+at /);
+        }
+      }
+      if (avsc) expect(readFileSync(join(root, 'schemas/avro/cost_metrics.avsc'), 'utf8')).toBe(avsc);
+    }, 60_000);
+  }
+});

@@ -2,7 +2,10 @@ import { ClickHouseError } from '@clickhouse/client';
 import { runWorkerProcess } from '../bench/worker-process.js';
 import type { RowInserter } from '../consumers/clickhouse-inserter.js';
 import { IngestWorker } from '../consumers/worker.js';
+import { openClickHouse } from '../lib/clickhouse.js';
 import { loadConfig } from '../lib/config.js';
+import { eventTypes } from '../schemas/index.js';
+import { COST_V2_MIGRATION, costV2 } from './cost-v2.js';
 
 /**
  * The fault suite's worker child: bench/worker-process.ts with a fault-injecting ClickHouse
@@ -15,6 +18,12 @@ import { loadConfig } from '../lib/config.js';
  *   does not list), without reaching the engine.
  * IPC `{ type: 'startSecond' }` starts a second IngestWorker in this process, in the same group
  * and on the same embedded engine (which belongs to one process): a second worker joining.
+ * IPC `{ type: 'inflight' }` answers the inserts in flight: `{ token, table, rows, ms }` each
+ * (the token names the range, see consumers/partition-ledger.ts tokenOf). At SIGTERM the same
+ * list is written to the log as one line `chaos-sigterm {"inflight":[…]}` before the worker's
+ * own stop begins, so the suite can prove where the signal landed.
+ * Env CHAOS_SCHEMA=v2: the upgraded worker of a rolling upgrade; it knows cost schema v2
+ * (chaos/cost-v2.ts) and applies its migration before it starts.
  */
 interface Fault {
   delayMs?: number;
@@ -22,28 +31,53 @@ interface Fault {
 }
 let fault: Fault = JSON.parse(process.env.CHAOS_FAULT ?? '{}');
 let insertsFailed = 0;
+const inflight = new Map<number, { token: string; table: string; rows: number; since: number }>();
+let nextInsert = 0;
 
 const faulty = (inner: RowInserter): RowInserter =>
   async (table, rows, token) => {
-    const { delayMs, errorCode } = fault;
-    if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
-    if (errorCode) {
-      insertsFailed++;
-      throw new ClickHouseError({ message: `Code: ${errorCode}. DB::Exception: injected by the fault suite (chaos/fault-worker.ts)`, code: String(errorCode), type: 'CHAOS_INJECTED' });
+    const id = nextInsert++;
+    inflight.set(id, { token, table, rows: rows.count, since: Date.now() });
+    try {
+      const { delayMs, errorCode } = fault;
+      if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+      if (errorCode) {
+        insertsFailed++;
+        throw new ClickHouseError({ message: `Code: ${errorCode}. DB::Exception: injected by the fault suite (chaos/fault-worker.ts)`, code: String(errorCode), type: 'CHAOS_INJECTED' });
+      }
+      return await inner(table, rows, token);
+    } finally {
+      inflight.delete(id);
     }
-    return inner(table, rows, token);
   };
+
+const inflightNow = () => [...inflight.values()].map((i) => ({ token: i.token, table: i.table, rows: i.rows, ms: Date.now() - i.since }));
+// Registered before runWorkerProcess's own SIGTERM handler, so it runs first.
+process.on('SIGTERM', () => process.stdout.write(`chaos-sigterm ${JSON.stringify({ at: Date.now(), inflight: inflightNow() })}\n`));
+
+const upgraded = process.env.CHAOS_SCHEMA === 'v2';
+if (upgraded) {
+  // The upgrade's migration, before the upgraded worker inserts a v2 row (the table is the old worker's).
+  const ch = await openClickHouse(loadConfig().clickhouse);
+  try {
+    await ch.command({ query: COST_V2_MIGRATION });
+  } finally {
+    await ch.close();
+  }
+}
+const known = upgraded ? eventTypes.map((t) => (t.name === 'cost_metrics' ? costV2 : t)) : undefined;
 
 const seconds: IngestWorker[] = [];
 await runWorkerProcess(
-  { wrapInserter: faulty },
+  { wrapInserter: faulty, ...(known ? { eventTypes: known } : {}) },
   {
     fault: async (req) => {
       fault = (req.fault as Fault) ?? {};
       return { fault, insertsFailed };
     },
+    inflight: async () => inflightNow(),
     startSecond: async () => {
-      const second = await IngestWorker.start(loadConfig({ ...process.env, METRICS_PORT: '0' }), { wrapInserter: faulty });
+      const second = await IngestWorker.start(loadConfig({ ...process.env, METRICS_PORT: '0' }), { wrapInserter: faulty, ...(known ? { eventTypes: known } : {}) });
       seconds.push(second);
       return second.metricsUrl;
     },

@@ -99,18 +99,32 @@ export class Load implements Source {
       const kinds = Array.from({ length: Math.min(chunk, total - from) }, (_, i) => this.mix(from + i));
       const samples = sampleEvents('cost_metrics', kinds.length, from + 1) as CostMetricInput[];
       const messages = kinds.map((kind, i) => ({ partition: (from + i) % this.partitions, key: `${this.tag}-${(from + i) % 64}`, value: encode(kind, this.tag, from + i, samples[i]!, t0 + i) }));
-      let sent;
-      for (;;) {
-        try {
-          sent = await this.producer.send({ topic: this.topic, acks: -1, messages });
-          break;
-        } catch {
-          if (this.stopped) return;
-          await sleep(500);
+      // One send per partition: a request spread over several leaders can fail on one broker
+      // after the others wrote theirs, and kafkajs neither says which (so resending all of it
+      // duplicates) nor resends a partition whose leader moved to a broker that had answered
+      // (lost, though acknowledged). One partition is one broker and one request: its retry is
+      // deduplicated by the idempotent producer's sequence numbers.
+      const byPartition = new Map<number, typeof messages>();
+      for (const m of messages) byPartition.set(m.partition, [...(byPartition.get(m.partition) ?? []), m]);
+      const next = new Map<number, number>();
+      const sends = [...byPartition].map(async ([partition, list]) => {
+        for (;;) {
+          try {
+            const [r] = await this.producer.send({ topic: this.topic, acks: -1, messages: list });
+            next.set(partition, Number(r!.baseOffset));
+            return;
+          } catch {
+            if (this.stopped) throw new Error('stopped');
+            await sleep(500);
+          }
         }
-      }
-      const next = new Map(sent.map((m) => [m.partition, Number(m.baseOffset)]));
+      });
+      // Stopped while a partition's send was failing: what the others wrote still counts.
+      const stoppedMidway = (await Promise.allSettled(sends)).some((r) => r.status === 'rejected');
+      let counted = 0;
       messages.forEach((m, i) => {
+        if (!next.has(m.partition)) return;
+        counted++;
         const offset = next.get(m.partition)!;
         next.set(m.partition, offset + 1);
         const kind = kinds[i]!;
@@ -124,7 +138,8 @@ export class Load implements Source {
           this.poisonAt.push({ partition: m.partition, offset, jobId });
         }
       });
-      this.messages += messages.length;
+      this.messages += counted;
+      if (stoppedMidway) return;
       await sleep(Math.max(0, 100 - (Date.now() - t0)));
     }
   }

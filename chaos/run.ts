@@ -238,7 +238,9 @@ class Scenario {
         brokers: this.brokers,
         redisUrl: redisServer.url,
         script: 'chaos/fault-worker.ts',
-        env: { LOG_LEVEL: process.env.CHAOS_WORKER_LOG_LEVEL ?? 'warn', BATCH_MAX_ROWS: '1000', BATCH_MAX_WAIT_MS: '500', ...this.workerEnv, ...env },
+        // A 6 s session (the broker's minimum; the worker's default is 8 s): after a kill -9 the group
+        // gives the dead member's partitions away when its session expires, which bounds recovery.
+        env: { LOG_LEVEL: process.env.CHAOS_WORKER_LOG_LEVEL ?? 'warn', BATCH_MAX_ROWS: '1000', BATCH_MAX_WAIT_MS: '500', INGEST_SESSION_TIMEOUT_MS: '6000', INGEST_HEARTBEAT_INTERVAL_MS: '1000', ...this.workerEnv, ...env },
       },
       120_000,
     );

@@ -61,6 +61,26 @@ function encode(kind: Kind, tag: string, n: number, sample: CostMetricInput, tim
   return encodeSingleObject(costMetrics.avroType, kind === 'unknown_fingerprint' ? UNKNOWN_FINGERPRINT : costMetrics.fingerprint, toEventRecord(costMetrics, event));
 }
 
+/** `finish` and `stop` of a load that runs until its total or `stop()` (Load, SdkLoad). */
+abstract class StoppableLoad {
+  protected stopped = false;
+  private done: Promise<void> = Promise.resolve();
+
+  /** Called once by the subclass's constructor with its running loop. */
+  protected begin(run: Promise<void>): void {
+    this.done = run;
+  }
+
+  finish(): Promise<void> {
+    return this.done;
+  }
+
+  stop(): Promise<void> {
+    this.stopped = true;
+    return this.done;
+  }
+}
+
 /**
  * Produces `rate` messages/s in 100 ms chunks, `mix(n)` deciding what message n is, until
  * `total` or `stop()`; idempotent (acks all, one request in flight), so a send retried across a
@@ -68,7 +88,7 @@ function encode(kind: Kind, tag: string, n: number, sample: CostMetricInput, tim
  * with the same messages. Message n goes to partition n % partitions, so the offset of every
  * message is known from the send's base offsets, and with it each poison letter's job id.
  */
-export class Load implements Source {
+export class Load extends StoppableLoad implements Source {
   messages = 0;
   valid = 0;
   poison = 0;
@@ -76,8 +96,6 @@ export class Load implements Source {
   readonly healableIds = new Set<string>();
   readonly poisonAt: Array<{ partition: number; offset: number; jobId: string }> = [];
   readonly failures: string[] = [];
-  private stopped = false;
-  private readonly done: Promise<void>;
 
   constructor(
     private readonly producer: Producer,
@@ -88,7 +106,8 @@ export class Load implements Source {
     private readonly mix: (n: number) => Kind = defaultMix,
     private readonly partitions = 4,
   ) {
-    this.done = this.run(rate, total);
+    super();
+    this.begin(this.run(rate, total));
   }
 
   private async run(rate: number, total: number): Promise<void> {
@@ -143,15 +162,6 @@ export class Load implements Source {
       await sleep(Math.max(0, 100 - (Date.now() - t0)));
     }
   }
-
-  finish(): Promise<void> {
-    return this.done;
-  }
-
-  stop(): Promise<void> {
-    this.stopped = true;
-    return this.done;
-  }
 }
 
 const CUSTOMERS = Array.from({ length: 16 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
@@ -161,7 +171,7 @@ const CUSTOMERS = Array.from({ length: 16 }, (_, i) => `00000000-0000-4000-8000-
  * `rate / 10` events every 100 ms, each awaited (it resolves once Kafka acknowledged every
  * event). A rejected call is a failure: its events may or may not be in the topic.
  */
-export class SdkLoad implements Source {
+export class SdkLoad extends StoppableLoad implements Source {
   messages = 0;
   valid = 0;
   readonly poison = 0;
@@ -169,8 +179,6 @@ export class SdkLoad implements Source {
   readonly healableIds = new Set<string>();
   readonly poisonAt = [];
   readonly failures: string[] = [];
-  private stopped = false;
-  private readonly done: Promise<void>;
 
   constructor(
     private readonly sdk: IngestProducer,
@@ -178,7 +186,8 @@ export class SdkLoad implements Source {
     rate: number,
     total: number,
   ) {
-    this.done = this.run(rate, total);
+    super();
+    this.begin(this.run(rate, total));
   }
 
   private async run(rate: number, total: number): Promise<void> {
@@ -209,15 +218,6 @@ export class SdkLoad implements Source {
       }
       await sleep(Math.max(0, 100 - (Date.now() - t0)));
     }
-  }
-
-  finish(): Promise<void> {
-    return this.done;
-  }
-
-  stop(): Promise<void> {
-    this.stopped = true;
-    return this.done;
   }
 }
 

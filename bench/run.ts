@@ -258,6 +258,8 @@ async function finish(): Promise<number> {
   else process.stderr.write(`bench: kept ${runDir} (worker logs) for the failed steps\n`);
   process.stdout.write(`bench: results in ${file} (${result.totalSeconds.toFixed(0)} s)\n`);
   if (missing.length > 0) process.stderr.write(`bench: missing figures: ${missing.join(', ')}\n`);
+  // CI shows the tail of the output: each failure again here, its first lines.
+  for (const e of errors) process.stderr.write(`bench: FAILED ${e.step}: ${e.error.split('\n').slice(0, 3).join(' | ').slice(0, 600)}\n`);
   return errors.length === 0 && missing.length === 0 ? 0 : 1;
 }
 

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { Producer } from 'kafkajs';
 import { ROOT, children, sleep } from '../bench/common.js';
-import { letterIdentity } from '../consumers/dead-letter-queue.js';
+import { letterIdentity } from '../consumers/letter-healer.js';
 import type { CostMetricInput, IngestProducer } from '../producers/ingest-producer.js';
 import { costMetrics } from '../schemas/cost-metrics.js';
 import { toEventRecord } from '../schemas/validate-event.js';

@@ -752,7 +752,7 @@ const scenarios: Record<string, Run> = {
   async 'multi-broker-leader-kill-9'(s) {
     // Three brokers of a cluster of their own (scripts/kafka-cluster.sh): the topic replicated 3
     // times, min.insync.replicas 2; the TS SDK and the Python SDK produce valid events, a raw
-    // producer poison; the leader of partition 0 gets kill -9 and is restarted.
+    // producer poison; the group's coordinator gets kill -9 and is restarted.
     const script = join(ROOT, 'scripts/kafka-cluster.sh');
     const clusterEnv = { ...process.env, KAFKA_CLUSTER_PORT: String(CLUSTER_PORT), KAFKA_CLUSTER_DIR: join(ROOT, '.cache/chaos/cluster'), KAFKA_CLUSTER_HEAP: process.env.CHAOS_CLUSTER_HEAP ?? '320m' };
     const cluster = (...a: string[]) => execFileSync('bash', [script, ...a], { env: clusterEnv, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -775,14 +775,20 @@ const scenarios: Record<string, Run> = {
     const py = s.add(new PythonLoad(brokers, s.topicPrefix, 'py', S.rate / 2, total));
     const poison = s.load('p', S.rate / 20, (S.rate / 20) * S.clusterSeconds, poisonOnlyMix);
     await sleep(S.clusterSeconds * 300);
+    // The node killed is the group's coordinator (the leader of its __consumer_offsets
+    // partition), the worst case: heartbeats, commits and leadership of some partitions move at
+    // once. Which node that is depends on the group name, so it is computed, not left to chance.
     const admin = s.kafka.admin();
     await admin.connect();
-    const meta = await admin.fetchTopicMetadata({ topics: [s.topic] });
+    const meta = await admin.fetchTopicMetadata({ topics: [s.topic, '__consumer_offsets'] });
     await admin.disconnect();
-    const leader = meta.topics[0]!.partitions.find((p) => p.partitionId === 0)!.leader;
+    const offsetsTopic = meta.topics.find((t) => t.name === '__consumer_offsets')!;
+    const coordinatorPartition = javaStringHash(s.groupId) % offsetsTopic.partitions.length;
+    const leader = offsetsTopic.partitions.find((p) => p.partitionId === coordinatorPartition)!.leader;
+    const led = meta.topics.find((t) => t.name === s.topic)!.partitions.filter((p) => p.leader === leader).map((p) => p.partitionId);
     const killedAt = Date.now();
     cluster('kill9', String(leader));
-    s.notes.push(`kill -9 of node ${leader}, leader of partition 0 (and of ${meta.topics[0]!.partitions.filter((p) => p.leader === leader).length} of 4)`);
+    s.notes.push(`kill -9 of node ${leader}, the group's coordinator and leader of partition(s) ${led.join(', ') || 'none'} of 4`);
     s.healed(killedAt);
     await sleep(S.clusterNodeDownS * 1000);
     cluster('start-node', String(leader));
@@ -792,6 +798,13 @@ const scenarios: Record<string, Run> = {
     return `kill -9 of the leader of a busy partition of a 3-broker cluster (RF 3, min ISR 2), down ${S.clusterNodeDownS} s, while the TS and Python SDKs produce`;
   },
 };
+
+/** Kafka's choice of a group's __consumer_offsets partition: Java's String.hashCode, made non-negative (Utils.abs). */
+function javaStringHash(text: string): number {
+  let h = 0;
+  for (let i = 0; i < text.length; i++) h = (Math.imul(h, 31) + text.charCodeAt(i)) | 0;
+  return h & 0x7fffffff;
+}
 
 async function main(): Promise<void> {
   const names = Object.keys(scenarios).filter((n) => !ONLY || ONLY.includes(n));

@@ -1,6 +1,7 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Config } from '../lib/config.js';
 import { RetriableError } from '../lib/errors.js';
+import { consumerRetry } from '../lib/kafka.js';
 import { fencedPartition, type OffsetCommitter } from './commit-offsets.js';
 import type { CommittedOffset, PartitionLedger } from './partition-ledger.js';
 import { createPipeline, type Pipeline, type PipelineDeps } from './pipeline.js';
@@ -70,7 +71,7 @@ export class ConsumerMember {
   constructor(
     private readonly id: number,
     private readonly kafka: Kafka,
-    private readonly config: Pick<Config, 'consumer' | 'batch'>,
+    private readonly config: Pick<Config, 'consumer' | 'batch'> & { kafka: Pick<Config['kafka'], 'retryMaxMs'> },
     private readonly deps: Omit<PipelineDeps, 'commit'>,
     private readonly onFatal: (err: unknown) => void,
     private readonly wrapCommitter: (inner: OffsetCommitter) => OffsetCommitter = (c) => c,
@@ -88,6 +89,9 @@ export class ConsumerMember {
       rebalanceTimeout: this.config.consumer.rebalanceTimeoutMs,
       heartbeatInterval: Math.min(this.config.consumer.heartbeatIntervalMs, Math.floor(this.config.consumer.sessionTimeoutMs / 3)),
       allowAutoTopicCreation: false,
+      // Few, short retries: a consumer that loses a broker restarts, and learns the new
+      // leaders and coordinator, within seconds (lib/kafka.ts consumerRetry).
+      retry: consumerRetry(this.config.kafka.retryMaxMs),
       maxBytesPerPartition: 4 * 1024 * 1024,
       // The fetch long-poll: it also bounds how long disconnect waits at shutdown.
       maxWaitTimeInMs: 1_000,

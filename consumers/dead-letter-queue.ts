@@ -1,15 +1,12 @@
-import { createHash } from 'node:crypto';
-import type { ClickHouseClient } from '@clickhouse/client';
 import { Queue, UnrecoverableError, Worker, type Job, type JobType } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Admin } from 'kafkajs';
 import type { Config } from '../lib/config.js';
 import { classifyClickHouseError, PoisonError, RetriableError, type PoisonReason } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { DurableWrites, inspectRedisPersistence, VolatileRedisError, type RedisDurability } from '../lib/redis.js';
 import { RetryAborted } from '../lib/retry.js';
 import type { WorkerMetrics } from '../lib/metrics.js';
-import type { EventType } from '../schemas/event-type.js';
+import { LetterHealBatcher, letterIdentity, LetterNotSettled, type PoisonReplayer } from './letter-healer.js';
 import { fromLetterRows } from './letter-rows.js';
 import { PoisonLimit } from './poison-limit.js';
 import type { InsertBatch } from './types.js';
@@ -45,7 +42,7 @@ export interface LetterWriteOptions {
    * Aborting gives the write up: the promise rejects at once with DeadLetterWriteAborted (a
    * RetryAborted). The write itself may still complete in the background, which is harmless:
    * it is idempotent, and a letter whose message is read again from Kafka is not healed twice
-   * (healPoisonLetter).
+   * (letter-healer.ts).
    */
   signal?: AbortSignal;
 }
@@ -133,90 +130,9 @@ interface BatchJobData extends FailedBatchLetter {
 }
 export type DeadLetterJob = Job<PoisonJobData | BatchJobData>;
 
-/** The message a poison letter stands for, as its row would carry it in its table. */
-export interface LetterMessage {
-  topic: string;
-  partition: number;
-  offset: number;
-  /** The decoded record (or the refused row): the presence check compares its event time. */
-  record: Record<string, unknown>;
-}
-
-/**
- * What a replayed poison message is decoded and inserted with, and what tells whether it is
- * still needed (supplied by the worker; see letterChecks for the real ones).
- */
-export interface PoisonReplayer {
-  /** Decodes and validates the original bytes with the worker's current schemas; throws PoisonError when still bad. */
-  decode(topic: string, value: Buffer): { table: string; record: Record<string, unknown> };
-  insert(table: string, rows: InsertBatch, token: string): Promise<void>;
-  /**
-   * The consumer group's committed offset of the partition (the next offset it reads), or
-   * undefined when it has none. May throw (broker unreachable): the letter is tried later.
-   */
-  committedOffset(topic: string, partition: number): Promise<number | undefined>;
-  /** True when `table` already holds the row of `message` (see letterChecks for what matches). */
-  landed(table: string, message: LetterMessage): Promise<boolean>;
-}
-
-/**
- * The letter's message is not settled yet: the consumer group has not committed past its
- * offset, so the batch that dead-lettered it may have been abandoned (a rebalance, a crash) and
- * Kafka delivers the message again, to a worker that may insert it. Not a failure: the letter
- * is tried again later, whatever deadLetter.retryPeriodMs says.
- */
-export class LetterNotSettled extends RetriableError {
-  constructor(message: string) {
-    super(message);
-    Object.defineProperty(this, 'name', { value: 'LetterNotSettled' });
-  }
-}
-
-/**
- * The real settle checks of PoisonReplayer: the group's committed offset from Kafka
- * (admin.fetchOffsets, the offsets the consumer members commit) and a bound-parameter query of
- * the table.
- *
- * What counts as "the table holds the message's row": a row with the message's coordinates
- * (_kafka_topic, _kafka_partition, _kafka_offset) and the same event time (the event type's
- * timestampField, to the millisecond). Coordinates alone are not enough: a topic deleted and
- * created again restarts at offset 0, so an old row would pass for a new message at the same
- * offset and the new letter would be dropped. A row of the old log with the same coordinates
- * and the same event time is taken for the same event (a producer re-sending its events into
- * the new topic): the one collision this accepts. The committed offset of a recreated topic
- * starts again too; a letter from the old log waits (LetterNotSettled) until the group has
- * committed past its offset in the new one.
- */
-export function letterChecks(
-  admin: Pick<Admin, 'fetchOffsets'>,
-  groupId: string,
-  clickhouse: Pick<ClickHouseClient, 'query'>,
-  eventTypes: readonly Pick<EventType, 'table' | 'timestampField'>[],
-): Pick<PoisonReplayer, 'committedOffset' | 'landed'> {
-  const timeField = new Map(eventTypes.map((t) => [t.table, t.timestampField] as const));
-  return {
-    committedOffset: async (topic, partition) => {
-      const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
-      const offset = Number(t?.partitions.find((p) => p.partition === partition)?.offset ?? -1);
-      // kafkajs says -1 for a partition the group never committed.
-      return offset >= 0 ? offset : undefined;
-    },
-    landed: async (table, message) => {
-      const field = timeField.get(table);
-      const time = field === undefined ? undefined : message.record[field];
-      const sameTime = typeof time === 'number' && Number.isFinite(time) ? ' AND toUnixTimestamp64Milli({field:Identifier}) = {time:Int64}' : '';
-      const rs = await clickhouse.query({
-        query: `SELECT count() AS n FROM {table:Identifier} WHERE _kafka_topic = {topic:String} AND _kafka_partition = {partition:UInt32} AND _kafka_offset = {offset:UInt64}${sameTime}`,
-        query_params: { table, topic: message.topic, partition: message.partition, offset: message.offset, ...(sameTime ? { field, time: Math.round(time as number) } : {}) },
-        format: 'JSONEachRow',
-      });
-      const [row] = await rs.json<{ n: string | number }>();
-      return Number(row?.n ?? 0) > 0;
-    },
-  };
-}
-
 const JOB_ID_UNSAFE = /[^A-Za-z0-9._-]/g;
+/** Letters the retry worker of one process works on at once (the healer batches them). */
+const HEAL_CONCURRENCY = 256;
 export const queueName = (config: Pick<Config['deadLetter'], 'queuePrefix'>) => `${config.queuePrefix}-dead-letters`;
 
 /**
@@ -232,24 +148,6 @@ export const HEALABLE_REASONS: ReadonlySet<PoisonReason> = new Set(['unknown_fin
 export function letterBackoffMs(attemptsMade: number, policy: Pick<Config['deadLetter'], 'backoffMs' | 'maxBackoffMs'>, random: () => number = Math.random): number {
   const capped = Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** Math.min(40, Math.max(0, attemptsMade - 1)));
   return Math.round(capped * (0.8 + 0.2 * random()));
-}
-
-/**
- * Identity of a poison letter: its coordinates and a hash of its data. The hash keeps a topic
- * deleted and created again (offsets from 0 again) from colliding with old letters, in BullMQ
- * (same job id: the new letter would be taken for the old one) and in ClickHouse (same
- * deduplication token: the new row would be dropped as a repeat). Same message, same id and
- * token, so a letter enqueued twice is one job and a letter inserted twice lands once.
- */
-export function letterIdentity(letter: Pick<PoisonLetter, 'topic' | 'partition' | 'offset' | 'value' | 'row'>): { jobId: string; token: string } {
-  const hash = createHash('sha256');
-  if (letter.value) hash.update(letter.value);
-  else hash.update(JSON.stringify(letter.row ?? null));
-  const digest = hash.digest('hex').slice(0, 16);
-  return {
-    jobId: `poison-${letter.topic}-${letter.partition}-${letter.offset}-${digest}`.replace(JOB_ID_UNSAFE, '_'),
-    token: `poison/${letter.topic}/${letter.partition}/${letter.offset}/${digest}`,
-  };
 }
 
 /**
@@ -305,48 +203,6 @@ type DlqMetrics = Pick<
 >;
 
 /**
- * Heals one poison letter with `replayer`: decodes it (or takes its refused row) and inserts it
- * under the letter's token, but only once it is settled. A letter is written when its message
- * is decoded, before its batch commits; if that batch is abandoned (a rebalance, a crash),
- * Kafka delivers the message again and whoever decodes it then (an upgraded worker, a fixed
- * table) inserts it under the stream's token, not the letter's, so ClickHouse could not drop
- * the second copy. Hence:
- *  - the group must have committed past the letter's offset: the batch holding the message is
- *    done and Kafka will not deliver it again (short of an operator moving the group back).
- *    Before that it throws LetterNotSettled and the job is tried again later;
- *  - and the table must not hold the message's row already (a later delivery of it landed and
- *    was committed past): then nothing is inserted, `inserted: false`, and the letter is done.
- * Between the check and the insert nothing else inserts the row: the stream is past it, and a
- * second heal of the same letter (a stalled job run again) carries the same token, which
- * ClickHouse deduplicates. Throws PoisonError when the letter still cannot be decoded.
- */
-export async function healPoisonLetter(data: PoisonJobData, replayer: PoisonReplayer): Promise<{ table: string; inserted: boolean }> {
-  const value = data.valueBase64 === null ? null : Buffer.from(data.valueBase64, 'base64');
-  const { token } = letterIdentity({ ...data, value });
-  let table: string;
-  let rows: InsertBatch;
-  if (data.row && data.table) {
-    table = data.table;
-    rows = fromLetterRows(data.topic, data.partition, [data.row]);
-  } else if (value !== null) {
-    const decoded = replayer.decode(data.topic, value);
-    table = decoded.table;
-    rows = { topic: data.topic, partition: data.partition, rows: [{ offset: data.offset, record: decoded.record, bytes: 0 }] };
-  } else {
-    throw new PoisonError('undecodable', 'message has no value (tombstone)');
-  }
-  const committed = await replayer.committedOffset(data.topic, data.partition);
-  if (committed === undefined || committed <= data.offset) {
-    throw new LetterNotSettled(
-      `${data.topic}[${data.partition}] @${data.offset}: the consumer group has ${committed === undefined ? 'no committed offset' : `committed up to ${committed}`}; the batch that dead-lettered it may be read again from Kafka, so the letter waits`,
-    );
-  }
-  if (await replayer.landed(table, { topic: data.topic, partition: data.partition, offset: data.offset, record: rows.rows[0]!.record })) return { table, inserted: false };
-  await replayer.insert(table, rows, token);
-  return { table, inserted: true };
-}
-
-/**
  * The dead-letter queue: one BullMQ queue on Redis holding two kinds of jobs.
  *  - `poison`: one message with its original bytes (or, for a row ClickHouse refused, the
  *    decoded row), topic, partition, offset and reason. Healable reasons (HEALABLE_REASONS) are
@@ -358,7 +214,7 @@ export async function healPoisonLetter(data: PoisonJobData, replayer: PoisonRepl
  * `replay` moves dead letters back to waiting; `drop` deletes one. The queue is bounded
  * (deadLetter.maxLetters letters, deadLetter.maxBytes bytes, counted until a letter lands or is
  * dropped): when full, `poison` rejects with DeadLetterQueueFull and the worker waits.
- * A poison letter lands only once settled (healPoisonLetter), and a write resolves only once
+ * A poison letter lands only once settled (letter-healer.ts), and a write resolves only once
  * durable (DurableWrites), since the caller commits past the message when it does.
  */
 export class DeadLetterQueue implements DeadLetterSink {
@@ -465,6 +321,7 @@ export class DeadLetterQueue implements DeadLetterSink {
    * crash in between retries the job, whose insert the token deduplicates.
    */
   startRetryWorker(replayer: PoisonReplayer, clock: () => number = Date.now): Worker {
+    const healer = new LetterHealBatcher(replayer);
     const worker = new Worker(
       queueName(this.config),
       async (job: DeadLetterJob) => {
@@ -475,7 +332,7 @@ export class DeadLetterQueue implements DeadLetterSink {
             this.metrics?.rowsInserted.inc({ table: data.table }, data.rows.length);
             return;
           }
-          const { table, inserted } = await healPoisonLetter(job.data as PoisonJobData, replayer);
+          const { table, inserted } = await healer.heal(job.data as PoisonJobData);
           if (inserted) this.metrics?.rowsInserted.inc({ table });
           else this.log?.info('dead letter already landed from Kafka: done without inserting it again', { id: job.id, table });
           await this.release(String(job.id));
@@ -485,7 +342,9 @@ export class DeadLetterQueue implements DeadLetterSink {
       },
       {
         connection: this.connection.duplicate({ maxRetriesPerRequest: null }),
-        concurrency: 2,
+        // Many letters at once, so the healer's batches fill (LetterHealBatcher): a rolling
+        // upgrade can dead-letter thousands, and healing them one by one took minutes.
+        concurrency: HEAL_CONCURRENCY,
         autorun: true,
         settings: { backoffStrategy: (attemptsMade: number) => letterBackoffMs(attemptsMade, this.config) },
       },

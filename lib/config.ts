@@ -50,6 +50,13 @@ export const configSchema = z.strictObject({
     /** Replication factor for topics the worker creates. Env KAFKA_REPLICATION_FACTOR. */
     replicationFactor: int(1, 10).default(1),
     connectionTimeoutMs: int(100).default(10_000),
+    /**
+     * Longest wait between two attempts of a Kafka request, and before a crashed consumer
+     * restarts. kafkajs's own default (30 s, doubling from 300 ms) makes a leader or coordinator
+     * election of a few seconds cost 20 s and more of ingest; capped, the client tries again
+     * within this long of the cluster being back. Env KAFKA_RETRY_MAX_MS.
+     */
+    retryMaxMs: int(100, 60_000).default(2_000),
     // Security (docs/security.md). The names follow librdkafka's and the Java client's
     // properties (security.protocol, sasl.mechanism, ssl.ca.location, ...), which managed
     // services document. Cross-field rules (a mechanism needs its credentials, ...) are
@@ -256,6 +263,7 @@ const ENV: Record<string, [keyof Config, string]> = {
   KAFKA_TOPIC_PREFIX: ['kafka', 'topicPrefix'],
   KAFKA_TOPIC_PARTITIONS: ['kafka', 'topicPartitions'],
   KAFKA_REPLICATION_FACTOR: ['kafka', 'replicationFactor'],
+  KAFKA_RETRY_MAX_MS: ['kafka', 'retryMaxMs'],
   KAFKA_CREATE_TOPICS: ['consumer', 'createTopics'],
   CLICKHOUSE_URL: ['clickhouse', 'url'],
   CLICKHOUSE_DATABASE: ['clickhouse', 'database'],

@@ -21,7 +21,7 @@ const OFFSET_RESET = 'Offset out of range, resetting to default offset';
  * shorter than an outage), which no other signal shows. kafkajs has no event for it, only this log line.
  */
 export function createKafka(
-  config: Config['kafka'],
+  config: Omit<Config['kafka'], 'retryMaxMs'> & { retryMaxMs?: number },
   clientIdSuffix = '',
   onOffsetReset?: (topic: string, partition: number) => void,
   oauthBearerProvider?: OAuthBearerProvider,
@@ -32,6 +32,7 @@ export function createKafka(
     clientId: `${config.clientId}${clientIdSuffix}`,
     brokers: [...config.brokers],
     connectionTimeout: config.connectionTimeoutMs,
+    retry: kafkaRetry(config.retryMaxMs),
     ...(security.tls ? { ssl: security.tls } : {}),
     ...(security.sasl ? { sasl: kafkajsSasl(security.sasl) } : {}),
     logLevel: logLevel.WARN,
@@ -49,6 +50,35 @@ export function createKafka(
         else if (level === logLevel.INFO) log.info(message, rest);
       },
   });
+}
+
+/**
+ * kafkajs's retry options for a cap on the wait between attempts. The number of attempts keeps
+ * the window before a request is given up (and a consumer crash-restarts, or the SDK's own
+ * delivery loop tries again) about as long as kafkajs's default one (~10 s), so capping the
+ * waits makes the attempts more frequent, not the patience shorter.
+ */
+export function kafkaRetry(maxRetryTime = 2_000): { initialRetryTime: number; maxRetryTime: number; retries: number } {
+  const initialRetryTime = Math.min(250, maxRetryTime);
+  let retries = 0;
+  for (let wait = initialRetryTime, total = 0; total < 10_000 && retries < 50; wait = Math.min(wait * 2, maxRetryTime)) {
+    total += wait;
+    retries++;
+  }
+  return { initialRetryTime, maxRetryTime, retries };
+}
+
+/**
+ * The retry options of a consumer: few attempts, so a consumer that cannot reach a broker
+ * crashes and restarts (kafkajs restarts it after maxRetryTime at most) within a few seconds.
+ * kafkajs learns a new partition leader or group coordinator only when it (re)starts or on
+ * errors other than a refused connection: with a leader or coordinator killed, a consumer that
+ * kept retrying fetched from and heartbeated to the dead broker until it came back (the fault
+ * suite's broker kill -9 in a 3-broker cluster: 18-29 s; restarted quickly, a few seconds after
+ * Kafka moved the leadership).
+ */
+export function consumerRetry(maxRetryTime = 2_000): { initialRetryTime: number; maxRetryTime: number; retries: number } {
+  return { initialRetryTime: Math.min(250, maxRetryTime), maxRetryTime, retries: 3 };
 }
 
 export function topicName(config: Pick<Config['kafka'], 'topicPrefix'>, eventTypeName: string): string {

@@ -50,8 +50,9 @@ describe('npm run dlq: list, show, replay, drop', () => {
         throw new PoisonError('unknown_fingerprint', 'still unknown');
       },
       insert: async () => undefined,
-      committedOffset: async () => Number.MAX_SAFE_INTEGER,
-      landed: async () => false,
+      // Every partition committed far past any letter: settled.
+      committedOffsets: async () => new Map(Array.from({ length: 16 }, (_, p) => [p, Number.MAX_SAFE_INTEGER] as const)),
+      landed: async (_table, messages) => messages.map(() => false),
     });
     await queue.poison({ topic: 'ingest.cost_metrics', partition: 2, offset: 41, reason: 'unknown_fingerprint', detail: 'no known writer schema', value: Buffer.from([0xc3, 0x01, 1, 2, 3]) });
     await queue.poison({ topic: 'ingest.cost_metrics', partition: 2, offset: 42, reason: 'undecodable', detail: 'garbage', value: Buffer.from('garbage') });

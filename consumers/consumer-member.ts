@@ -3,6 +3,7 @@ import type { Config } from '../lib/config.js';
 import { RetriableError } from '../lib/errors.js';
 import { consumerRetry } from '../lib/kafka.js';
 import { fencedPartition, type OffsetCommitter } from './commit-offsets.js';
+import { CrashedMemberRemoval, type MemberRemover } from './crashed-member.js';
 import type { CommittedOffset, PartitionLedger } from './partition-ledger.js';
 import { createPipeline, type Pipeline, type PipelineDeps } from './pipeline.js';
 import { MessageRejected, tpKey } from './types.js';
@@ -67,6 +68,8 @@ export class ConsumerMember {
   /** Committed offsets read this generation, one read per topic; replaced at every group join. */
   private committedReads = new Map<string, Promise<ReadonlyMap<number, CommittedOffset>>>();
   assigned: Record<string, number[]> = {};
+  /** Removes our old member id from the group when kafkajs restarts us as a new member (crashed-member.ts). */
+  private readonly crashedMember: CrashedMemberRemoval | undefined;
 
   constructor(
     private readonly id: number,
@@ -76,7 +79,16 @@ export class ConsumerMember {
     private readonly onFatal: (err: unknown) => void,
     private readonly wrapCommitter: (inner: OffsetCommitter) => OffsetCommitter = (c) => c,
     private readonly readCommitted: CommittedOffsetReader = async () => new Map(),
-  ) {}
+    removeMember?: MemberRemover,
+  ) {
+    this.crashedMember =
+      removeMember &&
+      new CrashedMemberRemoval(removeMember, (memberId, err) =>
+        err === undefined
+          ? this.deps.log.info("removed the crashed consumer's old member from the group", { member: this.id, memberId })
+          : this.deps.log.warn("could not remove the crashed consumer's old member from the group", { member: this.id, memberId, err: err as Error }),
+      );
+  }
 
   get ready(): boolean {
     return this.joined && !this.stopping;
@@ -121,6 +133,7 @@ export class ConsumerMember {
       // kafkajs emits this synchronously with installing the new generation for its commits, so
       // revoking the old ledgers here (revokeAll below) fences every commit of the old one.
       this.joined = true;
+      this.crashedMember?.joined(e.payload.memberId);
       this.assigned = e.payload.memberAssignment;
       // Pauses of the previous generation are forgotten (poll resumes any partition kafkajs still
       // holds paused), and so is their count in the gauge, which all members of a worker share.
@@ -134,7 +147,10 @@ export class ConsumerMember {
       this.deps.log.info('joined consumer group', { member: this.id, memberId: e.payload.memberId, assignment: e.payload.memberAssignment });
     });
     consumer.on(consumer.events.CRASH, (e) => {
-      if (!e.payload.restart) this.onFatal(e.payload.error);
+      if (!e.payload.restart) return this.onFatal(e.payload.error);
+      // kafkajs restarts as a new member; the old one would hold the rebalance up for a session
+      // timeout unless it leaves (crashed-member.ts).
+      if (!this.stopping) this.crashedMember?.crashed();
     });
     this.unsubscribe = this.deps.budget.onRelease(() => this.resumePaused());
     await consumer.connect();
@@ -360,6 +376,7 @@ export class ConsumerMember {
   async stop(timeoutMs: number): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.crashedMember?.stop();
     this.wakeRoomWaiter();
     const consumer = this.consumer;
     if (!consumer) return;
@@ -376,6 +393,7 @@ export class ConsumerMember {
   /** Leaves without flushing (fatal error): nothing more is committed. */
   async abort(): Promise<void> {
     this.stopping = true;
+    this.crashedMember?.stop();
     this.wakeRoomWaiter();
     clearInterval(this.pollTimer);
     this.unsubscribe?.();

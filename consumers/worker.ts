@@ -20,6 +20,7 @@ import type { OffsetCommitter } from './commit-offsets.js';
 import { ConsumerMember, type CommittedOffsetReader } from './consumer-member.js';
 import { DeadLetterQueue } from './dead-letter-queue.js';
 import { letterChecks } from './letter-healer.js';
+import { platformaticMemberRemover } from './crashed-member.js';
 import { installKafkaCodecs } from '../lib/kafka-codecs.js';
 import { decodeMessage } from './decode-stage.js';
 import { ReadinessProbes, startHealthServer } from './health-server.js';
@@ -148,7 +149,12 @@ export class IngestWorker {
     // Redis; a partition with no committed offset (offsets expired, group deleted or renamed)
     // resumes above the rows its table holds of the same log (resume-position.ts).
     const records = platformaticRecordReader(config.kafka, opts.oauthBearerProvider);
-    worker.closeRecords = () => records.close();
+    // A member that crashed and restarts leaves under its old id, so the rebalance does not wait out its session.
+    const memberRemover = platformaticMemberRemover(config.kafka, config.consumer.groupId, opts.oauthBearerProvider);
+    worker.closeRecords = async () => {
+      await memberRemover.close();
+      await records.close();
+    };
     const readCommitted: CommittedOffsetReader = committedOffsetReader({ clickhouse, admin, records, lookup }, config.consumer.groupId, typeOfTopic, log);
     for (let i = 0; i < config.consumer.concurrency; i++) {
       const member = new ConsumerMember(
@@ -159,6 +165,7 @@ export class IngestWorker {
         (err) => worker.die(err),
         opts.wrapCommitter,
         readCommitted,
+        memberRemover.remove,
       );
       worker.members.push(member);
     }

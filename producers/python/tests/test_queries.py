@@ -5,6 +5,7 @@ of the answers. The real engine answers the same calls in test/integration/pytho
 
 import base64
 import json
+import math
 import threading
 import urllib.parse
 from datetime import datetime, timezone
@@ -119,13 +120,14 @@ def test_clickhouse_http_shapes_of_the_four_calls(serve):
     assert all(p["database"] == "ingest" for p in params)
 
 
-def test_empty_windows_give_none_not_zero(serve):
+def test_empty_windows_give_nan_not_zero_nor_none(serve):
     server = serve(lambda m, p, q, body, h: rows({"q": [float("nan")] * 3, "avg_latency_ms": 0, "max_latency_ms": 0, "total_requests": 0, "total_tokens": 0, "avg_tp": 0} if "latency" in body else {"samples": 0, "avg_gpu_utilization": 0}))
     client = Client(ClickHouseHttp(server.url))
     stats = client.query_performance_p95(CUSTOMER, SERVICE, 24)
-    assert stats["p95_latency_ms"] is None and stats["total_requests"] == 0
+    assert math.isnan(stats["p95_latency_ms"]) and math.isnan(stats["p50_latency_ms"]) and stats["total_requests"] == 0
+    assert f"P95 Latency: {stats['p95_latency_ms']:.2f}ms" == "P95 Latency: nanms"  # the spec's print still runs
     util = client.query_resource_utilization(CUSTOMER, "i-x", 24)
-    assert util["avg_gpu_utilization"] is None and util["max_gpu_utilization"] is None and util["samples"] == 0
+    assert math.isnan(util["avg_gpu_utilization"]) and math.isnan(util["max_gpu_utilization"]) and util["samples"] == 0
 
 
 def test_clickhouse_error_is_raised_with_its_text_and_no_password(serve):

@@ -13,8 +13,8 @@ Two ways to reach the data, chosen by the settings:
 
 Both return the shapes the specification prints: ``query_cost_hourly`` and
 ``query_quality_trends`` a list of dicts (one per hour, oldest first, ``hour`` a UTC datetime),
-``query_performance_p95`` and ``query_resource_utilization`` one dict (fields None when the
-window has no rows). Arguments are checked first: a bad one raises QueryInputError naming it.
+``query_performance_p95`` and ``query_resource_utilization`` one dict (its averages, maxima and
+percentiles NaN when the window has no rows, counts 0). Arguments are checked first: a bad one raises QueryInputError naming it.
 """
 
 from __future__ import annotations
@@ -361,6 +361,11 @@ def backend_from_env(
     return WorkerEndpoint(worker, timeout_s=timeout_s)
 
 
+def _nan_for_none(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A statistic of an empty window (null from the worker and the helpers) as NaN."""
+    return {k: math.nan if v is None else v for k, v in row.items()}
+
+
 class MetricsQueries:
     """The specification's four query calls over a backend; mixed into the metrics client."""
 
@@ -380,13 +385,15 @@ class MetricsQueries:
         """Latency percentiles of a service over the last ``hours`` (whole hours, from the start
         of the hour ``hours`` ago): ``{p50_latency_ms, p95_latency_ms, p99_latency_ms,
         avg_latency_ms, max_latency_ms, total_requests, total_tokens,
-        avg_throughput_tokens_per_sec}``; latencies None when there were no requests."""
-        return dict(self._queries.performance_p95(_uuid("customer_id", customer_id), _uuid("service_id", service_id), _seconds(hours)))
+        avg_throughput_tokens_per_sec}``; the latencies and throughput are NaN when there were
+        no requests (as ClickHouse's own aggregates of nothing: the specification's
+        ``f"{stats['p95_latency_ms']:.2f}"`` prints ``nan``, where None would raise)."""
+        return _nan_for_none(self._queries.performance_p95(_uuid("customer_id", customer_id), _uuid("service_id", service_id), _seconds(hours)))
 
     def query_resource_utilization(self, customer_id: str, instance_id: str, hours: float = 24) -> dict[str, Any]:
         """GPU/CPU utilization of an instance over the last ``hours``: ``{avg_gpu_utilization,
-        max_gpu_utilization, …, samples}``; None fields when there were no samples."""
-        return dict(self._queries.resource_utilization(_uuid("customer_id", customer_id), _id("instance_id", instance_id), _seconds(hours)))
+        max_gpu_utilization, …, samples}``; NaN fields when there were no samples."""
+        return _nan_for_none(self._queries.resource_utilization(_uuid("customer_id", customer_id), _id("instance_id", instance_id), _seconds(hours)))
 
     def query_quality_trends(self, customer_id: str, service_id: str, hours: float = 24) -> list[dict[str, Any]]:
         """Per-hour quality of a service over the last ``hours``: ``[{hour, avg_quality,

@@ -20,7 +20,6 @@ import os
 import threading
 from typing import Any, Iterable
 
-from .event_producer import EventProducer
 from .evolution_logger import EvolutionCalls, EvolutionLogger
 from .metrics_client import MetricsClient
 
@@ -111,4 +110,4 @@ class DefaultEvolutionLogger(EvolutionCalls):
 
 ch_logger = DefaultEvolutionLogger()
 
-__all__ = ["DefaultEvolutionLogger", "EventProducer", "LoggerNotConfigured", "ch_logger", "get_clickhouse_client"]
+__all__ = ["DefaultEvolutionLogger", "LoggerNotConfigured", "ch_logger", "get_clickhouse_client"]

@@ -374,6 +374,8 @@ const NOT_CONFIG_ENV: ReadonlySet<string> = new Set([
   'INGEST_PRODUCER_COMPRESSION',
   // The Python interpreter of the Python SDK's tests and benchmark.
   'INGEST_PYTHON',
+  // The Python SDK's flush at interpreter exit (producers/python, ingest_sdk/exit_flush.py).
+  'INGEST_FLUSH_AT_EXIT',
   // npm run query: the worker to query through (cli/query.ts), not a worker setting.
   'QUERY_WORKER_URL',
 ]);

@@ -96,7 +96,7 @@ describe('loadConfig rules', () => {
   it('accepts the variables the project itself sets that are not settings, and Kubernetes service links', () => {
     const env = {
       KAFKA_PORT: '9092', KAFKA_CONTROLLER_PORT: '9093', KAFKA_SECURE_PORT: '9094', KAFKA_HEAP: '512m', KAFKA_DATA_DIR: '/d', KAFKA_CACHE_DIR: '/c', REDIS_PORT: '6380',
-      KAFKA_HEAP_OPTS: '-Xmx1g', KAFKA_OPTS: '-Dx=y', INGEST_PRODUCER_CLIENT: 'platformatic', INGEST_PRODUCER_COMPRESSION: 'zstd', INGEST_PYTHON: '/usr/bin/python3',
+      KAFKA_HEAP_OPTS: '-Xmx1g', KAFKA_OPTS: '-Dx=y', INGEST_PRODUCER_CLIENT: 'platformatic', INGEST_PRODUCER_COMPRESSION: 'zstd', INGEST_PYTHON: '/usr/bin/python3', INGEST_FLUSH_AT_EXIT: '0',
       QUERY_WORKER_URL: 'http://127.0.0.1:9464',
       INGEST_WORKER_SERVICE_HOST: '10.0.0.1', INGEST_WORKER_SERVICE_PORT: '9464', INGEST_WORKER_SERVICE_PORT_METRICS: '9464', INGEST_WORKER_PORT: 'tcp://10.0.0.1:9464',
       INGEST_WORKER_PORT_9464_TCP: 'tcp://10.0.0.1:9464', INGEST_WORKER_PORT_9464_TCP_ADDR: '10.0.0.1', REDIS_SERVICE_HOST: '10.0.0.2',

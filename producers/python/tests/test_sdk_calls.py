@@ -125,10 +125,38 @@ def test_llm_and_agent_action_ids_are_filled_and_key_the_message(offline):
 
 
 def test_unknown_keyword_names_the_field(offline):
+    """Real signatures: an unknown keyword is Python's TypeError naming it; a required value given
+    as None is refused naming the field; nothing is queued."""
     logger, rec = offline(EvolutionLogger)
-    with pytest.raises(EventValidationError, match=r"individuals\[0\]\.fitness: unknown field"):
-        logger.log_individual(run_id="r", individual_id="i", generation=0, mutation_type="init", fitness=1.0, fitness_score=1.0, combined_score=1.0)
+    with pytest.raises(TypeError, match="'fitness'"):
+        logger.log_individual(run_id="r", individual_id="i", generation=0, parent_id="", mutation_type="init", fitness=1.0, fitness_score=1.0, combined_score=1.0)
+    with pytest.raises(TypeError, match="fitness_delta"):
+        logger.log_lineage(run_id="r", child_id="c", parent_id="p", generation=1, mutation_type="mutate")
+    with pytest.raises(EventValidationError, match=r"individuals\[0\]\.mutation_type: expected a string, got null"):
+        logger.log_individual("r", "i", 0, None, None, 1.0, 1.0)
     assert rec.sent == []
+
+
+def test_positional_calls_in_the_specification_order(offline):
+    """The specification's parameter order: positionals land in the same fields as keywords;
+    parent_id None is the initial population ("")."""
+    logger, rec = offline(EvolutionLogger)
+    logger.log_evolution_run("run_1", "circle_packing", {"a": 1}, 20, "local", "results/x.db")
+    logger.log_generation("run_1", 5, 20, 0.95, 0.82, 3, 1.25)
+    logger.log_individual("run_1", "ind_001", 5, None, "init", 0.95, 0.9, {"accuracy": 0.95}, True, 0.05)
+    logger.log_lineage("run_1", "ind_001", "ind_parent", 5, "mutate", 0.05, "Optimized loop algorithm")
+    logger.log_llm_interaction("claude", [{"role": "user", "content": "..."}], "...", 0.01, 2.5)
+    logger.log_action("job_submitted", {"job_id": "j1"})
+    logger.update_evolution_run("run_1", "completed", 10)
+    recs = [r for _, _, r in rec.records()]
+    run, gen, ind, lin, llm, act, upd = recs
+    assert run["task_name"] == "circle_packing" and run["population_size"] == 20 and run["database_path"] == "results/x.db"
+    assert (gen["generation"], gen["num_individuals"], gen["best_score"], gen["avg_score"], gen["pareto_size"], gen["total_cost"], gen["task_name"]) == (5, 20, 0.95, 0.82, 3, 1.25, "circle_packing")
+    assert (ind["parent_id"], ind["mutation_type"], ind["combined_score"], ind["metrics"], ind["is_pareto"], ind["api_cost"], ind["embed_cost"]) == ("", "init", 0.9, '{"accuracy":0.95}', True, 0.05, 0.0)
+    assert (lin["parent_id"], lin["fitness_delta"], lin["edit_summary"]) == ("ind_parent", 0.05, "Optimized loop algorithm")
+    assert (llm["model"], llm["cost"], llm["execution_time"], llm["metadata"]) == ("claude", 0.01, 2.5, "{}")
+    assert act["action_type"] == "job_submitted" and act["details"] == '{"job_id":"j1"}'
+    assert upd["status"] == "completed" and upd["total_generations"] == 10
 
 
 def test_closed_producer_refuses_calls(offline):

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+from . import exit_flush
 from .event_types import EventType, SingleObjectEncoder, event_type
 from .settings import ProducerSettings
 from .validation import EventValidationError, now_ms, to_event_record
@@ -54,6 +55,7 @@ class EventProducer:
         *,
         on_delivery_error: Callable[[DeliveryFailure], None] | None = None,
         avro_backend: str | None = None,
+        flush_at_exit: bool | None = None,
         **options: Any,
     ) -> None:
         from confluent_kafka import Producer
@@ -72,6 +74,9 @@ class EventProducer:
         config.setdefault("logger", logging.getLogger("ingest_sdk.kafka"))
         self._config = config
         self._producer = Producer(config)
+        # Queued events are flushed at interpreter exit unless opted out (exit_flush.py).
+        if exit_flush.wanted(flush_at_exit):
+            exit_flush.register(self)
 
     @property
     def events_acknowledged(self) -> int:
@@ -159,6 +164,7 @@ class EventProducer:
         if self._closed:
             return
         self._closed = True
+        exit_flush.unregister(self)
         self.flush(timeout_s)
 
     def __enter__(self) -> "EventProducer":

@@ -126,8 +126,11 @@ def datum_writer(schema: Any, backend: str | None = None) -> Callable[[dict[str,
             return buf.getvalue()
 
         return write_fastavro
-    import avro.io
-    import avro.schema
+    try:
+        import avro.io
+        import avro.schema
+    except ImportError:
+        raise ImportError("ingest_sdk needs fastavro (its default dependency: pip install fastavro) or Apache avro (pip install 'ingest-sdk[avro]', or Debian's python3-avro) to write events") from None
 
     parsed = avro.schema.parse(json.dumps(plain))
     writer = avro.io.DatumWriter(parsed)

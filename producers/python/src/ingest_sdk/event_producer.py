@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from .event_types import EventType, SingleObjectEncoder, event_type
-from .settings import ProducerSettings
+from .settings import ProducerSettings, check_librdkafka
 from .validation import EventValidationError, now_ms, to_event_record
 
 
@@ -56,9 +56,10 @@ class EventProducer:
         avro_backend: str | None = None,
         **options: Any,
     ) -> None:
-        from confluent_kafka import Producer
+        from confluent_kafka import Producer, libversion
 
         self.settings = settings if settings is not None else ProducerSettings.from_env(**options)
+        check_librdkafka(self.settings, libversion())
         self._on_delivery_error = on_delivery_error
         self._encoder = SingleObjectEncoder(avro_backend)
         self._lock = threading.Lock()

@@ -7,7 +7,7 @@
 # Integration: tests/test_kafka_security.py runs on the secured broker (scripts/kafka.sh
 # start-secure, reused when it answers, on KAFKA_SECURE_PORT) and needs librdkafka >= 2.6.1 for
 # SCRAM; when the interpreter's confluent-kafka links an older one (Debian 12: 2.0.2),
-# scripts/librdkafka.sh builds one once into .cache/librdkafka (about 3-4 min on 2 cores) and
+# scripts/librdkafka.sh builds one once into .cache/librdkafka (4-5 min on 2 busy cores) and
 # pytest runs on it (LD_LIBRARY_PATH). INGEST_LIBRDKAFKA=system: no build, the system's library.
 # The last line printed is pytest's own summary ("N passed in …s"), also kept in
 # .cache/pytest-summary.txt for scripts/test.sh's closing lines. --deps: install, run nothing.

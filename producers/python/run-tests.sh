@@ -4,6 +4,11 @@
 #   TEST_MODE=integration|all (default all)  every test; the broker must be up (KAFKA_BROKERS)
 # On Debian the packages come from apt for /usr/bin/python3 (installed here when missing);
 # elsewhere: pip install './producers/python[test]' and set INGEST_PYTHON to that interpreter.
+# Integration: tests/test_kafka_security.py runs on the secured broker (scripts/kafka.sh
+# start-secure, reused when it answers, on KAFKA_SECURE_PORT) and needs librdkafka >= 2.6.1 for
+# SCRAM; when the interpreter's confluent-kafka links an older one (Debian 12: 2.0.2),
+# scripts/librdkafka.sh builds one once into .cache/librdkafka (4-5 min on 2 busy cores) and
+# pytest runs on it (LD_LIBRARY_PATH). INGEST_LIBRDKAFKA=system: no build, the system's library.
 # The last line printed is pytest's own summary ("N passed in …s"), also kept in
 # .cache/pytest-summary.txt for scripts/test.sh's closing lines. --deps: install, run nothing.
 set -euo pipefail
@@ -28,6 +33,12 @@ fi
 
 marker=()
 [ "$mode" = unit ] && marker=(-m "not integration")
+if [ "$mode" != unit ] && [ "${INGEST_LIBRDKAFKA:-}" != system ] \
+  && ! "$PYTHON" -c 'import confluent_kafka, sys; sys.exit(confluent_kafka.libversion()[1] < 0x020601ff)'; then
+  lib="$(bash scripts/librdkafka.sh build)"
+  export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  echo "python-sdk: confluent-kafka $("$PYTHON" -c 'import confluent_kafka as c; print(c.version()[0], "on librdkafka", c.libversion()[0])') (from $lib)"
+fi
 mkdir -p ../../.cache
 set +e
 "$PYTHON" -m pytest -q -p no:cacheprovider "${marker[@]}" tests 2>&1 | tee ../../.cache/pytest.log

@@ -20,7 +20,7 @@ from .evolution_logger import EvolutionLogger
 from .ingest_producer import IngestProducer
 from .metrics_client import MetricsClient
 from .queries import QueryError, QueryInputError
-from .settings import ProducerSettings
+from .settings import KafkaClientVersionError, ProducerSettings
 from .validation import EventValidationError, to_event_record
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "EventValidationError",
     "EvolutionLogger",
     "IngestProducer",
+    "KafkaClientVersionError",
     "LoggerNotConfigured",
     "MetricsClient",
     "ProducerSettings",

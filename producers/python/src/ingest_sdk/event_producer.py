@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from . import exit_flush
 from .event_types import EventType, SingleObjectEncoder, event_type
-from .settings import ProducerSettings
+from .settings import ProducerSettings, check_librdkafka
 from .validation import EventValidationError, now_ms, to_event_record
 
 
@@ -58,14 +58,18 @@ class EventProducer:
         flush_at_exit: bool | None = None,
         **options: Any,
     ) -> None:
-        from confluent_kafka import Producer
+        from confluent_kafka import Producer, libversion
 
         self.settings = settings if settings is not None else ProducerSettings.from_env(**options)
+        check_librdkafka(self.settings, libversion())
         self._on_delivery_error = on_delivery_error
         self._encoder = SingleObjectEncoder(avro_backend)
         self._lock = threading.Lock()
         self._failures: list[DeliveryFailure] = []
         self._last_broker_error: str | None = None
+        # Set when the brokers refuse the client itself (authentication, TLS, a fatal error):
+        # flush() then raises at once rather than waiting out its timeout.
+        self._refusal: str | None = None
         self._sent = 0
         self._closed = False
         config = self.settings.librdkafka_config()
@@ -109,6 +113,7 @@ class EventProducer:
         def on_delivery(err: Any, msg: Any) -> None:
             if err is None:
                 self._sent += 1
+                self._refusal = None
                 return
             failure = DeliveryFailure(type_name, topic, key, f"{err.str()} ({err.name()})", bool(err.retriable()))
             with self._lock:
@@ -128,12 +133,21 @@ class EventProducer:
 
     def flush(self, timeout_s: float | None = None) -> None:
         """Waits until every queued event is acknowledged or failed; raises DeliveryError naming
-        the failures (and the events still queued when ``timeout_s`` ran out)."""
+        the failures (and the events still queued when ``timeout_s`` ran out). When the brokers
+        refuse the client (a wrong password, an untrusted certificate, a fatal error) it raises
+        at once, the events still queued, with "cannot connect to Kafka at <brokers>: <cause>"."""
+        from confluent_kafka import KafkaException
+
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            pending = self._producer.flush(1.0 if remaining is None else min(1.0, remaining))
-            if pending == 0 or (deadline is not None and time.monotonic() >= deadline):
+            try:
+                pending = self._producer.flush(1.0 if remaining is None else min(1.0, remaining))
+            except KafkaException as e:
+                # A fatal error (e.g. no idempotent producer id: the principal may write nowhere).
+                self._on_client_error(e.args[0])
+                pending = len(self._producer)
+            if pending == 0 or self._refusal is not None or (deadline is not None and time.monotonic() >= deadline):
                 break
         with self._lock:
             failures, self._failures = self._failures, []
@@ -142,22 +156,37 @@ class EventProducer:
 
     def _describe(self, failures: list[DeliveryFailure], pending: int) -> str:
         parts = []
+        if self._refusal is not None and pending:
+            parts.append(self._refusal)
         if failures:
             causes: dict[str, int] = {}
             for f in failures:
                 causes[f"{f.topic}: {f.error}"] = causes.get(f"{f.topic}: {f.error}", 0) + 1
             parts.append(f"{len(failures)} event(s) not delivered: " + "; ".join(f"{n} x {c}" for c, n in causes.items()))
         if pending:
-            parts.append(f"{pending} event(s) still unacknowledged at the flush timeout")
+            parts.append(f"{pending} event(s) still unacknowledged" + ("" if self._refusal is not None else " at the flush timeout"))
         parts.append(f"brokers {self.settings.brokers}")
-        if self._last_broker_error:
+        if self._last_broker_error and self._refusal is None:
             parts.append(f"last client error: {self._last_broker_error}")
         return "; ".join(parts)
 
     def _on_client_error(self, err: Any) -> None:
         # librdkafka reports connection and authentication errors here (with the broker's
-        # address), not per message; kept for the DeliveryError message.
-        self._last_broker_error = err.str()
+        # address), not per message; kept for the DeliveryError message. "All brokers are down"
+        # follows each of them: it does not replace the cause.
+        from confluent_kafka import KafkaError
+
+        if err.code() != KafkaError._ALL_BROKERS_DOWN or self._last_broker_error is None:
+            self._last_broker_error = err.str()
+        at = f"cannot connect to Kafka at {self.settings.brokers}: {err.str()}"
+        if err.code() == KafkaError._AUTHENTICATION:
+            self._refusal = f"{at}: check the SASL user, password and mechanism (KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_SASL_MECHANISM)"
+        elif err.code() == KafkaError._SSL and "certificate verify failed" in err.str():
+            self._refusal = f"{at}: the broker's certificate does not chain to ssl_ca_location (KAFKA_SSL_CA_LOCATION)"
+        elif err.code() == KafkaError._SSL:
+            self._refusal = at
+        elif err.fatal():
+            self._refusal = f"the producer stopped, refused by Kafka at {self.settings.brokers}: {err.str()}"
 
     def close(self, timeout_s: float | None = None) -> None:
         """Flushes (raising DeliveryError as flush does), then stops accepting events."""

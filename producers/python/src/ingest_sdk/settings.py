@@ -29,6 +29,29 @@ ENV = {
 }
 SECRETS = {"sasl_password", "ssl_key_password"}
 
+#: librdkafka before 2.6.1 puts the client nonce twice in SCRAM's client-final message
+#: (confluentinc/librdkafka#4895); Kafka 4.x checks it and refuses the login as "invalid credentials".
+SCRAM_MIN_LIBRDKAFKA = (0x020601FF, "2.6.1")
+
+
+class KafkaClientVersionError(RuntimeError):
+    """The installed confluent-kafka / librdkafka cannot do what the settings ask for."""
+
+
+def check_librdkafka(settings: "ProducerSettings", libversion: tuple[str, int]) -> None:
+    """Refuses SCRAM with a librdkafka older than 2.6.1 (``libversion``: confluent_kafka.libversion(),
+    e.g. ("2.0.2", 0x020002ff)), before any connection, instead of the broker's "invalid credentials"."""
+    name, number = libversion
+    minimum, minimum_name = SCRAM_MIN_LIBRDKAFKA
+    if settings.security_protocol.startswith("SASL_") and (settings.sasl_mechanism or "").startswith("SCRAM-") and number < minimum:
+        raise KafkaClientVersionError(
+            f"{settings.sasl_mechanism} needs librdkafka >= {minimum_name}, but confluent-kafka here runs librdkafka {name}: "
+            f"librdkafka < {minimum_name} sends the SCRAM client-final message with the client nonce twice "
+            f"(confluentinc/librdkafka#4895), which Kafka 4.x brokers refuse as invalid credentials. "
+            f"Install confluent-kafka>={minimum_name} (its wheels bundle librdkafka >= {minimum_name}) or link librdkafka >= {minimum_name}, "
+            f"or use another mechanism (PLAIN over SASL_SSL, or SSL client certificates)"
+        )
+
 
 @dataclass(frozen=True)
 class ProducerSettings:

@@ -46,5 +46,5 @@ status=${PIPESTATUS[0]}
 set -e
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
 [ "$status" = 5 ] && echo "python-sdk: pytest collected no tests" >&2
-tail -n 1 ../../.cache/pytest.log | sed 's/^=* *//; s/ *=*$//; s/^/pytest: /' > ../../.cache/pytest-summary.txt
+grep -E '^=* *[0-9]+ (passed|failed|errors?)' ../../.cache/pytest.log | tail -n 1 | sed 's/^=* *//; s/ *=*$//; s/^/pytest: /' > ../../.cache/pytest-summary.txt
 exit "$status"

@@ -6,6 +6,11 @@ from pathlib import Path
 
 import pytest
 
+# Producers a test leaves open (a refused client, a failure case) are not flushed when pytest
+# exits: their events were meant to fail, and flushing them would only delay the exit and print
+# after the summary. Tests of the flush at exit run their own interpreters (test_defaults.py).
+os.environ["INGEST_FLUSH_AT_EXIT"] = "0"
+
 from ingest_sdk import EVENT_TYPES
 from ingest_sdk.wire_format import HEADER_BYTES, _strip_logical_types
 

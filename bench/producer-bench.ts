@@ -1,8 +1,5 @@
-import { EvolutionLogger, type LogLlmInteractionInput } from '../producers/evolution-logger.js';
-import { IngestProducer, type CostMetricInput } from '../producers/ingest-producer.js';
-import type { ProducerOptions } from '../producers/event-producer.js';
-import type { ProducerClient } from '../producers/kafka-transport.js';
-import type { KafkaCodec } from '../lib/kafka-codecs.js';
+import { EvolutionLogger, type LogLlmInteractionInput, IngestProducer, type CostMetricInput, type ProducerOptions, type ProducerClient } from '@kafka-clickhouse-ingest/producer';
+import type { KafkaCodec } from '@kafka-clickhouse-ingest/producer/kafka-codecs.js';
 import { BROKERS, distribution, round, type Distribution } from './common.js';
 
 /**

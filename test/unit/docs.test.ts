@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { configSchema, loadConfig } from '../../lib/config.js';
-import { eventTypes } from '../../schemas/index.js';
+import { eventTypes } from '@kafka-clickhouse-ingest/producer/schemas';
 
 /**
  * Keeps docs/configuration.md and docs/event-types.md true to the code: every setting and

@@ -2,7 +2,7 @@ import { topicName } from './kafka-client.js';
 import { KAFKA_CODECS, type KafkaCodec } from './kafka-codecs.js';
 import { KafkaAuthorizationError } from './kafka-errors.js';
 import type { OAuthBearerProvider } from './kafka-security.js';
-import { ConfigError, KAFKA_SECURITY_ENV, KAFKA_SETTINGS, kafkaSettingsFromEnv, type KafkaSecurity } from './kafka-settings.js';
+import { ConfigError, KAFKA_ENV, KAFKA_SECURITY_ENV, KAFKA_SETTINGS, kafkaSettingsFromEnv, type KafkaSecurity } from './kafka-settings.js';
 import { createProducerMetrics, type MetricRegistry, type ProducerMetrics } from './producer-metrics.js';
 import type { EventInput, EventType } from './schemas/event-type.js';
 import { SingleObjectEncoder } from './schemas/wire-format.js';
@@ -40,7 +40,7 @@ export interface ProducerOptions {
   maxBlockMs?: number;
   /**
    * Record-batch codec: 'gzip', 'snappy', 'lz4', 'zstd' or 'none'; every worker reads them all
-   * (lib/kafka-codecs.ts). Default 'gzip'; when not given, INGEST_PRODUCER_COMPRESSION
+   * (producers/typescript/src/kafka-codecs.ts). Default 'gzip'; when not given, INGEST_PRODUCER_COMPRESSION
    * decides. 'zstd' with client 'platformatic' needs Node >= 22.15 (node:zlib zstd).
    */
   compression?: KafkaCodec;
@@ -166,7 +166,7 @@ export class EventProducer {
     if (!PRODUCER_CLIENTS.includes(client)) throw new RangeError(`ProducerOptions.client must be one of ${PRODUCER_CLIENTS.join(', ')}, got ${String(client)}`);
     const compression = opts.compression ?? compressionFromEnv(process.env.INGEST_PRODUCER_COMPRESSION);
     if (!KAFKA_CODECS.includes(compression)) throw new RangeError(`ProducerOptions.compression must be one of ${KAFKA_CODECS.join(', ')}, got ${String(compression)}`);
-    const kafka = kafkaOptions(opts);
+    const kafka = producerKafkaSettings(opts);
     const transport = await connectTransport({
       client,
       brokers: kafka.brokers,
@@ -412,14 +412,28 @@ function installExitHooks(producer: EventProducer): () => void {
   return remove;
 }
 
+/** The Kafka connection an EventProducer connects with (producerKafkaSettings). */
+export interface ProducerKafkaSettings {
+  brokers: string[];
+  clientId: string;
+  topicPrefix: string;
+  security: KafkaSecurity;
+  /** Where each security field came from (an option, a variable, or neither), for the errors of the rules between them. */
+  securityName: (field: keyof KafkaSecurity) => string;
+}
+
 /**
  * The Kafka connection: each option given, else its KAFKA_* variable (kafkaSettingsFromEnv, the
- * worker's checks), else the default. Options are checked with the same schemas as the
- * variables, so `brokers: ['kafka']` is refused here, naming the option, not at connect time.
- * `securityName` names each security field where it came from, for the cross-field rules.
+ * worker's checks), else the default. A variable whose option is given is not read at all (as
+ * the Python SDK does), so a stale or bad one cannot stop an app that sets the option. Options
+ * are checked with the same schemas as the variables, so `brokers: ['kafka']` is refused here,
+ * naming the option, not at connect time. Throws ConfigError.
  */
-function kafkaOptions(opts: ProducerOptions): { brokers: string[]; clientId: string; topicPrefix: string; security: KafkaSecurity; securityName: (field: keyof KafkaSecurity) => string } {
-  const env = kafkaSettingsFromEnv();
+export function producerKafkaSettings(opts: ProducerOptions, env: NodeJS.ProcessEnv = process.env): ProducerKafkaSettings {
+  const given = Object.fromEntries(Object.entries(opts.security ?? {}).filter(([, v]) => v !== undefined)) as KafkaSecurity;
+  const isGiven = (field: string) => field in given || (opts as Record<string, unknown>)[field] !== undefined;
+  const unread = new Set(Object.entries(KAFKA_ENV).filter(([, field]) => isGiven(field)).flatMap(([name]) => [name, `${name}_FILE`]));
+  const fromEnv = kafkaSettingsFromEnv(Object.fromEntries(Object.entries(env).filter(([name]) => !unread.has(name))));
   const problems: string[] = [];
   const option = <T>(name: 'brokers' | 'clientId' | 'topicPrefix', value: T | undefined): T | undefined => {
     if (value === undefined) return undefined;
@@ -428,16 +442,14 @@ function kafkaOptions(opts: ProducerOptions): { brokers: string[]; clientId: str
     for (const issue of parsed.error.issues) problems.push(`ProducerOptions.${name}${issue.path.length ? `[${issue.path.join('.')}]` : ''}: ${issue.message}`);
     return undefined;
   };
-  const brokers = option('brokers', opts.brokers) ?? env.brokers ?? ['127.0.0.1:9092'];
-  const clientId = option('clientId', opts.clientId) ?? env.clientId ?? 'ingest-producer';
-  const topicPrefix = option('topicPrefix', opts.topicPrefix) ?? env.topicPrefix ?? 'ingest.';
+  const brokers = option('brokers', opts.brokers) ?? fromEnv.brokers ?? ['127.0.0.1:9092'];
+  const clientId = option('clientId', opts.clientId) ?? fromEnv.clientId ?? 'ingest-producer';
+  const topicPrefix = option('topicPrefix', opts.topicPrefix) ?? fromEnv.topicPrefix ?? 'ingest.';
   if (problems.length > 0) throw new ConfigError(`invalid ProducerOptions:\n  - ${problems.join('\n  - ')}`);
-  const given = Object.fromEntries(Object.entries(opts.security ?? {}).filter(([, v]) => v !== undefined)) as KafkaSecurity;
-  const security = { ...env.security, ...given };
   // A field set in neither place is named both ways: either is where to fix it.
   const securityName = (field: keyof KafkaSecurity) =>
-    field in given ? `ProducerOptions.security.${field}` : (env.sources[field] ?? `${KAFKA_SECURITY_ENV[field]} (or ProducerOptions.security.${field})`);
-  return { brokers, clientId, topicPrefix, security, securityName };
+    field in given ? `ProducerOptions.security.${field}` : (fromEnv.sources[field] ?? `${KAFKA_SECURITY_ENV[field]} (or ProducerOptions.security.${field})`);
+  return { brokers, clientId, topicPrefix, security: { ...fromEnv.security, ...given }, securityName };
 }
 
 function compressionFromEnv(value: string | undefined): KafkaCodec {

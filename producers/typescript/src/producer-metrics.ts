@@ -34,9 +34,13 @@ export interface RegistrableMetric {
   get(): Promise<MetricSnapshot>;
 }
 
-/** A metrics registry the producer registers its metrics in; a prom-client `Registry` is one. */
+/**
+ * A metrics registry the producer registers its metrics in; a prom-client `Registry` is one. The
+ * parameter is `never` so that prom-client's own declaration (which names its metric classes)
+ * fits without this package depending on prom-client; what is passed is a RegistrableMetric.
+ */
 export interface MetricRegistry {
-  registerMetric(metric: RegistrableMetric): void;
+  registerMetric(metric: never): void;
 }
 
 const labelKey = (labels: Labels) => JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)));
@@ -104,7 +108,7 @@ export function createProducerMetrics(registry?: MetricRegistry) {
     sendLatency: new Histogram('ingest_producer_send_latency_seconds', 'Emit call to broker acknowledgement.', LATENCY_BUCKETS),
   };
   const all: RegistrableMetric[] = Object.values(metrics);
-  for (const m of all) registry?.registerMetric(m);
+  for (const m of all) registry?.registerMetric(m as never);
   return {
     ...metrics,
     /** The registry given in ProducerOptions.registry, if any. */

@@ -1,10 +1,11 @@
-import { EvolutionLogger, type LogLlmInteractionInput, IngestProducer, type CostMetricInput, type ProducerOptions, type ProducerClient } from '@kafka-clickhouse-ingest/producer';
-import type { KafkaCodec } from '@kafka-clickhouse-ingest/producer/kafka-codecs.js';
+import { EvolutionLogger, IngestProducer, type CostMetricInput, type KafkaCodec, type LogLlmInteractionInput, type ProducerClient, type ProducerOptions } from '@kafka-clickhouse-ingest/producer';
 import { BROKERS, distribution, round, type Distribution } from './common.js';
 
 /**
- * Producer SDK throughput and latency. The SDK is used as an application would: many calls
- * outstanding at once (`maxInFlightCalls`), each resolving when Kafka acknowledged its events.
+ * Producer SDK throughput and latency. The SDK is used as an application would: imported by its
+ * package name (the compiled dist/ an installed package runs; `npm run bench` builds it first),
+ * with many calls outstanding at once (`maxInFlightCalls`), each resolving when Kafka
+ * acknowledged its events.
  * - cost events: `emitCostMetrics` with `eventsPerCall` events per call; latency is per call;
  * - LLM logs: `logLlmInteraction`, one event per call; latency is per call = per event.
  * Bytes are the encoded Avro bytes (the producer's own ingest_producer_bytes_sent_total),

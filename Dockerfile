@@ -1,4 +1,4 @@
-# Worker image: runs TypeScript directly with tsx (no build step).
+# Worker image: runs TypeScript directly with tsx (the one build step: the producer package, below).
 # tsx is a devDependency, so the image installs all dependencies (`npm ci`, not --omit=dev).
 # Do not set NODE_ENV=production before `npm ci`: npm would then skip devDependencies.
 FROM node:20-slim
@@ -8,7 +8,11 @@ WORKDIR /app
 # Dependencies first, so code changes do not invalidate this layer. npm ci also installs
 # the embedded engine's prebuilt library (@chdb/lib-linux-*); the image does not use it
 # when CLICKHOUSE_URL is set, but lib/clickhouse.ts imports chdb either way.
+# The producer package (producers/typescript) is a workspace the worker imports by name: npm ci
+# links it into node_modules and the root's `prepare` compiles it to its dist/, which is what
+# the name resolves to at run time.
 COPY package.json package-lock.json ./
+COPY producers/typescript ./producers/typescript
 RUN npm ci --no-audit --no-fund && npm cache clean --force
 
 COPY . .

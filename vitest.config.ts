@@ -15,7 +15,8 @@ if (!suites[mode]) throw new Error(`TEST_MODE must be unit, integration or all; 
 export default defineConfig({
   test: {
     include: suites[mode],
-    globalSetup: mode === 'unit' ? [] : ['test/global-setup.ts'],
+    // The producer package is built first (test/build-sdk.ts); the services only for integration.
+    globalSetup: ['test/build-sdk.ts', ...(mode === 'unit' ? [] : ['test/global-setup.ts'])],
     // Each test file runs in its own process: the embedded ClickHouse engine binds one data
     // directory per process, so every file gets its own directory and state.
     pool: 'forks',

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createTopic, topicRecordCount, waitForQuietHost, writeAbResults } from './common.js';
 
@@ -12,7 +13,10 @@ import { createTopic, topicRecordCount, waitForQuietHost, writeAbResults } from 
  *
  *   npx tsx bench/ab-producer.ts --before DIR --after DIR [--events 300000] [--rounds 3]
  *
- * DIR is a checkout with its own node_modules (a git worktree with node_modules linked works).
+ * DIR is a checkout with its own node_modules. A checkout where the SDK is the workspace package
+ * (producers/typescript) needs its own workspace link: a node_modules symlinked to another
+ * checkout's would resolve the package name into that checkout (`cp -al` its node_modules, then
+ * `npm install` in DIR). Each side's package is built before the first round.
  */
 const { values } = parseArgs({
   options: { before: { type: 'string' }, after: { type: 'string' }, events: { type: 'string', default: '300000' }, rounds: { type: 'string', default: '3' }, help: { type: 'boolean', short: 'h' } },
@@ -42,7 +46,16 @@ function produce(dir: string, topicPrefix: string): { eventsPerSec: number; p50:
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
+/** Builds `dir`'s producer package, and refuses a package name that resolves into another checkout. */
+function prepareSide(dir: string): void {
+  if (!existsSync(join(dir, 'producers/typescript/package.json'))) return; // the SDK is plain sources there
+  const linked = realpathSync(join(dir, 'node_modules/@kafka-clickhouse-ingest/producer'));
+  if (linked !== realpathSync(join(dir, 'producers/typescript'))) throw new Error(`${dir}: @kafka-clickhouse-ingest/producer resolves to ${linked}, another checkout's SDK (see the usage note)`);
+  execFileSync('npm', ['run', '-s', 'build:sdk'], { cwd: dir, stdio: 'inherit' });
+}
+
 async function main(): Promise<void> {
+  for (const dir of Object.values(sides)) prepareSide(dir);
   const id = `abp${Date.now().toString(36)}`;
   const results: Array<{ round: number; side: keyof typeof sides; eventsPerSec: number; p50: number; p99: number; cpuSeconds: number }> = [];
   for (let round = 0; round < rounds; round++) {

@@ -1,6 +1,6 @@
 import { createAvroToTsv } from '../consumers/avro-to-tsv.js';
 import { TsvBody } from '../consumers/tsv-body.js';
-import type { EventType } from '../schemas/event-type.js';
+import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
 
 /**
  * Messages → insert body, the JS side of the worker's decode stage measured alone, both ways:

@@ -8,8 +8,8 @@
  */
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { KAFKA_CODECS } from '../lib/kafka-codecs.js';
-import { PRODUCER_CLIENTS } from '../producers/kafka-transport.js';
+import { KAFKA_CODECS } from '@kafka-clickhouse-ingest/producer/kafka-codecs.js';
+import { PRODUCER_CLIENTS } from '@kafka-clickhouse-ingest/producer';
 import { createTopic, deleteTopicsWithPrefix, topicRecordCount } from './common.js';
 import { costEventPool } from './data.js';
 import { benchCostProducer } from './producer-bench.js';

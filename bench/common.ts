@@ -64,7 +64,7 @@ export function distribution(values: number[]): Distribution {
 
 /** kafkajs client on the bench brokers (the project's factory, so logging matches the worker's). */
 export function benchKafka(clientId = 'bench'): Kafka {
-  return createKafka({ brokers: BROKERS, clientId, topicPrefix: '', topicPartitions: 1, replicationFactor: 1, connectionTimeoutMs: 10_000 });
+  return createKafka({ brokers: BROKERS, clientId, connectionTimeoutMs: 10_000 });
 }
 
 async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {

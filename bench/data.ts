@@ -1,8 +1,7 @@
-import type { LogLlmInteractionInput } from '../producers/evolution-logger.js';
-import type { CostMetricInput } from '../producers/ingest-producer.js';
-import { costMetrics } from '../schemas/cost-metrics.js';
-import { toEventRecord } from '../schemas/validate-event.js';
-import { encodeSingleObject } from '../schemas/wire-format.js';
+import type { LogLlmInteractionInput, CostMetricInput } from '@kafka-clickhouse-ingest/producer';
+import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
+import { toEventRecord } from '@kafka-clickhouse-ingest/producer/schemas/validate-event.js';
+import { encodeSingleObject } from '@kafka-clickhouse-ingest/producer/schemas/wire-format.js';
 import { sampleEvents } from '../test/fixtures/events.js';
 import { rng, uuidFrom } from '../test/fixtures/rows.js';
 

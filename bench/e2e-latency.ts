@@ -1,7 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { IngestProducer, type CostMetricInput } from '../producers/ingest-producer.js';
-import type { ProducerClient } from '../producers/kafka-transport.js';
+import { IngestProducer, type CostMetricInput, type ProducerClient } from '@kafka-clickhouse-ingest/producer';
 import { BROKERS, ROOT, children, distribution, histogramQuantile, parsePrometheus, round, sleep, waitUntil, type Distribution } from './common.js';
 import { rng, uuidFrom } from '../test/fixtures/rows.js';
 import { WorkerChild } from './worker-child.js';

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { join, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CompressionTypes, Kafka, Partitioners, logLevel } from 'kafkajs';
-import { installKafkaCodecs } from '../lib/kafka-codecs.js';
+import { installKafkaCodecs } from '@kafka-clickhouse-ingest/producer/kafka-codecs.js';
 import { BROKERS, ROOT, createTopic, round, topicRecordCount } from './common.js';
 
 /**

@@ -1,5 +1,4 @@
-import { IngestProducer, type CostMetricInput } from '../producers/ingest-producer.js';
-import type { ProducerClient } from '../producers/kafka-transport.js';
+import { IngestProducer, type CostMetricInput, type ProducerClient } from '@kafka-clickhouse-ingest/producer';
 import { BROKERS, distribution, sleep } from './common.js';
 import { costEventPool } from './data.js';
 

@@ -1,13 +1,11 @@
-import { EvolutionLogger, type LogLlmInteractionInput } from '../producers/evolution-logger.js';
-import { IngestProducer, type CostMetricInput } from '../producers/ingest-producer.js';
-import type { ProducerOptions } from '../producers/event-producer.js';
-import type { ProducerClient } from '../producers/kafka-transport.js';
-import type { KafkaCodec } from '../lib/kafka-codecs.js';
+import { EvolutionLogger, IngestProducer, type CostMetricInput, type KafkaCodec, type LogLlmInteractionInput, type ProducerClient, type ProducerOptions } from '@kafka-clickhouse-ingest/producer';
 import { BROKERS, distribution, round, type Distribution } from './common.js';
 
 /**
- * Producer SDK throughput and latency. The SDK is used as an application would: many calls
- * outstanding at once (`maxInFlightCalls`), each resolving when Kafka acknowledged its events.
+ * Producer SDK throughput and latency. The SDK is used as an application would: imported by its
+ * package name (the compiled dist/ an installed package runs; `npm run bench` builds it first),
+ * with many calls outstanding at once (`maxInFlightCalls`), each resolving when Kafka
+ * acknowledged its events.
  * - cost events: `emitCostMetrics` with `eventsPerCall` events per call; latency is per call;
  * - LLM logs: `logLlmInteraction`, one event per call; latency is per call = per event.
  * Bytes are the encoded Avro bytes (the producer's own ingest_producer_bytes_sent_total),

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CostMetricInput } from '../producers/ingest-producer.js';
+import type { CostMetricInput } from '@kafka-clickhouse-ingest/producer';
 import { BROKERS, ROOT, topicRecordCount } from './common.js';
 
 /** What bench/python-producer.py prints: the Python SDK (producers/python) sending cost events. */

@@ -18,8 +18,8 @@ import { decodeLimit, sinkLimit } from './sink-limit.js';
 import { transcodeLimit } from './avro-to-tsv.js';
 import { decodeMessage } from '../consumers/decode-stage.js';
 import { createRowEncoder } from '../consumers/row-encoder.js';
-import { costMetrics } from '../schemas/cost-metrics.js';
-import { SchemaLookup } from '../schemas/schema-lookup.js';
+import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
+import { SchemaLookup } from '@kafka-clickhouse-ingest/producer/schemas/schema-lookup.js';
 
 /**
  * `npm run bench` (full) / `npm run bench:quick` (CI smoke test, small sizes).

@@ -1,5 +1,5 @@
-import { costMetrics } from '../schemas/cost-metrics.js';
-import { defineEventType } from '../schemas/event-type.js';
+import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
+import { defineEventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
 
 /**
  * Version 2 of the cost schema, as a rolling upgrade brings it: one field added with a default

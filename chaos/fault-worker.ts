@@ -4,7 +4,7 @@ import type { RowInserter } from '../consumers/clickhouse-inserter.js';
 import { IngestWorker } from '../consumers/worker.js';
 import { openClickHouse } from '../lib/clickhouse.js';
 import { loadConfig } from '../lib/config.js';
-import { eventTypes } from '../schemas/index.js';
+import { eventTypes } from '@kafka-clickhouse-ingest/producer/schemas';
 import { COST_V2_MIGRATION, costV2 } from './cost-v2.js';
 
 /**

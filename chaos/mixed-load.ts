@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import type { Producer } from 'kafkajs';
 import { ROOT, children, sleep } from '../bench/common.js';
 import { letterIdentity } from '../consumers/letter-healer.js';
-import type { CostMetricInput, IngestProducer } from '../producers/ingest-producer.js';
-import { costMetrics } from '../schemas/cost-metrics.js';
-import { toEventRecord } from '../schemas/validate-event.js';
-import { encodeSingleObject } from '../schemas/wire-format.js';
+import type { CostMetricInput, IngestProducer } from '@kafka-clickhouse-ingest/producer';
+import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
+import { toEventRecord } from '@kafka-clickhouse-ingest/producer/schemas/validate-event.js';
+import { encodeSingleObject } from '@kafka-clickhouse-ingest/producer/schemas/wire-format.js';
 import { sampleEvents } from '../test/fixtures/events.js';
 import { costV2 } from './cost-v2.js';
 

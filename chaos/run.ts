@@ -7,7 +7,7 @@ import { ROOT, killChildren, round, sleep, withTimeout } from '../bench/common.j
 import { WorkerChild } from '../bench/worker-child.js';
 import { queueName } from '../consumers/dead-letter-queue.js';
 import { decodeRange, tokenOf } from '../consumers/partition-ledger.js';
-import { IngestProducer } from '../producers/ingest-producer.js';
+import { IngestProducer } from '@kafka-clickhouse-ingest/producer';
 import { RedisServer } from '../test/helpers/redis-server.js';
 import { Load, PythonLoad, SdkLoad, defaultMix, poisonOnlyMix, upgradeMix, type Kind, type Source } from './mixed-load.js';
 import { auditRollup, type RollupMismatch } from './rollup-audit.js';

@@ -18,7 +18,7 @@ await runCommand('schemas:export', USAGE, async (argv) => {
   // Loaded after the arguments are checked: --help and a bad argument need none of it.
   const { mkdirSync, renameSync, writeFileSync } = await import('node:fs');
   const { AVSC_DIR, avscPath, renderAvsc } = await import('../schemas/avsc-files.js');
-  const { eventTypes } = await import('../schemas/index.js');
+  const { eventTypes } = await import('@kafka-clickhouse-ingest/producer/schemas');
   const dir = positionals[0] ?? AVSC_DIR;
   mkdirSync(dir, { recursive: true });
   for (const type of eventTypes) {

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
-import type { AvroSchema } from '../schemas/avro-types.js';
-import type { EventType } from '../schemas/event-type.js';
-import { SINGLE_OBJECT_MAGIC } from '../schemas/wire-format.js';
+import type { AvroSchema } from '@kafka-clickhouse-ingest/producer/schemas/avro-types.js';
+import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
+import { SINGLE_OBJECT_MAGIC } from '@kafka-clickhouse-ingest/producer/schemas/wire-format.js';
 import type { TsvBody } from './tsv-body.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { Config } from '../lib/config.js';
 import type { FlushReason, WorkerMetrics } from '../lib/metrics.js';
-import type { EventType } from '../schemas/event-type.js';
+import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { PartitionLedger, type CommittedOffset } from './partition-ledger.js';
 import { TsvBody } from './tsv-body.js';

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { rawInsertOf } from '../lib/clickhouse.js';
-import type { EventType } from '../schemas/event-type.js';
+import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
 import { rowEncoderFor } from './row-encoder.js';
 import { encodeRecords } from './tsv-body.js';
 import type { EncodedRows, InsertBatch } from './types.js';

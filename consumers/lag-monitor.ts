@@ -2,7 +2,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Admin } from 'kafkajs';
 import type { Logger } from '../lib/logger.js';
 import type { WorkerMetrics } from '../lib/metrics.js';
-import type { EventType } from '../schemas/event-type.js';
+import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
 
 interface Progress {
   committed: number;

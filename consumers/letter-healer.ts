@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Admin } from 'kafkajs';
 import { classifyClickHouseError, PoisonError, RetriableError } from '../lib/errors.js';
-import type { EventType } from '../schemas/event-type.js';
+import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
 import type { PoisonJobData, PoisonLetter } from './dead-letter-queue.js';
 import { fromLetterRows } from './letter-rows.js';
 import type { InsertBatch } from './types.js';

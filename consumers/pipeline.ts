@@ -1,8 +1,8 @@
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import type { WorkerMetrics } from '../lib/metrics.js';
-import type { EventType } from '../schemas/event-type.js';
-import type { SchemaLookup } from '../schemas/schema-lookup.js';
+import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
+import type { SchemaLookup } from '@kafka-clickhouse-ingest/producer/schemas/schema-lookup.js';
 import { BatchStage } from './batch-stage.js';
 import { CommitStage, type OffsetCommitter } from './commit-offsets.js';
 import type { DeadLetterSink } from './dead-letter-queue.js';

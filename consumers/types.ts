@@ -1,4 +1,4 @@
-import type { EventType } from '../schemas/event-type.js';
+import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
 import { tokenOf, type LedgerRange, type PartitionLedger } from './partition-ledger.js';
 
 /** One Kafka message as the pipeline sees it. Offsets are numbers: safe below 2^53. */

@@ -1,6 +1,11 @@
 import { accessSync, constants } from 'node:fs';
 import { z } from 'zod';
-import { readSecretFile } from './secrets.js';
+import { ConfigError, KAFKA_ENV, KAFKA_SECRET_ENV, KAFKA_SETTINGS, commaList, issueMessage, kafkaSecurityProblems } from '@kafka-clickhouse-ingest/producer/kafka-settings.js';
+import { resolveSecretFiles } from './secrets.js';
+
+// The Kafka connection settings (brokers, client id, topic prefix, TLS and SASL) are the producer
+// package's: the SDK reads the same KAFKA_* variables with the same checks.
+export { ConfigError, SASL_MECHANISMS, SECURITY_PROTOCOLS, brokerProblem, kafkaSecurityProblems, type KafkaSecurity, type SaslMechanism, type SecurityProtocol } from '@kafka-clickhouse-ingest/producer/kafka-settings.js';
 
 /**
  * The one configuration object. Parsed and validated once at start-up
@@ -8,43 +13,16 @@ import { readSecretFile } from './secrets.js';
  * Every default is documented in docs/configuration.md; units are in the names.
  */
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
-const list = z.preprocess(
-  (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
-  z.array(z.string().min(1)).min(1),
-);
-
-/**
- * A bootstrap broker, `host:port`: a non-empty host (a name, an IPv4 address, or an IPv6
- * address in brackets, `[::1]:9092`) and a port from 1 to 65535. kafkajs would take `kafka`
- * (no port) or `:::` and fail only at connect time, far from the setting that caused it.
- */
-export function brokerProblem(broker: string): string | undefined {
-  const m = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(broker) ?? /^([^\s:/[\]@]+):(\d{1,5})$/.exec(broker);
-  if (!m) return `${JSON.stringify(broker)} is not host:port (an IPv6 address in brackets: [::1]:9092)`;
-  const port = Number(m[2]);
-  if (port < 1 || port > 65_535) return `${JSON.stringify(broker)}: port must be from 1 to 65535`;
-  return undefined;
-}
-const brokerList = list.superRefine((brokers, ctx) => {
-  for (const [i, b] of (brokers as string[]).entries()) {
-    const problem = brokerProblem(b);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem, path: [i] });
-  }
-});
-
-export const SECURITY_PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const;
-export const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER'] as const;
-export type SecurityProtocol = (typeof SECURITY_PROTOCOLS)[number];
-export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
+const list = commaList;
 
 export const configSchema = z.strictObject({
   kafka: z.strictObject({
     /** Bootstrap brokers, host:port. Env KAFKA_BROKERS (comma-separated). */
-    brokers: brokerList.default(['127.0.0.1:9092']),
+    brokers: KAFKA_SETTINGS.brokers.default(['127.0.0.1:9092']),
     /** kafkajs client id. Env KAFKA_CLIENT_ID. */
-    clientId: z.string().min(1).default('ingest'),
+    clientId: KAFKA_SETTINGS.clientId.default('ingest'),
     /** Prefix of every topic: topic = prefix + event type name. Env KAFKA_TOPIC_PREFIX. */
-    topicPrefix: z.string().regex(/^[A-Za-z0-9._-]*$/, 'only letters, digits, ".", "_" and "-"').default('ingest.'),
+    topicPrefix: KAFKA_SETTINGS.topicPrefix.default('ingest.'),
     /** Partitions for topics the worker creates when missing. Env KAFKA_TOPIC_PARTITIONS. */
     topicPartitions: int(1, 10_000).default(4),
     /** Replication factor for topics the worker creates. Env KAFKA_REPLICATION_FACTOR. */
@@ -57,28 +35,18 @@ export const configSchema = z.strictObject({
      * within this long of the cluster being back. Env KAFKA_RETRY_MAX_MS.
      */
     retryMaxMs: int(100, 60_000).default(2_000),
-    // Security (docs/security.md). The names follow librdkafka's and the Java client's
-    // properties (security.protocol, sasl.mechanism, ssl.ca.location, ...), which managed
-    // services document. Cross-field rules (a mechanism needs its credentials, ...) are
-    // checked by kafkaSecurityProblems below. Unset protocol means PLAINTEXT.
-    /** PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL. Env KAFKA_SECURITY_PROTOCOL. */
-    securityProtocol: z.enum(SECURITY_PROTOCOLS).optional(),
-    /** PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512 | OAUTHBEARER. Env KAFKA_SASL_MECHANISM. */
-    saslMechanism: z.enum(SASL_MECHANISMS).optional(),
-    /** Env KAFKA_SASL_USERNAME (or KAFKA_SASL_USERNAME_FILE). */
-    saslUsername: z.string().min(1).optional(),
-    /** Secret. Env KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE). */
-    saslPassword: z.string().min(1).optional(),
-    /** OAUTHBEARER: a file holding the token, read again at every authentication (a projected, rotated token). Env KAFKA_SASL_OAUTHBEARER_TOKEN_FILE. */
-    saslOauthbearerTokenFile: z.string().min(1).optional(),
-    /** PEM CA bundle the broker certificates must chain to; unset: the system CAs. Env KAFKA_SSL_CA_LOCATION. */
-    sslCaLocation: z.string().min(1).optional(),
-    /** PEM client certificate (mTLS). Env KAFKA_SSL_CERTIFICATE_LOCATION. */
-    sslCertificateLocation: z.string().min(1).optional(),
-    /** PEM private key of the client certificate. Env KAFKA_SSL_KEY_LOCATION. */
-    sslKeyLocation: z.string().min(1).optional(),
-    /** Secret: passphrase of an encrypted private key. Env KAFKA_SSL_KEY_PASSWORD (or KAFKA_SSL_KEY_PASSWORD_FILE). */
-    sslKeyPassword: z.string().min(1).optional(),
+    // Security (docs/security.md): KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*, as the
+    // producer package defines them. Cross-field rules (a mechanism needs its credentials, ...)
+    // are checked by kafkaSecurityProblems. Unset protocol means PLAINTEXT.
+    securityProtocol: KAFKA_SETTINGS.securityProtocol,
+    saslMechanism: KAFKA_SETTINGS.saslMechanism,
+    saslUsername: KAFKA_SETTINGS.saslUsername,
+    saslPassword: KAFKA_SETTINGS.saslPassword,
+    saslOauthbearerTokenFile: KAFKA_SETTINGS.saslOauthbearerTokenFile,
+    sslCaLocation: KAFKA_SETTINGS.sslCaLocation,
+    sslCertificateLocation: KAFKA_SETTINGS.sslCertificateLocation,
+    sslKeyLocation: KAFKA_SETTINGS.sslKeyLocation,
+    sslKeyPassword: KAFKA_SETTINGS.sslKeyPassword,
   }),
   clickhouse: z.strictObject({
     /** Real ClickHouse server, e.g. http://user:pass@host:8123. Unset: embedded chDB. Env CLICKHOUSE_URL. */
@@ -257,10 +225,9 @@ export type ConfigOverrides = DeepPartial<{ [K in keyof ConfigInput]: NonNullabl
  * Environment variable → config path. An unknown variable under one of GUARDED_PREFIXES is
  * rejected (naming the nearest setting), so typos surface.
  */
-const ENV: Record<string, [keyof Config, string]> = {
-  KAFKA_BROKERS: ['kafka', 'brokers'],
-  KAFKA_CLIENT_ID: ['kafka', 'clientId'],
-  KAFKA_TOPIC_PREFIX: ['kafka', 'topicPrefix'],
+export const ENV: Readonly<Record<string, [keyof Config, string]>> = {
+  // KAFKA_BROKERS, KAFKA_CLIENT_ID, KAFKA_TOPIC_PREFIX, KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_*.
+  ...Object.fromEntries(Object.entries(KAFKA_ENV).map(([name, key]) => [name, ['kafka', key] as [keyof Config, string]])),
   KAFKA_TOPIC_PARTITIONS: ['kafka', 'topicPartitions'],
   KAFKA_REPLICATION_FACTOR: ['kafka', 'replicationFactor'],
   KAFKA_RETRY_MAX_MS: ['kafka', 'retryMaxMs'],
@@ -274,15 +241,6 @@ const ENV: Record<string, [keyof Config, string]> = {
   REDIS_USERNAME: ['redis', 'username'],
   REDIS_PASSWORD: ['redis', 'password'],
   REDIS_CA_CERT: ['redis', 'caCert'],
-  KAFKA_SECURITY_PROTOCOL: ['kafka', 'securityProtocol'],
-  KAFKA_SASL_MECHANISM: ['kafka', 'saslMechanism'],
-  KAFKA_SASL_USERNAME: ['kafka', 'saslUsername'],
-  KAFKA_SASL_PASSWORD: ['kafka', 'saslPassword'],
-  KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: ['kafka', 'saslOauthbearerTokenFile'],
-  KAFKA_SSL_CA_LOCATION: ['kafka', 'sslCaLocation'],
-  KAFKA_SSL_CERTIFICATE_LOCATION: ['kafka', 'sslCertificateLocation'],
-  KAFKA_SSL_KEY_LOCATION: ['kafka', 'sslKeyLocation'],
-  KAFKA_SSL_KEY_PASSWORD: ['kafka', 'sslKeyPassword'],
   CLICKHOUSE_USER: ['clickhouse', 'username'],
   CLICKHOUSE_PASSWORD: ['clickhouse', 'password'],
   CLICKHOUSE_CA_CERT: ['clickhouse', 'caCert'],
@@ -331,7 +289,7 @@ const ENV: Record<string, [keyof Config, string]> = {
  * Settings that may hold a secret: each is also read from a file, `${name}_FILE` (Docker and
  * Kubernetes secrets), and no error message ever echoes their values.
  */
-export const SECRET_ENV = ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD', 'KAFKA_SSL_KEY_PASSWORD', 'CLICKHOUSE_URL', 'CLICKHOUSE_PASSWORD', 'REDIS_URL', 'REDIS_PASSWORD'] as const;
+export const SECRET_ENV = [...KAFKA_SECRET_ENV, 'CLICKHOUSE_URL', 'CLICKHOUSE_PASSWORD', 'REDIS_URL', 'REDIS_PASSWORD'] as const;
 
 /**
  * Prefixes of our settings. A variable under one of them that is neither a setting (ENV, or a
@@ -439,57 +397,6 @@ const FILE_SETTINGS: Record<string, string> = {
   'redis.caCert': 'REDIS_CA_CERT',
 };
 
-/** The Kafka security settings, as the worker's config and the SDK's options both hold them. */
-export type KafkaSecurity = Pick<
-  Config['kafka'],
-  'securityProtocol' | 'saslMechanism' | 'saslUsername' | 'saslPassword' | 'saslOauthbearerTokenFile' | 'sslCaLocation' | 'sslCertificateLocation' | 'sslKeyLocation' | 'sslKeyPassword'
->;
-
-/**
- * The rules between the Kafka security settings; each problem names the setting (as
- * `name(field)`, so the worker says KAFKA_… and the SDK its option). `tokenProvider`: whether a
- * programmatic OAUTHBEARER token provider was given; 'unknown' in loadConfig, because
- * IngestWorker.start receives it later (createKafka checks again then). Never includes a value.
- */
-export function kafkaSecurityProblems(s: KafkaSecurity, tokenProvider: boolean | 'unknown', name: (field: keyof KafkaSecurity) => string): string[] {
-  const hasTokenProvider = tokenProvider === true;
-  const known = tokenProvider !== 'unknown';
-  const problems: string[] = [];
-  const protocol = s.securityProtocol ?? 'PLAINTEXT';
-  const sasl = protocol === 'SASL_PLAINTEXT' || protocol === 'SASL_SSL';
-  const tls = protocol === 'SSL' || protocol === 'SASL_SSL';
-  const proto = `${name('securityProtocol')}=${protocol}`;
-  if (sasl && !s.saslMechanism) problems.push(`${name('saslMechanism')} is required with ${proto}`);
-  for (const f of ['saslMechanism', 'saslUsername', 'saslPassword', 'saslOauthbearerTokenFile'] as const) {
-    if (!sasl && s[f] !== undefined) problems.push(`${name(f)} is set, but ${proto} does not use SASL (use SASL_SSL or SASL_PLAINTEXT)`);
-  }
-  for (const f of ['sslCaLocation', 'sslCertificateLocation', 'sslKeyLocation', 'sslKeyPassword'] as const) {
-    if (!tls && s[f] !== undefined) problems.push(`${name(f)} is set, but ${proto} does not use TLS (use SSL or SASL_SSL)`);
-  }
-  if (sasl && s.saslMechanism) {
-    const mech = `${name('saslMechanism')}=${s.saslMechanism}`;
-    if (s.saslMechanism === 'OAUTHBEARER') {
-      if (s.saslUsername !== undefined || s.saslPassword !== undefined) problems.push(`${name('saslUsername')}/${name('saslPassword')} are not used with ${mech}; it authenticates with a token`);
-      if (known && !hasTokenProvider && !s.saslOauthbearerTokenFile) problems.push(`${mech} needs a token: ${name('saslOauthbearerTokenFile')} or a token provider function (oauthBearerProvider)`);
-      if (hasTokenProvider && s.saslOauthbearerTokenFile) problems.push(`give either ${name('saslOauthbearerTokenFile')} or a token provider function, not both`);
-    } else {
-      if (!s.saslUsername) problems.push(`${name('saslUsername')} is required with ${mech}`);
-      if (!s.saslPassword) problems.push(`${name('saslPassword')} is required with ${mech}`);
-      if (s.saslOauthbearerTokenFile) problems.push(`${name('saslOauthbearerTokenFile')} is only used with OAUTHBEARER, not ${mech}`);
-    }
-  }
-  if ((s.sslCertificateLocation === undefined) !== (s.sslKeyLocation === undefined)) {
-    problems.push(`${name('sslCertificateLocation')} and ${name('sslKeyLocation')} go together (a client certificate and its key)`);
-  }
-  if (s.sslKeyPassword !== undefined && s.sslKeyLocation === undefined) problems.push(`${name('sslKeyPassword')} is set without ${name('sslKeyLocation')}`);
-  if (hasTokenProvider && s.saslMechanism !== 'OAUTHBEARER') problems.push(`a token provider function is only used with ${name('saslMechanism')}=OAUTHBEARER`);
-  return problems;
-}
-
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
-
 const BOOL_ENV = new Set(['true', 'false', '1', '0']);
 
 /**
@@ -499,22 +406,8 @@ const BOOL_ENV = new Set(['true', 'false', '1', '0']);
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ConfigOverrides = {}): Readonly<Config> {
   const raw: Record<string, Record<string, unknown>> = {};
   for (const key of Object.keys(configSchema.shape)) raw[key] = {};
-  const problems: string[] = [];
+  const { values, problems } = resolveSecretFiles(env, SECRET_ENV);
   const fromEnv = new Map<string, string>();
-  const values: Record<string, string | undefined> = { ...env };
-  for (const name of SECRET_ENV) {
-    const file = env[`${name}_FILE`];
-    if (file === undefined || file === '') continue;
-    if (env[name] !== undefined && env[name] !== '') {
-      problems.push(`${name} and ${name}_FILE are both set; set one`);
-      continue;
-    }
-    try {
-      values[name] = readSecretFile(`${name}_FILE`, file);
-    } catch (err) {
-      problems.push((err as Error).message);
-    }
-  }
   for (const [name, value] of Object.entries(values)) {
     if (value === undefined || value === '') continue;
     const target = ENV[name];
@@ -559,7 +452,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
       const path = issue.path.join('.');
       // Zod quotes the received value in some messages; never for a setting that may hold a secret.
       const secret = SECRET_ENV.some((n) => fromEnv.get(settingOf(path)) === n) || /password|url/i.test(path);
-      problems.push(`${setting(path)}: ${secret ? issue.message.replace(/, received .*$/s, '') : issue.message}`);
+      problems.push(`${setting(path)}: ${issueMessage(issue.message, secret)}`);
     }
   } else {
     const envOf = (field: string) => [...Object.entries(ENV)].find(([, [sec, key]]) => sec === 'kafka' && key === field)?.[0] ?? field;

@@ -1,7 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
- * Every metric of the project: name, help and labels, in one place.
+ * Every metric of the worker: name, help and labels, in one place (the producer SDK's own are in
+ * producers/typescript/src/producer-metrics.ts: the SDK must not depend on prom-client).
  * Conventions: base units in names (`_seconds`, `_bytes`), `_total` for counters, and
  * bounded label values (table, topic, partition, event type, fixed reason enums; never
  * offsets, ids or error messages). docs/operations.md explains each metric.
@@ -61,17 +62,3 @@ export function createWorkerMetrics(registry: Registry = new Registry(), opts: {
 }
 
 export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
-
-export function createProducerMetrics(registry: Registry = new Registry()) {
-  const r = [registry];
-  return {
-    registry,
-    eventsSent: new Counter({ name: 'ingest_producer_events_sent_total', help: 'Events acknowledged by Kafka.', labelNames: ['event_type'], registers: r }),
-    bytesSent: new Counter({ name: 'ingest_producer_bytes_sent_total', help: 'Encoded event bytes acknowledged by Kafka.', labelNames: ['event_type'], registers: r }),
-    sendErrors: new Counter({ name: 'ingest_producer_send_errors_total', help: 'Events whose send failed after the client retries.', labelNames: ['event_type'], registers: r }),
-    validationErrors: new Counter({ name: 'ingest_producer_validation_errors_total', help: 'Calls refused because of invalid input.', labelNames: ['event_type'], registers: r }),
-    sendLatency: new Histogram({ name: 'ingest_producer_send_latency_seconds', help: 'Emit call to broker acknowledgement.', labelNames: ['event_type'], buckets: LATENCY_BUCKETS, registers: r }),
-  };
-}
-
-export type ProducerMetrics = ReturnType<typeof createProducerMetrics>;

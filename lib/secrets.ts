@@ -1,24 +1,9 @@
-import { readFileSync } from 'node:fs';
-
 /**
  * Secrets: read from files (Docker and Kubernetes secrets mount them as files) and kept out of
- * anything printed. Nothing here logs; callers print only what `redactUrl` returns.
+ * anything printed. Nothing here logs; callers print only what `redactUrl` returns. Reading a
+ * secret file is shared with the producer package, which reads the same KAFKA_*_FILE variables.
  */
-
-/**
- * The content of a secret file, without the one trailing newline editors and `echo` add (a
- * password never ends in a newline, and keeping it would make authentication fail mysteriously).
- * Throws an error naming the setting and the path, never the content.
- */
-export function readSecretFile(setting: string, path: string): string {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new Error(`${setting}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  return text.replace(/\r?\n$/, '');
-}
+export { readSecretFile, resolveSecretFiles } from '@kafka-clickhouse-ingest/producer/secret-file.js';
 
 /** `url` with its password (and a `password` query parameter) replaced by `***`, for logs and CLI output. */
 export function redactUrl(url: string): string {

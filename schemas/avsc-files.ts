@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { EventType } from './event-type.js';
+import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
 
 /** Where `npm run schemas:export` writes one `<event type name>.avsc` per event type. */
 export const AVSC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'avro');

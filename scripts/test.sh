@@ -16,6 +16,10 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   # packages (chdb, msgpackr) for other OSes are left out of it (npm/cli#4828).
   echo "test.sh: installing npm dependencies"; npm install --no-audit --no-fund --no-save
 fi
+# The producer package (producers/typescript) compiled to its dist/: the worker, the tests, the
+# fault suite and the benchmark import it by name, which resolves there. (npm install's prepare
+# builds it too; this catches a source change made since.)
+npm run -s build:sdk
 npx tsc -p tsconfig.json
 if [ "$mode" != unit ]; then
   bash scripts/services.sh start
@@ -33,6 +37,7 @@ if [ "$mode" != unit ]; then
   echo "test.sh: the SDK's end-to-end files again with INGEST_PRODUCER_CLIENT=platformatic"
   INGEST_PRODUCER_CLIENT=platformatic TEST_MODE=integration npx vitest run \
     test/integration/walking-skeleton.test.ts test/integration/all-event-types.test.ts test/integration/never-lose-a-row.test.ts \
+    test/integration/sdk-package.test.ts \
     --reporter=default --reporter=json --outputFile=.cache/vitest-report-platformatic.json || status=$?
 fi
 rm -f .cache/pytest-summary.txt

@@ -1,4 +1,4 @@
-import type { CostMetricInput } from '../../producers/ingest-producer.js';
+import type { CostMetricInput } from '@kafka-clickhouse-ingest/producer';
 
 const customers = ['123e4567-e89b-12d3-a456-426614174000', '223e4567-e89b-12d3-a456-426614174001', '323e4567-e89b-12d3-a456-426614174002', '423e4567-e89b-12d3-a456-426614174003'];
 

@@ -3,7 +3,7 @@
  * argv), emits N events held by a long linger, prints "emitted", then waits for the signal the
  * test sends. Args: BROKERS TOPIC_PREFIX N FLUSH_ON_EXIT(true|false)
  */
-import { IngestProducer } from '../../producers/ingest-producer.js';
+import { IngestProducer } from '@kafka-clickhouse-ingest/producer';
 import { costEvents } from './cost-events.js';
 
 const [brokers, topicPrefix, n, flushOnExit] = process.argv.slice(2);

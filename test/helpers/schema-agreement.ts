@@ -1,5 +1,5 @@
-import type { AvroSchema } from '../../schemas/avro-types.js';
-import type { EventType } from '../../schemas/event-type.js';
+import type { AvroSchema } from '@kafka-clickhouse-ingest/producer/schemas/avro-types.js';
+import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
 
 export interface TableColumn {
   name: string;

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IngestWorker } from '../../consumers/worker.js';
-import { EvolutionLogger } from '../../producers/evolution-logger.js';
-import { IngestProducer } from '../../producers/ingest-producer.js';
-import { eventTypes } from '../../schemas/index.js';
+import { EvolutionLogger, IngestProducer } from '@kafka-clickhouse-ingest/producer';
+import { eventTypes } from '@kafka-clickhouse-ingest/producer/schemas';
 import { sampleEvents } from '../fixtures/events.js';
 import { countRows, queryRows, testConfig, waitFor } from '../helpers/stack.js';
 

@@ -2,7 +2,7 @@ import { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RowInserter } from '../../consumers/clickhouse-inserter.js';
 import { IngestWorker } from '../../consumers/worker.js';
-import { IngestProducer } from '../../producers/ingest-producer.js';
+import { IngestProducer } from '@kafka-clickhouse-ingest/producer';
 import { sampleEvents } from '../fixtures/events.js';
 import { costEvents } from '../helpers/cost-events.js';
 import { countRows, createTopics, metricValue, testConfig, waitFor } from '../helpers/stack.js';

@@ -11,7 +11,7 @@ import { IngestWorker } from '../../consumers/worker.js';
 import { openClickHouse } from '../../lib/clickhouse.js';
 import { loadConfig } from '../../lib/config.js';
 import { createRedis } from '../../lib/redis.js';
-import { IngestProducer } from '../../producers/ingest-producer.js';
+import { IngestProducer } from '@kafka-clickhouse-ingest/producer';
 import { costEvents } from '../helpers/cost-events.js';
 import { cert, passwords, startSecureBroker } from '../helpers/secure-kafka.js';
 import { countRows, testConfig, uniqueId, waitFor } from '../helpers/stack.js';

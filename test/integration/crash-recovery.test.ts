@@ -10,7 +10,7 @@ import type { RowInserter } from '../../consumers/clickhouse-inserter.js';
 import { IngestWorker } from '../../consumers/worker.js';
 import { openClickHouse } from '../../lib/clickhouse.js';
 import { topicName } from '../../lib/kafka.js';
-import { IngestProducer } from '../../producers/ingest-producer.js';
+import { IngestProducer } from '@kafka-clickhouse-ingest/producer';
 import { costEvents } from '../helpers/cost-events.js';
 import { auditCostRows, createTopics, queryRows, testConfig, uniqueId, waitFor } from '../helpers/stack.js';
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventTypes } from '../../schemas/index.js';
+import { eventTypes } from '@kafka-clickhouse-ingest/producer/schemas';
 import { prometheusBinary, readYaml } from '../helpers/prometheus.js';
 import { uniqueId, waitFor } from '../helpers/stack.js';
 

@@ -7,8 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IngestWorker } from '../../consumers/worker.js';
 import type { KafkaSecurity } from '../../lib/config.js';
 import { createKafka, type OAuthBearerProvider } from '../../lib/kafka.js';
-import { IngestProducer } from '../../producers/ingest-producer.js';
-import type { ProducerClient } from '../../producers/kafka-transport.js';
+import { IngestProducer, type ProducerClient } from '@kafka-clickhouse-ingest/producer';
 import { costEvents } from '../helpers/cost-events.js';
 import { listeners, mtls, oauth, passwords, scram, securityEnv, startSecureBroker, unsecuredJws, cert, type Principal } from '../helpers/secure-kafka.js';
 import { auditCostRows, countRows, testConfig, uniqueId, waitFor } from '../helpers/stack.js';
@@ -27,7 +26,7 @@ let admin: Kafka;
 beforeAll(() => {
   startSecureBroker();
   const a = scram('admin', 'SCRAM-SHA-512');
-  admin = createKafka({ brokers: a.brokers, clientId: 'security-test-admin', topicPrefix: '', topicPartitions: 4, replicationFactor: 1, connectionTimeoutMs: 10_000, ...a.security });
+  admin = createKafka({ brokers: a.brokers, clientId: 'security-test-admin', connectionTimeoutMs: 10_000, ...a.security });
 }, 600_000);
 
 async function createTopic(topic: string): Promise<void> {
@@ -184,7 +183,7 @@ describe('least privilege: each principal is refused what it is not granted', ()
     }
     // The producer as a consumer: no group ACL.
     const p = scram('producer', 'SCRAM-SHA-256');
-    const consumer = createKafka({ brokers: p.brokers, clientId: 'least-privilege', topicPrefix: '', topicPartitions: 1, replicationFactor: 1, connectionTimeoutMs: 10_000, ...p.security }).consumer({ groupId: `ingest-${id}-p`, retry: { retries: 0 } });
+    const consumer = createKafka({ brokers: p.brokers, clientId: 'least-privilege', connectionTimeoutMs: 10_000, ...p.security }).consumer({ groupId: `ingest-${id}-p`, retry: { retries: 0 } });
     await consumer.connect();
     try {
       await consumer.subscribe({ topics: [`ingest.${id}.cost_metrics`], fromBeginning: true });

@@ -4,11 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RowInserter } from '../../consumers/clickhouse-inserter.js';
 import { IngestWorker } from '../../consumers/worker.js';
 import { topicName } from '../../lib/kafka.js';
-import { IngestProducer } from '../../producers/ingest-producer.js';
-import { costMetrics } from '../../schemas/cost-metrics.js';
-import { defineEventType } from '../../schemas/event-type.js';
-import { eventTypes } from '../../schemas/index.js';
-import { encodeSingleObject } from '../../schemas/wire-format.js';
+import { IngestProducer } from '@kafka-clickhouse-ingest/producer';
+import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
+import { defineEventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
+import { eventTypes } from '@kafka-clickhouse-ingest/producer/schemas';
+import { encodeSingleObject } from '@kafka-clickhouse-ingest/producer/schemas/wire-format.js';
 import { costEvents } from '../helpers/cost-events.js';
 import { auditCostRows, countRows, metricValue, queryRows, testConfig, waitFor } from '../helpers/stack.js';
 

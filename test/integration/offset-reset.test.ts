@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { IngestWorker } from '../../consumers/worker.js';
 import { createKafka, topicName } from '../../lib/kafka.js';
-import { IngestProducer } from '../../producers/ingest-producer.js';
+import { IngestProducer } from '@kafka-clickhouse-ingest/producer';
 import { costEvents } from '../helpers/cost-events.js';
 import { auditCostRows, countRows, createTopics, testConfig, waitFor } from '../helpers/stack.js';
 

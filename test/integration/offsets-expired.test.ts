@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { IngestWorker } from '../../consumers/worker.js';
 import { createKafka } from '../../lib/kafka.js';
-import { IngestProducer } from '../../producers/ingest-producer.js';
+import { IngestProducer } from '@kafka-clickhouse-ingest/producer';
 import { costEvents } from '../helpers/cost-events.js';
 import { auditCostRows, createTopics, testConfig, uniqueId, waitFor } from '../helpers/stack.js';
 

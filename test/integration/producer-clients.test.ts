@@ -1,9 +1,8 @@
 import { Partitioners, type PartitionMetadata } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKafka } from '../../lib/kafka.js';
-import { IngestProducer } from '../../producers/ingest-producer.js';
-import { PRODUCER_CLIENTS, type ProducerClient } from '../../producers/kafka-transport.js';
-import { costMetrics } from '../../schemas/cost-metrics.js';
+import { IngestProducer, PRODUCER_CLIENTS, type ProducerClient } from '@kafka-clickhouse-ingest/producer';
+import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
 import { costEvents } from '../helpers/cost-events.js';
 import { testConfig } from '../helpers/stack.js';
 

@@ -4,10 +4,8 @@ import { promisify } from 'node:util';
 import type { Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKafka } from '../../lib/kafka.js';
-import { DeliveryError } from '../../producers/delivery-error.js';
-import { IngestProducer } from '../../producers/ingest-producer.js';
-import { PRODUCER_CLIENTS, type ProducerClient } from '../../producers/kafka-transport.js';
-import { EventValidationError } from '../../schemas/validate-event.js';
+import { DeliveryError, IngestProducer, PRODUCER_CLIENTS, type ProducerClient } from '@kafka-clickhouse-ingest/producer';
+import { EventValidationError } from '@kafka-clickhouse-ingest/producer/schemas/validate-event.js';
 import { costEvents } from '../helpers/cost-events.js';
 import { testConfig, waitFor } from '../helpers/stack.js';
 

@@ -3,7 +3,7 @@ import type { RowInserter } from '../../consumers/clickhouse-inserter.js';
 import { IngestWorker } from '../../consumers/worker.js';
 import type { Config } from '../../lib/config.js';
 import { topicName } from '../../lib/kafka.js';
-import { IngestProducer } from '../../producers/ingest-producer.js';
+import { IngestProducer } from '@kafka-clickhouse-ingest/producer';
 import { costEvents } from '../helpers/cost-events.js';
 import { PrometheusServer, WORKER_JOB, freePort, prometheusBinary, readYaml } from '../helpers/prometheus.js';
 import { countRows, createTopics, testConfig, waitFor } from '../helpers/stack.js';

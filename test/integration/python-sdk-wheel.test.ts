@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IngestWorker } from '../../consumers/worker.js';
-import { eventTypes } from '../../schemas/index.js';
+import { eventTypes } from '@kafka-clickhouse-ingest/producer/schemas';
 import { countRows, createTopics, queryRows, testConfig, uniqueId, waitFor } from '../helpers/stack.js';
 
 /**

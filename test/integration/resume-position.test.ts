@@ -3,9 +3,9 @@ import { platformaticRecordReader, resumePosition, type ResumeDeps } from '../..
 import { IngestWorker } from '../../consumers/worker.js';
 import { openClickHouse } from '../../lib/clickhouse.js';
 import { createKafka, topicName } from '../../lib/kafka.js';
-import { IngestProducer } from '../../producers/ingest-producer.js';
-import { eventTypes } from '../../schemas/index.js';
-import { SchemaLookup } from '../../schemas/schema-lookup.js';
+import { IngestProducer } from '@kafka-clickhouse-ingest/producer';
+import { eventTypes } from '@kafka-clickhouse-ingest/producer/schemas';
+import { SchemaLookup } from '@kafka-clickhouse-ingest/producer/schemas/schema-lookup.js';
 import { costEvents } from '../helpers/cost-events.js';
 import { auditCostRows, createTopics, queryRows, recreateTopic, testConfig, waitFor } from '../helpers/stack.js';
 

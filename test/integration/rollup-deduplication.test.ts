@@ -7,12 +7,12 @@ import { clickHouseInserter, mayRepeat, type RowInserter } from '../../consumers
 import { rowEncoderFor } from '../../consumers/row-encoder.js';
 import { encodeRecords } from '../../consumers/tsv-body.js';
 import type { EncodedRows } from '../../consumers/types.js';
-import { costMetrics } from '../../schemas/cost-metrics.js';
-import type { EventType } from '../../schemas/event-type.js';
-import { performanceMetrics } from '../../schemas/performance-metrics.js';
-import { qualityMetrics } from '../../schemas/quality-metrics.js';
-import { resourceMetrics } from '../../schemas/resource-metrics.js';
-import { toEventRecord } from '../../schemas/validate-event.js';
+import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
+import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
+import { performanceMetrics } from '@kafka-clickhouse-ingest/producer/schemas/performance-metrics.js';
+import { qualityMetrics } from '@kafka-clickhouse-ingest/producer/schemas/quality-metrics.js';
+import { resourceMetrics } from '@kafka-clickhouse-ingest/producer/schemas/resource-metrics.js';
+import { toEventRecord } from '@kafka-clickhouse-ingest/producer/schemas/validate-event.js';
 import { migrate } from '../../sql/migrate.js';
 import { sampleEvents } from '../fixtures/events.js';
 import { openDb } from '../helpers/migration-state.js';

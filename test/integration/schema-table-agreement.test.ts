@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openClickHouse } from '../../lib/clickhouse.js';
-import type { AvroRecordSchema } from '../../schemas/avro-types.js';
-import { defineEventType, type EventType } from '../../schemas/event-type.js';
-import { eventTypes } from '../../schemas/index.js';
+import type { AvroRecordSchema } from '@kafka-clickhouse-ingest/producer/schemas/avro-types.js';
+import { defineEventType, type EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
+import { eventTypes } from '@kafka-clickhouse-ingest/producer/schemas';
 import { migrate } from '../../sql/migrate.js';
 import { schemaTableProblems, type TableColumn } from '../helpers/schema-agreement.js';
 

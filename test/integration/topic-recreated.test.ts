@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { RowInserter } from '../../consumers/clickhouse-inserter.js';
 import { IngestWorker } from '../../consumers/worker.js';
 import { topicName } from '../../lib/kafka.js';
-import { IngestProducer } from '../../producers/ingest-producer.js';
+import { IngestProducer } from '@kafka-clickhouse-ingest/producer';
 import { costEvents } from '../helpers/cost-events.js';
 import { auditCostRows, createTopics, queryRows, recreateTopic, testConfig, waitFor } from '../helpers/stack.js';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IngestWorker } from '../../consumers/worker.js';
-import { IngestProducer, type CostMetricInput } from '../../producers/ingest-producer.js';
-import { EventValidationError } from '../../schemas/validate-event.js';
+import { IngestProducer, type CostMetricInput } from '@kafka-clickhouse-ingest/producer';
+import { EventValidationError } from '@kafka-clickhouse-ingest/producer/schemas/validate-event.js';
 import { costEvents } from '../helpers/cost-events.js';
 import { countRows, queryRows, testConfig, waitFor } from '../helpers/stack.js';
 

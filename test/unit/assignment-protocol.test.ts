@@ -14,8 +14,8 @@ import { createLogger } from '../../lib/logger.js';
 import { createWorkerMetrics } from '../../lib/metrics.js';
 import { rowEncoderFor } from '../../consumers/row-encoder.js';
 import { encodeRecords } from '../../consumers/tsv-body.js';
-import { costMetrics } from '../../schemas/cost-metrics.js';
-import { toEventRecord } from '../../schemas/validate-event.js';
+import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
+import { toEventRecord } from '@kafka-clickhouse-ingest/producer/schemas/validate-event.js';
 import { sampleEvents } from '../fixtures/events.js';
 
 /**

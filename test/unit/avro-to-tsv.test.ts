@@ -11,12 +11,12 @@ import { encodeRecords, sliceRows, TsvBody } from '../../consumers/tsv-body.js';
 import type { Batch } from '../../consumers/types.js';
 import { createLogger } from '../../lib/logger.js';
 import { createWorkerMetrics } from '../../lib/metrics.js';
-import type { AvroRecordSchema } from '../../schemas/avro-types.js';
-import { defineEventType, type EventType } from '../../schemas/event-type.js';
-import { eventTypes } from '../../schemas/index.js';
-import { SchemaLookup } from '../../schemas/schema-lookup.js';
-import { toEventRecord } from '../../schemas/validate-event.js';
-import { encodeSingleObject } from '../../schemas/wire-format.js';
+import type { AvroRecordSchema } from '@kafka-clickhouse-ingest/producer/schemas/avro-types.js';
+import { defineEventType, type EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
+import { eventTypes } from '@kafka-clickhouse-ingest/producer/schemas';
+import { SchemaLookup } from '@kafka-clickhouse-ingest/producer/schemas/schema-lookup.js';
+import { toEventRecord } from '@kafka-clickhouse-ingest/producer/schemas/validate-event.js';
+import { encodeSingleObject } from '@kafka-clickhouse-ingest/producer/schemas/wire-format.js';
 import { sampleEvents } from '../fixtures/events.js';
 
 const typeNamed = (name: string) => eventTypes.find((t) => t.name === name)!;

@@ -4,7 +4,7 @@ import { MemoryBudget } from '../../consumers/memory-budget.js';
 import { encodeRange } from '../../consumers/partition-ledger.js';
 import { BatchAbandoned, batchToken, MessageRejected, type Batch } from '../../consumers/types.js';
 import { createWorkerMetrics } from '../../lib/metrics.js';
-import { costMetrics } from '../../schemas/cost-metrics.js';
+import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
 
 /** A next stage that records batches and completes them only when told. */
 class FakeInsert implements BatchConsumer {

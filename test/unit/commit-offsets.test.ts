@@ -5,7 +5,7 @@ import { TsvBody } from '../../consumers/tsv-body.js';
 import { BatchAbandoned, type Batch } from '../../consumers/types.js';
 import { createLogger } from '../../lib/logger.js';
 import { createWorkerMetrics } from '../../lib/metrics.js';
-import { costMetrics } from '../../schemas/cost-metrics.js';
+import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
 
 const backoff = { initialBackoffMs: 1, maxBackoffMs: 2 };
 

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, editDistance, loadConfig, nearestSetting } from '../../lib/config.js';
 import { classifyClickHouseError, PoisonError, RetriableError } from '../../lib/errors.js';
-import { crc64Avro } from '../../schemas/wire-format.js';
+import { crc64Avro } from '@kafka-clickhouse-ingest/producer/schemas/wire-format.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -170,8 +170,8 @@ describe('CRC-64-AVRO', () => {
 
 describe('0/1 flags', () => {
   it('the SDK refuses a flag outside 0..1, naming the field; the worker treats such a decoded value as invalid', async () => {
-    const { toEventRecord, checkEventRecord } = await import('../../schemas/validate-event.js');
-    const { costMetrics } = await import('../../schemas/cost-metrics.js');
+    const { toEventRecord, checkEventRecord } = await import('@kafka-clickhouse-ingest/producer/schemas/validate-event.js');
+    const { costMetrics } = await import('@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js');
     const { costEvents } = await import('../helpers/cost-events.js');
     const event = costEvents(1)[0]!;
     expect(() => toEventRecord(costMetrics, { ...event, is_spot: 2 }, 0)).toThrow(/cost_metrics\[0\]\.is_spot: expected a value from 0 to 1, got 2/);

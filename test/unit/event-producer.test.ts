@@ -1,10 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { BufferFullError, EventProducer } from '../../producers/event-producer.js';
-import { DeliveryError } from '../../producers/delivery-error.js';
-import type { OutgoingTopic, ProducerTransport } from '../../producers/kafka-transport.js';
-import { eventTypes } from '../../schemas/index.js';
-import type { EventType } from '../../schemas/event-type.js';
-import { EventValidationError } from '../../schemas/validate-event.js';
+import { BufferFullError, EventProducer, DeliveryError, type OutgoingTopic, type ProducerTransport } from '@kafka-clickhouse-ingest/producer';
+import { eventTypes } from '@kafka-clickhouse-ingest/producer/schemas';
+import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
+import { EventValidationError } from '@kafka-clickhouse-ingest/producer/schemas/validate-event.js';
 import { sampleEvents } from '../fixtures/events.js';
 
 /** A transport whose send() outcome each test scripts: fail the first n sends, hang until released, etc. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EvolutionLogger } from '../../producers/evolution-logger.js';
-import { EventValidationError } from '../../schemas/validate-event.js';
+import { EvolutionLogger } from '@kafka-clickhouse-ingest/producer';
+import { EventValidationError } from '@kafka-clickhouse-ingest/producer/schemas/validate-event.js';
 import { CapturingSink } from '../fixtures/rows.js';
 
 /** The logger against a capturing sink that validates exactly as EventProducer.emit does. */

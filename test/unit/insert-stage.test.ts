@@ -11,7 +11,7 @@ import { TsvBody } from '../../consumers/tsv-body.js';
 import { BatchAbandoned, type Batch } from '../../consumers/types.js';
 import type { Logger } from '../../lib/logger.js';
 import { createWorkerMetrics } from '../../lib/metrics.js';
-import { costMetrics } from '../../schemas/cost-metrics.js';
+import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
 
 function recordingLog() {
   const lines: Array<[string, string, Record<string, unknown> | undefined]> = [];

@@ -4,7 +4,7 @@ import { compressSync as snappyCompress } from 'snappy';
 import { compress as zstdCompress } from '@mongodb-js/zstd';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { installKafkaCodecs, KAFKA_CODECS, KAFKAJS_COMPRESSION, snappyDecompressBatch } from '../../lib/kafka-codecs.js';
+import { installKafkaCodecs, KAFKA_CODECS, KAFKAJS_COMPRESSION, snappyDecompressBatch } from '@kafka-clickhouse-ingest/producer/kafka-codecs.js';
 
 const { CompressionCodecs, CompressionTypes } = kafkajs;
 

@@ -1,8 +1,8 @@
 import { CompressionTypes, type ProducerBatch } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { EventProducer } from '../../producers/event-producer.js';
-import { cachedKeyPartitioner, kafkajsTransport, type KafkajsSender } from '../../producers/kafka-transport.js';
-import { costMetrics } from '../../schemas/cost-metrics.js';
+import { EventProducer } from '@kafka-clickhouse-ingest/producer';
+import { cachedKeyPartitioner, kafkajsTransport, type KafkajsSender } from '@kafka-clickhouse-ingest/producer/kafka-transport.js';
+import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
 import { costEvents } from '../helpers/cost-events.js';
 
 const PARTITIONS = 6;

@@ -1,6 +1,6 @@
 import { Partitioners, type PartitionMetadata } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { cachedKeyPartitioner } from '../../producers/kafka-transport.js';
+import { cachedKeyPartitioner } from '@kafka-clickhouse-ingest/producer/kafka-transport.js';
 
 const meta = (n: number) => Array.from({ length: n }, (_, p) => ({ partitionId: p, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0 })) as PartitionMetadata[];
 

@@ -3,7 +3,7 @@ import { basename, dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PYTHON_SCHEMA_DIR, renderPythonSdkFiles } from '../../producers/python/scripts/sync-schemas.js';
 import { AVSC_DIR } from '../../schemas/avsc-files.js';
-import { eventTypes } from '../../schemas/index.js';
+import { eventTypes } from '@kafka-clickhouse-ingest/producer/schemas';
 
 /**
  * The Python SDK ships copies of what the TS definitions say (the .avsc files, the partition

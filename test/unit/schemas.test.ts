@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import avsc from 'avsc';
 import { describe, expect, it } from 'vitest';
-import type { AvroRecordSchema } from '../../schemas/avro-types.js';
+import type { AvroRecordSchema } from '@kafka-clickhouse-ingest/producer/schemas/avro-types.js';
 import { avscPath, renderAvsc } from '../../schemas/avsc-files.js';
-import { defineEventType } from '../../schemas/event-type.js';
-import { eventTypes } from '../../schemas/index.js';
-import { SchemaLookup } from '../../schemas/schema-lookup.js';
-import { EventValidationError, convertInput, toEventRecord } from '../../schemas/validate-event.js';
-import { SingleObjectEncoder, encodeSingleObject, readFingerprint } from '../../schemas/wire-format.js';
+import { defineEventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
+import { eventTypes } from '@kafka-clickhouse-ingest/producer/schemas';
+import { SchemaLookup } from '@kafka-clickhouse-ingest/producer/schemas/schema-lookup.js';
+import { EventValidationError, convertInput, toEventRecord } from '@kafka-clickhouse-ingest/producer/schemas/validate-event.js';
+import { SingleObjectEncoder, encodeSingleObject, readFingerprint } from '@kafka-clickhouse-ingest/producer/schemas/wire-format.js';
 import { sampleEvents } from '../fixtures/events.js';
 
 const NEW_TYPES = ['performance_metrics', 'resource_metrics', 'quality_metrics', 'evolution_runs', 'generations', 'individuals', 'pareto_fronts', 'code_lineages', 'llm_logs', 'agent_actions'];

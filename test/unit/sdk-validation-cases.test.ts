@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { eventTypes } from '../../schemas/index.js';
-import { EventValidationError, toEventRecord } from '../../schemas/validate-event.js';
+import { eventTypes } from '@kafka-clickhouse-ingest/producer/schemas';
+import { EventValidationError, toEventRecord } from '@kafka-clickhouse-ingest/producer/schemas/validate-event.js';
 
 /**
  * The shared fixture of good and bad events (test/fixtures/sdk-validation-cases.json), through

@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { describe, expect, it } from 'vitest';
 import { clickHouseInserter } from '../../consumers/clickhouse-inserter.js';
-import { costMetrics } from '../../schemas/cost-metrics.js';
+import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
 import { DISTRIBUTED_INSERT_SETTINGS } from '../../sql/ddl.js';
 import type { EncodedRows } from '../../consumers/types.js';
 

@@ -3,9 +3,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Partitioners, type PartitionMetadata } from 'kafkajs';
 import { renderAvsc } from '../../../schemas/avsc-files.js';
-import { eventTypes } from '../../../schemas/index.js';
-import { toEventRecord } from '../../../schemas/validate-event.js';
-import { encodeSingleObject } from '../../../schemas/wire-format.js';
+import { eventTypes } from '@kafka-clickhouse-ingest/producer/schemas';
+import { toEventRecord } from '@kafka-clickhouse-ingest/producer/schemas/validate-event.js';
+import { encodeSingleObject } from '@kafka-clickhouse-ingest/producer/schemas/wire-format.js';
 import { sampleEvents } from '../../../test/fixtures/events.js';
 
 /**

@@ -1,5 +1,5 @@
 """The evolution-tracking SDK: the specification's ``ch_logger.log_…`` calls
-(evolution-tables.md), with the TS EvolutionLogger's rules (producers/evolution-logger.ts)."""
+(evolution-tables.md), with the TS EvolutionLogger's rules (producers/typescript/src/evolution-logger.ts)."""
 
 from __future__ import annotations
 

@@ -141,7 +141,7 @@ class ProducerSettings:
             "compression.type": self.compression,
             "message.timeout.ms": self.delivery_timeout_ms,
             # The Java client's partitioner (murmur2 of the key, positive, modulo the partition
-            # count), which the TS SDK uses too (producers/kafka-transport.ts): a key maps to the
+            # count), which the TS SDK uses too (producers/typescript/src/kafka-transport.ts): a key maps to the
             # same partition from either SDK. librdkafka's default (consistent_random) is CRC32.
             "partitioner": "murmur2_random",
             "security.protocol": self.security_protocol,

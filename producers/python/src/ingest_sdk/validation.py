@@ -1,5 +1,5 @@
 """Turns SDK input into the Avro record of an event type and checks every value, with the rules
-and messages of the TS SDK (schemas/validate-event.ts). test/fixtures/sdk-validation-cases.json
+and messages of the TS SDK (producers/typescript/src/schemas/validate-event.ts). test/fixtures/sdk-validation-cases.json
 holds the cases both SDKs' tests run."""
 
 from __future__ import annotations

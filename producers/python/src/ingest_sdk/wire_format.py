@@ -1,4 +1,4 @@
-"""Avro single-object encoding, byte for byte as the TS SDK writes it (schemas/wire-format.ts).
+"""Avro single-object encoding, byte for byte as the TS SDK writes it (producers/typescript/src/schemas/wire-format.ts).
 
     C3 01 | CRC-64-AVRO fingerprint of the writer schema's Parsing Canonical Form (8 bytes LE) | datum
 

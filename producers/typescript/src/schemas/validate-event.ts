@@ -146,7 +146,7 @@ function compileInputConverter(type: EventType): InputConverter | null {
       ${lines.join('\n      ')}
       return { ${names.join(', ')} };
     }
-    //# sourceURL=generated:schemas/validate-event.ts/${type.name}`;
+    //# sourceURL=generated:producers/typescript/src/schemas/validate-event.ts/${type.name}`;
   const defaults = type.schema.fields.map((f) => f.default);
   const slow = (input: unknown, index: number | undefined, now: number) => convertInput(type, input, index, now);
   return new Function('slow', 'known', 'defaults', 'randomUUID', 'UUID_RE', 'isJsonText', body)(slow, knownFields(type), defaults, randomUUID, UUID_RE, isJsonText) as InputConverter;

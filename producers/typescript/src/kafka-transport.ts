@@ -1,9 +1,11 @@
 import { Producer as PlatformaticProducer, compatibilityPartitioner } from '@platformatic/kafka';
 import { Partitioners, type Admin as KafkajsAdmin, type CompressionTypes, type ICustomPartitioner, type PartitionMetadata, type Producer as KafkajsProducer } from 'kafkajs';
 import zlib from 'node:zlib';
-import { installKafkaCodecs, KAFKAJS_COMPRESSION, type KafkaCodec } from '../lib/kafka-codecs.js';
-import type { KafkaSecurity } from '../lib/config.js';
-import { KafkaConnectError, asAuthorizationError, createKafka, kafkaSecurity, platformaticSecurityOptions, type OAuthBearerProvider } from '../lib/kafka.js';
+import { createKafka } from './kafka-client.js';
+import { installKafkaCodecs, KAFKAJS_COMPRESSION, type KafkaCodec } from './kafka-codecs.js';
+import { KafkaConnectError, asAuthorizationError } from './kafka-errors.js';
+import { kafkaSecurity, platformaticSecurityOptions, type OAuthBearerProvider } from './kafka-security.js';
+import type { KafkaSecurity } from './kafka-settings.js';
 
 /**
  * The one seam between the producer SDK and a Kafka client library. EventProducer batches,
@@ -69,15 +71,19 @@ export interface TransportOptions {
   clientId: string;
   compression: KafkaCodec;
   connectionTimeoutMs: number;
-  /** TLS and SASL (ProducerOptions.security); unset: PLAINTEXT. */
+  /** TLS and SASL (ProducerOptions.security and the KAFKA_* variables); unset: PLAINTEXT. */
   security?: KafkaSecurity;
+  /** How an error names a security field (its option or variable). Default `ProducerOptions.security.<field>`. */
+  securityName?: (field: keyof KafkaSecurity) => string;
   oauthBearerProvider?: OAuthBearerProvider;
 }
+
+const optionName = (f: keyof KafkaSecurity) => `ProducerOptions.security.${f}`;
 
 /** Connects; a failure to reach or authenticate with the brokers rejects with a KafkaConnectError naming them and the cause. */
 export async function connectTransport(opts: TransportOptions): Promise<ProducerTransport> {
   // Validates the security options before any connection (throws ConfigError naming the option).
-  kafkaSecurity(opts.security ?? {}, opts.oauthBearerProvider, (f) => `ProducerOptions.security.${f}`);
+  kafkaSecurity(opts.security ?? {}, opts.oauthBearerProvider, opts.securityName ?? optionName);
   // @platformatic/kafka compresses zstd with node:zlib, which has zstd from Node 22.15 / 23.8 on.
   if (opts.client === 'platformatic' && opts.compression === 'zstd' && typeof (zlib as { zstdCompressSync?: unknown }).zstdCompressSync !== 'function') {
     throw new RangeError(`compression 'zstd' with client 'platformatic' needs node:zlib zstd (Node >= 22.15); this is Node ${process.versions.node}. Use client 'kafkajs' or another codec`);
@@ -154,17 +160,9 @@ class KafkajsTransport implements ProducerTransport {
   ) {}
 
   static async connect(opts: TransportOptions): Promise<KafkajsTransport> {
-    const kafka = createKafka({
-      brokers: opts.brokers,
-      clientId: opts.clientId,
-      topicPrefix: '',
-      topicPartitions: 1,
-      replicationFactor: 1,
-      connectionTimeoutMs: opts.connectionTimeoutMs,
-      ...opts.security,
-    }, '', undefined, opts.oauthBearerProvider);
+    const kafka = createKafka({ brokers: opts.brokers, clientId: opts.clientId, connectionTimeoutMs: opts.connectionTimeoutMs, ...opts.security }, '', undefined, opts.oauthBearerProvider);
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: cachedKeyPartitioner });
-    // kafkajs ships only gzip; the other codecs are the worker's (lib/kafka-codecs.ts).
+    // kafkajs ships only gzip; the other codecs are the worker's (kafka-codecs.ts).
     installKafkaCodecs();
     const admin: KafkajsAdmin = kafka.admin();
     await producer.connect();
@@ -260,7 +258,7 @@ class PlatformaticTransport implements ProducerTransport {
   static async connect(opts: TransportOptions): Promise<PlatformaticTransport> {
     // The partitioner needs the transport's cache, and the transport needs the producer.
     let transport!: PlatformaticTransport;
-    const security = kafkaSecurity(opts.security ?? {}, opts.oauthBearerProvider, (f) => `ProducerOptions.security.${f}`);
+    const security = kafkaSecurity(opts.security ?? {}, opts.oauthBearerProvider, opts.securityName ?? optionName);
     const producer = new PlatformaticProducer<Buffer, Buffer, string, string>({
       clientId: opts.clientId,
       bootstrapBrokers: opts.brokers,

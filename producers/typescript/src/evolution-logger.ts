@@ -1,12 +1,12 @@
-import { agentActions } from '../schemas/agent-actions.js';
-import { codeLineages } from '../schemas/code-lineages.js';
-import type { EventInput, EventRecord, EventType } from '../schemas/event-type.js';
-import { evolutionRuns } from '../schemas/evolution-runs.js';
-import { generations } from '../schemas/generations.js';
-import { individuals } from '../schemas/individuals.js';
-import { llmLogs } from '../schemas/llm-logs.js';
-import { paretoFronts } from '../schemas/pareto-fronts.js';
-import { EventValidationError } from '../schemas/validate-event.js';
+import { agentActions } from './schemas/agent-actions.js';
+import { codeLineages } from './schemas/code-lineages.js';
+import type { EventInput, EventRecord, EventType } from './schemas/event-type.js';
+import { evolutionRuns } from './schemas/evolution-runs.js';
+import { generations } from './schemas/generations.js';
+import { individuals } from './schemas/individuals.js';
+import { llmLogs } from './schemas/llm-logs.js';
+import { paretoFronts } from './schemas/pareto-fronts.js';
+import { EventValidationError } from './schemas/validate-event.js';
 import { EventProducer, type ProducerOptions } from './event-producer.js';
 
 /** What the logger needs of an EventProducer (a fake one in unit tests). */

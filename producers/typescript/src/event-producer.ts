@@ -1,20 +1,26 @@
-import { Registry } from 'prom-client';
-import type { KafkaSecurity } from '../lib/config.js';
-import { KafkaAuthorizationError, topicName, type OAuthBearerProvider } from '../lib/kafka.js';
-import { createProducerMetrics, type ProducerMetrics } from '../lib/metrics.js';
-import type { EventInput, EventType } from '../schemas/event-type.js';
-import { SingleObjectEncoder } from '../schemas/wire-format.js';
-import { EventValidationError, checkTimestampsPlausible, toEventRecord } from '../schemas/validate-event.js';
-import { KAFKA_CODECS, type KafkaCodec } from '../lib/kafka-codecs.js';
+import { topicName } from './kafka-client.js';
+import { KAFKA_CODECS, type KafkaCodec } from './kafka-codecs.js';
+import { KafkaAuthorizationError } from './kafka-errors.js';
+import type { OAuthBearerProvider } from './kafka-security.js';
+import { ConfigError, KAFKA_ENV, KAFKA_SECURITY_ENV, KAFKA_SETTINGS, kafkaSettingsFromEnv, type KafkaSecurity } from './kafka-settings.js';
+import { createProducerMetrics, type MetricRegistry, type ProducerMetrics } from './producer-metrics.js';
+import type { EventInput, EventType } from './schemas/event-type.js';
+import { SingleObjectEncoder } from './schemas/wire-format.js';
+import { EventValidationError, checkTimestampsPlausible, toEventRecord } from './schemas/validate-event.js';
 import { DeliveryError, isRetriableSendError } from './delivery-error.js';
 import { PRODUCER_CLIENTS, PartialSendError, connectTransport, type OutgoingMessage, type ProducerClient, type ProducerTransport } from './kafka-transport.js';
 
+/**
+ * Every option is optional. The Kafka connection options fall back to the environment variables
+ * the worker reads (docs/configuration.md), then to the defaults: an option given wins over its
+ * variable, per setting.
+ */
 export interface ProducerOptions {
-  /** Bootstrap brokers. Default ['127.0.0.1:9092']. */
+  /** Bootstrap brokers, host:port. Env KAFKA_BROKERS (comma-separated). Default ['127.0.0.1:9092']. */
   brokers?: string[];
-  /** Default 'ingest-producer'. */
+  /** Env KAFKA_CLIENT_ID. Default 'ingest-producer'. */
   clientId?: string;
-  /** Topic = prefix + event type name. Default 'ingest.' (must match the workers'). */
+  /** Topic = prefix + event type name; must match the workers'. Env KAFKA_TOPIC_PREFIX. Default 'ingest.'. */
   topicPrefix?: string;
   /** How long events wait to be batched with others before a send. Default 5 ms. */
   lingerMs?: number;
@@ -34,7 +40,7 @@ export interface ProducerOptions {
   maxBlockMs?: number;
   /**
    * Record-batch codec: 'gzip', 'snappy', 'lz4', 'zstd' or 'none'; every worker reads them all
-   * (lib/kafka-codecs.ts). Default 'gzip'; when not given, INGEST_PRODUCER_COMPRESSION
+   * (producers/typescript/src/kafka-codecs.ts). Default 'gzip'; when not given, INGEST_PRODUCER_COMPRESSION
    * decides. 'zstd' with client 'platformatic' needs Node >= 22.15 (node:zlib zstd).
    */
   compression?: KafkaCodec;
@@ -61,12 +67,17 @@ export interface ProducerOptions {
    * without a code change.
    */
   client?: ProducerClient;
-  /** Registry to register the producer metrics in; the host app serves it. Default: a private one. */
-  registry?: Registry;
+  /**
+   * A registry to register the producer metrics in, which the host app serves: a prom-client
+   * `Registry` works as it is (the SDK itself depends on no metrics library). Unset: the metrics
+   * are only in `producer.metrics` (`prometheusText()` renders them).
+   */
+  registry?: MetricRegistry;
   /**
    * TLS and SASL, the worker's KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_* and KAFKA_SSL_* settings
    * as options (docs/security.md), e.g. `{ securityProtocol: 'SASL_SSL', saslMechanism:
-   * 'SCRAM-SHA-512', saslUsername, saslPassword }`. Default: PLAINTEXT. Same for both clients.
+   * 'SCRAM-SHA-512', saslUsername, saslPassword }`. Each field not given here is read from its
+   * variable (secrets also from `<NAME>_FILE`). Default: PLAINTEXT. Same for both clients.
    */
   security?: KafkaSecurity;
   /**
@@ -138,7 +149,7 @@ export class EventProducer {
     this.maxBufferedBytes = opts.maxBufferedBytes ?? 64 * 1024 * 1024;
     this.maxBlockMs = opts.maxBlockMs ?? 60_000;
     this.deliveryTimeoutMs = opts.deliveryTimeoutMs ?? 120_000;
-    this.metrics = createProducerMetrics(opts.registry ?? new Registry());
+    this.metrics = createProducerMetrics(opts.registry);
     if (opts.flushOnExit) this.removeExitHooks = installExitHooks(this);
   }
 
@@ -155,17 +166,18 @@ export class EventProducer {
     if (!PRODUCER_CLIENTS.includes(client)) throw new RangeError(`ProducerOptions.client must be one of ${PRODUCER_CLIENTS.join(', ')}, got ${String(client)}`);
     const compression = opts.compression ?? compressionFromEnv(process.env.INGEST_PRODUCER_COMPRESSION);
     if (!KAFKA_CODECS.includes(compression)) throw new RangeError(`ProducerOptions.compression must be one of ${KAFKA_CODECS.join(', ')}, got ${String(compression)}`);
-    const brokers = opts.brokers ?? ['127.0.0.1:9092'];
+    const kafka = producerKafkaSettings(opts);
     const transport = await connectTransport({
       client,
-      brokers,
-      clientId: opts.clientId ?? 'ingest-producer',
+      brokers: kafka.brokers,
+      clientId: kafka.clientId,
       compression,
       connectionTimeoutMs: 10_000,
-      ...(opts.security ? { security: opts.security } : {}),
+      security: kafka.security,
+      securityName: kafka.securityName,
       ...(opts.oauthBearerProvider ? { oauthBearerProvider: opts.oauthBearerProvider } : {}),
     });
-    return new EventProducer(transport, opts.topicPrefix ?? 'ingest.', brokers, opts);
+    return new EventProducer(transport, kafka.topicPrefix, kafka.brokers, opts);
   }
 
   /**
@@ -398,6 +410,46 @@ function installExitHooks(producer: EventProducer): () => void {
     process.off('exit', onExit);
   }
   return remove;
+}
+
+/** The Kafka connection an EventProducer connects with (producerKafkaSettings). */
+export interface ProducerKafkaSettings {
+  brokers: string[];
+  clientId: string;
+  topicPrefix: string;
+  security: KafkaSecurity;
+  /** Where each security field came from (an option, a variable, or neither), for the errors of the rules between them. */
+  securityName: (field: keyof KafkaSecurity) => string;
+}
+
+/**
+ * The Kafka connection: each option given, else its KAFKA_* variable (kafkaSettingsFromEnv, the
+ * worker's checks), else the default. A variable whose option is given is not read at all (as
+ * the Python SDK does), so a stale or bad one cannot stop an app that sets the option. Options
+ * are checked with the same schemas as the variables, so `brokers: ['kafka']` is refused here,
+ * naming the option, not at connect time. Throws ConfigError.
+ */
+export function producerKafkaSettings(opts: ProducerOptions, env: NodeJS.ProcessEnv = process.env): ProducerKafkaSettings {
+  const given = Object.fromEntries(Object.entries(opts.security ?? {}).filter(([, v]) => v !== undefined)) as KafkaSecurity;
+  const isGiven = (field: string) => field in given || (opts as Record<string, unknown>)[field] !== undefined;
+  const unread = new Set(Object.entries(KAFKA_ENV).filter(([, field]) => isGiven(field)).flatMap(([name]) => [name, `${name}_FILE`]));
+  const fromEnv = kafkaSettingsFromEnv(Object.fromEntries(Object.entries(env).filter(([name]) => !unread.has(name))));
+  const problems: string[] = [];
+  const option = <T>(name: 'brokers' | 'clientId' | 'topicPrefix', value: T | undefined): T | undefined => {
+    if (value === undefined) return undefined;
+    const parsed = KAFKA_SETTINGS[name].safeParse(value);
+    if (parsed.success) return parsed.data as T;
+    for (const issue of parsed.error.issues) problems.push(`ProducerOptions.${name}${issue.path.length ? `[${issue.path.join('.')}]` : ''}: ${issue.message}`);
+    return undefined;
+  };
+  const brokers = option('brokers', opts.brokers) ?? fromEnv.brokers ?? ['127.0.0.1:9092'];
+  const clientId = option('clientId', opts.clientId) ?? fromEnv.clientId ?? 'ingest-producer';
+  const topicPrefix = option('topicPrefix', opts.topicPrefix) ?? fromEnv.topicPrefix ?? 'ingest.';
+  if (problems.length > 0) throw new ConfigError(`invalid ProducerOptions:\n  - ${problems.join('\n  - ')}`);
+  // A field set in neither place is named both ways: either is where to fix it.
+  const securityName = (field: keyof KafkaSecurity) =>
+    field in given ? `ProducerOptions.security.${field}` : (fromEnv.sources[field] ?? `${KAFKA_SECURITY_ENV[field]} (or ProducerOptions.security.${field})`);
+  return { brokers, clientId, topicPrefix, security: { ...fromEnv.security, ...given }, securityName };
 }
 
 function compressionFromEnv(value: string | undefined): KafkaCodec {

@@ -1,8 +1,8 @@
-import { costMetrics } from '../schemas/cost-metrics.js';
-import type { EventInput } from '../schemas/event-type.js';
-import { performanceMetrics } from '../schemas/performance-metrics.js';
-import { qualityMetrics } from '../schemas/quality-metrics.js';
-import { resourceMetrics } from '../schemas/resource-metrics.js';
+import { costMetrics } from './schemas/cost-metrics.js';
+import type { EventInput } from './schemas/event-type.js';
+import { performanceMetrics } from './schemas/performance-metrics.js';
+import { qualityMetrics } from './schemas/quality-metrics.js';
+import { resourceMetrics } from './schemas/resource-metrics.js';
 import { EventProducer, type ProducerOptions } from './event-producer.js';
 
 export type CostMetricInput = EventInput<typeof costMetrics>;

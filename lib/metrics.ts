@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 /**
  * Every metric of the worker: name, help and labels, in one place (the producer SDK's own are in
- * producers/typescript/src/producer-metrics.ts: the SDK must not depend on prom-client).
+ * producers/typescript/src/producer-metrics.ts, on prom-client too).
  * Conventions: base units in names (`_seconds`, `_bytes`), `_total` for counters, and
  * bounded label values (table, topic, partition, event type, fixed reason enums; never
  * offsets, ids or error messages). docs/operations.md explains each metric.

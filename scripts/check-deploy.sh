@@ -66,8 +66,8 @@ import glob, json, os, re, sys, yaml
 errors = []
 def err(msg): errors.append(msg)
 
-# Metric names and types declared in lib/metrics.ts.
-src = open('lib/metrics.ts').read()
+# Metric names and types declared in lib/metrics.ts (the worker's) and the producer SDK's.
+src = open('lib/metrics.ts').read() + open('producers/typescript/src/producer-metrics.ts').read()
 declared = {}
 for kind, name in re.findall(r"new (Counter|Gauge|Histogram|Summary)\(\{\s*name:\s*'([a-zA-Z_:][a-zA-Z0-9_:]*)'", src):
     declared[name] = kind
@@ -203,6 +203,9 @@ for name in declared:
 cfg = open('lib/config.ts').read()
 env_block = re.search(r'const ENV[^=]*=\s*\{(.*?)\n\};', cfg, re.S)
 known_env = set(re.findall(r'^\s*([A-Z][A-Z0-9_]*):\s*\[', env_block.group(1), re.M)) if env_block else set()
+# The KAFKA_* settings are read by the SDK's parser, which the worker's config uses.
+kafka_env = re.search(r'const KAFKA_ENV[^=]*=\s*\{(.*?)\n\};', open('producers/typescript/src/kafka-settings.ts').read(), re.S)
+known_env |= set(re.findall(r'^\s*([A-Z][A-Z0-9_]*):', kafka_env.group(1), re.M)) if kafka_env else set()
 if not known_env:
     err('lib/config.ts: could not read the ENV table')
 def check_env(where, keys):

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createProducerMetrics } from '@kafka-clickhouse-ingest/producer/producer-metrics.js';
 
 /**
- * The SDK's metrics need no metrics library, yet a host app's prom-client Registry serves them
+ * The SDK's metrics are prom-client's: a host app's Registry serves them
  * (ProducerOptions.registry), and prometheusText() renders them for an app without one.
  */
 describe('producer metrics', () => {
@@ -20,10 +20,10 @@ describe('producer metrics', () => {
     ]);
     const text = await m.prometheusText();
     expect(text).toContain('# TYPE ingest_producer_events_sent_total counter\ningest_producer_events_sent_total{event_type="cost_metrics"} 5\n');
-    expect(text).toContain('ingest_producer_send_latency_seconds_bucket{event_type="cost_metrics",le="0.01"} 0\n');
-    expect(text).toContain('ingest_producer_send_latency_seconds_bucket{event_type="cost_metrics",le="0.025"} 1\n');
-    expect(text).toContain('ingest_producer_send_latency_seconds_bucket{event_type="cost_metrics",le="5"} 2\n');
-    expect(text).toContain('ingest_producer_send_latency_seconds_bucket{event_type="cost_metrics",le="+Inf"} 2\n');
+    expect(text).toContain('ingest_producer_send_latency_seconds_bucket{le="0.01",event_type="cost_metrics"} 0\n');
+    expect(text).toContain('ingest_producer_send_latency_seconds_bucket{le="0.025",event_type="cost_metrics"} 1\n');
+    expect(text).toContain('ingest_producer_send_latency_seconds_bucket{le="5",event_type="cost_metrics"} 2\n');
+    expect(text).toContain('ingest_producer_send_latency_seconds_bucket{le="+Inf",event_type="cost_metrics"} 2\n');
     expect(text).toContain('ingest_producer_send_latency_seconds_sum{event_type="cost_metrics"} 3.02\n');
     expect(text).toContain('ingest_producer_send_latency_seconds_count{event_type="cost_metrics"} 2\n');
   });

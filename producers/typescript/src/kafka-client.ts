@@ -46,11 +46,47 @@ export function createKafka(
           log.error('fetch offset outside the partition log (records deleted before they were consumed?); reset to the default offset', rest);
           return;
         }
-        // kafkajs logs expected rebalance churn at ERROR ("The group is rebalancing"); keep it at warn.
-        if (level <= logLevel.WARN) log.warn(message, rest);
-        else if (level === logLevel.INFO) log.info(message, rest);
+        const line = kafkajsLine(level, message, rest);
+        if (line) log[line.level](line.message, line.fields);
       },
   });
+}
+
+/**
+ * States a broker passes through while it starts, fails over or rebalances: kafkajs logs them at
+ * ERROR or WARN with a stack trace ("Crash: KafkaJSProtocolError: The coordinator is loading…"),
+ * which reads as a failure although kafkajs waits them out by itself. They are info here.
+ */
+const TRANSIENT = [
+  /coordinator is loading/i,
+  /group coordinator is not available/i,
+  /not the correct coordinator/i,
+  /no leader for this topic-partition/i,
+  /leader is not available/i,
+  /the group is rebalancing/i,
+  /Restarting the consumer in/,
+  /not aware of this member/i,
+];
+/**
+ * kafkajs warns when an idempotent producer has a bounded number of retries; the SDK resends a
+ * failed batch with the same sequence numbers (kafkajs rolls them back), so nothing is written
+ * twice, and the warning would only alarm.
+ */
+const DROPPED = [/Limiting retries for the idempotent producer/];
+
+/**
+ * One kafkajs log entry as our log line: its level by meaning (transient states at info), and no
+ * stack trace (kafkajs attaches its own internals' stack to connection errors; the message and
+ * the error name say what happened). Undefined: not logged.
+ */
+export function kafkajsLine(level: number, message: string, fields: Record<string, unknown>): { level: 'info' | 'warn'; message: string; fields: Record<string, unknown> } | undefined {
+  if (DROPPED.some((p) => p.test(message))) return undefined;
+  const { stack: _stack, ...rest } = fields;
+  if (TRANSIENT.some((p) => p.test(message) || (typeof rest.error === 'string' && p.test(rest.error)))) return { level: 'info', message, fields: rest };
+  // kafkajs logs expected rebalance churn at ERROR; everything at WARN or above stays a warning.
+  if (level <= logLevel.WARN) return { level: 'warn', message, fields: rest };
+  if (level === logLevel.INFO) return { level: 'info', message, fields: rest };
+  return undefined;
 }
 
 /**

@@ -2,7 +2,8 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseClientConfigOptions } from '@clickhouse/client';
-import { createChdbConnection, type ChdbConnection } from 'chdb/connection';
+// A type only: the embedded engine's module is loaded in openClickHouse, when it is used.
+import type { ChdbConnection } from 'chdb/connection';
 import type { Config } from './config.js';
 
 /**
@@ -34,6 +35,10 @@ export async function openClickHouse(config: Config['clickhouse'], opts: { quiet
       compression: { request: false, response: true },
     });
   }
+  // Loaded only here, without CLICKHOUSE_URL: chdb is a native library with prebuilt binaries
+  // for a few platforms (none for musl), and a worker on a ClickHouse server must start where
+  // it cannot load (test/integration/compiled-worker.test.ts runs one with chdb blocked).
+  const { createChdbConnection } = await import('chdb/connection');
   const path = resolve(config.dataPath);
   mkdirSync(path, { recursive: true });
   const connection = createChdbConnection({ path });

@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { engineFor, renderStatement, type TableLayout } from './ddl.js';
 import { LOCK_TABLE, MigrationLock, type MigrationLockOptions } from './migration-lock.js';
+import { PACKAGE_ROOT } from '../lib/package-root.js';
 
-export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+// From the package root, not from this module: compiled, it runs from dist/sql/, and the .sql
+// files stay where they are (the build does not copy them).
+export const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'sql', 'migrations');
 
 export interface Migration {
   version: string;

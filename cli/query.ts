@@ -31,7 +31,8 @@ export function usage(): string {
     'usage: npm run query -- <helper> [--flag value ...] [--format table|json] [--worker <url>]',
     '  --format table|json  a table for reading (default), or JSON with every number at full precision',
     '  --worker <url>       a running worker (its METRICS_PORT); default QUERY_WORKER_URL, else http://127.0.0.1:<METRICS_PORT>;',
-    '                       with no worker there, ClickHouse is opened directly (CLICKHOUSE_URL or the embedded engine at CHDB_PATH)',
+    '                       with no worker there, ClickHouse is opened directly (CLICKHOUSE_URL or the embedded engine at CHDB_PATH);',
+    '                       QUERY_TOKEN (or QUERY_TOKEN_FILE) is sent as the bearer token of a worker that requires one',
     '  -h, --help           this text',
     '  A value starting with "-" is written --flag=-value.',
     '',
@@ -116,16 +117,19 @@ export class TargetError extends Error {
  * otherwise the local worker on `metricsPort` is used when it serves the query endpoint, and
  * ClickHouse is opened directly when nothing answers there.
  */
-export async function resolveTarget(explicit: string | undefined, metricsPort: number, timeoutMs = 2_000): Promise<QueryTarget> {
+export async function resolveTarget(explicit: string | undefined, metricsPort: number, timeoutMs = 2_000, token?: string): Promise<QueryTarget> {
   const url = (explicit ?? `http://127.0.0.1:${metricsPort}`).replace(/\/+$/, '');
   if (explicit === undefined && metricsPort === 0) return { kind: 'direct', note: 'METRICS_PORT is 0: no worker to look for' };
   let res: Response;
   try {
-    res = await fetch(`${url}/query`, { signal: AbortSignal.timeout(timeoutMs) });
+    res = await fetch(`${url}/query`, { headers: authHeaders(token), signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
     if (explicit !== undefined) throw new TargetError(`no worker answers at ${url} (${(err as Error).cause ?? (err as Error).message})`);
     return { kind: 'direct', note: `no worker answered at ${url}` };
   }
+  // A worker that wants a token is the one meant, even when not named: opening its engine
+  // directly would only fail on its lock.
+  if (res.status === 401) throw new TargetError(`the worker at ${url} refused the request (HTTP 401): ${token ? 'QUERY_TOKEN is not its token' : 'it needs QUERY_TOKEN'}`);
   const body = (await res.json().catch(() => undefined)) as { clickhouse?: string; helpers?: unknown } | undefined;
   if (res.ok && body?.helpers && typeof body.clickhouse === 'string') return { kind: 'worker', url, clickhouse: body.clickhouse };
   const what = `${url} answers (HTTP ${res.status}) but serves no query endpoint (a worker with QUERY_ENDPOINT=false, or another program)`;
@@ -133,11 +137,16 @@ export async function resolveTarget(explicit: string | undefined, metricsPort: n
   return { kind: 'direct', note: what };
 }
 
+/** The Authorization header of the query endpoint, when a token is configured (QUERY_TOKEN). */
+function authHeaders(token: string | undefined): Record<string, string> {
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
 /** Runs a helper through a worker's endpoint; a 503 (the worker's query slots are busy) is retried. */
-async function viaWorker(url: string, helper: string, flags: Flags): Promise<unknown> {
+async function viaWorker(url: string, helper: string, flags: Flags, token?: string): Promise<unknown> {
   const target = `${url}/query/${encodeURIComponent(helper)}?${new URLSearchParams(flags)}`;
   for (let attempt = 1; ; attempt++) {
-    const res = await fetch(target, { signal: AbortSignal.timeout(120_000) });
+    const res = await fetch(target, { headers: authHeaders(token), signal: AbortSignal.timeout(120_000) });
     const body = (await res.json().catch(() => ({ error: `HTTP ${res.status} without a JSON body` }))) as { result?: unknown; error?: string };
     if (res.ok) return body.result;
     if (res.status === 503 && attempt < 5) {
@@ -189,13 +198,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   if (parsed.worker === undefined && explicit !== undefined) checkWorkerUrl('QUERY_WORKER_URL', explicit);
   const config = loadConfig(env);
   registerSecret(config.clickhouse.password);
+  registerSecret(config.metrics.queryToken);
   const { describeClickHouse } = await import('../consumers/query-endpoint.js');
   let result: unknown;
   try {
-    const target = await resolveTarget(explicit, config.metrics.port);
+    const target = await resolveTarget(explicit, config.metrics.port, undefined, config.metrics.queryToken);
     if (target.kind === 'worker') {
       console.error(`query: through the worker at ${target.url} (${target.clickhouse})`);
-      result = await viaWorker(target.url, parsed.helper, parsed.flags);
+      result = await viaWorker(target.url, parsed.helper, parsed.flags, config.metrics.queryToken);
     } else {
       console.error(`query: ${describeClickHouse(config.clickhouse)}, opened by this process (${target.note})`);
       result = await direct(config, parsed.helper, parsed.flags);

@@ -4,6 +4,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Config } from '../lib/config.js';
 import { QueryInputError } from '../sql/queries.js';
 import { NAMED_QUERIES, runNamedQuery, UnknownQueryError } from '../sql/query-registry.js';
+import { bearerTokenMatches } from './query-auth.js';
 
 /**
  * A read-only query endpoint on the worker's HTTP port, so the data can be read while the
@@ -17,7 +18,9 @@ import { NAMED_QUERIES, runNamedQuery, UnknownQueryError } from '../sql/query-re
  * the request carries parameter values, never SQL. Errors are JSON `{ error }`: 400 for a bad
  * or repeated parameter, 404 for an unknown helper, 405 for a method other than GET/HEAD,
  * 503 when `maxConcurrent` queries already run (they share the engine with the inserts, so
- * readers cannot crowd out ingestion), 500 for a failed query.
+ * readers cannot crowd out ingestion), 500 for a failed query. With a `token`, a request
+ * without `Authorization: Bearer <token>` gets 401 before anything else is looked at (the
+ * method, the helper): an unauthenticated caller learns nothing but that the endpoint exists.
  */
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
 
@@ -26,6 +29,8 @@ export interface QueryEndpointOptions {
   describe: string;
   /** Queries running at once; further requests get 503. Default 2. */
   maxConcurrent?: number;
+  /** Bearer token every request must carry (QUERY_TOKEN); unset: no authentication (loopback only, lib/config.ts). */
+  token?: string;
 }
 
 export function queryEndpoint(client: ClickHouseClient, opts: QueryEndpointOptions): RouteHandler {
@@ -38,6 +43,11 @@ export function queryEndpoint(client: ClickHouseClient, opts: QueryEndpointOptio
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://worker');
     if (url.pathname !== '/query' && !url.pathname.startsWith('/query/')) return false;
+    if (opts.token !== undefined && !bearerTokenMatches(req, opts.token)) {
+      res.setHeader('www-authenticate', 'Bearer realm="query"');
+      send(res, 401, { error: 'the query endpoint needs Authorization: Bearer <QUERY_TOKEN>' });
+      return true;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       send(res, 405, { error: `${req.method} not allowed: the query endpoint is read-only (GET)` });

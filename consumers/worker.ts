@@ -193,7 +193,7 @@ export class IngestWorker {
       },
       config.metrics.port,
       config.metrics.host,
-      config.metrics.queryEndpoint ? queryEndpoint(clickhouse, { describe: describeClickHouse(config.clickhouse) }) : undefined,
+      config.metrics.queryEndpoint ? queryEndpoint(clickhouse, { describe: describeClickHouse(config.clickhouse), token: config.metrics.queryToken }) : undefined,
     );
     worker.server = server;
     worker.metricsUrl = url;

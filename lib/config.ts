@@ -192,11 +192,18 @@ export const configSchema = z.strictObject({
     host: z.string().default('0.0.0.0'),
     /**
      * Serve the read-only query endpoint (GET /query/<helper>, consumers/query-endpoint.ts) on
-     * this port, so `npm run query` works while the worker owns the embedded engine. It runs
-     * only the named helpers, but it reads the data: turn it off where the metrics port is
-     * reachable by those who must not. Env QUERY_ENDPOINT.
+     * this port, so `npm run query` works while the worker owns the embedded engine. Off by
+     * default: it reads the data, and the metrics port is the one Prometheus (and so a whole
+     * monitoring namespace) can reach. `npm run demo` turns it on. Env QUERY_ENDPOINT.
      */
-    queryEndpoint: z.coerce.boolean().default(true),
+    queryEndpoint: z.coerce.boolean().default(false),
+    /**
+     * Bearer token the query endpoint requires (`Authorization: Bearer <token>`); /metrics,
+     * /healthz and /readyz stay open. Required when the endpoint listens beyond loopback
+     * (METRICS_HOST other than 127.0.0.1 / ::1 / localhost). At least 16 characters. Env
+     * QUERY_TOKEN (or QUERY_TOKEN_FILE); clients send the same variable.
+     */
+    queryToken: z.string().min(16, 'at least 16 characters').optional(),
     /** How often consumer lag and freshness are read. Env LAG_INTERVAL_MS. */
     lagIntervalMs: int(100).default(5_000),
     /** A partition with lag and no committed progress for this long counts as stuck. Env STUCK_AFTER_MS. */
@@ -277,6 +284,7 @@ export const ENV: Readonly<Record<string, [keyof Config, string]>> = {
   METRICS_PORT: ['metrics', 'port'],
   METRICS_HOST: ['metrics', 'host'],
   QUERY_ENDPOINT: ['metrics', 'queryEndpoint'],
+  QUERY_TOKEN: ['metrics', 'queryToken'],
   LAG_INTERVAL_MS: ['metrics', 'lagIntervalMs'],
   STUCK_AFTER_MS: ['metrics', 'stuckAfterMs'],
   READY_PROBE_INTERVAL_MS: ['metrics', 'readyProbeIntervalMs'],
@@ -289,7 +297,7 @@ export const ENV: Readonly<Record<string, [keyof Config, string]>> = {
  * Settings that may hold a secret: each is also read from a file, `${name}_FILE` (Docker and
  * Kubernetes secrets), and no error message ever echoes their values.
  */
-export const SECRET_ENV = [...KAFKA_SECRET_ENV, 'CLICKHOUSE_URL', 'CLICKHOUSE_PASSWORD', 'REDIS_URL', 'REDIS_PASSWORD'] as const;
+export const SECRET_ENV = [...KAFKA_SECRET_ENV, 'CLICKHOUSE_URL', 'CLICKHOUSE_PASSWORD', 'REDIS_URL', 'REDIS_PASSWORD', 'QUERY_TOKEN'] as const;
 
 /**
  * Prefixes of our settings. A variable under one of them that is neither a setting (ENV, or a
@@ -451,7 +459,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     for (const issue of parsed.error.issues) {
       const path = issue.path.join('.');
       // Zod quotes the received value in some messages; never for a setting that may hold a secret.
-      const secret = SECRET_ENV.some((n) => fromEnv.get(settingOf(path)) === n) || /password|url/i.test(path);
+      const secret = SECRET_ENV.some((n) => fromEnv.get(settingOf(path)) === n) || /password|url|token/i.test(path);
       problems.push(`${setting(path)}: ${issueMessage(issue.message, secret)}`);
     }
   } else {
@@ -471,6 +479,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) problems.push('CLICKHOUSE_TLS_CERT and CLICKHOUSE_TLS_KEY go together (a client certificate and its key)');
     if ((c.caCert || c.tlsCert) && !c.url?.startsWith('https://')) problems.push('CLICKHOUSE_CA_CERT / CLICKHOUSE_TLS_CERT need an https:// CLICKHOUSE_URL');
     if (parsed.data.redis.caCert && !parsed.data.redis.url.startsWith('rediss://')) problems.push('REDIS_CA_CERT needs a rediss:// REDIS_URL (TLS)');
+    const m = parsed.data.metrics;
+    // An unauthenticated reader of the data must not be one network hop away.
+    if (m.queryEndpoint && !m.queryToken && !isLoopback(m.host)) {
+      problems.push(`QUERY_ENDPOINT is true and METRICS_HOST is ${m.host}: set QUERY_TOKEN (the endpoint then requires it as a bearer token) or listen on 127.0.0.1`);
+    }
     problems.push(...crossFieldProblems(parsed.data, setting));
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -501,6 +514,11 @@ function crossFieldProblems(c: Config, setting: (path: string) => string): strin
   rule('consumer.heartbeatIntervalMs', '<', 'consumer.sessionTimeoutMs', 'a member that does not heartbeat within its session timeout is dropped from the group (keep it under a third)');
   rule('metrics.stuckAfterMs', '>', 'metrics.lagIntervalMs', 'lag is read every LAG_INTERVAL_MS, so a shorter stuck time would flag every partition with lag');
   return problems;
+}
+
+/** A host only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 function deepFreeze<T>(value: T): T {

@@ -38,7 +38,16 @@ if (!Number.isInteger(promPort) || promPort < 0 || promPort > 65_535) {
 let config: Readonly<Config>;
 try {
   // The live view and Prometheus show lag; read it every second, not every 5 s, unless told otherwise.
-  config = loadConfig(process.env, { consumer: { createTopics: true }, ...(process.env.LAG_INTERVAL_MS ? {} : { metrics: { lagIntervalMs: 1_000 } }) });
+  // The query endpoint is on (unless QUERY_ENDPOINT says otherwise), so `npm run query` works
+  // while the demo's worker owns the embedded engine; without a QUERY_TOKEN it may only listen
+  // on loopback, so the demo binds there unless METRICS_HOST is set.
+  const env = process.env;
+  const metrics = {
+    ...(env.LAG_INTERVAL_MS ? {} : { lagIntervalMs: 1_000 }),
+    ...(env.QUERY_ENDPOINT ? {} : { queryEndpoint: true }),
+    ...(env.METRICS_HOST ? {} : { host: '127.0.0.1' }),
+  };
+  config = loadConfig(env, { consumer: { createTopics: true }, metrics });
 } catch (err) {
   if (err instanceof ConfigError) {
     console.error(err.message);

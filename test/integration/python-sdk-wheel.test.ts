@@ -75,7 +75,7 @@ function clickhouseHttp(client: ClickHouseClient, seen: { sql: string; params: R
 }
 
 describe('Python SDK wheel in a fresh virtual environment runs the specification examples', () => {
-  const config = testConfig({ kafka: { topicPartitions: 1 } });
+  const config = testConfig({ kafka: { topicPartitions: 1 }, metrics: { queryEndpoint: true } });
   const tmp = mkdtempSync(join(tmpdir(), 'py-wheel-'));
   const venvPython = join(tmp, 'venv/bin/python');
   let worker: IngestWorker;

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NAMED_QUERIES } from '../../sql/query-registry.js';
+import { eventTypes } from '@kafka-clickhouse-ingest/producer/schemas';
 
 /**
  * Every command as an operator meets it on the first day, with no service running: `--help`, no
@@ -78,6 +79,22 @@ const commands: Record<string, { file: string; usage: string; cases: Case[] }> =
       { args: ['performance-p95', '--customer-id', 'acme', '--service-id', UUID, '--hours', '5'], code: 2, first: 'query: customerId must be a UUID, got "acme"; see --help' },
       { args: ['performance-p95', '--customer-id', UUID, '--service-id', UUID, '--hours', '-5'], code: 2, first: 'query: --hours needs a value (for a value starting with "-", write --hours=-…); see --help' },
       { args: ['performance-p95', '--customer-id', UUID, '--service-id', UUID, '--hours=-5'], code: 2, first: 'query: hours must be a finite number greater than 0 and at most 87840, got -5; see --help' },
+    ],
+  },
+  topics: {
+    file: 'cli/topics.ts',
+    usage: 'usage: npm run topics -- create [--partitions <n>] [--replication-factor <n>] [--retention-hours <h>|forever] [--event-types all|<a,b>] [--dry-run]',
+    cases: [
+      { args: [], code: 2, first: 'topics: missing subcommand (create); see --help' },
+      { args: ['delete'], code: 2, first: 'topics: unknown subcommand "delete" (known: create); see --help' },
+      { args: ['create', '--partitions', '0'], code: 2, first: 'topics: --partitions must be a whole number from 1 to 10000, got "0"; see --help' },
+      { args: ['create', '--replication-factor', 'three'], code: 2, first: 'topics: --replication-factor must be a whole number from 1 to 10, got "three"; see --help' },
+      { args: ['create', '--retention-hours', '0'], code: 2, first: 'topics: --retention-hours must be a number of hours above 0 (or "forever"), got "0"; see --help' },
+      { args: ['create', '--event-types', 'cost_metrics,nope'], code: 2, first: `topics: unknown event type(s) nope; known: ${eventTypes.map((t) => t.name).join(', ')}; see --help` },
+      // Checked before connecting: nothing listens at 127.0.0.1:1, yet the error is the argument's
+      // (an unreachable broker is test/integration/topics-cli.test.ts's: kafkajs retries take longer than 5 s).
+      { args: ['create', '--bogus'], env: { KAFKA_BROKERS: '127.0.0.1:1' }, code: 2, first: 'topics: unknown option --bogus; see --help' },
+      { args: ['create', '--dry-run', '--event-types', 'llm_logs'], code: 0, first: 'would create  ingest.llm_logs (when missing)' },
     ],
   },
   dlq: {

@@ -193,6 +193,29 @@ def test_worker_errors_are_named(serve):
         Client(WorkerEndpoint("http://127.0.0.1:1")).query_quality_trends(CUSTOMER, SERVICE, 1)
 
 
+def test_worker_token_is_sent_as_bearer_and_kept_out_of_errors(serve, tmp_path):
+    token = "a-query-token-of-32-characters-x"
+
+    def reply(method, path, query, body, headers):
+        if headers.get("Authorization") != f"Bearer {token}":
+            return 401, b'{"error":"the query endpoint needs Authorization: Bearer <QUERY_TOKEN>"}'
+        return 200, json.dumps({"helper": path, "clickhouse": "x", "result": {"p95_latency_ms": 1.0}}).encode()
+
+    server = serve(reply)
+    secret = tmp_path / "token"
+    secret.write_text(token + "\n")
+    client = Client(backend_from_env({"QUERY_WORKER_URL": server.url, "QUERY_TOKEN_FILE": str(secret)}))
+    assert client.query_performance_p95(CUSTOMER, SERVICE, hours=1) == {"p95_latency_ms": 1.0}
+    assert server.requests[-1][4]["Authorization"] == f"Bearer {token}"
+    assert token not in repr(client._queries)
+    with pytest.raises(QueryError, match="HTTP 401.*set QUERY_TOKEN") as info:
+        Client(backend_from_env({"QUERY_WORKER_URL": server.url})).query_performance_p95(CUSTOMER, SERVICE, hours=1)
+    wrong = "wrong-token-value-1234"
+    with pytest.raises(QueryError, match="QUERY_TOKEN is not the worker's token") as info:
+        Client(backend_from_env({"QUERY_WORKER_URL": server.url, "QUERY_TOKEN": wrong})).query_performance_p95(CUSTOMER, SERVICE, hours=1)
+    assert wrong not in str(info.value)
+
+
 def test_backend_from_env_order_and_bad_settings(tmp_path):
     secret = tmp_path / "url"
     secret.write_text("https://bob:pw@ch.example:8443/analytics\n")

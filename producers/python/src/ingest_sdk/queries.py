@@ -9,7 +9,9 @@ Two ways to reach the data, chosen by the settings:
 - otherwise: a running worker's read-only query endpoint (consumers/query-endpoint.ts) at
   ``QUERY_WORKER_URL``, else ``http://127.0.0.1:<METRICS_PORT, default 9464>``; it runs the
   same helpers with the values bound by the worker. (The embedded chDB engine belongs to the
-  worker process, so this is how to read it while the worker runs.)
+  worker process, so this is how to read it while the worker runs.) A worker with
+  ``QUERY_TOKEN`` set requires it as a bearer token: the same ``QUERY_TOKEN`` (or
+  ``QUERY_TOKEN_FILE``) here is sent with every request, and never appears in an error.
 
 Both return the shapes the specification prints: ``query_cost_hourly`` and
 ``query_quality_trends`` a list of dicts (one per hour, oldest first, ``hour`` a UTC datetime),
@@ -276,6 +278,8 @@ class WorkerEndpoint:
 
     url: str
     timeout_s: float = 30.0
+    #: The worker's QUERY_TOKEN, sent as ``Authorization: Bearer``; kept out of repr and errors.
+    token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         p = urllib.parse.urlsplit(self.url)
@@ -288,7 +292,9 @@ class WorkerEndpoint:
 
     def _get(self, path: str) -> Any:
         try:
-            with urllib.request.urlopen(f"{self.url}{path}", timeout=self.timeout_s) as res:
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            request = urllib.request.Request(f"{self.url}{path}", headers=headers)
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as res:
                 return json.loads(res.read().decode("utf-8"))
         except urllib.error.HTTPError as err:
             try:
@@ -296,6 +302,8 @@ class WorkerEndpoint:
             except ValueError:
                 detail = ""
             hint = " (is QUERY_ENDPOINT false on that worker?)" if err.code == 404 and not detail else ""
+            if err.code == 401:
+                hint = " (set QUERY_TOKEN to the worker's token)" if not self.token else " (QUERY_TOKEN is not the worker's token)"
             raise QueryError(f"{self.where()}: HTTP {err.code}: {detail}{hint}") from None
         except (urllib.error.URLError, OSError, ValueError) as err:
             reason = getattr(err, "reason", err)
@@ -340,7 +348,8 @@ def backend_from_env(
     timeout_s: float = 30.0,
 ) -> ClickHouseHttp | WorkerEndpoint:
     """The query side: ``clickhouse_url`` / CLICKHOUSE_URL (…_FILE) first, else ``worker_url`` /
-    QUERY_WORKER_URL, else the worker at http://127.0.0.1:<METRICS_PORT> (default 9464)."""
+    QUERY_WORKER_URL, else the worker at http://127.0.0.1:<METRICS_PORT> (default 9464), with
+    QUERY_TOKEN (…_FILE) as its bearer token when set."""
     env = os.environ if env is None else env
     url = clickhouse_url or _secret(env, "CLICKHOUSE_URL")
     if url:
@@ -358,7 +367,7 @@ def backend_from_env(
         if not re.fullmatch(r"[0-9]{1,5}", port) or not 0 < int(port) < 65536:
             raise ValueError(f"METRICS_PORT must be a port from 1 to 65535 to find the worker's query endpoint, got {port!r} (or set QUERY_WORKER_URL)")
         worker = f"http://127.0.0.1:{port}"
-    return WorkerEndpoint(worker, timeout_s=timeout_s)
+    return WorkerEndpoint(worker, timeout_s=timeout_s, token=_secret(env, "QUERY_TOKEN"))
 
 
 def _nan_for_none(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,27 @@
 #   bash scripts/demo.sh --once      prints the report, checks Prometheus, and exits
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# Arguments first: --help and a bad argument answer before anything is installed or started.
+usage='usage: bash scripts/demo.sh [--once] [--per-type]
+  (no option)  start Kafka, Redis, a worker, demo events and Prometheus; a live view until Ctrl-C
+  --per-type   the live view shows each event type too
+  --once       print the report, check Prometheus, and exit
+  -h, --help   this text
+exit codes:
+  0  stopped by Ctrl-C or SIGTERM; with --once, every event landed and Prometheus saw the lag
+  1  a service, the worker or a check failed (the reason on stderr)
+  2  bad arguments'
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help) echo "$usage"; exit 0 ;;
+  esac
+done
+for arg in "$@"; do
+  case "$arg" in
+    --once|--per-type) ;;
+    *) echo "demo: unknown argument $arg; see --help" >&2; exit 2 ;;
+  esac
+done
 . scripts/env.sh
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   # npm install, not npm ci: see scripts/test.sh.

@@ -148,3 +148,29 @@ describe.sequential('commands explain themselves (no service running, a fresh em
     }, 60_000);
   }
 });
+
+describe('the demo explains itself before it installs or starts anything', () => {
+  const demo = (args: string[]) => {
+    // Its own empty directory as the working directory: anything the script wrote would show there.
+    const cwd = mkdtempSync(join(tmpdir(), 'ingest-demo-args-'));
+    const started = Date.now();
+    const r = spawnSync('bash', [join(root, 'scripts/demo.sh'), ...args], { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, encoding: 'utf8', timeout: EXIT_TIME_MS, killSignal: 'SIGKILL' });
+    return { ...r, ms: Date.now() - started, files: readdirSync(cwd) };
+  };
+  it('--help prints its usage and exit codes; three bad arguments exit 2 with one line; nothing is started', () => {
+    const help = demo(['--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout.split('\n')[0]).toBe('usage: bash scripts/demo.sh [--once] [--per-type]');
+    expect(help.stdout).toMatch(/exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 /);
+    expect(help.stderr).toBe('');
+    for (const args of [['--bogus'], ['--once', 'now'], ['-x', '--per-type']]) {
+      const r = demo(args);
+      expect(r.error, `${args.join(' ')} ran within ${EXIT_TIME_MS} ms`).toBeUndefined();
+      expect(r.status, args.join(' ')).toBe(2);
+      const bad = args.find((a) => a !== '--once' && a !== '--per-type')!;
+      expect(r.stderr).toBe(`demo: unknown argument ${bad}; see --help\n`);
+      expect(r.stdout).toBe(''); // no "services: …" line: nothing was started
+      expect(r.files).toEqual([]);
+    }
+  }, 60_000);
+});

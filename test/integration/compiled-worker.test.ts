@@ -113,6 +113,8 @@ describe('the compiled worker on the embedded engine', () => {
     DLQ_QUEUE_PREFIX: config.deadLetter.queuePrefix,
     METRICS_PORT: '0',
     METRICS_HOST: '127.0.0.1',
+    // The query command reads through the worker's query endpoint (off by default; loopback here).
+    QUERY_ENDPOINT: 'true',
     BATCH_MAX_ROWS: '500',
     BATCH_MAX_WAIT_MS: '100',
   };

@@ -6,7 +6,7 @@ import type { Logger } from '../lib/logger.js';
 import { DurableWrites, inspectRedisPersistence, VolatileRedisError, type RedisDurability } from '../lib/redis.js';
 import { RetryAborted } from '../lib/retry.js';
 import type { WorkerMetrics } from '../lib/metrics.js';
-import { LetterHealBatcher, letterIdentity, LetterNotSettled, type PoisonReplayer } from './letter-healer.js';
+import { JOB_ID_UNSAFE, LetterHealBatcher, letterIdentity, LetterNotSettled, type PoisonReplayer } from './letter-healer.js';
 import { fromLetterRows } from './letter-rows.js';
 import { PoisonLimit } from './poison-limit.js';
 import type { InsertBatch } from './types.js';
@@ -130,7 +130,6 @@ interface BatchJobData extends FailedBatchLetter {
 }
 export type DeadLetterJob = Job<PoisonJobData | BatchJobData>;
 
-const JOB_ID_UNSAFE = /[^A-Za-z0-9._-]/g;
 /** Letters the retry worker of one process works on at once (the healer batches them). */
 const HEAL_CONCURRENCY = 256;
 export const queueName = (config: Pick<Config['deadLetter'], 'queuePrefix'>) => `${config.queuePrefix}-dead-letters`;

@@ -56,7 +56,8 @@ export class LetterNotSettled extends RetriableError {
   }
 }
 
-const JOB_ID_UNSAFE = /[^A-Za-z0-9._-]/g;
+/** Characters a BullMQ job id of ours may not hold (':' separates BullMQ's own keys). */
+export const JOB_ID_UNSAFE = /[^A-Za-z0-9._-]/g;
 
 /**
  * Identity of a poison letter: its coordinates and a hash of its data. The hash keeps a topic

@@ -105,8 +105,11 @@ export class ConsumerMember {
       // leaders and coordinator, within seconds (lib/kafka.ts consumerRetry).
       retry: consumerRetry(this.config.kafka.retryMaxMs),
       maxBytesPerPartition: 4 * 1024 * 1024,
-      // The fetch long-poll: it also bounds how long disconnect waits at shutdown.
-      maxWaitTimeInMs: 1_000,
+      // The fetch long-poll when there is nothing to fetch (and kafkajs's sleep while every
+      // partition is paused): it bounds how long kafkajs's leave waits at shutdown, which has
+      // to fit in the shutdown bound's reserve (leaveReserveMs). Short, as an idle member's
+      // extra fetches cost little.
+      maxWaitTimeInMs: LONG_POLL_MS,
     });
     this.consumer = consumer;
     this.pipeline = createPipeline({
@@ -372,7 +375,18 @@ export class ConsumerMember {
     }
   }
 
-  /** Stops fetching, flushes and commits what is buffered, then leaves the group. */
+  /**
+   * Stops fetching, flushes and commits what is buffered, then leaves the group, within
+   * `timeoutMs`: the flush gets the bound less a reserve for leaving (leaveReserveMs).
+   *
+   * The reserve is what makes a shutdown that runs out of time still leave. kafkajs leaves only
+   * once its fetch long-poll (maxWaitTimeInMs) and the batch it runs are over; when the flush
+   * took the whole bound, the process exited first and the group held the member's partitions
+   * until its session timed out, so the worker replacing it (a rolling upgrade) started a whole
+   * session late. (Leaving by an admin LeaveGroup of our own id instead is not safe: kafkajs's
+   * next heartbeat answers UNKNOWN_MEMBER_ID by joining again, as a member nobody runs.) What
+   * was not committed is read again by the next owner and re-formed under the same tokens.
+   */
   async stop(timeoutMs: number): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
@@ -382,7 +396,7 @@ export class ConsumerMember {
     if (!consumer) return;
     consumer.pause(Object.keys(this.assigned).map((topic) => ({ topic })));
     try {
-      await this.pipeline?.batch.join('shutdown', timeoutMs);
+      await this.pipeline?.batch.join('shutdown', timeoutMs - leaveReserveMs(timeoutMs));
     } finally {
       clearInterval(this.pollTimer);
       this.unsubscribe?.();
@@ -399,4 +413,16 @@ export class ConsumerMember {
     this.unsubscribe?.();
     await this.consumer?.disconnect().catch(() => undefined);
   }
+}
+
+/** kafkajs's fetch long-poll (maxWaitTimeInMs), see start(). */
+const LONG_POLL_MS = 250;
+
+/**
+ * The part of a shutdown bound kept for leaving the group: half of it, at most 2 s. kafkajs's
+ * leave waits for its fetch long-poll (LONG_POLL_MS), the batch it runs, then one round trip to
+ * the coordinator.
+ */
+export function leaveReserveMs(timeoutMs: number): number {
+  return Math.min(2_000, Math.floor(timeoutMs / 2));
 }

@@ -130,8 +130,13 @@ interface BatchJobData extends FailedBatchLetter {
 }
 export type DeadLetterJob = Job<PoisonJobData | BatchJobData>;
 
-/** Letters the retry worker of one process works on at once (the healer batches them). */
-const HEAL_CONCURRENCY = 256;
+/**
+ * Letters the retry worker of one process works on at once. The healer batches them, and a
+ * batch costs the same few round trips (one committed-offset read, one presence query, one
+ * insert per partition) whatever its size; with 256, a rolling upgrade's 10,000 letters took
+ * some 40 batches one after the other.
+ */
+const HEAL_CONCURRENCY = 2_048;
 export const queueName = (config: Pick<Config['deadLetter'], 'queuePrefix'>) => `${config.queuePrefix}-dead-letters`;
 
 /**
@@ -221,6 +226,8 @@ export class DeadLetterQueue implements DeadLetterSink {
   readonly limit: PoisonLimit;
   private retryWorker: Worker | undefined;
   private durable: Promise<DurableWrites> | undefined;
+  /** The depth gauges' refresh: one read in flight at most, and one more after it if asked meanwhile. */
+  private depthRefresh: { running: boolean; again: boolean } = { running: false, again: false };
   /** The bound's hash and total, and BullMQ's completed set (see LEDGER_ADD). */
   private readonly ledgerKeys: [string, string, string];
 
@@ -260,7 +267,7 @@ export class DeadLetterQueue implements DeadLetterSink {
     if (reserved === 2) return;
     if (reserved < 0) {
       this.metrics?.deadLetterRefused.inc({ bound: reserved === -1 ? 'letters' : 'bytes' });
-      void this.depth().catch(() => undefined);
+      this.refreshDepth();
       throw new DeadLetterQueueFull(
         `the dead-letter queue ${queueName(this.config)} is full (${reserved === -1 ? `deadLetter.maxLetters ${this.config.maxLetters} letters` : `deadLetter.maxBytes ${this.config.maxBytes} bytes`}): ${letter.topic}[${letter.partition}] waits at offset ${letter.offset} until letters land or are dropped (npm run dlq -- list)`,
       );
@@ -354,7 +361,7 @@ export class DeadLetterQueue implements DeadLetterSink {
       void this.release(String(job.id)).catch(() => undefined);
       this.metrics?.deadLetterRetried.inc({ outcome: 'ok' });
       if (job.data.replayed) this.metrics?.deadLetterReplayed.inc({ kind: job.name });
-      void this.depth().catch(() => undefined);
+      this.refreshDepth();
     });
     worker.on('failed', (job, err) => {
       this.metrics?.deadLetterRetried.inc({ outcome: err instanceof LetterNotSettled || err.name === 'LetterNotSettled' ? 'unsettled' : 'failed' });
@@ -363,12 +370,17 @@ export class DeadLetterQueue implements DeadLetterSink {
       if (exhausted) {
         this.metrics?.deadLetterDead.inc({ kind: job.name });
         this.log?.warn('dead letter at rest', { id: job.id, kind: job.name, reason: err.message });
-        void this.depth().catch(() => undefined);
+        this.refreshDepth();
       }
     });
     worker.on('error', (err) => this.log?.error('dead-letter retry worker error', { err }));
     // A process that died between a letter's completion and that second release left its slot taken.
     void this.reconcileBound().catch((err: unknown) => this.log?.warn('dead-letter bound reconciliation failed', { err: err as Error }));
+    // Letters resting between retries are tried now rather than when their backoff ends: a
+    // worker that starts may be the upgrade that can decode them (a rolling upgrade to a newer
+    // schema), and the letters the old workers retried in vain wait up to
+    // deadLetter.maxBackoffMs. A letter still not healable goes back to its backoff.
+    void this.queue.promoteJobs().catch((err: unknown) => this.log?.warn('could not retry the resting dead letters at start', { err: err as Error }));
     this.retryWorker = worker;
     return worker;
   }
@@ -417,6 +429,29 @@ export class DeadLetterQueue implements DeadLetterSink {
     this.metrics?.deadLetterBytes.set(Number(bytes ?? 0));
     this.metrics?.deadLetterUsage.set(Math.max(letters / this.config.maxLetters, Number(bytes ?? 0) / this.config.maxBytes));
     return depth;
+  }
+
+  /**
+   * Refreshes the depth gauges after letters changed state. A read costs seven Redis commands;
+   * one per completed letter made them most of the retry worker's Redis traffic while thousands
+   * of letters healed. Reads are coalesced: at most one in flight, and one more after it when
+   * letters changed meanwhile, so the gauges still end on the final state.
+   */
+  private refreshDepth(): void {
+    if (this.depthRefresh.running) {
+      this.depthRefresh.again = true;
+      return;
+    }
+    this.depthRefresh.running = true;
+    void this.depth()
+      .catch(() => undefined)
+      .finally(() => {
+        this.depthRefresh.running = false;
+        if (this.depthRefresh.again) {
+          this.depthRefresh.again = false;
+          this.refreshDepth();
+        }
+      });
   }
 
   /** Letters and bytes counted against the bound (deadLetter.maxLetters, deadLetter.maxBytes). */

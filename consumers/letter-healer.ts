@@ -273,7 +273,7 @@ export class LetterHealBatcher {
 
   constructor(
     private readonly replayer: PoisonReplayer,
-    private readonly options: { maxLetters: number; lingerMs: number } = { maxLetters: 500, lingerMs: 20 },
+    private readonly options: { maxLetters: number; lingerMs: number } = { maxLetters: 1_024, lingerMs: 20 },
   ) {}
 
   heal(data: PoisonJobData): Promise<HealResult> {

@@ -60,7 +60,8 @@ export class SchemaLookup {
    * entry, or the refusal when no event type has that record name or resolution is impossible.
    */
   learnRegistered(id: number, writerSchema: AvroRecordSchema): DecoderEntry | RefusedSchemaId {
-    const fullName = writerSchema.namespace ? `${writerSchema.namespace}.${writerSchema.name}` : writerSchema.name;
+    // A dotted name is already full (Avro spec, "Names"); avsc exports names that way.
+    const fullName = writerSchema.name.includes('.') || !writerSchema.namespace ? writerSchema.name : `${writerSchema.namespace}.${writerSchema.name}`;
     const type = this.eventTypes.find((t) => (t.schema.namespace ? `${t.schema.namespace}.${t.schema.name}` : t.schema.name) === fullName);
     let entry: DecoderEntry | RefusedSchemaId;
     if (!type) {

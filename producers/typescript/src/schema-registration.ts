@@ -1,0 +1,79 @@
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { registryErrorMessage } from './schema-registry-client.js';
+import type { EventType } from './schemas/event-type.js';
+import { confluentHeader } from './schemas/confluent-framing.js';
+
+/** The registry refused (or could not take) an event type's schema: the emit call fails with the registry's message. */
+export class SchemaRegistrationError extends Error {
+  override readonly name = 'SchemaRegistrationError';
+  constructor(
+    readonly eventType: string,
+    readonly subject: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * The producer's side of the Confluent wire format: each event type's schema registered under its
+ * topic's subject (`<topic>-value`, TopicNameStrategy, as Confluent's serializers do by default)
+ * at its first emit, then the 5-byte header with the schema id on every message. The registry
+ * answers a schema it has with the id it gave it, and checks a new one against the subject's
+ * compatibility level (an incompatible one is refused, with the registry's message).
+ */
+export class SchemaRegistration {
+  private readonly headers = new Map<string, Buffer>();
+  private readonly pending = new Map<string, Promise<Buffer>>();
+
+  constructor(private readonly client: SchemaRegistry) {}
+
+  /** The header of `topic`'s messages, once its schema is registered; synchronous for the hot path. */
+  cached(topic: string): Buffer | undefined {
+    return this.headers.get(topic);
+  }
+
+  /** Registers `type`'s schema under `topic`'s subject (once; concurrent calls share it); rejects with SchemaRegistrationError. */
+  header(topic: string, type: EventType): Promise<Buffer> {
+    const ready = this.headers.get(topic);
+    if (ready) return Promise.resolve(ready);
+    let pending = this.pending.get(topic);
+    if (!pending) {
+      const subject = `${topic}-value`;
+      pending = registerUnderSubject(this.client, subject, JSON.stringify(type.schema))
+        .then(
+          ({ id }) => {
+            const header = confluentHeader(id);
+            this.headers.set(topic, header);
+            return header;
+          },
+          (err: unknown) => {
+            throw new SchemaRegistrationError(type.name, subject, `${type.name}: the schema registry did not register its schema under subject ${subject}: ${registryErrorMessage(err)}`, { cause: err });
+          },
+        )
+        .finally(() => this.pending.delete(topic));
+      this.pending.set(topic, pending);
+    }
+    return pending;
+  }
+
+  /** Registrations under way (flush and close wait for the emit calls behind them). */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+}
+
+/**
+ * POST /subjects/{subject}/versions through the client's own API layer (its auth, TLS, retries
+ * and error mapping). Not its `register()`: that first compares the subject's own compatibility
+ * level with one the caller expects and refuses when they differ, and registries answer that
+ * question differently (Apicurio reports NONE for a subject without a rule of its own, while its
+ * global level applies). The registry checks compatibility itself when it registers, which is
+ * the check that matters; its refusal (409) comes back with its message.
+ */
+async function registerUnderSubject(client: SchemaRegistry, subject: string, schema: string): Promise<{ id: number }> {
+  const api = (client as unknown as { api: { Subject: { register(req: { subject: string; body: { schema: string } }): Promise<{ data(): { id: number } }> } } }).api;
+  const response = await api.Subject.register({ subject, body: { schema } });
+  return response.data();
+}

@@ -41,7 +41,7 @@ export class SchemaRegistration {
     let pending = this.pending.get(topic);
     if (!pending) {
       const subject = `${topic}-value`;
-      pending = registerUnderSubject(this.client, subject, JSON.stringify(type.schema))
+      pending = registerUnderSubject(this.client, subject, registrySchemaText(type.schema))
         .then(
           ({ id }) => {
             const header = confluentHeader(id);
@@ -62,6 +62,17 @@ export class SchemaRegistration {
   get inFlight(): number {
     return this.pending.size;
   }
+}
+
+/**
+ * The schema's JSON for the registry, with the string "{}" written as "\u007b}" (the same JSON
+ * value). Apicurio Registry 2.x rewrites `: "{}"` to `:{}` in a schema before detecting its type
+ * (its ccompat layer's removeQuotedBrackets), which breaks a string field whose default is "{}"
+ * (our JSON fields): it would refuse to register the schema, and to serve it by id. Any JSON
+ * reader, Confluent's registry included, reads the escaped form as the same schema.
+ */
+export function registrySchemaText(schema: unknown): string {
+  return JSON.stringify(schema).replace(/"\{\}"/g, '"\\u007b}"');
 }
 
 /**

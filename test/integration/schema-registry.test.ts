@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AvroDeserializer, AvroSerializer, SchemaRegistryClient, SerdeType } from '@confluentinc/schemaregistry';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
@@ -137,6 +139,65 @@ describe('our SDK in registry mode', () => {
     const byId = (a: Record<string, unknown>, b: Record<string, unknown>) => String(a.instance_id).localeCompare(String(b.instance_id));
     expect(read.sort(byId)).toEqual(expected.sort(byId));
   }, 120_000);
+});
+
+/** Every message of `topic`, read from the start with Confluent's AvroDeserializer (the registry's own reader). */
+async function readBackWithConfluent(brokers: string[], topic: string, n: number, groupId: string): Promise<{ records: Record<string, unknown>[]; firstBytes: number[] }> {
+  const deserializer = new AvroDeserializer(new SchemaRegistryClient({ baseURLs: [registryUrl] }), SerdeType.VALUE, {});
+  const consumer = new Kafka({ brokers, logLevel: logLevel.NOTHING }).consumer({ groupId });
+  const records: Record<string, unknown>[] = [];
+  const firstBytes = new Set<number>();
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        firstBytes.add(message.value![0]!);
+        records.push((await deserializer.deserialize(topic, message.value!)) as Record<string, unknown>);
+      },
+    });
+    await waitFor(`${n} messages read back from ${topic}`, async () => records.length >= n);
+  } finally {
+    await consumer.disconnect();
+  }
+  return { records, firstBytes: [...firstBytes] };
+}
+
+describe('the Python SDK in registry mode', () => {
+  const config = testConfig({ schemaRegistry: { url: registryUrl } }, uniqueId('sr'));
+  let worker: IngestWorker;
+
+  beforeAll(async () => {
+    worker = await IngestWorker.start(config);
+  }, 120_000);
+  afterAll(async () => {
+    await worker?.stop();
+  });
+
+  it('events land, and Confluent\'s AvroDeserializer reads them back field for field', async () => {
+    const t = Date.now() - 3_600_000;
+    const cost = costEvents(9, 0, t);
+    const llm = recentEvents('llm_logs', 6, 3).map((e, i) => ({ ...e, id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}` }));
+    const calls = [{ method: 'insert_cost_metrics', events: cost }, ...llm.map((kwargs) => ({ method: 'log_llm_interaction', kwargs }))];
+    const file = join(mkdtempSync(join(tmpdir(), 'py-sr-')), 'calls.json');
+    writeFileSync(file, JSON.stringify(calls));
+    const py = spawnSync(process.env.INGEST_PYTHON ?? '/usr/bin/python3', [join(root, 'producers/python/tests/produce_calls.py'), file], {
+      env: { ...process.env, KAFKA_BROKERS: config.kafka.brokers.join(','), KAFKA_TOPIC_PREFIX: config.kafka.topicPrefix, INGEST_PRODUCER_WIRE_FORMAT: 'confluent', SCHEMA_REGISTRY_URL: registryUrl },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(py.status, `python exited ${py.status}: ${py.stderr}`).toBe(0);
+    expect(JSON.parse(py.stdout.trim().split('\n').at(-1)!)).toEqual({ acknowledged: 15 });
+    await waitFor('9 cost rows', async () => (await countRows(worker.clickhouse, 'cost_metrics_ts')) === 9);
+    await waitFor('6 llm rows', async () => (await countRows(worker.clickhouse, 'llm_logs')) === 6);
+
+    const { records, firstBytes } = await readBackWithConfluent([...config.kafka.brokers], `${config.kafka.topicPrefix}cost_metrics`, 9, `${config.consumer.groupId}-reader`);
+    expect(firstBytes).toEqual([0]);
+    const byId = (a: Record<string, unknown>, b: Record<string, unknown>) => String(a.instance_id).localeCompare(String(b.instance_id));
+    expect(records.sort(byId)).toEqual(cost.map((e, i) => toEventRecord(costMetrics, e, i)).sort(byId));
+    const { records: llmRecords } = await readBackWithConfluent([...config.kafka.brokers], `${config.kafka.topicPrefix}llm_logs`, 6, `${config.consumer.groupId}-reader-llm`);
+    expect(llmRecords.map((r) => r.id).sort()).toEqual(llm.map((e) => e.id).sort());
+  }, 180_000);
 });
 
 /** Version 2 of the cost schema: a field added with a default (BACKWARD compatible). */

@@ -1,7 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, KAFKA_ENV, KAFKA_SECRET_ENV, KAFKA_SETTINGS, commaList, issueMessage, kafkaSecurityProblems } from '@kafka-clickhouse-ingest/producer/kafka-settings.js';
-import { REGISTRY_ENV, REGISTRY_SECRET_ENV, REGISTRY_SETTINGS, registryProblems } from '@kafka-clickhouse-ingest/producer/schema-registry-settings.js';
+import { REGISTRY_ENV, REGISTRY_SECRET_ENV, REGISTRY_SETTINGS, registryEnvName, registryProblems } from '@kafka-clickhouse-ingest/producer/schema-registry-settings.js';
 import { resolveSecretFiles } from './secrets.js';
 
 // The Kafka connection settings (brokers, client id, topic prefix, TLS and SASL) are the producer
@@ -499,7 +499,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) problems.push('CLICKHOUSE_TLS_CERT and CLICKHOUSE_TLS_KEY go together (a client certificate and its key)');
     if ((c.caCert || c.tlsCert) && !c.url?.startsWith('https://')) problems.push('CLICKHOUSE_CA_CERT / CLICKHOUSE_TLS_CERT need an https:// CLICKHOUSE_URL');
     if (parsed.data.redis.caCert && !parsed.data.redis.url.startsWith('rediss://')) problems.push('REDIS_CA_CERT needs a rediss:// REDIS_URL (TLS)');
-    problems.push(...registryProblems(parsed.data.schemaRegistry, (f) => setting(`schemaRegistry.${f}`)));
+    problems.push(...registryProblems(parsed.data.schemaRegistry, (f) => `schemaRegistry.${f} (env ${registryEnvName(f)})`));
     const m = parsed.data.metrics;
     // An unauthenticated reader of the data must not be one network hop away.
     if (m.queryEndpoint && !m.queryToken && !isLoopback(m.host)) {

@@ -1,5 +1,5 @@
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import { registryErrorMessage } from './schema-registry-client.js';
+import { registryErrorMessage, registryStatusOf } from './schema-registry-client.js';
 import type { EventType } from './schemas/event-type.js';
 import { confluentHeader } from './schemas/confluent-framing.js';
 
@@ -26,6 +26,8 @@ export class SchemaRegistrationError extends Error {
 export class SchemaRegistration {
   private readonly headers = new Map<string, Buffer>();
   private readonly pending = new Map<string, Promise<Buffer>>();
+  /** Registrations run one at a time: some registries (Apicurio's embedded store) fail concurrent ones. */
+  private last: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly client: SchemaRegistry) {}
 
@@ -41,7 +43,10 @@ export class SchemaRegistration {
     let pending = this.pending.get(topic);
     if (!pending) {
       const subject = `${topic}-value`;
-      pending = registerUnderSubject(this.client, subject, registrySchemaText(type.schema))
+      const text = registrySchemaText(type.schema);
+      pending = this.last
+        .catch(() => undefined)
+        .then(() => registerWithRetries(this.client, subject, text))
         .then(
           ({ id }) => {
             const header = confluentHeader(id);
@@ -54,6 +59,7 @@ export class SchemaRegistration {
         )
         .finally(() => this.pending.delete(topic));
       this.pending.set(topic, pending);
+      this.last = pending;
     }
     return pending;
   }
@@ -73,6 +79,25 @@ export class SchemaRegistration {
  */
 export function registrySchemaText(schema: unknown): string {
   return JSON.stringify(schema).replace(/"\{\}"/g, '"\\u007b}"');
+}
+
+/** Attempts of a registration that fails with a 5xx or no answer, 100 ms apart, doubling (about 3 s in all). */
+const REGISTER_ATTEMPTS = 5;
+
+/**
+ * Registers, trying again while the registry fails in a way that may pass (a 5xx, no answer).
+ * A 4xx (409 incompatible, 422 invalid, 401/403) is the registry's answer: no retry.
+ */
+async function registerWithRetries(client: SchemaRegistry, subject: string, schema: string): Promise<{ id: number }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await registerUnderSubject(client, subject, schema);
+    } catch (err) {
+      const status = registryStatusOf(err);
+      if (attempt >= REGISTER_ATTEMPTS || (status !== undefined && status < 500)) throw err;
+      await new Promise((r) => setTimeout(r, 100 * 2 ** (attempt - 1)));
+    }
+  }
 }
 
 /**

@@ -95,13 +95,33 @@ class ConfluentEncoder:
             header = self._headers.get(topic)
             if header is None:
                 try:
-                    schema_id = self._client.register_schema(subject, Schema(registry_schema_text(type_.schema), "AVRO"))
+                    schema_id = self._register(subject, Schema(registry_schema_text(type_.schema), "AVRO"))
                 except SchemaRegistryError as err:
                     raise SchemaRegistrationError(type_.name, subject, f"{type_.name}: the schema registry did not register its schema under subject {subject}: HTTP {err.http_status_code}: {err.error_message}") from None
                 except Exception as err:  # the registry unreachable (requests' errors)
                     raise SchemaRegistrationError(type_.name, subject, f"{type_.name}: the schema registry did not register its schema under subject {subject}: {type(err).__name__}: {err}") from None
                 header = self._headers[topic] = confluent_header(schema_id)
         return header
+
+    def _register(self, subject: str, schema: Any) -> int:
+        """Registers, trying again (5 attempts, 100 ms doubling) while the registry answers 5xx or not
+        at all; a 4xx (409 incompatible, 401) is its answer. Some registries (Apicurio's embedded
+        store) fail concurrent registrations from two producers with a 500."""
+        import time
+
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+        for attempt in range(1, 6):
+            try:
+                return int(self._client.register_schema(subject, schema))
+            except SchemaRegistryError as err:
+                if attempt == 5 or (err.http_status_code or 0) < 500:
+                    raise
+            except Exception:
+                if attempt == 5:
+                    raise
+            time.sleep(0.1 * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
 
     def encode(self, type_: EventType, header: bytes, record: dict[str, Any]) -> bytes:
         write = self._writers.get(type_.name)

@@ -22,11 +22,9 @@ export function decodeMessage(lookup: SchemaLookup, expected: EventType, value: 
   if (value === null) throw new PoisonError('undecodable', 'message has no value (tombstone)');
   const fingerprint = readFingerprint(value);
   let entry: DecoderEntry | undefined;
-  let writer: string;
   if (fingerprint !== null) {
     entry = lookup.get(fingerprint);
     if (!entry) throw new PoisonError('unknown_fingerprint', `no known writer schema has fingerprint ${fingerprint}`);
-    writer = `schema ${fingerprint}`;
   } else {
     // Confluent framing (00 | schema id | datum): the consumer resolved its id through the
     // registry before this message was submitted (consumers/schema-registry.ts).
@@ -36,7 +34,6 @@ export function decodeMessage(lookup: SchemaLookup, expected: EventType, value: 
     if (registered === undefined) throw new PoisonError('unknown_schema_id', `schema id ${id}: Confluent framing, and this worker has no schema registry (set SCHEMA_REGISTRY_URL)`);
     if ('refused' in registered) throw new PoisonError('unknown_schema_id', registered.refused);
     entry = registered;
-    writer = `schema id ${id}`;
   }
   if (entry.eventType !== expected) {
     throw new PoisonError('invalid_value', `a ${entry.eventType.name} event on the topic of ${expected.name}`);
@@ -45,6 +42,7 @@ export function decodeMessage(lookup: SchemaLookup, expected: EventType, value: 
   try {
     record = entry.decode(value);
   } catch (err) {
+    const writer = fingerprint !== null ? `schema ${fingerprint}` : `schema id ${readSchemaId(value)}`;
     throw new PoisonError('undecodable', `Avro datum does not match ${writer}: ${(err as Error).message}`, { cause: err });
   }
   try {

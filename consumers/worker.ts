@@ -159,7 +159,7 @@ export class IngestWorker {
       await memberRemover.close();
       await records.close();
     };
-    const readCommitted: CommittedOffsetReader = committedOffsetReader({ clickhouse, admin, records, lookup }, config.consumer.groupId, typeOfTopic, log);
+    const readCommitted: CommittedOffsetReader = committedOffsetReader({ clickhouse, admin, records, lookup, registry }, config.consumer.groupId, typeOfTopic, log);
     for (let i = 0; i < config.consumer.concurrency; i++) {
       const member = new ConsumerMember(
         i,

@@ -44,6 +44,8 @@ export class RegistrySchemas {
     private readonly client: SchemaRegistry,
     private readonly lookup: SchemaLookup,
     private readonly log: Logger,
+    /** ingest_schema_registry_lookups_total (lib/metrics.ts); unset in tests that do not count. */
+    private readonly lookups?: { inc(labels: { outcome: 'learned' | 'refused' | 'failed' }): void },
   ) {}
 
   /** The Confluent-framed ids among `values` that the lookup does not know yet; undefined when none (the common case). */
@@ -70,13 +72,16 @@ export class RegistrySchemas {
         if (registryStatusOf(err) === 404) {
           const why = `schema id ${id} is not in the schema registry (${registryErrorMessage(err)})`;
           this.lookup.refuseRegistered(id, why);
+          this.lookups?.inc({ outcome: 'refused' });
           this.log.warn('schema id unknown to the registry: its messages are dead-lettered', { schemaId: id, detail: why });
           continue;
         }
+        this.lookups?.inc({ outcome: 'failed' });
         throw new RetriableError(`schema registry lookup of schema id ${id} failed: ${registryErrorMessage(err)}`, { cause: err });
       }
       const avro = avroRecordOf(schema);
       const entry = avro ? this.lookup.learnRegistered(id, avro) : this.lookup.refuseRegistered(id, `schema id ${id} is not an Avro record schema`);
+      this.lookups?.inc({ outcome: 'refused' in entry ? 'refused' : 'learned' });
       if ('refused' in entry) this.log.warn('schema id refused: its messages are dead-lettered', { schemaId: id, detail: entry.refused });
       else this.log.info('learned a writer schema from the registry', { schemaId: id, eventType: entry.eventType.name });
     }

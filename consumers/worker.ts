@@ -85,7 +85,7 @@ export class IngestWorker {
     const lookup = new SchemaLookup(opts.eventTypes ?? allEventTypes);
     const metrics = createWorkerMetrics(opts.registry ?? new Registry(), { defaults: true });
     // First, before any connection: a registry that refuses our credentials stops the start.
-    const registry = await startRegistry(config, lookup, typeOfTopic, log);
+    const registry = await startRegistry(config, lookup, typeOfTopic, log, metrics);
 
     // Zero-valued series from the start, so rate() sees the first increase after a scrape.
     for (const [topic, type] of typeOfTopic) {
@@ -259,11 +259,11 @@ export class IngestWorker {
  * (exit 2); a registry that does not answer is a warning (single-object messages need none, and
  * Confluent-framed ones wait in Kafka).
  */
-async function startRegistry(config: Readonly<Config>, lookup: SchemaLookup, typeOfTopic: ReadonlyMap<string, EventType>, log: Logger): Promise<RegistrySchemas | undefined> {
+async function startRegistry(config: Readonly<Config>, lookup: SchemaLookup, typeOfTopic: ReadonlyMap<string, EventType>, log: Logger, metrics: WorkerMetrics): Promise<RegistrySchemas | undefined> {
   const settings = config.schemaRegistry;
   if (!settings.url) return undefined;
   const registryLog = log.child({ component: 'schema-registry' });
-  const registry = new RegistrySchemas(createRegistryClient({ ...settings, url: settings.url }, config.kafka.clientId), lookup, registryLog);
+  const registry = new RegistrySchemas(createRegistryClient({ ...settings, url: settings.url }, config.kafka.clientId), lookup, registryLog, metrics.registryLookups);
   let checks;
   try {
     checks = await registry.checkSubjects(typeOfTopic);

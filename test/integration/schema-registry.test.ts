@@ -294,8 +294,9 @@ describe('registry down, unknown ids and refused credentials', () => {
     } finally {
       await v2Producer.close();
     }
-    // The worker has asked for the new id and been cut off several times: it is waiting.
-    await waitFor('the worker retried the registry 3 times', async () => gateway.refused >= 3, 60_000);
+    // The worker has asked for the new id and been cut off three times: it is waiting.
+    await waitFor('3 failed registry lookups', async () => (await metricValue(worker, 'ingest_schema_registry_lookups_total', { outcome: 'failed' })) >= 3, 60_000);
+    expect(gateway.refused).toBeGreaterThanOrEqual(3);
     expect(await countRows(worker.clickhouse, 'cost_metrics_ts')).toBe(20);
     expect(await worker.deadLetters.depth()).toEqual({ retrying: 0, dead: 0 });
     expect(await metricValue(worker, 'ingest_poison_messages_total')).toBe(0);
@@ -322,6 +323,7 @@ describe('registry down, unknown ids and refused credentials', () => {
     expect(data.reason).toBe('unknown_schema_id');
     expect(data.detail).toMatch(/^schema id 2147483632 is not in the schema registry \(HTTP 404: /);
     expect(await metricValue(worker, 'ingest_poison_messages_total', { reason: 'unknown_schema_id' })).toBe(1);
+    expect(await metricValue(worker, 'ingest_schema_registry_lookups_total', { outcome: 'refused' })).toBe(1);
   }, 60_000);
 
   it('a registry that refuses the password stops the worker at start-up with a clear error, without the password', async () => {

@@ -205,6 +205,9 @@ export class ConsumerMember {
       const missing = registry.missingIds(messages);
       if (missing) {
         const key = tpKey(topic, partition);
+        // The group keeps hearing from us while the registry is slow (a lookup may take up to
+        // its timeout, longer than the session timeout).
+        const beat = setInterval(() => void heartbeat().catch(() => undefined), 1_000);
         try {
           await registry.resolve(missing);
           this.registryAttempts.delete(key);
@@ -212,6 +215,8 @@ export class ConsumerMember {
           if (!(err instanceof RetriableError)) throw err;
           this.waitForRegistry(topic, partition, pause, err);
           return;
+        } finally {
+          clearInterval(beat);
         }
         if (ledger.revoked || this.stopping) return;
       }

@@ -5,7 +5,7 @@ import type { AvroRecordSchema } from '@kafka-clickhouse-ingest/producer/schemas
 import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
 import { readSchemaId } from '@kafka-clickhouse-ingest/producer/schemas/confluent-framing.js';
 import type { SchemaLookup } from '@kafka-clickhouse-ingest/producer/schemas/schema-lookup.js';
-import { registryErrorMessage, registryStatusOf } from '@kafka-clickhouse-ingest/producer/schema-registry-client.js';
+import { registryErrorMessage, registryStatusOf, withRegistryTimeout } from '@kafka-clickhouse-ingest/producer/schema-registry-client.js';
 
 /** The registry refused the worker's credentials at start-up: fix the settings, not a retry. */
 export class RegistryAuthError extends Error {
@@ -67,7 +67,7 @@ export class RegistrySchemas {
       if (this.lookup.hasRegistered(id)) continue;
       let schema: unknown;
       try {
-        schema = await this.client.getSchema(id);
+        schema = await withRegistryTimeout(this.client.getSchema(id), `schema id ${id}`);
       } catch (err) {
         if (registryStatusOf(err) === 404) {
           const why = `schema id ${id} is not in the schema registry (${registryErrorMessage(err)})`;
@@ -100,7 +100,7 @@ export class RegistrySchemas {
       const check: SubjectCheck = { topic, subject };
       checks.push(check);
       try {
-        const id = await this.client.getLatestSchemaId(subject);
+        const id = await withRegistryTimeout(this.client.getLatestSchemaId(subject), `subject ${subject}`);
         check.latestId = id;
         await this.resolve([id]);
         const entry = this.lookup.getRegistered(id);

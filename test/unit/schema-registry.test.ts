@@ -13,6 +13,7 @@ import { SchemaLookup } from '@kafka-clickhouse-ingest/producer/schemas/schema-l
 import { encodeSingleObject, SingleObjectEncoder } from '@kafka-clickhouse-ingest/producer/schemas/wire-format.js';
 import { toEventRecord } from '@kafka-clickhouse-ingest/producer/schemas/validate-event.js';
 import { registrySchemaText } from '@kafka-clickhouse-ingest/producer/schema-registration.js';
+import { withRegistryTimeout } from '@kafka-clickhouse-ingest/producer/schema-registry-client.js';
 import avsc from 'avsc';
 import { costEvents } from '../helpers/cost-events.js';
 
@@ -120,6 +121,11 @@ describe('RegistrySchemas', () => {
     await expect(reg.resolve([1])).rejects.toThrow(RetriableError);
     await expect(reg.resolve([1])).rejects.toThrow('schema registry lookup of schema id 1 failed: connect ECONNREFUSED 127.0.0.1:1');
     expect(lookup.hasRegistered(1)).toBe(false);
+  });
+
+  it('a registry that accepts and never answers is given up after the timeout', async () => {
+    await expect(withRegistryTimeout(new Promise(() => undefined), 'schema id 7', 20)).rejects.toThrow('schema id 7: no answer from the schema registry within 20 ms');
+    await expect(withRegistryTimeout(Promise.resolve(3), 'x', 20)).resolves.toBe(3);
   });
 
   it('the start-up check reports each subject, and refused credentials throw RegistryAuthError', async () => {

@@ -1,5 +1,5 @@
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import { registryErrorMessage, registryStatusOf } from './schema-registry-client.js';
+import { registryErrorMessage, registryStatusOf, withRegistryTimeout } from './schema-registry-client.js';
 import type { EventType } from './schemas/event-type.js';
 import { confluentHeader } from './schemas/confluent-framing.js';
 
@@ -91,7 +91,7 @@ const REGISTER_ATTEMPTS = 5;
 async function registerWithRetries(client: SchemaRegistry, subject: string, schema: string): Promise<{ id: number }> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await registerUnderSubject(client, subject, schema);
+      return await withRegistryTimeout(registerUnderSubject(client, subject, schema), `registering under subject ${subject}`);
     } catch (err) {
       const status = registryStatusOf(err);
       if (attempt >= REGISTER_ATTEMPTS || (status !== undefined && status < 500)) throw err;

@@ -48,3 +48,16 @@ export function registryErrorMessage(err: unknown): string {
   if (status === 401 || status === 403) return `the schema registry refused our credentials (HTTP ${status}): ${text}`;
   return status !== undefined ? `HTTP ${status}: ${text}` : text;
 }
+
+/** A registry request's longest wait: the client sets none, and a registry that accepts and never answers would hold its caller for ever. */
+export const REGISTRY_TIMEOUT_MS = 10_000;
+
+/** `promise`, or a rejection naming `what` after `ms`. */
+export function withRegistryTimeout<T>(promise: Promise<T>, what: string, ms = REGISTRY_TIMEOUT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer from the schema registry within ${ms} ms`)), ms);
+    timer.unref?.();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

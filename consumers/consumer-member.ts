@@ -24,6 +24,9 @@ interface FetchedMessages {
 const MAX_FETCHED_BYTES = 8 * 1024 * 1024;
 /** Messages decoded before the event loop gets a turn. */
 const DECODE_SLICE = 4096;
+/** First and longest wait of a partition whose new schema ids the registry could not resolve. */
+const REGISTRY_RETRY_MS = 250;
+const REGISTRY_RETRY_MAX_MS = 5_000;
 
 /** Reads what Kafka holds for the group on one topic: committed offset and metadata per partition. */
 export type CommittedOffsetReader = (topic: string) => Promise<ReadonlyMap<number, CommittedOffset>>;
@@ -68,6 +71,12 @@ export class ConsumerMember {
   /** Committed offsets read this generation, one read per topic; replaced at every group join. */
   private committedReads = new Map<string, Promise<ReadonlyMap<number, CommittedOffset>>>();
   assigned: Record<string, number[]> = {};
+  /**
+   * Partitions waiting for the schema registry (a fetched batch has a schema id the registry
+   * could not resolve), with the timer that resumes each, and the failed attempts in a row.
+   */
+  private readonly registryWaits = new Map<string, NodeJS.Timeout>();
+  private readonly registryAttempts = new Map<string, number>();
   /** Removes our old member id from the group when kafkajs restarts us as a new member (crashed-member.ts). */
   private readonly crashedMember: CrashedMemberRemoval | undefined;
 
@@ -190,6 +199,31 @@ export class ConsumerMember {
       }
     }
     if (ledger.revoked || this.stopping) return;
+    // Schema ids of Confluent-framed messages are resolved before the batch is queued: the
+    // decode stage is synchronous. A registry failure leaves the batch unresolved in kafkajs
+    // and pauses the partition for a backoff: the same messages are fetched again then, and
+    // nothing is dead-lettered or committed meanwhile (Kafka is the buffer).
+    const registry = this.deps.registry;
+    if (registry) {
+      const missing = registry.missingIds(messages);
+      if (missing) {
+        const key = tpKey(topic, partition);
+        // The group keeps hearing from us while the registry is slow (a lookup may take up to
+        // its timeout, longer than the session timeout).
+        const beat = setInterval(() => void heartbeat().catch(() => undefined), 1_000);
+        try {
+          await registry.resolve(missing);
+          this.registryAttempts.delete(key);
+        } catch (err) {
+          if (!(err instanceof RetriableError)) throw err;
+          this.waitForRegistry(topic, partition, pause, err);
+          return;
+        } finally {
+          clearInterval(beat);
+        }
+        if (ledger.revoked || this.stopping) return;
+      }
+    }
     const first = Number(messages[0]!.offset);
     const last = Number(messages[messages.length - 1]!.offset);
     if (!ledger.fetched(first, last)) {
@@ -214,6 +248,29 @@ export class ConsumerMember {
       await heartbeat();
     }
     await heartbeat();
+  }
+
+  /** Pauses a partition whose schema ids the registry could not resolve, and resumes it after a doubling backoff. */
+  private waitForRegistry(topic: string, partition: number, pause: () => () => void, err: RetriableError): void {
+    const key = tpKey(topic, partition);
+    if (this.registryWaits.has(key) || this.stopping) return;
+    const attempt = (this.registryAttempts.get(key) ?? 0) + 1;
+    this.registryAttempts.set(key, attempt);
+    const waitMs = Math.min(REGISTRY_RETRY_MAX_MS, REGISTRY_RETRY_MS * 2 ** (attempt - 1));
+    this.deps.log.warn('schema registry unavailable: partition waits, its messages stay in Kafka', { topic, partition, attempt, retryInMs: waitMs, err: { name: err.name, message: err.message } });
+    const resume = pause();
+    this.registryWaits.set(
+      key,
+      setTimeout(() => {
+        this.registryWaits.delete(key);
+        if (!this.stopping) resume();
+      }, waitMs),
+    );
+  }
+
+  private clearRegistryWaits(): void {
+    for (const timer of this.registryWaits.values()) clearTimeout(timer);
+    this.registryWaits.clear();
   }
 
   /**
@@ -370,8 +427,10 @@ export class ConsumerMember {
       // Self-healing: a partition kafkajs still reports paused although we resumed it (a resume
       // racing an in-flight fetch) would otherwise never be fetched again.
       const consumer = this.consumer;
-      const stale = consumer?.paused().filter(({ topic, partitions }) => partitions.some((p) => !this.paused.has(tpKey(topic, p))));
-      if (consumer && stale && stale.length > 0) consumer.resume(stale.map(({ topic, partitions }) => ({ topic, partitions: partitions.filter((p) => !this.paused.has(tpKey(topic, p))) })));
+      // A partition waiting for the schema registry is paused on purpose (waitForRegistry).
+      const ours = (topic: string, p: number) => this.paused.has(tpKey(topic, p)) || this.registryWaits.has(tpKey(topic, p));
+      const stale = consumer?.paused().filter(({ topic, partitions }) => partitions.some((p) => !ours(topic, p)));
+      if (consumer && stale && stale.length > 0) consumer.resume(stale.map(({ topic, partitions }) => ({ topic, partitions: partitions.filter((p) => !ours(topic, p)) })));
     }
   }
 
@@ -391,6 +450,7 @@ export class ConsumerMember {
     if (this.stopping) return;
     this.stopping = true;
     this.crashedMember?.stop();
+    this.clearRegistryWaits();
     this.wakeRoomWaiter();
     const consumer = this.consumer;
     if (!consumer) return;
@@ -408,6 +468,7 @@ export class ConsumerMember {
   async abort(): Promise<void> {
     this.stopping = true;
     this.crashedMember?.stop();
+    this.clearRegistryWaits();
     this.wakeRoomWaiter();
     clearInterval(this.pollTimer);
     this.unsubscribe?.();

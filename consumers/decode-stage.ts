@@ -3,7 +3,8 @@ import type { Logger } from '../lib/logger.js';
 import type { WorkerMetrics } from '../lib/metrics.js';
 import { retryUntilDone } from '../lib/retry.js';
 import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
-import type { SchemaLookup } from '@kafka-clickhouse-ingest/producer/schemas/schema-lookup.js';
+import { readSchemaId } from '@kafka-clickhouse-ingest/producer/schemas/confluent-framing.js';
+import type { DecoderEntry, SchemaLookup } from '@kafka-clickhouse-ingest/producer/schemas/schema-lookup.js';
 import { checkEventRecord, EventValidationError } from '@kafka-clickhouse-ingest/producer/schemas/validate-event.js';
 import { readFingerprint } from '@kafka-clickhouse-ingest/producer/schemas/wire-format.js';
 import { avroToTsvFor } from './avro-to-tsv.js';
@@ -20,9 +21,20 @@ import { MessageRejected, type KafkaRecord } from './types.js';
 export function decodeMessage(lookup: SchemaLookup, expected: EventType, value: Buffer | null): Record<string, unknown> {
   if (value === null) throw new PoisonError('undecodable', 'message has no value (tombstone)');
   const fingerprint = readFingerprint(value);
-  if (fingerprint === null) throw new PoisonError('undecodable', 'not Avro single-object encoding (missing C3 01 header)');
-  const entry = lookup.get(fingerprint);
-  if (!entry) throw new PoisonError('unknown_fingerprint', `no known writer schema has fingerprint ${fingerprint}`);
+  let entry: DecoderEntry | undefined;
+  if (fingerprint !== null) {
+    entry = lookup.get(fingerprint);
+    if (!entry) throw new PoisonError('unknown_fingerprint', `no known writer schema has fingerprint ${fingerprint}`);
+  } else {
+    // Confluent framing (00 | schema id | datum): the consumer resolved its id through the
+    // registry before this message was submitted (consumers/schema-registry.ts).
+    const id = readSchemaId(value);
+    if (id === null) throw new PoisonError('undecodable', 'neither Avro single-object encoding (C3 01 header) nor Confluent framing (00 and a schema id)');
+    const registered = lookup.getRegistered(id);
+    if (registered === undefined) throw new PoisonError('unknown_schema_id', `schema id ${id}: Confluent framing, and this worker has no schema registry (set SCHEMA_REGISTRY_URL)`);
+    if ('refused' in registered) throw new PoisonError('unknown_schema_id', registered.refused);
+    entry = registered;
+  }
   if (entry.eventType !== expected) {
     throw new PoisonError('invalid_value', `a ${entry.eventType.name} event on the topic of ${expected.name}`);
   }
@@ -30,7 +42,8 @@ export function decodeMessage(lookup: SchemaLookup, expected: EventType, value: 
   try {
     record = entry.decode(value);
   } catch (err) {
-    throw new PoisonError('undecodable', `Avro datum does not match schema ${fingerprint}: ${(err as Error).message}`, { cause: err });
+    const writer = fingerprint !== null ? `schema ${fingerprint}` : `schema id ${readSchemaId(value)}`;
+    throw new PoisonError('undecodable', `Avro datum does not match ${writer}: ${(err as Error).message}`, { cause: err });
   }
   try {
     checkEventRecord(expected, record);

@@ -9,6 +9,7 @@ import type { DeadLetterSink } from './dead-letter-queue.js';
 import { DecodeStage } from './decode-stage.js';
 import type { RowInserter } from './clickhouse-inserter.js';
 import { InsertStage } from './insert-stage.js';
+import type { RegistrySchemas } from './schema-registry.js';
 import type { MemoryBudget, Semaphore } from './memory-budget.js';
 
 /**
@@ -38,6 +39,8 @@ import type { MemoryBudget, Semaphore } from './memory-budget.js';
 export interface PipelineDeps {
   config: Pick<Config, 'batch' | 'insert' | 'deadLetter'>;
   lookup: SchemaLookup;
+  /** Schema ids of Confluent-framed messages, resolved before their batch is decoded; unset without a registry. */
+  registry?: RegistrySchemas;
   typeOfTopic: ReadonlyMap<string, EventType>;
   insert: RowInserter;
   commit: OffsetCommitter;

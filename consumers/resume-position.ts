@@ -5,6 +5,7 @@ import type { Config } from '../lib/config.js';
 import { kafkaSecurity, platformaticSecurityOptions, type OAuthBearerProvider } from '../lib/kafka.js';
 import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
 import type { SchemaLookup } from '@kafka-clickhouse-ingest/producer/schemas/schema-lookup.js';
+import type { RegistrySchemas } from './schema-registry.js';
 import type { Logger } from '../lib/logger.js';
 import { decodeMessage } from './decode-stage.js';
 import type { CommittedOffset } from './partition-ledger.js';
@@ -80,6 +81,8 @@ export interface ResumeDeps {
   admin: Pick<Admin, 'fetchTopicOffsets'>;
   records: LogRecordReader;
   lookup: SchemaLookup;
+  /** Resolves a Confluent-framed record's schema id before it is decoded; its failure is retriable (thrown). */
+  registry?: RegistrySchemas;
 }
 
 export interface ResumeTarget {
@@ -121,6 +124,8 @@ export function resumeSources(deps: ResumeDeps, { topic, partition, eventType }:
     async storedRowIsLogRecord(offset) {
       const value = await deps.records.valueAt(topic, partition, offset);
       if (value === undefined) return false;
+      const missing = deps.registry?.missingIds([{ value }]);
+      if (missing) await deps.registry!.resolve(missing);
       let record: Record<string, unknown>;
       try {
         record = decodeMessage(deps.lookup, eventType, value);

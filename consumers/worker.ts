@@ -29,6 +29,8 @@ import { clickHouseInserter, recordInserter, type RowInserter } from './clickhou
 import { LagMonitor } from './lag-monitor.js';
 import { MemoryBudget, Semaphore } from './memory-budget.js';
 import { committedOffsetReader, platformaticRecordReader } from './resume-position.js';
+import { RegistryAuthError, RegistrySchemas } from './schema-registry.js';
+import { createRegistryClient } from '@kafka-clickhouse-ingest/producer/schema-registry-client.js';
 
 export interface WorkerOptions {
   /** Event types known to this worker (default: all of schemas/). Tests pass older sets to play an old worker. */
@@ -82,6 +84,8 @@ export class IngestWorker {
     const typeOfTopic = new Map(types.map((t) => [topicName(config.kafka, t.name), t] as const));
     const lookup = new SchemaLookup(opts.eventTypes ?? allEventTypes);
     const metrics = createWorkerMetrics(opts.registry ?? new Registry(), { defaults: true });
+    // First, before any connection: a registry that refuses our credentials stops the start.
+    const registry = await startRegistry(config, lookup, typeOfTopic, log, metrics);
 
     // Zero-valued series from the start, so rate() sees the first increase after a scrape.
     for (const [topic, type] of typeOfTopic) {
@@ -155,13 +159,13 @@ export class IngestWorker {
       await memberRemover.close();
       await records.close();
     };
-    const readCommitted: CommittedOffsetReader = committedOffsetReader({ clickhouse, admin, records, lookup }, config.consumer.groupId, typeOfTopic, log);
+    const readCommitted: CommittedOffsetReader = committedOffsetReader({ clickhouse, admin, records, lookup, registry }, config.consumer.groupId, typeOfTopic, log);
     for (let i = 0; i < config.consumer.concurrency; i++) {
       const member = new ConsumerMember(
         i,
         kafka,
         config,
-        { config, lookup, typeOfTopic, insert, deadLetters, budget, limiter, metrics, log: log.child({ member: i }) },
+        { config, lookup, registry, typeOfTopic, insert, deadLetters, budget, limiter, metrics, log: log.child({ member: i }) },
         (err) => worker.die(err),
         opts.wrapCommitter,
         readCommitted,
@@ -246,6 +250,35 @@ export class IngestWorker {
       await this.clickhouse.close().catch(() => undefined);
     }
   }
+}
+
+/**
+ * The registry lookup of Confluent-framed messages, when SCHEMA_REGISTRY_URL is set, after the
+ * start-up check: each topic's subject and whether the registry's latest schema resolves into
+ * the event type's reader schema, one log line per subject. Refused credentials are a ConfigError
+ * (exit 2); a registry that does not answer is a warning (single-object messages need none, and
+ * Confluent-framed ones wait in Kafka).
+ */
+async function startRegistry(config: Readonly<Config>, lookup: SchemaLookup, typeOfTopic: ReadonlyMap<string, EventType>, log: Logger, metrics: WorkerMetrics): Promise<RegistrySchemas | undefined> {
+  const settings = config.schemaRegistry;
+  if (!settings.url) return undefined;
+  const registryLog = log.child({ component: 'schema-registry' });
+  const registry = new RegistrySchemas(createRegistryClient({ ...settings, url: settings.url }, config.kafka.clientId), lookup, registryLog, metrics.registryLookups);
+  let checks;
+  try {
+    checks = await registry.checkSubjects(typeOfTopic);
+  } catch (err) {
+    if (!(err instanceof RegistryAuthError)) throw err;
+    const how = settings.token ? 'SCHEMA_REGISTRY_TOKEN' : settings.username ? 'SCHEMA_REGISTRY_USERNAME / SCHEMA_REGISTRY_PASSWORD' : 'no credentials (SCHEMA_REGISTRY_USERNAME / SCHEMA_REGISTRY_PASSWORD or SCHEMA_REGISTRY_TOKEN)';
+    throw new ConfigError(`schema registry ${settings.url}: ${err.message}; check ${how}`);
+  }
+  for (const c of checks) {
+    const fields = { subject: c.subject, topic: c.topic, latestSchemaId: c.latestId, resolvable: c.resolvable, problem: c.problem };
+    if (c.resolvable === false) registryLog.warn('schema registry subject: its latest schema is not one this worker can read', fields);
+    else if (c.problem && c.latestId === undefined && !c.problem.startsWith('no schema')) registryLog.warn('schema registry subject not checked', fields);
+    else registryLog.info('schema registry subject read by this worker', fields);
+  }
+  return registry;
 }
 
 export function selectEventTypes(selection: Config['consumer']['eventTypes'], known: readonly EventType[]): EventType[] {

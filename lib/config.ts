@@ -1,6 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, KAFKA_ENV, KAFKA_SECRET_ENV, KAFKA_SETTINGS, commaList, issueMessage, kafkaSecurityProblems } from '@kafka-clickhouse-ingest/producer/kafka-settings.js';
+import { REGISTRY_ENV, REGISTRY_SECRET_ENV, REGISTRY_SETTINGS, registryEnvName, registryProblems } from '@kafka-clickhouse-ingest/producer/schema-registry-settings.js';
 import { resolveSecretFiles } from './secrets.js';
 
 // The Kafka connection settings (brokers, client id, topic prefix, TLS and SASL) are the producer
@@ -75,6 +76,21 @@ export const configSchema = z.strictObject({
     /** With a cluster: local tables on every shard plus Distributed tables over them. Env CLICKHOUSE_SHARDING. */
     sharding: z.coerce.boolean().optional(),
   }).refine((c) => !c.sharding || c.cluster, { message: 'sharding needs a cluster (CLICKHOUSE_CLUSTER)', path: ['sharding'] }),
+  schemaRegistry: z.strictObject({
+    /**
+     * Base URL of the schema registry's Confluent-compatible API, for Confluent-framed messages
+     * (docs/schema-registry.md). Unset: no registry; single-object messages need none. Env SCHEMA_REGISTRY_URL.
+     */
+    url: REGISTRY_SETTINGS.url.optional(),
+    /** Basic auth user. Env SCHEMA_REGISTRY_USERNAME (or SCHEMA_REGISTRY_USERNAME_FILE). */
+    username: REGISTRY_SETTINGS.username,
+    /** Secret: basic auth password. Env SCHEMA_REGISTRY_PASSWORD (or SCHEMA_REGISTRY_PASSWORD_FILE). */
+    password: REGISTRY_SETTINGS.password,
+    /** Secret: bearer token, instead of basic auth. Env SCHEMA_REGISTRY_TOKEN (or SCHEMA_REGISTRY_TOKEN_FILE). */
+    token: REGISTRY_SETTINGS.token,
+    /** PEM CA file an https:// registry's certificate must chain to; unset: the system CAs. Env SCHEMA_REGISTRY_CA_CERT. */
+    caCert: REGISTRY_SETTINGS.caCert,
+  }),
   redis: z.strictObject({
     /**
      * Env REDIS_URL. The default is the project's own Redis (scripts/services.sh, port
@@ -239,6 +255,8 @@ export const ENV: Readonly<Record<string, [keyof Config, string]>> = {
   KAFKA_REPLICATION_FACTOR: ['kafka', 'replicationFactor'],
   KAFKA_RETRY_MAX_MS: ['kafka', 'retryMaxMs'],
   KAFKA_CREATE_TOPICS: ['consumer', 'createTopics'],
+  // SCHEMA_REGISTRY_URL, _USERNAME, _PASSWORD, _TOKEN, _CA_CERT, as the producer package defines them.
+  ...Object.fromEntries(Object.entries(REGISTRY_ENV).map(([name, key]) => [name, ['schemaRegistry', key] as [keyof Config, string]])),
   CLICKHOUSE_URL: ['clickhouse', 'url'],
   CLICKHOUSE_DATABASE: ['clickhouse', 'database'],
   CHDB_PATH: ['clickhouse', 'dataPath'],
@@ -297,7 +315,7 @@ export const ENV: Readonly<Record<string, [keyof Config, string]>> = {
  * Settings that may hold a secret: each is also read from a file, `${name}_FILE` (Docker and
  * Kubernetes secrets), and no error message ever echoes their values.
  */
-export const SECRET_ENV = [...KAFKA_SECRET_ENV, 'CLICKHOUSE_URL', 'CLICKHOUSE_PASSWORD', 'REDIS_URL', 'REDIS_PASSWORD', 'QUERY_TOKEN'] as const;
+export const SECRET_ENV = [...KAFKA_SECRET_ENV, ...REGISTRY_SECRET_ENV, 'CLICKHOUSE_URL', 'CLICKHOUSE_PASSWORD', 'REDIS_URL', 'REDIS_PASSWORD', 'QUERY_TOKEN'] as const;
 
 /**
  * Prefixes of our settings. A variable under one of them that is neither a setting (ENV, or a
@@ -308,7 +326,7 @@ export const SECRET_ENV = [...KAFKA_SECRET_ENV, 'CLICKHOUSE_URL', 'CLICKHOUSE_PA
  * one would guess for a DLQ_ setting.
  */
 export const GUARDED_PREFIXES = [
-  'KAFKA_', 'CLICKHOUSE_', 'CHDB_', 'REDIS_', 'INGEST_', 'BATCH_', 'INSERT_', 'DLQ_', 'DEAD_LETTER_', 'METRICS_', 'QUERY_', 'SHUTDOWN_',
+  'KAFKA_', 'SCHEMA_REGISTRY_', 'CLICKHOUSE_', 'CHDB_', 'REDIS_', 'INGEST_', 'BATCH_', 'INSERT_', 'DLQ_', 'DEAD_LETTER_', 'METRICS_', 'QUERY_', 'SHUTDOWN_',
   'MAX_BUFFERED_', 'LLM_LOGS_', 'AGENT_ACTIONS_', 'LAG_INTERVAL_', 'STUCK_AFTER_', 'READY_PROBE_',
 ] as const;
 
@@ -338,6 +356,7 @@ const NOT_CONFIG_ENV: ReadonlySet<string> = new Set([
   // and scripts/test.sh's run of the SDK's tests with INGEST_PRODUCER_CLIENT=platformatic.
   'INGEST_PRODUCER_CLIENT',
   'INGEST_PRODUCER_COMPRESSION',
+  'INGEST_PRODUCER_WIRE_FORMAT',
   // The Python interpreter of the Python SDK's tests and benchmark.
   'INGEST_PYTHON',
   // The Python SDK's flush at interpreter exit (producers/python, ingest_sdk/exit_flush.py).
@@ -403,6 +422,7 @@ const FILE_SETTINGS: Record<string, string> = {
   'clickhouse.tlsCert': 'CLICKHOUSE_TLS_CERT',
   'clickhouse.tlsKey': 'CLICKHOUSE_TLS_KEY',
   'redis.caCert': 'REDIS_CA_CERT',
+  'schemaRegistry.caCert': 'SCHEMA_REGISTRY_CA_CERT',
 };
 
 const BOOL_ENV = new Set(['true', 'false', '1', '0']);
@@ -479,6 +499,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) problems.push('CLICKHOUSE_TLS_CERT and CLICKHOUSE_TLS_KEY go together (a client certificate and its key)');
     if ((c.caCert || c.tlsCert) && !c.url?.startsWith('https://')) problems.push('CLICKHOUSE_CA_CERT / CLICKHOUSE_TLS_CERT need an https:// CLICKHOUSE_URL');
     if (parsed.data.redis.caCert && !parsed.data.redis.url.startsWith('rediss://')) problems.push('REDIS_CA_CERT needs a rediss:// REDIS_URL (TLS)');
+    problems.push(...registryProblems(parsed.data.schemaRegistry, (f) => `schemaRegistry.${f} (env ${registryEnvName(f)})`));
     const m = parsed.data.metrics;
     // An unauthenticated reader of the data must not be one network hop away.
     if (m.queryEndpoint && !m.queryToken && !isLoopback(m.host)) {

@@ -20,7 +20,11 @@ export class RetriableError extends Error {
   }
 }
 
-export type PoisonReason = 'undecodable' | 'unknown_fingerprint' | 'invalid_value' | 'rejected_by_clickhouse';
+/**
+ * unknown_schema_id: a Confluent-framed message whose schema id the registry does not have, or
+ * whose schema no event type of the worker can read (consumers/schema-registry.ts).
+ */
+export type PoisonReason = 'undecodable' | 'unknown_fingerprint' | 'unknown_schema_id' | 'invalid_value' | 'rejected_by_clickhouse';
 
 export class PoisonError extends Error {
   override readonly name = 'PoisonError';

@@ -38,6 +38,7 @@ export function createWorkerMetrics(registry: Registry = new Registry(), opts: {
     flushes: new Counter({ name: 'ingest_flushes_total', help: 'Batches flushed, by what triggered the flush.', labelNames: ['table', 'reason'], registers: r }),
     insertErrors: new Counter({ name: 'ingest_insert_errors_total', help: 'Failed insert attempts, by failure kind (retriable, poison, fatal).', labelNames: ['table', 'kind'], registers: r }),
     offsetsCommitted: new Counter({ name: 'ingest_offset_commits_total', help: 'Offset commits after durable inserts.', labelNames: ['topic'], registers: r }),
+    registryLookups: new Counter({ name: 'ingest_schema_registry_lookups_total', help: 'Schema ids of Confluent-framed messages looked up in the schema registry, by outcome (learned; refused: an unknown_schema_id letter; failed: the registry did not answer, the partition waits).', labelNames: ['outcome'], registers: r }),
     poisonMessages: new Counter({ name: 'ingest_poison_messages_total', help: 'Messages dead-lettered as poison, by reason.', labelNames: ['topic', 'reason'], registers: r }),
     deadLetterEnqueued: new Counter({ name: 'ingest_dead_letter_enqueued_total', help: 'Jobs put on the dead-letter queues: failed batches to retry, poison messages to rest.', labelNames: ['kind'], registers: r }),
     deadLetterRetried: new Counter({ name: 'ingest_dead_letter_retried_total', help: 'Retry attempts of dead letters, by outcome (ok; failed; unsettled: the letter\'s offset is not committed yet, so it waits).', labelNames: ['outcome'], registers: r }),

@@ -25,9 +25,10 @@ import { redactUrl } from '../lib/secrets.js';
 
 const once = process.argv.includes('--once');
 const perType = process.argv.includes('--per-type');
-const unknownArgs = process.argv.slice(2).filter((a) => a !== '--once' && a !== '--per-type');
+// --registry is acted on by scripts/demo.sh (SCHEMA_REGISTRY_URL, INGEST_PRODUCER_WIRE_FORMAT).
+const unknownArgs = process.argv.slice(2).filter((a) => a !== '--once' && a !== '--per-type' && a !== '--registry');
 if (unknownArgs.length > 0) {
-  console.error(`demo: unknown argument(s) ${unknownArgs.join(' ')}; usage: scripts/demo.sh [--once] [--per-type]`);
+  console.error(`demo: unknown argument(s) ${unknownArgs.join(' ')}; usage: scripts/demo.sh [--once] [--per-type] [--registry]`);
   process.exit(2);
 }
 const promPort = Number(process.env.PROMETHEUS_PORT ?? 9090);
@@ -144,6 +145,7 @@ try {
 const opts = { brokers: [...config.kafka.brokers], topicPrefix: config.kafka.topicPrefix };
 const sdk = await IngestProducer.connect(opts);
 const logger = await EvolutionLogger.connect(opts);
+if (sdk.events.wireFormat === 'confluent') console.log(`wire format: Confluent (00 | schema id | Avro), schemas registered in ${config.schemaRegistry.url}`);
 const runId = `run_demo_${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}`;
 
 async function emitRound(): Promise<void> {

@@ -23,6 +23,9 @@ npm run -s build:sdk
 npx tsc -p tsconfig.json
 if [ "$mode" != unit ]; then
   bash scripts/services.sh start
+  # The schema registry of test/integration/schema-registry.test.ts (Apicurio, Confluent's API):
+  # built from Maven Central into .cache/registry the first time (about 2.5 minutes), then 6-10 s.
+  bash scripts/registry.sh start
   bash scripts/check-deploy.sh
   # The Python SDK's packages (Debian's, for /usr/bin/python3), before any test spawns Python.
   bash producers/python/run-tests.sh --deps

@@ -18,12 +18,13 @@ mode="${TEST_MODE:-all}"
 case "$mode" in unit|integration|all) ;; *) echo "TEST_MODE must be unit, integration or all; got '$mode'" >&2; exit 2 ;; esac
 
 # ensurepip (Debian's python3-venv): test/integration/python-sdk-wheel.test.ts installs the wheel into a fresh venv.
-if ! "$PYTHON" -c 'import confluent_kafka, avro, pytest, ensurepip' 2>/dev/null; then
+# requests: confluent_kafka.schema_registry's client (the SDK's wire_format "confluent").
+if ! "$PYTHON" -c 'import confluent_kafka, avro, pytest, ensurepip, requests' 2>/dev/null; then
   if [ "$PYTHON" = /usr/bin/python3 ] && command -v apt-get >/dev/null; then
-    echo "python-sdk: installing python3-confluent-kafka python3-avro python3-pytest python3-venv (apt)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-confluent-kafka python3-avro python3-pytest python3-venv >/dev/null
+    echo "python-sdk: installing python3-confluent-kafka python3-avro python3-pytest python3-venv python3-requests (apt)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-confluent-kafka python3-avro python3-pytest python3-venv python3-requests >/dev/null
   else
-    echo "python-sdk: $PYTHON lacks confluent_kafka, avro, pytest or venv's ensurepip: pip install './producers/python[test]'" >&2
+    echo "python-sdk: $PYTHON lacks confluent_kafka, avro, pytest, requests or venv's ensurepip: pip install './producers/python[test]'" >&2
     exit 1
   fi
 fi

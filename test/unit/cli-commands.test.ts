@@ -160,7 +160,7 @@ describe('the demo explains itself before it installs or starts anything', () =>
   it('--help prints its usage and exit codes; three bad arguments exit 2 with one line; nothing is started', () => {
     const help = demo(['--help']);
     expect(help.status).toBe(0);
-    expect(help.stdout.split('\n')[0]).toBe('usage: bash scripts/demo.sh [--once] [--per-type]');
+    expect(help.stdout.split('\n')[0]).toBe('usage: bash scripts/demo.sh [--once] [--per-type] [--registry]');
     expect(help.stdout).toMatch(/exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 /);
     expect(help.stderr).toBe('');
     for (const args of [['--bogus'], ['--once', 'now'], ['-x', '--per-type']]) {

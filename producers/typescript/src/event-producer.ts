@@ -6,6 +6,9 @@ import { ConfigError, KAFKA_ENV, KAFKA_SECURITY_ENV, KAFKA_SETTINGS, kafkaSettin
 import { createProducerMetrics, type MetricRegistry, type ProducerMetrics } from './producer-metrics.js';
 import type { EventInput, EventType } from './schemas/event-type.js';
 import { SingleObjectEncoder } from './schemas/wire-format.js';
+import { createRegistryClient } from './schema-registry-client.js';
+import { SchemaRegistration } from './schema-registration.js';
+import { parseRegistrySettings, registryEnvName, registrySettingsFromEnv, type RegistrySettings } from './schema-registry-settings.js';
 import { EventValidationError, checkTimestampsPlausible, toEventRecord } from './schemas/validate-event.js';
 import { DeliveryError, isRetriableSendError } from './delivery-error.js';
 import { PRODUCER_CLIENTS, PartialSendError, connectTransport, type OutgoingMessage, type ProducerClient, type ProducerTransport } from './kafka-transport.js';
@@ -85,7 +88,30 @@ export interface ProducerOptions {
    * authentication, resolves to `{ value: token }` (MSK IAM: docs/security.md).
    */
   oauthBearerProvider?: OAuthBearerProvider;
+  /**
+   * How each event is framed on the topic (docs/schema-registry.md):
+   * - 'single-object' (default): Avro single-object encoding, C3 01 | schema fingerprint | datum;
+   *   needs no registry.
+   * - 'confluent': the Kafka ecosystem's framing, 00 | schema id | datum, with the event type's
+   *   schema registered in a schema registry under `<topic>-value` at its first emit (then its
+   *   id on every message), so registry deserializers (Confluent's, Apicurio's, ClickHouse's
+   *   AvroConfluent, Kafka Connect) read the topics. Needs `schemaRegistry` (or SCHEMA_REGISTRY_URL).
+   * Workers read both, message by message. When not given, INGEST_PRODUCER_WIRE_FORMAT decides.
+   */
+  wireFormat?: WireFormat;
+  /**
+   * The registry of wireFormat 'confluent': `{ url, username, password }` (basic auth) or
+   * `{ url, token }` (bearer), and `caCert` (a PEM file) for an https registry whose certificate
+   * the system CAs do not vouch for. Each field not given is read from its SCHEMA_REGISTRY_*
+   * variable (secrets also from `<NAME>_FILE`), as the workers read them. The registry checks
+   * each new schema against the subject's compatibility level (an incompatible one fails the emit
+   * call with a SchemaRegistrationError carrying the registry's message).
+   */
+  schemaRegistry?: Partial<RegistrySettings>;
 }
+
+export const WIRE_FORMATS = ['single-object', 'confluent'] as const;
+export type WireFormat = (typeof WIRE_FORMATS)[number];
 
 /** Kafka record framing per message (lengths, attributes, offset and time deltas), an upper bound for small records without headers. */
 const RECORD_FRAMING_BYTES = 20;
@@ -136,6 +162,8 @@ export class EventProducer {
   private readonly maxBlockMs: number;
   private readonly deliveryTimeoutMs: number;
   private readonly encoder = new SingleObjectEncoder();
+  /** Set with wireFormat 'confluent': each topic's schema id, registered at its first emit. */
+  private registration: SchemaRegistration | undefined;
   private removeExitHooks: (() => void) | undefined;
 
   private constructor(
@@ -167,6 +195,7 @@ export class EventProducer {
     const compression = opts.compression ?? compressionFromEnv(process.env.INGEST_PRODUCER_COMPRESSION);
     if (!KAFKA_CODECS.includes(compression)) throw new RangeError(`ProducerOptions.compression must be one of ${KAFKA_CODECS.join(', ')}, got ${String(compression)}`);
     const kafka = producerKafkaSettings(opts);
+    const registration = schemaRegistrationOf(opts);
     const transport = await connectTransport({
       client,
       brokers: kafka.brokers,
@@ -177,7 +206,14 @@ export class EventProducer {
       securityName: kafka.securityName,
       ...(opts.oauthBearerProvider ? { oauthBearerProvider: opts.oauthBearerProvider } : {}),
     });
-    return new EventProducer(transport, kafka.topicPrefix, kafka.brokers, opts);
+    const producer = new EventProducer(transport, kafka.topicPrefix, kafka.brokers, opts);
+    producer.registration = registration;
+    return producer;
+  }
+
+  /** How this producer frames its events (ProducerOptions.wireFormat). */
+  get wireFormat(): WireFormat {
+    return this.registration ? 'confluent' : 'single-object';
   }
 
   /**
@@ -193,6 +229,11 @@ export class EventProducer {
     if (this.closed) throw new Error('EventProducer is closed');
     if (!Array.isArray(events)) throw new EventValidationError(type.name, '(events)', `expected an array of events, got ${typeof events}`);
     const now = Date.now();
+    const topic = topicName({ topicPrefix: this.topicPrefix }, type.name);
+    // Confluent framing: the schema id, registered at the type's first emit (the registry's
+    // refusal rejects this call, and nothing of it is queued).
+    let header: Buffer | undefined;
+    if (this.registration) header = this.registration.cached(topic) ?? (await this.registration.header(topic, type));
     // Parts of at most maxBatchBytes each, so that a large call never makes a request (and a
     // partition's record batch) the broker refuses as too large.
     const parts: { messages: OutgoingMessage[]; bytes: number; size: number }[] = [];
@@ -201,7 +242,7 @@ export class EventProducer {
       for (let i = 0; i < events.length; i++) {
         const record = toEventRecord(type, events[i], i, now);
         checkTimestampsPlausible(type, record, i, now);
-        const value = this.encoder.encode(type.avroType, type.fingerprint, record);
+        const value = header ? this.encoder.encodeWithHeader(type.avroType, header, record) : this.encoder.encode(type.avroType, type.fingerprint, record);
         const key = String(record[type.partitionKey]);
         const size = value.length + Buffer.byteLength(key) + RECORD_FRAMING_BYTES;
         // One event larger than a request would be refused by the broker (MESSAGE_TOO_LARGE)
@@ -224,7 +265,6 @@ export class EventProducer {
     // Synchronous to the queue push when there is room: close() (and flush) right after an emit
     // call that was not awaited must find its events queued, not still on their way in.
     if (this.unackedBytes > this.maxBufferedBytes) await this.waitForRoom(type.name);
-    const topic = topicName({ topicPrefix: this.topicPrefix }, type.name);
     const acks = parts.map(
       (p) =>
         new Promise<void>((resolve, reject) => {
@@ -248,7 +288,7 @@ export class EventProducer {
    * for buffer room when flush starts (they get room as the queue drains, or reject after maxBlockMs).
    */
   async flush(): Promise<void> {
-    while (this.queue.length > 0 || this.sending || this.waiters.size > 0) {
+    while (this.queue.length > 0 || this.sending || this.waiters.size > 0 || (this.registration?.inFlight ?? 0) > 0) {
       this.kick();
       if (this.sending) await this.sending.catch(() => undefined);
       else await new Promise((r) => setImmediate(r));
@@ -450,6 +490,26 @@ export function producerKafkaSettings(opts: ProducerOptions, env: NodeJS.Process
   const securityName = (field: keyof KafkaSecurity) =>
     field in given ? `ProducerOptions.security.${field}` : (fromEnv.sources[field] ?? `${KAFKA_SECURITY_ENV[field]} (or ProducerOptions.security.${field})`);
   return { brokers, clientId, topicPrefix, security: { ...fromEnv.security, ...given }, securityName };
+}
+
+/** The schema registration of wireFormat 'confluent' (options, else INGEST_PRODUCER_WIRE_FORMAT and SCHEMA_REGISTRY_*); undefined for single-object. */
+function schemaRegistrationOf(opts: ProducerOptions, env: NodeJS.ProcessEnv = process.env): SchemaRegistration | undefined {
+  const format = opts.wireFormat ?? wireFormatFromEnv(env.INGEST_PRODUCER_WIRE_FORMAT);
+  if (!WIRE_FORMATS.includes(format)) throw new RangeError(`ProducerOptions.wireFormat must be one of ${WIRE_FORMATS.join(', ')}, got ${String(format)}`);
+  if (format === 'single-object') return undefined;
+  const given = opts.schemaRegistry ?? {};
+  const fromGiven = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as Partial<RegistrySettings>;
+  const merged = { ...registrySettingsFromEnv(env), ...fromGiven };
+  const name = (f: keyof RegistrySettings) => (f in fromGiven ? `ProducerOptions.schemaRegistry.${f}` : `${registryEnvName(f)} (or ProducerOptions.schemaRegistry.${f})`);
+  if (merged.url === undefined) throw new ConfigError(`wireFormat 'confluent' needs a schema registry: ${name('url')}`);
+  const settings = parseRegistrySettings(merged, name);
+  return new SchemaRegistration(createRegistryClient(settings));
+}
+
+function wireFormatFromEnv(value: string | undefined): WireFormat {
+  if (value === undefined || value === '') return 'single-object';
+  if ((WIRE_FORMATS as readonly string[]).includes(value)) return value as WireFormat;
+  throw new RangeError(`INGEST_PRODUCER_WIRE_FORMAT must be one of ${WIRE_FORMATS.join(', ')}, got '${value}'`);
 }
 
 function compressionFromEnv(value: string | undefined): KafkaCodec {

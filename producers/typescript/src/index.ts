@@ -1,6 +1,8 @@
 // The producer SDK's public entry: the producers, their options, every error they throw, and the
 // event types (for EventProducer.emit and for typing the inputs).
-export { EventProducer, BufferFullError, type ProducerOptions } from './event-producer.js';
+export { EventProducer, BufferFullError, WIRE_FORMATS, type ProducerOptions, type WireFormat } from './event-producer.js';
+export { SchemaRegistrationError } from './schema-registration.js';
+export type { RegistrySettings } from './schema-registry-settings.js';
 export { IngestProducer, type CostMetricInput, type PerformanceMetricInput, type QualityMetricInput, type ResourceMetricInput } from './ingest-producer.js';
 export { EvolutionLogger, type EventSink, type LogAgentActionInput, type LogEvolutionRunInput, type LogGenerationInput, type LogIndividualInput, type LogLineageInput, type LogLlmInteractionInput, type LogParetoFrontInput, type ParetoFrontMemberInput, type UpdateEvolutionRunInput } from './evolution-logger.js';
 export { DeliveryError } from './delivery-error.js';

@@ -13,6 +13,7 @@ Events are validated, Avro single-object encoded with the schemas packaged in in
 (the same bytes as the TS SDK) and sent to ``<topic prefix><event type>`` keyed like the TS SDK.
 """
 
+from .confluent_framing import SchemaRegistrationError
 from .defaults import DefaultEvolutionLogger, LoggerNotConfigured, ch_logger, get_clickhouse_client
 from .event_producer import DeliveryError, DeliveryFailure, EventProducer
 from .event_types import EVENT_TYPES, EventType, event_type
@@ -39,6 +40,7 @@ __all__ = [
     "ProducerSettings",
     "QueryError",
     "QueryInputError",
+    "SchemaRegistrationError",
     "ch_logger",
     "event_type",
     "get_clickhouse_client",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from . import exit_flush
+from .confluent_framing import ConfluentEncoder
 from .event_types import EventType, SingleObjectEncoder, event_type
 from .settings import ProducerSettings, check_librdkafka
 from .validation import EventValidationError, now_ms, to_event_record
@@ -64,6 +65,8 @@ class EventProducer:
         check_librdkafka(self.settings, libversion())
         self._on_delivery_error = on_delivery_error
         self._encoder = SingleObjectEncoder(avro_backend)
+        # wire_format "confluent": the registry client, built before any connection (docs/schema-registry.md).
+        self._confluent = ConfluentEncoder(self.settings, avro_backend) if self.settings.wire_format == "confluent" else None
         self._lock = threading.Lock()
         self._failures: list[DeliveryFailure] = []
         self._last_broker_error: str | None = None
@@ -97,9 +100,12 @@ class EventProducer:
         topic = t.topic(self.settings.topic_prefix)
         messages = []
         max_bytes = int(self._config.get("message.max.bytes", 1_000_000))
+        # Confluent framing: the schema id, registered at the type's first emit; the registry's
+        # refusal raises SchemaRegistrationError and nothing of the call is queued.
+        header = self._confluent.header(t, topic) if self._confluent is not None else None
         for i, event in enumerate(events):
             record = to_event_record(t, event, i, now)
-            value = self._encoder.encode(t, record)
+            value = self._encoder.encode(t, record) if header is None else self._confluent.encode(t, header, record)
             # librdkafka would refuse it at produce(), after the call's earlier events were queued.
             if len(value) > max_bytes:
                 raise EventValidationError(t.name, "(event)", f"encoded event is {len(value)} bytes, more than message.max.bytes ({max_bytes})", i)

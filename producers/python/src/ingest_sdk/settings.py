@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
 COMPRESSIONS = ("gzip", "none", "lz4", "zstd", "snappy")
+WIRE_FORMATS = ("single-object", "confluent")
 
 # Setting -> environment variable. Secrets are also read from the file named by <VAR>_FILE
 # (Docker and Kubernetes secrets).
@@ -26,8 +27,14 @@ ENV = {
     "ssl_certificate_location": "KAFKA_SSL_CERTIFICATE_LOCATION",
     "ssl_key_location": "KAFKA_SSL_KEY_LOCATION",
     "ssl_key_password": "KAFKA_SSL_KEY_PASSWORD",
+    "wire_format": "INGEST_PRODUCER_WIRE_FORMAT",
+    "schema_registry_url": "SCHEMA_REGISTRY_URL",
+    "schema_registry_username": "SCHEMA_REGISTRY_USERNAME",
+    "schema_registry_password": "SCHEMA_REGISTRY_PASSWORD",
+    "schema_registry_token": "SCHEMA_REGISTRY_TOKEN",
+    "schema_registry_ca_cert": "SCHEMA_REGISTRY_CA_CERT",
 }
-SECRETS = {"sasl_password", "ssl_key_password"}
+SECRETS = {"sasl_password", "ssl_key_password", "schema_registry_username", "schema_registry_password", "schema_registry_token"}
 
 #: librdkafka before 2.6.1 puts the client nonce twice in SCRAM's client-final message
 #: (confluentinc/librdkafka#4895); Kafka 4.x checks it and refuses the login as "invalid credentials".
@@ -83,6 +90,19 @@ class ProducerSettings:
     #: OAUTHBEARER token provider, librdkafka's oauth_cb: called with the sasl.oauthbearer.config
     #: string, returns (token, expiry in epoch seconds).
     oauth_token_provider: Callable[[str], tuple[str, float]] | None = field(default=None, repr=False)
+    #: How events are framed: "single-object" (C3 01 | fingerprint | datum, no registry) or
+    #: "confluent" (00 | schema id | datum, the schema registered under <topic>-value at the
+    #: type's first emit; docs/schema-registry.md). Env INGEST_PRODUCER_WIRE_FORMAT.
+    wire_format: str = "single-object"
+    #: The registry's Confluent-compatible API, for wire_format "confluent". Env SCHEMA_REGISTRY_URL.
+    schema_registry_url: str | None = None
+    #: Basic auth. Env SCHEMA_REGISTRY_USERNAME / SCHEMA_REGISTRY_PASSWORD (or their _FILE).
+    schema_registry_username: str | None = field(default=None, repr=False)
+    schema_registry_password: str | None = field(default=None, repr=False)
+    #: Bearer token instead of basic auth. Env SCHEMA_REGISTRY_TOKEN (or _FILE).
+    schema_registry_token: str | None = field(default=None, repr=False)
+    #: PEM CA bundle for an https registry. Env SCHEMA_REGISTRY_CA_CERT.
+    schema_registry_ca_cert: str | None = None
     #: Extra librdkafka properties, applied last (for what has no setting here).
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -119,6 +139,21 @@ class ProducerSettings:
             raise ValueError(f"sasl_mechanism (KAFKA_SASL_MECHANISM) must be one of {', '.join(SASL_MECHANISMS)} with {self.security_protocol}, got {self.sasl_mechanism!r}")
         if uses_sasl and self.sasl_mechanism != "OAUTHBEARER" and not (self.sasl_username and self.sasl_password):
             raise ValueError(f"{self.sasl_mechanism} needs sasl_username and sasl_password (KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD)")
+        if self.wire_format not in WIRE_FORMATS:
+            raise ValueError(f"wire_format (INGEST_PRODUCER_WIRE_FORMAT) must be one of {', '.join(WIRE_FORMATS)}, got {self.wire_format!r}")
+        if self.wire_format == "confluent" and not self.schema_registry_url:
+            raise ValueError("wire_format 'confluent' needs a schema registry: schema_registry_url (SCHEMA_REGISTRY_URL)")
+        if self.schema_registry_url is not None:
+            if not self.schema_registry_url.startswith(("http://", "https://")):
+                raise ValueError("schema_registry_url (SCHEMA_REGISTRY_URL) must be an http:// or https:// URL")
+            if "@" in self.schema_registry_url.split("://", 1)[1].split("/", 1)[0]:
+                raise ValueError("schema_registry_url (SCHEMA_REGISTRY_URL): put the credentials in SCHEMA_REGISTRY_USERNAME / SCHEMA_REGISTRY_PASSWORD, not in the URL")
+        if (self.schema_registry_username is None) != (self.schema_registry_password is None):
+            raise ValueError("schema_registry_username and schema_registry_password go together (SCHEMA_REGISTRY_USERNAME, SCHEMA_REGISTRY_PASSWORD)")
+        if self.schema_registry_token is not None and self.schema_registry_username is not None:
+            raise ValueError("give either schema_registry_token (bearer) or schema_registry_username/password (basic auth), not both")
+        if self.schema_registry_ca_cert is not None and not (self.schema_registry_url or "").startswith("https://"):
+            raise ValueError("schema_registry_ca_cert (SCHEMA_REGISTRY_CA_CERT) needs an https:// schema_registry_url")
         if self.compression not in COMPRESSIONS:
             raise ValueError(f"compression must be one of {', '.join(COMPRESSIONS)}, got {self.compression!r}")
         for name in ("linger_ms", "max_batch_bytes", "max_buffered_kbytes", "delivery_timeout_ms"):

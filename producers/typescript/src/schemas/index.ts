@@ -13,6 +13,7 @@ import { resourceMetrics } from './resource-metrics.js';
 
 export * from './event-type.js';
 export * from './wire-format.js';
+export * from './confluent-framing.js';
 export {
   agentActions,
   codeLineages,

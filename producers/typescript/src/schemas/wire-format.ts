@@ -86,6 +86,26 @@ export class SingleObjectEncoder {
     }
     return encodeSingleObject(type, fingerprint, datum);
   }
+
+  /** As `encode`, behind any header: the Confluent framing's (confluent-framing.ts confluentHeader). */
+  encodeWithHeader(type: avsc.Type, header: Buffer, datum: unknown): Buffer {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const start = this.pos;
+      if (start + header.length < this.slab.length) {
+        const end = type.encode(datum, this.slab, start + header.length);
+        if (end >= 0) {
+          header.copy(this.slab, start);
+          this.pos = end;
+          return this.slab.subarray(start, end);
+        }
+      }
+      if (attempt === 0) {
+        this.slab = Buffer.allocUnsafe(this.slabBytes);
+        this.pos = 0;
+      }
+    }
+    return Buffer.concat([header, type.toBuffer(datum)]);
+  }
 }
 
 /** Returns the fingerprint (hex) of a single-object-encoded message, or null when the header is not there. */

@@ -137,6 +137,8 @@ export type DeadLetterJob = Job<PoisonJobData | BatchJobData>;
  * some 40 batches one after the other.
  */
 const HEAL_CONCURRENCY = 2_048;
+/** BullMQ workers the retry worker's letters are shared by (see startRetryWorker). */
+const HEAL_WORKERS = 4;
 export const queueName = (config: Pick<Config['deadLetter'], 'queuePrefix'>) => `${config.queuePrefix}-dead-letters`;
 
 /**
@@ -183,11 +185,16 @@ redis.call('INCRBY', KEYS[2], ARGV[2])
 return 1`;
 /** Releases a letter's reservation (it landed, or was dropped); idempotent. */
 const LEDGER_REMOVE = `
-local b = redis.call('HGET', KEYS[1], ARGV[1])
-if not b then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('DECRBY', KEYS[2], b)
-return 1`;
+local n = 0
+for _, id in ipairs(ARGV) do
+  local b = redis.call('HGET', KEYS[1], id)
+  if b then
+    redis.call('HDEL', KEYS[1], id)
+    redis.call('DECRBY', KEYS[2], b)
+    n = n + 1
+  end
+end
+return n`;
 /** Releases the reservations of letters whose job completed (see LEDGER_ADD); returns how many. */
 const LEDGER_RECONCILE = `
 local n = 0
@@ -224,8 +231,11 @@ type DlqMetrics = Pick<
 export class DeadLetterQueue implements DeadLetterSink {
   readonly queue: Queue;
   readonly limit: PoisonLimit;
-  private retryWorker: Worker | undefined;
+  private readonly retryWorkers: Worker[] = [];
+  private retryStopped: Promise<void> | undefined;
   private durable: Promise<DurableWrites> | undefined;
+  /** Slot releases gathered for one script call (release). */
+  private pendingReleases: { ids: string[]; done: Promise<void> } | undefined;
   /** The depth gauges' refresh: one read in flight at most, and one more after it if asked meanwhile. */
   private depthRefresh: { running: boolean; again: boolean } = { running: false, again: false };
   /** The bound's hash and total, and BullMQ's completed set (see LEDGER_ADD). */
@@ -326,35 +336,48 @@ export class DeadLetterQueue implements DeadLetterSink {
    * A letter that lands releases its room in the queue's bound before its job completes: a
    * crash in between retries the job, whose insert the token deduplicates.
    */
-  startRetryWorker(replayer: PoisonReplayer, clock: () => number = Date.now): Worker {
+  startRetryWorker(replayer: PoisonReplayer, clock: () => number = Date.now): void {
     const healer = new LetterHealBatcher(replayer);
-    const worker = new Worker(
-      queueName(this.config),
-      async (job: DeadLetterJob) => {
-        try {
-          if (job.name === 'batch') {
-            const data = job.data as BatchJobData;
-            await replayer.insert(data.table, fromLetterRows(data.topic, data.partition, data.rows), data.token);
-            this.metrics?.rowsInserted.inc({ table: data.table }, data.rows.length);
-            return;
-          }
-          const { table, inserted } = await healer.heal(job.data as PoisonJobData);
-          if (inserted) this.metrics?.rowsInserted.inc({ table });
-          else this.log?.info('dead letter already landed from Kafka: done without inserting it again', { id: job.id, table });
-          await this.release(String(job.id));
-        } catch (err) {
-          throw this.retryVerdict(job, err, clock());
+    const handle = async (job: DeadLetterJob) => {
+      try {
+        if (job.name === 'batch') {
+          const data = job.data as BatchJobData;
+          await replayer.insert(data.table, fromLetterRows(data.topic, data.partition, data.rows), data.token);
+          this.metrics?.rowsInserted.inc({ table: data.table }, data.rows.length);
+          return;
         }
-      },
-      {
-        connection: this.connection.duplicate({ maxRetriesPerRequest: null }),
-        // Many letters at once, so the healer's batches fill (LetterHealBatcher): a rolling
-        // upgrade can dead-letter thousands, and healing them one by one took minutes.
-        concurrency: HEAL_CONCURRENCY,
-        autorun: true,
-        settings: { backoffStrategy: (attemptsMade: number) => letterBackoffMs(attemptsMade, this.config) },
-      },
-    );
+        const { table, inserted } = await healer.heal(job.data as PoisonJobData);
+        if (inserted) this.metrics?.rowsInserted.inc({ table });
+        else this.log?.info('dead letter already landed from Kafka: done without inserting it again', { id: job.id, table });
+        await this.release(String(job.id));
+      } catch (err) {
+        throw this.retryVerdict(job, err, clock());
+      }
+    };
+    // Several BullMQ workers, each with its own connection: a BullMQ worker takes jobs one round
+    // trip after the other until it holds `concurrency` of them, and on a Redis that syncs every
+    // write (appendfsync always) filling 2,048 slots that way took seconds before the first
+    // letter healed. Workers fill side by side, and Redis syncs their writes together.
+    for (let i = 0; i < HEAL_WORKERS; i++) this.retryWorkers.push(this.retryWorker(handle));
+    // A process that died between a letter's completion and that second release left its slot taken.
+    void this.reconcileBound().catch((err: unknown) => this.log?.warn('dead-letter bound reconciliation failed', { err: err as Error }));
+    // Letters resting between retries are tried now rather than when their backoff ends: a
+    // worker that starts may be the upgrade that can decode them (a rolling upgrade to a newer
+    // schema), and the letters the old workers retried in vain wait up to
+    // deadLetter.maxBackoffMs. A letter still not healable goes back to its backoff.
+    void this.queue.promoteJobs().catch((err: unknown) => this.log?.warn('could not retry the resting dead letters at start', { err: err as Error }));
+  }
+
+  /** One BullMQ worker of the retry worker (see startRetryWorker). */
+  private retryWorker(handle: (job: DeadLetterJob) => Promise<void>): Worker {
+    const worker = new Worker(queueName(this.config), handle, {
+      connection: this.connection.duplicate({ maxRetriesPerRequest: null }),
+      // Many letters at once, so the healer's batches fill (LetterHealBatcher): a rolling
+      // upgrade can dead-letter thousands, and healing them one by one took minutes.
+      concurrency: HEAL_CONCURRENCY / HEAL_WORKERS,
+      autorun: true,
+      settings: { backoffStrategy: (attemptsMade: number) => letterBackoffMs(attemptsMade, this.config) },
+    });
     worker.on('completed', (job) => {
       // Released before completing too (see above); again now, because a write of the same
       // letter may have reserved its slot in between (LEDGER_ADD sees completed jobs only).
@@ -374,14 +397,6 @@ export class DeadLetterQueue implements DeadLetterSink {
       }
     });
     worker.on('error', (err) => this.log?.error('dead-letter retry worker error', { err }));
-    // A process that died between a letter's completion and that second release left its slot taken.
-    void this.reconcileBound().catch((err: unknown) => this.log?.warn('dead-letter bound reconciliation failed', { err: err as Error }));
-    // Letters resting between retries are tried now rather than when their backoff ends: a
-    // worker that starts may be the upgrade that can decode them (a rolling upgrade to a newer
-    // schema), and the letters the old workers retried in vain wait up to
-    // deadLetter.maxBackoffMs. A letter still not healable goes back to its backoff.
-    void this.queue.promoteJobs().catch((err: unknown) => this.log?.warn('could not retry the resting dead letters at start', { err: err as Error }));
-    this.retryWorker = worker;
     return worker;
   }
 
@@ -409,8 +424,26 @@ export class DeadLetterQueue implements DeadLetterSink {
     return Number(await this.connection.eval(LEDGER_RECONCILE, 3, ...this.ledgerKeys));
   }
 
-  private async release(id: string): Promise<void> {
-    await this.connection.eval(LEDGER_REMOVE, 2, this.ledgerKeys[0], this.ledgerKeys[1], id);
+  /**
+   * Releases a letter's slot of the bound. Releases asked for in the same turn of the event loop
+   * go in one script call: the letters of a healed batch settle together, and on a Redis that
+   * syncs every write to disk (appendfsync always) one call per letter made the slots' release
+   * a large part of healing's time.
+   */
+  private release(id: string): Promise<void> {
+    let pending = this.pendingReleases;
+    if (!pending) {
+      const ids: string[] = [];
+      const done = new Promise<void>((resolve, reject) =>
+        setImmediate(() => {
+          this.pendingReleases = undefined;
+          this.connection.eval(LEDGER_REMOVE, 2, this.ledgerKeys[0], this.ledgerKeys[1], ...ids).then(() => resolve(), reject);
+        }),
+      );
+      pending = this.pendingReleases = { ids, done };
+    }
+    pending.ids.push(id);
+    return pending.done;
   }
 
   /**
@@ -490,8 +523,18 @@ export class DeadLetterQueue implements DeadLetterSink {
     return true;
   }
 
+  /**
+   * Stops the retry worker: it takes no more letters and finishes those it holds. A stopping
+   * worker calls this first, beside its flush: it takes a while (every letter it holds is
+   * written back to Redis) and nothing of the shutdown needs it.
+   */
+  stopRetrying(): Promise<void> {
+    this.retryStopped ??= Promise.all(this.retryWorkers.map((w) => w.close())).then(() => undefined);
+    return this.retryStopped;
+  }
+
   async close(): Promise<void> {
-    await this.retryWorker?.close();
+    await this.stopRetrying();
     await this.queue.close();
     await this.durable?.then((d) => d.close()).catch(() => undefined);
   }

@@ -262,14 +262,20 @@ export async function healPoisonLetter(data: PoisonJobData, replayer: PoisonRepl
 }
 
 /**
- * Gathers the letters the retry worker's concurrent jobs heal into batches: a batch goes when
- * it holds `maxLetters` letters or `lingerMs` after its first one. Each job's promise settles
- * with its own letter's result, so BullMQ keeps retrying, resting and completing letters one
- * by one; only the round trips are shared.
+ * Gathers the letters the retry worker's concurrent jobs heal into batches. One batch is healed
+ * at a time: letters that arrive meanwhile wait for it and go together in the next, which is
+ * sent as soon as the current one is done (or `lingerMs` after its first letter when none is in
+ * flight), up to `maxLetters`. Letters reach the healer one by one as BullMQ hands out jobs, so
+ * sending every few milliseconds made many small batches whose inserts competed for the engine
+ * (a rolling upgrade's letters took seconds per batch); waiting for the batch in flight makes
+ * the batch as large as the letters that came in while it ran. Each job's promise settles with
+ * its own letter's result, so BullMQ keeps retrying, resting and completing letters one by one;
+ * only the round trips are shared.
  */
 export class LetterHealBatcher {
   private waiting: Array<{ data: PoisonJobData; resolve: (r: HealResult) => void; reject: (e: Error) => void }> = [];
   private timer: NodeJS.Timeout | undefined;
+  private inFlight = false;
 
   constructor(
     private readonly replayer: PoisonReplayer,
@@ -279,6 +285,7 @@ export class LetterHealBatcher {
   heal(data: PoisonJobData): Promise<HealResult> {
     return new Promise<HealResult>((resolve, reject) => {
       this.waiting.push({ data, resolve, reject });
+      if (this.inFlight) return;
       if (this.waiting.length >= this.options.maxLetters) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), this.options.lingerMs);
     });
@@ -287,16 +294,22 @@ export class LetterHealBatcher {
   private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const batch = this.waiting;
-    this.waiting = [];
+    if (this.inFlight) return;
+    const batch = this.waiting.splice(0, this.options.maxLetters);
     if (batch.length === 0) return;
+    this.inFlight = true;
     healPoisonLetters(
       batch.map((w) => w.data),
       this.replayer,
-    ).then(
-      (results) => results.forEach((r, i) => (r instanceof Error ? batch[i]!.reject(r) : batch[i]!.resolve(r))),
-      (err: unknown) => batch.forEach((w) => w.reject(asError(err))),
-    );
+    )
+      .then(
+        (results) => results.forEach((r, i) => (r instanceof Error ? batch[i]!.reject(r) : batch[i]!.resolve(r))),
+        (err: unknown) => batch.forEach((w) => w.reject(asError(err))),
+      )
+      .finally(() => {
+        this.inFlight = false;
+        if (this.waiting.length > 0) this.flush();
+      });
   }
 }
 

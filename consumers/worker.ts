@@ -236,6 +236,9 @@ export class IngestWorker {
     this.stopped = true;
     const timeoutMs = this.config.shutdown.timeoutMs;
     const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`shutdown exceeded ${timeoutMs} ms`)), timeoutMs).unref());
+    // The dead-letter retry worker stops beside the flush, not after it: it writes back every
+    // letter it holds, which took seconds past the bound when it came last.
+    void this.deadLetters.stopRetrying().catch(() => undefined);
     try {
       await Promise.race([Promise.all(this.members.map((m) => m.stop(timeoutMs))), deadline]);
     } finally {

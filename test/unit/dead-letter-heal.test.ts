@@ -137,6 +137,30 @@ describe('healPoisonLetters: many letters share the round trips, each keeps its 
     expect(f.calls.filter((c) => c.startsWith('committed'))).toHaveLength(1);
     expect(f.calls.filter((c) => c.startsWith('insert'))).toEqual(['insert cost_metrics_ts 1,2']);
   });
+
+  it('LetterHealBatcher: one batch at a time; the letters that arrive meanwhile go together in the next', async () => {
+    const f = fakeReplayer({ committed: 1_000 });
+    // The first insert waits until the test lets it go, as a slow insert would.
+    let releaseFirst: () => void = () => undefined;
+    const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
+    let inserts = 0;
+    const slow: PoisonReplayer = {
+      ...f.replayer,
+      insert: async (table, rows, token) => {
+        if (inserts++ === 0) await firstHeld;
+        return f.replayer.insert(table, rows, token);
+      },
+    };
+    const batcher = new LetterHealBatcher(slow, { maxLetters: 100, lingerMs: 1 });
+    const first = batcher.heal(at(1));
+    await new Promise((r) => setTimeout(r, 20)); // the first batch (one letter) is in flight
+    const later = [2, 3, 4, 5].map((o) => batcher.heal(at(o)));
+    await new Promise((r) => setTimeout(r, 20)); // well past lingerMs: still nothing sent
+    expect(inserts).toBe(1);
+    releaseFirst();
+    await Promise.all([first, ...later]);
+    expect(f.inserts.map((i) => i.rows.rows.map((r) => r.offset).join(','))).toEqual(['1', '2,3,4,5']);
+  });
 });
 
 describe('letterChecks: the real committed offsets and presence check, with fakes of kafkajs admin and the ClickHouse client', () => {

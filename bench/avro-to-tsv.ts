@@ -1,5 +1,5 @@
 import { createAvroToTsv } from '../consumers/avro-to-tsv.js';
-import { TsvBody } from '../consumers/tsv-body.js';
+import { InsertBody } from '../consumers/insert-body.js';
 import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
 
 /**
@@ -14,7 +14,7 @@ export interface TranscodeFigures {
   batchRows: number;
   /** The worker's former path (its fallback now): decode + check into objects, TSV text from the objects, text to a Buffer. */
   objectPath: { seconds: number; rowsPerSec: number };
-  /** The worker's path: createAvroToTsv, message bytes straight into the body (TsvBody). */
+  /** The worker's path: createAvroToTsv, message bytes straight into the body (InsertBody). */
   direct: { seconds: number; rowsPerSec: number };
   /** The two bodies of the first batch are byte-identical (checked before timing; else the step fails). */
   identical: true;
@@ -31,7 +31,7 @@ export function transcodeLimit(opts: { type: EventType; encodedPool: readonly Bu
   const transcodeOne = createAvroToTsv(type);
   if (!transcodeOne) throw new Error(`avro-to-tsv: no direct path for ${type.name}`);
   const transcode = (values: readonly Buffer[], first: number, t: string, partition: number): Buffer => {
-    const body = new TsvBody(t, partition);
+    const body = new InsertBody(t, partition);
     for (let k = 0; k < values.length; k++) body.endRow(first + k, transcodeOne(values[k]!, first + k, body));
     return body.finish().body;
   };

@@ -14,9 +14,9 @@ export interface BatchConsumer {
 }
 
 /**
- * Memory a buffered message costs, estimated: its TabSeparated line (1.1 to 1.4x the Avro bytes
- * for the shipped event types) with the slack of buffers sized ahead (a quarter more than the
- * partition's last batch, or doubling), and three bookkeeping slots per row (see tsv-body.ts).
+ * Memory a buffered message costs, estimated: its row in the insert body (RowBinary or
+ * TabSeparated, at most 1.1 to 1.4x the Avro bytes for the shipped event types) with the slack of buffers sized ahead (a quarter more than the
+ * partition's last batch, or doubling), and three bookkeeping slots per row (see insert-body.ts).
  */
 export function memoryCost(bytes: number, messages = 1): number {
   return 3 * bytes + 64 * messages;

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
@@ -173,7 +173,8 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
  * with chdb 3.4 by calling the native entry directly: inline binary data ends at the first two
  * consecutive newline bytes, silently when that falls between rows (a UInt64 offset of 2570 is
  * 0A 0A 00 …), so rows would be lost. `INSERT … FROM INFILE` reads the file as it is, so the body
- * is written to a file in memory (/dev/shm when present) for the insert and removed after it.
+ * is written to a file (in memory where there is room, see spoolDir) for the insert and removed
+ * after it.
  * The statement runs through chDB's native raw-insert entry (`InsertRawAsyncConnection`) with an
  * empty inline body, because that entry reports the written rows as the raw insert does. It runs
  * on a session of its own at the same data directory (chDB allows several connections to one
@@ -189,7 +190,7 @@ export function binaryInsertAt(path: string): BinaryInsert {
   const native = (require(join(root, 'dist/loader.js')) as { loadNative(): ChdbNative }).loadNative();
   const { Session } = require('chdb') as { Session: new (path: string) => { connection: unknown } };
   const session = new Session(path);
-  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'ingest-rowbinary-'));
+  const dir = spoolDir();
   // The files are removed after each insert; the directory when the process exits.
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   let seq = 0;
@@ -209,6 +210,34 @@ export function binaryInsertAt(path: string): BinaryInsert {
   };
   binaryInserts.set(path, binaryInsert);
   return binaryInsert;
+}
+
+/**
+ * The directory of this process's RowBinary files: in memory (/dev/shm) when it has room for
+ * several batches (a container's default /dev/shm is 64 MiB, too small for four 16 MiB bodies
+ * in flight), else the temporary directory (TMPDIR), where the page cache holds them. Named by
+ * process id; the directories of processes that are gone (a kill -9) are removed first.
+ */
+function spoolDir(): string {
+  let base = tmpdir();
+  try {
+    const fs = statfsSync('/dev/shm');
+    if (fs.bavail * fs.bsize >= 1024 ** 3) base = '/dev/shm';
+  } catch {
+    // No /dev/shm: the temporary directory.
+  }
+  for (const name of readdirSync(base)) {
+    const pid = /^ingest-rowbinary-(\d+)$/.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid) continue;
+    try {
+      process.kill(Number(pid), 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(base, name), { recursive: true, force: true });
+    }
+  }
+  const dir = join(base, `ingest-rowbinary-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
 }
 
 const quote = (v: string): string => `'${v.replace(/[\\']/g, (c) => `\\${c}`)}'`;

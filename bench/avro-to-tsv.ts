@@ -1,4 +1,5 @@
-import { createAvroToTsv } from '../consumers/avro-to-tsv.js';
+import { createAvroToTsv, createAvroTranscoder } from '../consumers/avro-to-tsv.js';
+import { createRowBinaryCodec } from '../consumers/row-binary.js';
 import { InsertBody } from '../consumers/insert-body.js';
 import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
 
@@ -16,7 +17,9 @@ export interface TranscodeFigures {
   objectPath: { seconds: number; rowsPerSec: number };
   /** The worker's path: createAvroToTsv, message bytes straight into the body (InsertBody). */
   direct: { seconds: number; rowsPerSec: number };
-  /** The two bodies of the first batch are byte-identical (checked before timing; else the step fails). */
+  /** The worker's path on the embedded engine: the same messages straight into RowBinary bodies. */
+  directRowBinary: { seconds: number; rowsPerSec: number };
+  /** The two bodies of the first batch are byte-identical, in each format (checked before timing; else the step fails). */
   identical: true;
 }
 
@@ -58,7 +61,17 @@ export function transcodeLimit(opts: { type: EventType; encodedPool: readonly Bu
     if (sink === 0) throw new Error('avro-to-tsv: empty bodies');
     return { seconds: Math.round(seconds * 1000) / 1000, rowsPerSec: Math.round(total / seconds) };
   };
+  const toRowBinary = createAvroTranscoder(type, 'RowBinary')!;
+  const transcodeBinary = (values: readonly Buffer[], f: number): Buffer => {
+    const body = new InsertBody(topic, 0, 0, 'RowBinary');
+    for (let k = 0; k < values.length; k++) body.endRow(f + k, toRowBinary(values[k]!, f + k, body));
+    return body.finish().body;
+  };
+  const codec = createRowBinaryCodec(type);
+  const binaryObjectWay = Buffer.from(codec.encode({ topic, partition: 0, rows: first.map((value, k) => ({ offset: k, record: opts.decode(value), bytes: value.length })) }));
+  if (!binaryObjectWay.equals(transcodeBinary(first, 0))) throw new Error('avro-to-tsv: the RowBinary body differs from row-binary.ts\'s');
   const objectPath = time(objectWay);
   const direct = time((values, f) => transcode(values, f, topic, 0));
-  return { rows: total, batchRows, objectPath, direct, identical: true };
+  const directRowBinary = time(transcodeBinary);
+  return { rows: total, batchRows, objectPath, direct, directRowBinary, identical: true };
 }

@@ -157,7 +157,7 @@ export function summaryRows(f: Figures): [string, string, string][] {
   const dec = f.decode;
   if (dec) add('Decode (header + avsc + validation)', `${n(dec.decodeAndValidate.rowsPerSec)} rows/s`, `avsc alone ${n(dec.avscOnly.rowsPerSec)} rows/s`);
   const tc = f.transcode;
-  if (tc) add('Messages → insert body (JS), 50k-row batches', `worker (direct Avro → TSV) ${n(tc.direct.rowsPerSec)} rows/s; object path ${n(tc.objectPath.rowsPerSec)} rows/s`, `decode + checks + TSV; bodies identical; ${n(tc.rows)} rows`);
+  if (tc) add('Messages → insert body (JS), 50k-row batches', `direct Avro → RowBinary ${n(tc.directRowBinary?.rowsPerSec)} rows/s; → TSV ${n(tc.direct.rowsPerSec)} rows/s; object path (TSV) ${n(tc.objectPath.rowsPerSec)} rows/s`, `decode + checks + body; bodies identical to the object path's; ${n(tc.rows)} rows`);
   const ne = f.nativeEngine;
   if (ne) add('Native Kafka engine + MV (chDB)', `${n(ne.rowsPerSec)} rows/s`, `${n(ne.rows)} rows exact in ${ne.drainSeconds} s (steady ${n(ne.steadyRowsPerSec)}); block ${ne.settings.kafka_max_block_size}, consumers ${ne.settings.kafka_num_consumers}`);
   for (const so of f.scaleOut ?? []) add(`Scale-out, ${so.concurrency} member(s), 8 partitions`, `${n(so.rowsPerSec)} rows/s`, `${n(so.expected)} rows exact in ${so.drainSeconds} s; CPU ${so.threadCpu.totalSeconds} s`);

@@ -148,9 +148,9 @@ export function summaryRows(f: Figures): [string, string, string][] {
   }
   const s = f.sink;
   if (s) {
-    add('Sink limit: rows → row encoder → worker inserter', `${n(s.workerInserter.rowsPerSec)} rows/s`, `${n(s.rows)} rows, ${n(s.batchRows)}/insert, ${s.concurrency} in flight`);
+    add('Sink limit: rows → worker body format → worker inserter', `${n(s.workerInserter.rowsPerSec)} rows/s`, `${n(s.rows)} rows, ${n(s.batchRows)}/insert, ${s.concurrency} in flight, ${s.workerInserter.format ?? 'TabSeparated'}`);
     if (s.rawTabSeparated) add('Sink, chDB raw insert TabSeparated', `${n(s.rawTabSeparated.rowsPerSec)} rows/s`, 'engine only, body serialised beforehand');
-    if (s.rawRowBinary) add('Sink, chDB raw insert RowBinary', `${n(s.rawRowBinary.rowsPerSec)} rows/s`, `engine only, body serialised beforehand (${n(s.rawRowBinary.bytes / Math.max(1, s.rows), 1)} B/row)`);
+    if (s.rawRowBinary) add('Sink, chDB raw insert RowBinary', `${n(s.rawRowBinary.rowsPerSec)} rows/s`, `engine only, body serialised beforehand (${n(s.rawRowBinary.bytesPerRow ?? Number.NaN, 1)} B/row)`);
     if (s.rawJsonEachRow) add('Sink, chDB raw insert JSONEachRow', `${n(s.rawJsonEachRow.rowsPerSec)} rows/s`, 'engine only, body serialised beforehand');
     add('Serialise only (JS)', `TSV ${n(s.serialise.tabSeparated.rowsPerSec)} rows/s, JSON ${n(s.serialise.jsonEachRow.rowsPerSec)} rows/s`, `${n(s.serialise.tabSeparated.mbPerSec)} / ${n(s.serialise.jsonEachRow.mbPerSec)} MB/s`);
   }

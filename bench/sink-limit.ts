@@ -7,7 +7,7 @@ import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metr
 import { SchemaLookup } from '@kafka-clickhouse-ingest/producer/schemas/schema-lookup.js';
 import { createRowEncoder } from '../consumers/row-encoder.js';
 import { createRowBinaryCodec } from '../consumers/row-binary.js';
-import { binaryInsertAt } from '../lib/clickhouse.js';
+import { binaryInsertAt, openClickHouse } from '../lib/clickhouse.js';
 import type { BenchClickHouse } from './bench-clickhouse.js';
 import { round } from './common.js';
 
@@ -42,7 +42,7 @@ export interface SinkFigures {
   workerInserter: RateFigures & { counted: number; format: string };
   rawTabSeparated: (RateFigures & { counted: number }) | null;
   rawJsonEachRow: (RateFigures & { counted: number }) | null;
-  rawRowBinary: (RateFigures & { counted: number; bytes: number }) | null;
+  rawRowBinary: (RateFigures & { counted: number; bytesPerRow: number }) | null;
   serialise: { tabSeparated: RateFigures & { mbPerSec: number }; jsonEachRow: RateFigures & { mbPerSec: number } };
 }
 
@@ -107,7 +107,12 @@ export async function sinkLimit(opts: { ch: BenchClickHouse; id: string; encoded
   });
 
   const dbWorker = `${opts.id}_sink_worker`;
-  const client = await ch.freshDatabase(dbWorker);
+  const fresh = await ch.freshDatabase(dbWorker);
+  // The worker's own client factory on the embedded engine (a session of its own at the bench's
+  // data directory, which chDB allows), so the inserter takes the worker's raw-insert path and
+  // body format. Before 2026-12-06 this step inserted through the bench's @clickhouse/client
+  // connection (TabSeparated copied into a query string), slower than the worker's path.
+  const client = ch.dataPath ? await openClickHouse({ dataPath: ch.dataPath, database: dbWorker, requestTimeoutMs: 120_000 }, { quiet: true }) : fresh;
   // Decoded rows in, as an application without Kafka has them: the row encoder's text as the
   // body, then the worker's inserter. Only the body is filled in: the inserter reads nothing else
   // (the per-row offsets and times of EncodedRows serve the worker's dead-letter path).
@@ -119,6 +124,7 @@ export async function sinkLimit(opts: { ch: BenchClickHouse; id: string; encoded
     inserter('cost_metrics_ts', { topic: batch.topic, partition: batch.partition, format, body: format === 'RowBinary' ? codec.encode(batch) : Buffer.from(encoder.encode(batch), 'utf8'), count: batch.rows.length, ends: [], offsets: [], timestamps: [] }, tok);
   const workerSeconds = await forEachBatch(total, batchRows, concurrency, (k, first, n) => insert(rowsOf(k, n), token(first, n)).then(() => undefined));
   const workerCounted = await ch.count(`${dbWorker}.cost_metrics_ts`);
+  if (client !== fresh) await client.close();
   if (workerCounted !== total) throw new Error(`sink limit (worker inserter): expected ${total} rows, counted ${workerCounted}`);
 
   const raw = async (name: string, format: 'TabSeparated' | 'JSONEachRow', bodies: Buffer[], serialise: (batch: InsertBatch) => string, columns?: readonly string[]) => {
@@ -173,7 +179,7 @@ export async function rawBinary(id: string, ch: BenchClickHouse, batches: readon
   });
   const counted = await ch.count(`${db}.cost_metrics_ts`);
   if (counted !== o.total) throw new Error(`sink limit (raw RowBinary): expected ${o.total} rows, counted ${counted}`);
-  return { seconds: round(seconds, 2), rowsPerSec: Math.round(o.total / seconds), counted, bytes: bodies.reduce((n, b) => n + b.length, 0) };
+  return { seconds: round(seconds, 2), rowsPerSec: Math.round(o.total / seconds), counted, bytesPerRow: round(bodies.reduce((n, b) => n + b.length, 0) / batches.reduce((n, b) => n + b.rows.length, 0), 1) };
 }
 
 /**

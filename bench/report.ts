@@ -59,8 +59,8 @@ export function ratios(f: Figures) {
   return {
     definitions: {
       transportLimit: 'Kafka ConsumerPerformance records/s on the prefilled drain topic (fetch rate, excludes group join)',
-      sinkLimit: "decoded rows through the worker's row encoder (text body) and inserter (clickHouseInserter) into the same engine and layout, same batch size and insert concurrency, no Kafka",
-      sinkEngineOnly: 'chDB raw insert of TabSeparated bodies serialised beforehand (engine only), same batches and concurrency',
+      sinkLimit: "decoded rows in the worker's body format through the worker's client and inserter (clickHouseInserter) into the same engine and layout, same batch size and insert concurrency, no Kafka",
+      sinkEngineOnly: 'raw insert of bodies serialised beforehand (engine only; TabSeparated for the ratio, RowBinary and JSONEachRow beside it), same batches and concurrency',
       drain: 'one worker child process, backlog → exact table count, rows/s from worker ready',
       e2eBoundMs: 'BATCH_MAX_WAIT_MS + 500',
     },

@@ -290,3 +290,25 @@ export function createRowBinaryCodec(type: EventType): RowBinaryCodec {
     },
   };
 }
+
+/** RowBinary's bytes of a column type: LowCardinality is storage, its values are its inner type's. */
+export function wireTypeOf(columnType: string): string {
+  return columnType.replace(/^LowCardinality\((.*)\)$/, '$1').replace(/^Nullable\(LowCardinality\((.*)\)\)$/, 'Nullable($1)');
+}
+
+/**
+ * The RowBinaryWithNamesAndTypes header of `codec`'s columns with the table's exact types
+ * (`tableTypes`: name → type), or undefined when a column is missing or its type's bytes are not
+ * the ones the codec writes. ClickHouse checks the header's types against the table's.
+ */
+export function rowBinaryHeader(codec: Pick<RowBinaryCodec, 'columns' | 'columnTypes'>, tableTypes: ReadonlyMap<string, string>): Buffer | undefined {
+  const w = new BinaryWriter(1024);
+  w.varUInt(codec.columns.length);
+  for (const c of codec.columns) w.string(c);
+  for (let i = 0; i < codec.columns.length; i++) {
+    const t = tableTypes.get(codec.columns[i]!);
+    if (t === undefined || wireTypeOf(t) !== codec.columnTypes[i]) return undefined;
+    w.string(t);
+  }
+  return Buffer.from(w.take());
+}

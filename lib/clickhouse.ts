@@ -1,5 +1,5 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -103,6 +103,8 @@ export type RawInsert = (params: {
   columns: readonly string[];
   format: RawFormat;
   body: Buffer;
+  /** RowBinary only: a RowBinaryWithNamesAndTypes header sent before the body (the engine checks its types). */
+  header?: Buffer;
   settings: Record<string, string | number>;
   /** The insert may repeat an earlier one (same token): find out whether ClickHouse dropped it (see below). */
   mayRepeat?: boolean;
@@ -131,12 +133,12 @@ export interface RawInsertSummary {
 export function rawInsertOf(client: ClickHouseClient): RawInsert | undefined {
   const e = embedded.get(client);
   if (!e) return undefined;
-  const insert = async (table: string, columns: readonly string[], format: RawFormat, body: Buffer, settings: Record<string, string | number>) =>
+  const insert = async (table: string, columns: readonly string[], format: RawFormat, body: Buffer, settings: Record<string, string | number>, header?: Buffer) =>
     format === 'RowBinary'
-      ? (await binaryInsertAt(e.path)(`${e.database}.${table}`, columns, body, settings)).rowsWritten
+      ? (await binaryInsertAt(e.path)(`${e.database}.${table}`, columns, body, settings, header)).rowsWritten
       : (await e.connection.chdb.rawInsert({ table: `${e.database}.${table}`, columns, format, values: body, settings })).rowsWritten;
-  return async ({ table, columns, format, body, settings, mayRepeat }) => {
-    if (!mayRepeat) return { rowsWritten: await insert(table, columns, format, body, settings) };
+  return async ({ table, columns, format, body, header, settings, mayRepeat }) => {
+    if (!mayRepeat) return { rowsWritten: await insert(table, columns, format, body, settings, header) };
     // chDB's rowsWritten counts the rows of an insert ClickHouse dropped as a repeat of its
     // token as written (verified: the same token twice reports the same rowsWritten, the table
     // holds the rows once). The engine's DuplicatedInsertedBlocks event counter does move, so
@@ -145,7 +147,7 @@ export function rawInsertOf(client: ClickHouseClient): RawInsert | undefined {
     // (a fresh token) never adds to it. They are rare (after a crash, rebalance or failure).
     const run = e.repeats.then(async () => {
       const before = await duplicatedBlocks(e.connection);
-      const rowsWritten = await insert(table, columns, format, body, settings);
+      const rowsWritten = await insert(table, columns, format, body, settings, header);
       return { rowsWritten, deduplicated: (await duplicatedBlocks(e.connection)) > before };
     });
     e.repeats = run.then(
@@ -162,7 +164,8 @@ async function duplicatedBlocks(connection: ChdbConnection): Promise<number> {
 }
 
 
-export type BinaryInsert = (table: string, columns: readonly string[], body: Buffer, settings: Record<string, string | number>) => Promise<{ rowsWritten: number }>;
+/** With `header` (RowBinaryWithNamesAndTypes' names and types), the body goes after it in that format. */
+export type BinaryInsert = (table: string, columns: readonly string[], body: Buffer, settings: Record<string, string | number>, header?: Buffer) => Promise<{ rowsWritten: number }>;
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
 
@@ -188,6 +191,7 @@ export function binaryInsertAt(path: string): BinaryInsert {
   const require = createRequire(import.meta.url);
   const root = dirname(require.resolve('chdb'));
   const native = (require(join(root, 'dist/loader.js')) as { loadNative(): ChdbNative }).loadNative();
+  const errors = require(join(root, 'dist/errors.js')) as { mapNativeError(message: string, code: number | undefined, cause: unknown): Error };
   const { Session } = require('chdb') as { Session: new (path: string) => { connection: unknown } };
   const session = new Session(path);
   const dir = spoolDir();
@@ -195,14 +199,30 @@ export function binaryInsertAt(path: string): BinaryInsert {
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   let seq = 0;
   const empty = Buffer.alloc(0);
-  const binaryInsert: BinaryInsert = async (table, columns, body, settings) => {
+  const binaryInsert: BinaryInsert = async (table, columns, body, settings, header) => {
     for (const name of [table, ...columns, ...Object.keys(settings)]) if (!IDENTIFIER.test(name)) throw new Error(`RowBinary insert: not an identifier: ${JSON.stringify(name)}`);
     const sets = Object.entries(settings).map(([k, v]) => (typeof v === 'number' ? `${k}=${v}` : `${k}=${quote(v)}`));
     const file = join(dir, `${++seq}.bin`);
-    await writeFile(file, body);
+    if (header) {
+      const fh = await open(file, 'w');
+      try {
+        await fh.writev([header, body]);
+      } finally {
+        await fh.close();
+      }
+    } else await writeFile(file, body);
     try {
-      const prefix = `INSERT INTO ${table} (${columns.join(', ')}) FROM INFILE ${quote(file)}${sets.length ? ` SETTINGS ${sets.join(', ')}` : ''} FORMAT RowBinary`;
-      const result = await native.InsertRawAsyncConnection(session.connection, prefix, empty, false);
+      const prefix = `INSERT INTO ${table} (${columns.join(', ')}) FROM INFILE ${quote(file)}${sets.length ? ` SETTINGS ${sets.join(', ')}` : ''} FORMAT ${header ? 'RowBinaryWithNamesAndTypes' : 'RowBinary'}`;
+      let result: { rowsWritten?: number };
+      try {
+        result = await native.InsertRawAsyncConnection(session.connection, prefix, empty, false);
+      } catch (err) {
+        // As chDB's own raw insert: the engine's code read from the message (`clickhouseCode`),
+        // which classifyClickHouseError decides on (a data error is poison, not retried).
+        const e = err as { code?: unknown; message?: unknown } | null;
+        if (e && typeof e.code === 'string' && e.code.startsWith('CHDB_')) throw err;
+        throw errors.mapNativeError(String(e?.message ?? err), undefined, err);
+      }
       return { rowsWritten: Number(result.rowsWritten ?? 0) };
     } finally {
       await rm(file, { force: true });

@@ -13,6 +13,7 @@ import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-
 import { toEventRecord } from '@kafka-clickhouse-ingest/producer/schemas/validate-event.js';
 import { encodeSingleObject } from '@kafka-clickhouse-ingest/producer/schemas/wire-format.js';
 import { migrate } from '../../sql/migrate.js';
+import { classifyClickHouseError } from '../../lib/errors.js';
 import { sampleEvents } from '../fixtures/events.js';
 import { openDb } from '../helpers/migration-state.js';
 import { queryRows, uniqueId } from '../helpers/stack.js';
@@ -82,6 +83,24 @@ describe('RowBinary into the embedded engine', () => {
       expect(b).toEqual(a);
     });
   }
+
+  it('never reads rows in the wrong layout: with a column retyped (Float64 to Int64, 8 bytes either way), the rows go as TabSeparated and are refused as data', async () => {
+    const db = await openDb(dataPath, uniqueId('rbt'));
+    try {
+      await migrate(db, undefined, { lock: { leaseMs: 5_000, pollMs: 50 } });
+      await db.command({ query: 'ALTER TABLE cost_metrics_ts MODIFY COLUMN utilization_percent Int64' });
+      const type = eventTypes.find((t) => t.name === 'cost_metrics')!;
+      const body = new InsertBody('retyped', 0, 0, 'RowBinary');
+      const transcode = transcoderFor(type, 'RowBinary')!;
+      records(type, 20).forEach((r, i) => body.endRow(i, transcode(encodeSingleObject(type.avroType, type.fingerprint, { ...r, utilization_percent: 12.5 }), i, body)));
+      const err = await clickHouseInserter(db, eventTypes)(type.table, body.finish(), 'retyped').then(() => undefined, (e: unknown) => e);
+      expect(classifyClickHouseError(err)).toBe('poison');
+      const [n] = await queryRows<{ n: string }>(db, 'SELECT toString(count()) AS n FROM cost_metrics_ts');
+      expect(n!.n).toBe('0');
+    } finally {
+      await db.close();
+    }
+  });
 
   it('drops a repeat of a RowBinary insert (same token) and reports it', async () => {
     const type = eventTypes.find((t) => t.name === 'cost_metrics')!;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createAvroToTsv, createAvroTranscoder } from '../../consumers/avro-to-tsv.js';
-import { createRowBinaryCodec } from '../../consumers/row-binary.js';
+import { createRowBinaryCodec, rowBinaryHeader } from '../../consumers/row-binary.js';
 import { BatchStage, type BatchConsumer } from '../../consumers/batch-stage.js';
 import type { DeadLetterSink, PoisonLetter } from '../../consumers/dead-letter-queue.js';
 import { DecodeStage } from '../../consumers/decode-stage.js';
@@ -241,4 +241,17 @@ describe('InsertBody: what a failed batch is split and dead-lettered from', () =
       expect(decodedRows(rows, type).rows.map((r) => r.record)).toEqual(decoded);
     });
   }
+});
+
+describe('the RowBinaryWithNamesAndTypes header: only for a table with the types the rows were written in', () => {
+  const codec = { columns: ['a', 'b', 'c'], columnTypes: ['String', 'Nullable(String)', 'Float64'] };
+  it("names the table's exact types (LowCardinality included) when their bytes are the codec's", () => {
+    const header = rowBinaryHeader(codec, new Map([['a', 'LowCardinality(String)'], ['b', 'LowCardinality(Nullable(String))'], ['c', 'Float64']]))!;
+    expect(header[0]).toBe(3);
+    expect(header.toString('latin1')).toContain('LowCardinality(Nullable(String))');
+  });
+  it('is undefined when a column is missing or retyped (a Float64 read as Int64 would be the same 8 bytes)', () => {
+    expect(rowBinaryHeader(codec, new Map([['a', 'String'], ['b', 'Nullable(String)']]))).toBeUndefined();
+    expect(rowBinaryHeader(codec, new Map([['a', 'String'], ['b', 'Nullable(String)'], ['c', 'Int64']]))).toBeUndefined();
+  });
 });

@@ -1,5 +1,6 @@
-import { createAvroToTsv } from '../consumers/avro-to-tsv.js';
-import { TsvBody } from '../consumers/tsv-body.js';
+import { createAvroToTsv, createAvroTranscoder } from '../consumers/avro-to-tsv.js';
+import { createRowBinaryCodec } from '../consumers/row-binary.js';
+import { InsertBody } from '../consumers/insert-body.js';
 import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
 
 /**
@@ -14,9 +15,11 @@ export interface TranscodeFigures {
   batchRows: number;
   /** The worker's former path (its fallback now): decode + check into objects, TSV text from the objects, text to a Buffer. */
   objectPath: { seconds: number; rowsPerSec: number };
-  /** The worker's path: createAvroToTsv, message bytes straight into the body (TsvBody). */
+  /** The worker's path: createAvroToTsv, message bytes straight into the body (InsertBody). */
   direct: { seconds: number; rowsPerSec: number };
-  /** The two bodies of the first batch are byte-identical (checked before timing; else the step fails). */
+  /** The worker's path on the embedded engine: the same messages straight into RowBinary bodies. */
+  directRowBinary: { seconds: number; rowsPerSec: number };
+  /** The two bodies of the first batch are byte-identical, in each format (checked before timing; else the step fails). */
   identical: true;
 }
 
@@ -31,7 +34,7 @@ export function transcodeLimit(opts: { type: EventType; encodedPool: readonly Bu
   const transcodeOne = createAvroToTsv(type);
   if (!transcodeOne) throw new Error(`avro-to-tsv: no direct path for ${type.name}`);
   const transcode = (values: readonly Buffer[], first: number, t: string, partition: number): Buffer => {
-    const body = new TsvBody(t, partition);
+    const body = new InsertBody(t, partition);
     for (let k = 0; k < values.length; k++) body.endRow(first + k, transcodeOne(values[k]!, first + k, body));
     return body.finish().body;
   };
@@ -58,7 +61,17 @@ export function transcodeLimit(opts: { type: EventType; encodedPool: readonly Bu
     if (sink === 0) throw new Error('avro-to-tsv: empty bodies');
     return { seconds: Math.round(seconds * 1000) / 1000, rowsPerSec: Math.round(total / seconds) };
   };
+  const toRowBinary = createAvroTranscoder(type, 'RowBinary')!;
+  const transcodeBinary = (values: readonly Buffer[], f: number): Buffer => {
+    const body = new InsertBody(topic, 0, 0, 'RowBinary');
+    for (let k = 0; k < values.length; k++) body.endRow(f + k, toRowBinary(values[k]!, f + k, body));
+    return body.finish().body;
+  };
+  const codec = createRowBinaryCodec(type);
+  const binaryObjectWay = Buffer.from(codec.encode({ topic, partition: 0, rows: first.map((value, k) => ({ offset: k, record: opts.decode(value), bytes: value.length })) }));
+  if (!binaryObjectWay.equals(transcodeBinary(first, 0))) throw new Error('avro-to-tsv: the RowBinary body differs from row-binary.ts\'s');
   const objectPath = time(objectWay);
   const direct = time((values, f) => transcode(values, f, topic, 0));
-  return { rows: total, batchRows, objectPath, direct, identical: true };
+  const directRowBinary = time(transcodeBinary);
+  return { rows: total, batchRows, objectPath, direct, directRowBinary, identical: true };
 }

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection, type ChdbConnection } from 'chdb/connection';
 import { openClickHouse } from '../lib/clickhouse.js';
@@ -16,6 +17,8 @@ export class BenchClickHouse {
     readonly client: ClickHouseClient,
     readonly connection: ChdbConnection | undefined,
     private readonly url: string | undefined,
+    /** The embedded engine's data directory (undefined with CLICKHOUSE_URL). */
+    readonly dataPath?: string,
   ) {}
 
   static open(dataPath: string): BenchClickHouse {
@@ -24,7 +27,7 @@ export class BenchClickHouse {
     mkdirSync(dataPath, { recursive: true });
     const connection = createChdbConnection({ path: dataPath });
     const client = createClient({ connection } as Parameters<typeof createClient>[0]);
-    return new BenchClickHouse(client, connection, undefined);
+    return new BenchClickHouse(client, connection, undefined, resolve(dataPath));
   }
 
   get embedded(): boolean {

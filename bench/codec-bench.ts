@@ -4,7 +4,9 @@
  * across runs). Bytes on the wire are the topic's log segment bytes on the local broker
  * (record batches as written: compressed, with their headers).
  *   KAFKA_BROKERS=... npx tsx bench/codec-bench.ts [events per run, default 100000] [rounds, default 2]
- * Writes bench/results/codecs-<time>.json.
+ * CODEC_BENCH_CLIENTS and CODEC_BENCH_CODECS (comma-separated) narrow the runs, e.g. to the
+ * default client's candidate defaults; the order of the runs is reversed on even rounds, so
+ * no side always runs first. Writes bench/results/codecs-<time>.json.
  */
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -32,10 +34,23 @@ function logBytes(topic: string): number {
 const pool = costEventPool(7);
 const prefix = `codecbench${Date.now().toString(36)}`;
 const rows: Record<string, unknown>[] = [];
+const only = (name: string, all: readonly string[]): string[] => {
+  const v = process.env[name];
+  if (!v) return [...all];
+  const picked = v.split(',').map((s) => s.trim());
+  for (const p of picked) if (!all.includes(p)) throw new Error(`${name}: ${p} is not one of ${all.join(', ')}`);
+  return picked;
+};
+const runs: [(typeof PRODUCER_CLIENTS)[number], (typeof KAFKA_CODECS)[number]][] = [];
+for (const client of only('CODEC_BENCH_CLIENTS', PRODUCER_CLIENTS) as (typeof PRODUCER_CLIENTS)[number][]) {
+  for (const compression of only('CODEC_BENCH_CODECS', KAFKA_CODECS) as (typeof KAFKA_CODECS)[number][]) {
+    if (client === 'platformatic' && compression === 'zstd' && !zstdInZlib) continue;
+    runs.push([client, compression]);
+  }
+}
 for (let round = 1; round <= rounds; round++) {
-  for (const client of PRODUCER_CLIENTS) {
-    for (const compression of KAFKA_CODECS) {
-      if (client === 'platformatic' && compression === 'zstd' && !zstdInZlib) continue;
+  for (const [client, compression] of round % 2 === 0 ? [...runs].reverse() : runs) {
+    {
       const topicPrefix = `${prefix}.r${round}.${client}.${compression}.`;
       const topic = `${topicPrefix}cost_metrics`;
       await createTopic(topic, 4);
@@ -50,5 +65,5 @@ for (let round = 1; round <= rounds; round++) {
 }
 await deleteTopicsWithPrefix(prefix);
 const out = join(root, 'bench/results', `codecs-${new Date().toISOString()}.json`);
-writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), node: process.versions.node, total, rounds, note: 'shared 2-core box, 8 engineers working (load 6-9)', rows }, null, 2));
+writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), node: process.versions.node, total, rounds, note: process.env.CODEC_BENCH_NOTE ?? '', rows }, null, 2));
 console.log(out);

@@ -49,7 +49,7 @@ async function main(): Promise<void> {
       await createTopic(`${prefix}cost_metrics`, 4);
       const quiet = await waitForQuietHost(60_000);
       process.env.INGEST_PYTHON = sides[side];
-      const f = await benchPythonProducer({ topicPrefix: prefix, total: events, pool, timeoutMs: 600_000 });
+      const f = await benchPythonProducer({ topicPrefix: prefix, total: events, pool, timeoutMs: 600_000, partitions: 4 });
       // The SDK chooses its library itself: a side that did not get the one it names is a set-up error.
       if (f.avroBackend !== side) throw new Error(`${sides[side]} wrote with ${f.avroBackend}, not ${side}: check which interpreter has fastavro`);
       results.push({ round, side, quiet, ...f });

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CostMetricInput } from '@kafka-clickhouse-ingest/producer';
-import { BROKERS, ROOT, topicRecordCount } from './common.js';
+import { BROKERS, ROOT, createTopic, topicRecordCount } from './common.js';
 
 /** What bench/python-producer.py prints: the Python SDK (producers/python) sending cost events. */
 export interface PythonProducerFigures {
@@ -23,15 +23,22 @@ export interface PythonProducerFigures {
   acknowledged: number;
   avroBackend: string;
   python: string;
+  /**
+   * confluent-kafka alone sending the same keys and Avro bytes (encoded beforehand by the SDK's
+   * encoder) with the SDK's librdkafka settings, into a topic of its own: the transport's speed.
+   */
+  confluentSameBytes: { events: number; seconds: number; eventsPerSec: number; cpuSeconds: number; acknowledged: number; avroBytes: number } | null;
 }
 
 /** Runs bench/python-producer.py with Debian's /usr/bin/python3 (or INGEST_PYTHON); checks every event reached the topic once. */
-export async function benchPythonProducer(opts: { topicPrefix: string; total: number; pool: readonly CostMetricInput[]; timeoutMs: number }): Promise<PythonProducerFigures> {
+export async function benchPythonProducer(opts: { topicPrefix: string; total: number; pool: readonly CostMetricInput[]; timeoutMs: number; partitions: number }): Promise<PythonProducerFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-py-'));
   try {
     const poolFile = join(dir, 'pool.json');
     writeFileSync(poolFile, JSON.stringify(opts.pool));
-    const py = spawnSync(process.env.INGEST_PYTHON ?? '/usr/bin/python3', [join(ROOT, 'bench/python-producer.py'), poolFile, opts.topicPrefix, String(opts.total)], {
+    const rawTopic = `${opts.topicPrefix}raw.cost_metrics`;
+    await createTopic(rawTopic, opts.partitions);
+    const py = spawnSync(process.env.INGEST_PYTHON ?? '/usr/bin/python3', [join(ROOT, 'bench/python-producer.py'), poolFile, opts.topicPrefix, String(opts.total), '100', rawTopic], {
       env: { ...process.env, KAFKA_BROKERS: BROKERS.join(',') },
       encoding: 'utf8',
       timeout: opts.timeoutMs,
@@ -41,6 +48,10 @@ export async function benchPythonProducer(opts: { topicPrefix: string; total: nu
     if (figures.acknowledged !== opts.total) throw new Error(`Python SDK: ${figures.acknowledged} of ${opts.total} events acknowledged`);
     const inTopic = await topicRecordCount(`${opts.topicPrefix}cost_metrics`);
     if (inTopic !== opts.total) throw new Error(`Python SDK: the topic holds ${inTopic} records, expected ${opts.total}`);
+    const raw = figures.confluentSameBytes;
+    if (!raw || raw.acknowledged !== opts.total) throw new Error(`confluent-kafka on the SDK's bytes: ${raw?.acknowledged} of ${opts.total} events acknowledged`);
+    const inRaw = await topicRecordCount(rawTopic);
+    if (inRaw !== opts.total) throw new Error(`confluent-kafka on the SDK's bytes: the topic holds ${inRaw} records, expected ${opts.total}`);
     return figures;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,9 +1,12 @@
 """The Python SDK's throughput, for `npm run bench` (bench/python-producer-bench.ts runs it).
 
-    KAFKA_BROKERS=... /usr/bin/python3 bench/python-producer.py POOL.json TOPIC_PREFIX TOTAL [EVENTS_PER_CALL]
+    KAFKA_BROKERS=... /usr/bin/python3 bench/python-producer.py POOL.json TOPIC_PREFIX TOTAL [EVENTS_PER_CALL [RAW_TOPIC]]
 
 Sends TOTAL cost events from the pool (cycled) with IngestProducer.insert_cost_metrics, then
-flush(); prints one JSON line of figures. Also times validation + Avro encoding alone (no Kafka)
+flush(); prints one JSON line of figures. With RAW_TOPIC, then sends the same keys and bytes
+(encoded beforehand by the SDK's encoder, not timed) to RAW_TOPIC with confluent-kafka alone,
+with the SDK's librdkafka settings and a poll(0) per call of EVENTS_PER_CALL, as the SDK does:
+the transport's own speed on the SDK's bytes. Also times validation + Avro encoding alone (no Kafka)
 over the same events, which shows what limits the SDK: one Python thread validates and encodes
 every event before librdkafka (C, its own threads) batches, compresses and sends it.
 """
@@ -20,7 +23,48 @@ from ingest_sdk.event_types import SingleObjectEncoder  # noqa: E402
 from ingest_sdk.wire_format import avro_backend  # noqa: E402
 
 
-def main(pool_path: str, prefix: str, total: int, per_call: int) -> None:
+def raw_confluent(raw_topic: str, calls: list, per_call: int) -> dict:
+    """confluent-kafka producing the SDK's own keys and bytes, with the SDK's settings."""
+    from confluent_kafka import Producer
+    from ingest_sdk.settings import ProducerSettings
+
+    t = EVENT_TYPES["cost_metrics"]
+    enc = SingleObjectEncoder()
+    messages = []
+    for call in calls:
+        for i, e in enumerate(call):
+            record = to_event_record(t, e, i)
+            messages.append((str(record[t.partition_key]).encode("utf-8"), enc.encode(t, record)))
+    producer = Producer(ProducerSettings.from_env().librdkafka_config())
+    acked = [0]
+
+    def on_delivery(err, _msg):
+        if err is None:
+            acked[0] += 1
+
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    for n, (key, value) in enumerate(messages, 1):
+        while True:
+            try:
+                producer.produce(raw_topic, value=value, key=key, on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        if n % per_call == 0:
+            producer.poll(0)
+    producer.flush()
+    seconds = time.perf_counter() - t0
+    return {
+        "events": len(messages),
+        "seconds": round(seconds, 3),
+        "eventsPerSec": round(len(messages) / seconds),
+        "cpuSeconds": round(time.process_time() - cpu0, 2),
+        "acknowledged": acked[0],
+        "avroBytes": sum(len(v) for _, v in messages),
+    }
+
+
+def main(pool_path: str, prefix: str, total: int, per_call: int, raw_topic: str | None) -> None:
     pool = json.loads(Path(pool_path).read_text())
     calls = []
     for start in range(0, total, per_call):
@@ -42,6 +86,7 @@ def main(pool_path: str, prefix: str, total: int, per_call: int) -> None:
             client.insert_cost_metrics(events)
         queued = time.perf_counter()
     seconds = time.perf_counter() - t0
+    raw = raw_confluent(raw_topic, calls, per_call) if raw_topic else None
     print(json.dumps({
         "eventType": "cost_metrics",
         "events": total,
@@ -55,8 +100,9 @@ def main(pool_path: str, prefix: str, total: int, per_call: int) -> None:
         "acknowledged": client.events_acknowledged,
         "avroBackend": avro_backend(),
         "python": sys.version.split()[0],
+        "confluentSameBytes": raw,
     }))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 100)
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 100, sys.argv[5] if len(sys.argv) > 5 else None)

@@ -59,8 +59,8 @@ export function ratios(f: Figures) {
   return {
     definitions: {
       transportLimit: 'Kafka ConsumerPerformance records/s on the prefilled drain topic (fetch rate, excludes group join)',
-      sinkLimit: "decoded rows through the worker's row encoder (text body) and inserter (clickHouseInserter) into the same engine and layout, same batch size and insert concurrency, no Kafka",
-      sinkEngineOnly: 'chDB raw insert of TabSeparated bodies serialised beforehand (engine only), same batches and concurrency',
+      sinkLimit: "decoded rows in the worker's body format through the worker's client and inserter (clickHouseInserter) into the same engine and layout, same batch size and insert concurrency, no Kafka",
+      sinkEngineOnly: 'raw insert of bodies serialised beforehand (engine only; TabSeparated for the ratio, RowBinary and JSONEachRow beside it), same batches and concurrency',
       drain: 'one worker child process, backlog → exact table count, rows/s from worker ready',
       e2eBoundMs: 'BATCH_MAX_WAIT_MS + 500',
     },
@@ -70,11 +70,27 @@ export function ratios(f: Figures) {
     drainOverLowerLimit: r(drain, lower),
     drainOverKafkajsConsumeOnly: r(drain, f.kafkajsConsumePerf?.recordsPerSec),
     drainOverNativeEngine: r(drain, f.nativeEngine?.rowsPerSec),
+    /** The embedded engine alone per format (bodies made beforehand), over TabSeparated's. */
+    engineOnlyRowsPerSec: {
+      tabSeparated: f.sink?.rawTabSeparated?.rowsPerSec ?? null,
+      rowBinary: f.sink?.rawRowBinary?.rowsPerSec ?? null,
+      jsonEachRow: f.sink?.rawJsonEachRow?.rowsPerSec ?? null,
+    },
+    engineOnlyRowBinaryOverTabSeparated: r(f.sink?.rawRowBinary?.rowsPerSec, f.sink?.rawTabSeparated?.rowsPerSec),
+    engineOnlyJsonEachRowOverTabSeparated: r(f.sink?.rawJsonEachRow?.rowsPerSec, f.sink?.rawTabSeparated?.rowsPerSec),
     producerSdkOverKafkaPerfProducer: r(f.producerCost?.eventsPerSec, f.kafkaProducerPerf?.recordsPerSec),
     producerSdkPlatformaticOverKafkaPerfProducer: r(f.producerCostPlatformatic?.eventsPerSec, f.kafkaProducerPerf?.recordsPerSec),
     pythonSdkOverKafkaPerfProducer: r(f.producerCostPython?.eventsPerSec, f.kafkaProducerPerf?.recordsPerSec),
     pythonSdkOverTsSdk: r(f.producerCostPython?.eventsPerSec, f.producerCost?.eventsPerSec),
+    pythonSdkOverConfluentSameBytes: r(f.producerCostPython?.eventsPerSec, f.producerCostPython?.confluentSameBytes?.eventsPerSec),
     rssTenXOverBase: memory,
+    /** The targets of the performance work: met (true), not met (false), or not measured (null). */
+    goals: {
+      drainAtLeast1_5xNativeEngine: drain !== undefined && f.nativeEngine ? drain >= 1.5 * f.nativeEngine.rowsPerSec : null,
+      drainAtLeast0_8xSinkLimit: drain !== undefined && sink !== undefined ? drain >= 0.8 * sink : null,
+      producerSdkAtLeast0_5xKafkaPerf: f.producerCost && f.kafkaProducerPerf ? f.producerCost.eventsPerSec >= 0.5 * f.kafkaProducerPerf.recordsPerSec : null,
+      pythonSdkAtLeast0_5xConfluentSameBytes: f.producerCostPython?.confluentSameBytes ? f.producerCostPython.eventsPerSec >= 0.5 * f.producerCostPython.confluentSameBytes.eventsPerSec : null,
+    },
     targets: {
       drainAtLeast70PctOfLowerLimit: lower !== undefined && drain !== undefined ? drain >= 0.7 * lower : null,
       drainAheadOfNativeEngine: drain !== undefined && f.nativeEngine ? drain > f.nativeEngine.rowsPerSec : null,
@@ -101,6 +117,7 @@ export function summaryRows(f: Figures): [string, string, string][] {
   if (pl) add('Producer SDK (platformatic), LLM logs', `${n(pl.eventsPerSec)} ev/s, ${n(pl.avroMBPerSec, 2)} MB/s`, `per event p50 ${n(pl.latencyMsPerCall.p50, 1)} ms p99 ${n(pl.latencyMsPerCall.p99, 1)} ms`);
   const py = f.producerCostPython;
   if (py) add('Python SDK, cost events', `${n(py.eventsPerSec)} ev/s`, `${n(py.events)} ev, ${py.eventsPerCall}/call, Python ${py.python} + ${py.avroBackend}; validate + encode alone ${n(py.validateEncodeOnlyEventsPerSec)} ev/s; CPU ${py.cpuSeconds} s`);
+  if (py?.confluentSameBytes) add("confluent-kafka alone, the Python SDK's bytes", `${n(py.confluentSameBytes.eventsPerSec)} ev/s`, `same keys and Avro bytes (encoded beforehand), the SDK's librdkafka settings; CPU ${py.confluentSameBytes.cpuSeconds} s`);
   const l = f.producerLlm;
   if (l) add('Producer SDK, LLM logs', `${n(l.eventsPerSec)} ev/s, ${n(l.avroMBPerSec, 2)} MB/s`, `${n(l.events)} ev, 1/call, ${n(l.avgEventBytes)} B Avro; per event p50 ${n(l.latencyMsPerCall.p50, 1)} ms p99 ${n(l.latencyMsPerCall.p99, 1)} ms`);
   const d = f.drain;
@@ -131,20 +148,27 @@ export function summaryRows(f: Figures): [string, string, string][] {
   }
   const s = f.sink;
   if (s) {
-    add('Sink limit: rows → row encoder → worker inserter', `${n(s.workerInserter.rowsPerSec)} rows/s`, `${n(s.rows)} rows, ${n(s.batchRows)}/insert, ${s.concurrency} in flight`);
+    add('Sink limit: rows → worker body format → worker inserter', `${n(s.workerInserter.rowsPerSec)} rows/s`, `${n(s.rows)} rows, ${n(s.batchRows)}/insert, ${s.concurrency} in flight, ${s.workerInserter.format ?? 'TabSeparated'}`);
     if (s.rawTabSeparated) add('Sink, chDB raw insert TabSeparated', `${n(s.rawTabSeparated.rowsPerSec)} rows/s`, 'engine only, body serialised beforehand');
+    if (s.rawRowBinary) add('Sink, chDB raw insert RowBinary', `${n(s.rawRowBinary.rowsPerSec)} rows/s`, `engine only, body serialised beforehand (${n(s.rawRowBinary.bytesPerRow ?? Number.NaN, 1)} B/row)`);
     if (s.rawJsonEachRow) add('Sink, chDB raw insert JSONEachRow', `${n(s.rawJsonEachRow.rowsPerSec)} rows/s`, 'engine only, body serialised beforehand');
     add('Serialise only (JS)', `TSV ${n(s.serialise.tabSeparated.rowsPerSec)} rows/s, JSON ${n(s.serialise.jsonEachRow.rowsPerSec)} rows/s`, `${n(s.serialise.tabSeparated.mbPerSec)} / ${n(s.serialise.jsonEachRow.mbPerSec)} MB/s`);
   }
   const dec = f.decode;
   if (dec) add('Decode (header + avsc + validation)', `${n(dec.decodeAndValidate.rowsPerSec)} rows/s`, `avsc alone ${n(dec.avscOnly.rowsPerSec)} rows/s`);
   const tc = f.transcode;
-  if (tc) add('Messages → insert body (JS), 50k-row batches', `worker (direct Avro → TSV) ${n(tc.direct.rowsPerSec)} rows/s; object path ${n(tc.objectPath.rowsPerSec)} rows/s`, `decode + checks + TSV; bodies identical; ${n(tc.rows)} rows`);
+  if (tc) add('Messages → insert body (JS), 50k-row batches', `direct Avro → RowBinary ${n(tc.directRowBinary?.rowsPerSec)} rows/s; → TSV ${n(tc.direct.rowsPerSec)} rows/s; object path (TSV) ${n(tc.objectPath.rowsPerSec)} rows/s`, `decode + checks + body; bodies identical to the object path's; ${n(tc.rows)} rows`);
   const ne = f.nativeEngine;
   if (ne) add('Native Kafka engine + MV (chDB)', `${n(ne.rowsPerSec)} rows/s`, `${n(ne.rows)} rows exact in ${ne.drainSeconds} s (steady ${n(ne.steadyRowsPerSec)}); block ${ne.settings.kafka_max_block_size}, consumers ${ne.settings.kafka_num_consumers}`);
   for (const so of f.scaleOut ?? []) add(`Scale-out, ${so.concurrency} member(s), 8 partitions`, `${n(so.rowsPerSec)} rows/s`, `${n(so.expected)} rows exact in ${so.drainSeconds} s; CPU ${so.threadCpu.totalSeconds} s`);
   if (f.profile) add('Profile (worker main thread, self time)', f.profile.byModule.slice(0, 4).map((m) => `${m.module} ${m.percent}%`).join('; '), `${f.profile.sampledSeconds} s sampled`);
   const r = ratios(f);
+  const met = (v: boolean | null) => (v === null ? 'not measured' : v ? 'met' : 'NOT met');
+  add('GOAL drain / native Kafka engine ≥ 1.5', n(r.drainOverNativeEngine, 3), met(r.goals.drainAtLeast1_5xNativeEngine));
+  add('GOAL drain / sink limit ≥ 0.8', n(r.drainOverSink, 3), met(r.goals.drainAtLeast0_8xSinkLimit));
+  add('GOAL producer SDK (default client) / Kafka perf producer ≥ 0.5', n(r.producerSdkOverKafkaPerfProducer, 3), met(r.goals.producerSdkAtLeast0_5xKafkaPerf));
+  add("GOAL Python SDK / confluent-kafka on the SDK's bytes ≥ 0.5", n(r.pythonSdkOverConfluentSameBytes, 3), met(r.goals.pythonSdkAtLeast0_5xConfluentSameBytes));
+  add('engine only, rows/s: TabSeparated / RowBinary / JSONEachRow', `${n(r.engineOnlyRowsPerSec.tabSeparated)} / ${n(r.engineOnlyRowsPerSec.rowBinary)} / ${n(r.engineOnlyRowsPerSec.jsonEachRow)}`, `RowBinary / TSV ${n(r.engineOnlyRowBinaryOverTabSeparated, 3)}, JSONEachRow / TSV ${n(r.engineOnlyJsonEachRowOverTabSeparated, 3)}`);
   add('drain / transport limit', n(r.drainOverTransport, 3));
   add('drain / sink limit', n(r.drainOverSink, 3));
   add('drain / sink, engine only', n(r.drainOverSinkEngineOnly, 3));
@@ -177,6 +201,7 @@ export function missingFigures(f: Figures): string[] {
     ['producerCostPlatformatic.eventsPerSec', f.producerCostPlatformatic?.eventsPerSec],
     ['producerLlmPlatformatic.eventsPerSec', f.producerLlmPlatformatic?.eventsPerSec],
     ['producerCostPython.eventsPerSec', f.producerCostPython?.eventsPerSec],
+    ['producerCostPython.confluentSameBytes.eventsPerSec', f.producerCostPython?.confluentSameBytes?.eventsPerSec],
     ['drain.rowsPerSec (exact count)', f.drain?.exact ? f.drain.rowsPerSec : undefined],
     ['drain.memory.peakRssHwmBytes', f.drain?.memory.peakRssHwmBytes || undefined],
     ['drain.memory.heap.heapUsedBytes', f.drain?.memory.heap?.heapUsedBytes || undefined],
@@ -189,6 +214,14 @@ export function missingFigures(f: Figures): string[] {
     ['kafkajsConsumePerf.recordsPerSec', f.kafkajsConsumePerf?.recordsPerSec],
     ['kafkaClients (kafkajs, platformatic, confluent)', f.kafkaClients?.clients.length === 3 && f.kafkaClients.clients.every((c) => c.produce.recordsPerSec > 0 && c.consume.recordsPerSec > 0) ? 3 : undefined],
     ['sink.workerInserter.rowsPerSec', f.sink?.workerInserter.rowsPerSec],
+    // The engine-only figures exist on the embedded engine (with CLICKHOUSE_URL the step skips them).
+    ...(process.env.CLICKHOUSE_URL === undefined
+      ? ([
+          ['sink.rawTabSeparated.rowsPerSec', f.sink?.rawTabSeparated?.rowsPerSec],
+          ['sink.rawRowBinary.rowsPerSec', f.sink?.rawRowBinary?.rowsPerSec],
+          ['sink.rawJsonEachRow.rowsPerSec', f.sink?.rawJsonEachRow?.rowsPerSec],
+        ] as [string, unknown][])
+      : []),
     ['decode.decodeAndValidate.rowsPerSec', f.decode?.decodeAndValidate.rowsPerSec],
     ['transcode.direct.rowsPerSec', f.transcode?.identical ? f.transcode.direct.rowsPerSec : undefined],
     ['nativeEngine.rowsPerSec', f.nativeEngine?.rowsPerSec],

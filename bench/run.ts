@@ -129,7 +129,7 @@ async function main(): Promise<number> {
   );
   // The Python SDK (producers/python), the same cost events, from its own process.
   figures.producerCostPython = await step('Python SDK (producers/python), cost events', budget(SIZES.pythonProducer, 2_000), () =>
-    benchPythonProducer({ topicPrefix: prefixes.py, total: SIZES.pythonProducer, pool, timeoutMs: budget(SIZES.pythonProducer, 2_000) - 5_000 }),
+    benchPythonProducer({ topicPrefix: prefixes.py, total: SIZES.pythonProducer, pool, timeoutMs: budget(SIZES.pythonProducer, 2_000) - 5_000, partitions: SIZES.partitions }),
   );
   await step('pre-fill profile and scale-out topics (not measured)', budget(SIZES.profileRows + SIZES.scaleOut, 5_000), async () => {
     await benchCostProducer({ topicPrefix: prefixes.base, total: SIZES.profileRows, pool, client: 'platformatic' });

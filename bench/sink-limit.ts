@@ -1,4 +1,4 @@
-import { clickHouseInserter } from '../consumers/clickhouse-inserter.js';
+import { bodyFormatOf, clickHouseInserter } from '../consumers/clickhouse-inserter.js';
 import { toLetterRows } from '../consumers/letter-rows.js';
 import type { InsertBatch } from '../consumers/types.js';
 import { batchToken, type DecodedRow } from '../consumers/types.js';
@@ -6,6 +6,8 @@ import { decodeMessage } from '../consumers/decode-stage.js';
 import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
 import { SchemaLookup } from '@kafka-clickhouse-ingest/producer/schemas/schema-lookup.js';
 import { createRowEncoder } from '../consumers/row-encoder.js';
+import { createRowBinaryCodec } from '../consumers/row-binary.js';
+import { binaryInsertAt, openClickHouse } from '../lib/clickhouse.js';
 import type { BenchClickHouse } from './bench-clickhouse.js';
 import { round } from './common.js';
 
@@ -16,14 +18,14 @@ import { round } from './common.js';
  * insert.concurrency batches in flight, each with its deduplication token. No Kafka.
  *
  * Variants:
- * - workerInserter: the worker's own `clickHouseInserter` (whatever format it sends; since
- *   fb0cf55 TabSeparated built by consumers/row-encoder.ts). This is "the sink limit".
- * - rawTabSeparated / rawJsonEachRow: the body serialised beforehand (row encoder / one
- *   JSON.stringify per row) and handed to chDB's raw insert: the engine alone (parse, write
- *   parts, run the views), for both text formats.
+ * - workerInserter: the worker's own `clickHouseInserter`, in the format the worker sends on
+ *   this engine (RowBinary from consumers/row-binary.ts on the embedded engine, TabSeparated
+ *   from consumers/row-encoder.ts on a server). This is "the sink limit".
+ * - rawTabSeparated / rawRowBinary / rawJsonEachRow: the body serialised beforehand (row
+ *   encoder / RowBinary codec / one JSON.stringify per row) and handed to chDB's raw insert: the
+ *   engine alone (parse, write parts, run the views), per format. RowBinary goes through the
+ *   worker's binary raw insert (lib/clickhouse.ts), since chDB's JS raw insert takes text only.
  * - serialise: the JS side alone, rows/s of the row encoder and of JSON.stringify per row.
- * RowBinary/Native are not measured: chdb/connection turns the insert body into a UTF-8 string
- * (binary formats would be corrupted) and chDB's raw insert accepts text formats only.
  * The insert rows are built once per distinct batch outside the timed region (decode is measured
  * by decodeLimit) and reused with fresh offsets' tokens.
  */
@@ -36,15 +38,17 @@ export interface SinkFigures {
   rows: number;
   batchRows: number;
   concurrency: number;
-  workerInserter: RateFigures & { counted: number };
+  /** Through the worker's inserter, in the body format the worker uses on this engine. */
+  workerInserter: RateFigures & { counted: number; format: string };
   rawTabSeparated: (RateFigures & { counted: number }) | null;
   rawJsonEachRow: (RateFigures & { counted: number }) | null;
+  rawRowBinary: (RateFigures & { counted: number; bytesPerRow: number }) | null;
   serialise: { tabSeparated: RateFigures & { mbPerSec: number }; jsonEachRow: RateFigures & { mbPerSec: number } };
 }
 
 const TOPIC = 'bench.sink';
 
-function buildBatches(encoded: readonly Buffer[], batchRows: number): InsertBatch[] {
+export function buildBatches(encoded: readonly Buffer[], batchRows: number): InsertBatch[] {
   const lookup = new SchemaLookup([costMetrics]);
   const batches: InsertBatch[] = [];
   // Whole batches only, cycling the pool when it is not a multiple of the batch size.
@@ -61,7 +65,7 @@ function buildBatches(encoded: readonly Buffer[], batchRows: number): InsertBatc
 }
 
 /** Runs `fn(batchIndex, firstRow, n)` for every batch of `total` rows, `concurrency` at a time. */
-async function forEachBatch(total: number, batchRows: number, concurrency: number, fn: (k: number, first: number, n: number) => Promise<void>): Promise<number> {
+export async function forEachBatch(total: number, batchRows: number, concurrency: number, fn: (k: number, first: number, n: number) => Promise<void>): Promise<number> {
   const started = performance.now();
   let next = 0;
   await Promise.all(
@@ -103,15 +107,24 @@ export async function sinkLimit(opts: { ch: BenchClickHouse; id: string; encoded
   });
 
   const dbWorker = `${opts.id}_sink_worker`;
-  const client = await ch.freshDatabase(dbWorker);
+  const fresh = await ch.freshDatabase(dbWorker);
+  // The worker's own client factory on the embedded engine (a session of its own at the bench's
+  // data directory, which chDB allows), so the inserter takes the worker's raw-insert path and
+  // body format. Before 2026-12-06 this step inserted through the bench's @clickhouse/client
+  // connection (TabSeparated copied into a query string), slower than the worker's path.
+  const client = ch.dataPath ? await openClickHouse({ dataPath: ch.dataPath, database: dbWorker, requestTimeoutMs: 120_000 }, { quiet: true }) : fresh;
   // Decoded rows in, as an application without Kafka has them: the row encoder's text as the
   // body, then the worker's inserter. Only the body is filled in: the inserter reads nothing else
   // (the per-row offsets and times of EncodedRows serve the worker's dead-letter path).
+  // In the worker's format for this engine (RowBinary embedded, TabSeparated on a server).
   const inserter = clickHouseInserter(client, [costMetrics]);
+  const format = bodyFormatOf(client);
+  const codec = createRowBinaryCodec(costMetrics);
   const insert = (batch: InsertBatch, tok: string) =>
-    inserter('cost_metrics_ts', { topic: batch.topic, partition: batch.partition, body: Buffer.from(encoder.encode(batch), 'utf8'), count: batch.rows.length, ends: [], offsets: [], timestamps: [] }, tok);
+    inserter('cost_metrics_ts', { topic: batch.topic, partition: batch.partition, format, body: format === 'RowBinary' ? codec.encode(batch) : Buffer.from(encoder.encode(batch), 'utf8'), count: batch.rows.length, ends: [], offsets: [], timestamps: [] }, tok);
   const workerSeconds = await forEachBatch(total, batchRows, concurrency, (k, first, n) => insert(rowsOf(k, n), token(first, n)).then(() => undefined));
   const workerCounted = await ch.count(`${dbWorker}.cost_metrics_ts`);
+  if (client !== fresh) await client.close();
   if (workerCounted !== total) throw new Error(`sink limit (worker inserter): expected ${total} rows, counted ${workerCounted}`);
 
   const raw = async (name: string, format: 'TabSeparated' | 'JSONEachRow', bodies: Buffer[], serialise: (batch: InsertBatch) => string, columns?: readonly string[]) => {
@@ -136,17 +149,37 @@ export async function sinkLimit(opts: { ch: BenchClickHouse; id: string; encoded
     return { seconds: round(seconds, 2), rowsPerSec: Math.round(total / seconds), counted };
   };
   const rawTabSeparated = await raw('raw_tsv', 'TabSeparated', tsv.bodies, (rows) => encoder.encode(rows), encoder.columns);
+  const rawRowBinary = await rawBinary(opts.id, ch, batches, { total, batchRows, concurrency, token });
   const rawJsonEachRow = await raw('raw_json', 'JSONEachRow', json.bodies, (batch) => toLetterRows(batch).map((r) => JSON.stringify(r)).join('\n'));
 
   return {
     rows: total,
     batchRows,
     concurrency,
-    workerInserter: { seconds: round(workerSeconds, 2), rowsPerSec: Math.round(total / workerSeconds), counted: workerCounted },
+    workerInserter: { seconds: round(workerSeconds, 2), rowsPerSec: Math.round(total / workerSeconds), counted: workerCounted, format },
     rawTabSeparated,
     rawJsonEachRow,
+    rawRowBinary,
     serialise: { tabSeparated: tsv.figures, jsonEachRow: json.figures },
   };
+}
+
+/** The engine alone on RowBinary bodies made beforehand from the same rows, through the worker's binary raw insert. */
+export async function rawBinary(id: string, ch: BenchClickHouse, batches: readonly InsertBatch[], o: { total: number; batchRows: number; concurrency: number; token: (first: number, n: number) => string }) {
+  if (!ch.connection || !ch.dataPath) return null;
+  const codec = createRowBinaryCodec(costMetrics);
+  const bodies = batches.map((b) => Buffer.from(codec.encode(b)));
+  const db = `${id}_sink_raw_rowbinary`;
+  await ch.freshDatabase(db);
+  const insert = binaryInsertAt(ch.dataPath);
+  const seconds = await forEachBatch(o.total, o.batchRows, o.concurrency, async (k, first, n) => {
+    const b = batches[k % batches.length]!;
+    const body = n === b.rows.length ? bodies[k % bodies.length]! : codec.encode({ ...b, rows: b.rows.slice(0, n) });
+    await insert(`${db}.cost_metrics_ts`, codec.columns, body, { insert_deduplicate: 1, insert_deduplication_token: o.token(first, n), deduplicate_blocks_in_dependent_materialized_views: 1, async_insert: 0 });
+  });
+  const counted = await ch.count(`${db}.cost_metrics_ts`);
+  if (counted !== o.total) throw new Error(`sink limit (raw RowBinary): expected ${o.total} rows, counted ${counted}`);
+  return { seconds: round(seconds, 2), rowsPerSec: Math.round(o.total / seconds), counted, bytesPerRow: round(bodies.reduce((n, b) => n + b.length, 0) / batches.reduce((n, b) => n + b.rows.length, 0), 1) };
 }
 
 /**

@@ -3,7 +3,7 @@ import type { FlushReason, WorkerMetrics } from '../lib/metrics.js';
 import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { PartitionLedger, type CommittedOffset } from './partition-ledger.js';
-import { TsvBody } from './tsv-body.js';
+import { InsertBody, type BodyFormat } from './insert-body.js';
 import { BatchAbandoned, MessageRejected, tpKey, type Batch } from './types.js';
 
 export type { CommittedOffset } from './partition-ledger.js';
@@ -14,9 +14,9 @@ export interface BatchConsumer {
 }
 
 /**
- * Memory a buffered message costs, estimated: its TabSeparated line (1.1 to 1.4x the Avro bytes
- * for the shipped event types) with the slack of buffers sized ahead (a quarter more than the
- * partition's last batch, or doubling), and three bookkeeping slots per row (see tsv-body.ts).
+ * Memory a buffered message costs, estimated: its row in the insert body (RowBinary or
+ * TabSeparated, at most 1.1 to 1.4x the Avro bytes for the shipped event types) with the slack of buffers sized ahead (a quarter more than the
+ * partition's last batch, or doubling), and three bookkeeping slots per row (see insert-body.ts).
  */
 export function memoryCost(bytes: number, messages = 1): number {
   return 3 * bytes + 64 * messages;
@@ -25,7 +25,7 @@ export function memoryCost(bytes: number, messages = 1): number {
 interface OpenBatch {
   firstOffset: number;
   lastOffset: number;
-  body: TsvBody;
+  body: InsertBody;
   bytes: number;
   messages: number;
   /** When it seals by age (see sealTime). */
@@ -101,6 +101,8 @@ export class BatchStage {
      * only the transit of a message (now - its Kafka timestamp) is wall time.
      */
     clock?: (() => number) | { readonly wall: () => number; readonly monotonic: () => number },
+    /** The insert bodies' format: what the inserter takes (clickhouse-inserter.ts's bodyFormatOf). */
+    private readonly format: BodyFormat = 'TabSeparated',
   ) {
     this.clocks = typeof clock === 'function' ? { wall: clock, monotonic: clock } : (clock ?? { wall: Date.now, monotonic: () => performance.now() });
   }
@@ -172,7 +174,7 @@ export class BatchStage {
     return this.partitions.get(tpKey(topic, partition))?.ledger;
   }
 
-  reserve(topic: string, partition: number, eventType: EventType, offset: number, bytes: number, sentAt = Number.NaN): TsvBody {
+  reserve(topic: string, partition: number, eventType: EventType, offset: number, bytes: number, sentAt = Number.NaN): InsertBody {
     if (this.failure) throw this.failure;
     const state = this.state(topic, partition, eventType);
     const open = state.open;
@@ -193,7 +195,7 @@ export class BatchStage {
     }
     // A message of a range being re-formed is always admitted (PartitionLedger.inReplay).
     if (!this.budget.admits(eventType.table, memoryCost(bytes)) && !ledger.inReplay(offset)) throw new MessageRejected('memory budget spent');
-    state.open ??= { firstOffset: offset, lastOffset: offset, body: new TsvBody(topic, partition, Math.ceil(state.lastBodyBytes * 1.25)), bytes: 0, messages: 0, sealAt: this.sealTime(state, this.ageStart(sentAt)), poisonWrites: [], firstTimestamp: sentAt, lastTimestamp: sentAt, offeredTimestamp: sentAt };
+    state.open ??= { firstOffset: offset, lastOffset: offset, body: new InsertBody(topic, partition, Math.ceil(state.lastBodyBytes * 1.25), this.format), bytes: 0, messages: 0, sealAt: this.sealTime(state, this.ageStart(sentAt)), poisonWrites: [], firstTimestamp: sentAt, lastTimestamp: sentAt, offeredTimestamp: sentAt };
     state.open.offeredTimestamp = sentAt;
     return state.open.body;
   }

@@ -7,11 +7,10 @@ import { readSchemaId } from '@kafka-clickhouse-ingest/producer/schemas/confluen
 import type { DecoderEntry, SchemaLookup } from '@kafka-clickhouse-ingest/producer/schemas/schema-lookup.js';
 import { checkEventRecord, EventValidationError } from '@kafka-clickhouse-ingest/producer/schemas/validate-event.js';
 import { readFingerprint } from '@kafka-clickhouse-ingest/producer/schemas/wire-format.js';
-import { avroToTsvFor } from './avro-to-tsv.js';
+import { transcoderFor } from './avro-to-tsv.js';
 import type { BatchStage } from './batch-stage.js';
 import type { DeadLetterSink } from './dead-letter-queue.js';
-import { rowEncoderFor } from './row-encoder.js';
-import type { TsvBody } from './tsv-body.js';
+import type { InsertBody } from './insert-body.js';
 import { MessageRejected, type KafkaRecord } from './types.js';
 
 /**
@@ -59,10 +58,10 @@ export function decodeMessage(lookup: SchemaLookup, expected: EventType, value: 
  * route poison to the dead-letter queue. `submit` never blocks; it throws MessageRejected (from
  * the batch stage, before any side effect) when the message cannot be taken now.
  *
- * Two paths, one result. The fast path transcodes the Avro bytes straight into TabSeparated
+ * Two paths, one result. The fast path transcodes the Avro bytes straight into the body's format
  * (avro-to-tsv.ts). Anything it is not sure of (an older writer schema, a value it refuses)
- * takes the object path: avsc decode with schema resolution, checkEventRecord, row-encoder.ts.
- * That path writes the same line for a good message and names the reason for a poison one.
+ * takes the object path: avsc decode with schema resolution, checkEventRecord, the body's encoder.
+ * That path writes the same row for a good message and names the reason for a poison one.
  */
 export class DecodeStage {
   constructor(
@@ -112,7 +111,7 @@ export class DecodeStage {
     const bytes = msg.value?.length ?? 0;
     const body = this.next.reserve(msg.topic, msg.partition, type, msg.offset, bytes, msg.timestamp);
     this.counted(msg.topic, bytes);
-    const transcode = avroToTsvFor(type);
+    const transcode = transcoderFor(type, body.format);
     const value = msg.value;
     let timestamp: number | undefined;
     if (value !== null && transcode) {
@@ -156,9 +155,9 @@ export class DecodeStage {
   }
 
   /** Decodes, checks and encodes one message the slow way; throws PoisonError when it is poison. */
-  private objectPath(type: EventType, value: Buffer | null, offset: number, body: TsvBody): number {
+  private objectPath(type: EventType, value: Buffer | null, offset: number, body: InsertBody): number {
     const record = decodeMessage(this.lookup, type, value);
-    body.writeText(rowEncoderFor(type).encode({ topic: body.topic, partition: body.partition, rows: [{ offset, record, bytes: 0 }] }));
+    body.writeRecord(type, record, offset);
     const ts = record[type.timestampField];
     return typeof ts === 'number' ? ts : Number.NaN;
   }

@@ -1,4 +1,6 @@
-import type { RowEncoder } from './row-encoder.js';
+import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
+import { rowBinaryCodecFor } from './row-binary.js';
+import { rowEncoderFor } from './row-encoder.js';
 import type { EncodedRows, InsertBatch } from './types.js';
 
 /**
@@ -11,18 +13,15 @@ export function toLetterRows(batch: InsertBatch): Record<string, unknown>[] {
   return batch.rows.map((r) => ({ ...r.record, _kafka_topic: batch.topic, _kafka_partition: batch.partition, _kafka_offset: r.offset }));
 }
 
-/** Reads encoded rows back into records (from their lines) for the dead-letter queue. */
-export function decodedRows(rows: EncodedRows, encoder: Pick<RowEncoder, 'decode'>): InsertBatch {
-  return {
-    topic: rows.topic,
-    partition: rows.partition,
-    rows: rows.offsets.map((offset, i) => ({
-      offset,
-      // Each line without its newline.
-      record: encoder.decode(rows.body.toString('utf8', i === 0 ? 0 : rows.ends[i - 1], rows.ends[i]! - 1)),
-      bytes: 0,
-    })),
-  };
+/** Reads encoded rows of `type` back into records (from their bytes, in the body's format) for the dead-letter queue. */
+export function decodedRows(rows: EncodedRows, type: EventType): InsertBatch {
+  const start = (i: number) => (i === 0 ? 0 : rows.ends[i - 1]!);
+  const read =
+    rows.format === 'RowBinary'
+      ? (i: number) => rowBinaryCodecFor(type).decode(rows.body, start(i), rows.ends[i]!)
+      : // Each line without its newline.
+        (i: number) => rowEncoderFor(type).decode(rows.body.toString('utf8', start(i), rows.ends[i]! - 1));
+  return { topic: rows.topic, partition: rows.partition, rows: rows.offsets.map((offset, i) => ({ offset, record: read(i), bytes: 0 })) };
 }
 
 /** The inverse of toLetterRows, for the retry worker. */

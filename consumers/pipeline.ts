@@ -8,6 +8,7 @@ import { CommitStage, type OffsetCommitter } from './commit-offsets.js';
 import type { DeadLetterSink } from './dead-letter-queue.js';
 import { DecodeStage } from './decode-stage.js';
 import type { RowInserter } from './clickhouse-inserter.js';
+import type { BodyFormat } from './insert-body.js';
 import { InsertStage } from './insert-stage.js';
 import type { RegistrySchemas } from './schema-registry.js';
 import type { MemoryBudget, Semaphore } from './memory-budget.js';
@@ -17,7 +18,7 @@ import type { MemoryBudget, Semaphore } from './memory-budget.js';
  *
  *   Kafka message
  *     → DecodeStage   Avro single-object decode + validation, straight into the batch's
- *                     TabSeparated insert body; poison → dead-letter queue
+ *                     insert body (RowBinary, or TabSeparated for a server); poison → dead-letter queue
  *     → BatchStage    per topic-partition batch, sealed by rows / bytes / age, or where the
  *                     partition's ledger says (a range to re-form after a crash or rebalance)
  *     → InsertStage   name the range in Kafka's commit metadata, insert with its deduplication
@@ -43,6 +44,8 @@ export interface PipelineDeps {
   registry?: RegistrySchemas;
   typeOfTopic: ReadonlyMap<string, EventType>;
   insert: RowInserter;
+  /** The format `insert` takes (bodyFormatOf its client). */
+  bodyFormat: BodyFormat;
   commit: OffsetCommitter;
   deadLetters: DeadLetterSink;
   budget: MemoryBudget;
@@ -60,7 +63,7 @@ export interface Pipeline {
 export function createPipeline(d: PipelineDeps): Pipeline {
   const commit = new CommitStage(d.commit, d.config.insert, d.metrics, d.log);
   const insert = new InsertStage(commit, d.insert, d.commit, d.deadLetters, d.limiter, d.config.insert, d.metrics, d.log, d.clock);
-  const batch = new BatchStage(insert, d.config.batch, d.budget, d.metrics, d.clock);
+  const batch = new BatchStage(insert, d.config.batch, d.budget, d.metrics, d.clock, d.bodyFormat);
   // The per-topic poison limit is the dead-letter sink's (one per process): see poison-limit.ts.
   const decode = new DecodeStage(batch, d.lookup, d.typeOfTopic, d.deadLetters, d.metrics, d.log);
   return { decode, batch };

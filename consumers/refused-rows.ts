@@ -4,8 +4,7 @@ import { RetryAborted, retryUntilDone } from '../lib/retry.js';
 import type { DeadLetterSink } from './dead-letter-queue.js';
 import { decodedRows, toLetterRows } from './letter-rows.js';
 import type { Semaphore } from './memory-budget.js';
-import { rowEncoderFor } from './row-encoder.js';
-import { sliceRows } from './tsv-body.js';
+import { sliceRows } from './insert-body.js';
 import { BatchAbandoned, type Batch, type EncodedRows } from './types.js';
 
 /** How RefusedRows inserts a part and waits between probes (InsertStage supplies both). */
@@ -132,7 +131,7 @@ export class RefusedRows {
       if (outcome === true) return [part.rows];
       part = { ...part, error: outcome };
     }
-    const [row] = toLetterRows(decodedRows(part.rows, rowEncoderFor(batch.eventType)));
+    const [row] = toLetterRows(decodedRows(part.rows, batch.eventType));
     const letter = {
       topic: batch.topic,
       partition: batch.partition,

@@ -1,3 +1,4 @@
+import type { BodyFormat } from './insert-body.js';
 import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
 import { tokenOf, type LedgerRange, type PartitionLedger } from './partition-ledger.js';
 
@@ -27,15 +28,16 @@ export interface InsertBatch {
 
 /**
  * Rows bound for one table from one topic-partition, already encoded as the insert body:
- * what the inserter receives (see tsv-body.ts).
+ * what the inserter receives (see insert-body.ts).
  */
 export interface EncodedRows {
   readonly topic: string;
   readonly partition: number;
-  /** TabSeparated, one line per row, in the table's column order plus the `_kafka_*` columns. */
+  readonly format: BodyFormat;
+  /** One row after another (TabSeparated lines or RowBinary rows), in the table's column order plus the `_kafka_*` columns. */
   readonly body: Buffer;
   readonly count: number;
-  /** End (exclusive) of each row's line in `body`. */
+  /** End (exclusive) of each row in `body`. */
   readonly ends: readonly number[];
   readonly offsets: readonly number[];
   /** Event time of each row, epoch ms (NaN when the row has none), for the end-to-end histogram. */

@@ -25,7 +25,7 @@ import { installKafkaCodecs } from '@kafka-clickhouse-ingest/producer/kafka-code
 import { decodeMessage } from './decode-stage.js';
 import { ReadinessProbes, startHealthServer } from './health-server.js';
 import { describeClickHouse, queryEndpoint } from './query-endpoint.js';
-import { clickHouseInserter, recordInserter, type RowInserter } from './clickhouse-inserter.js';
+import { bodyFormatOf, clickHouseInserter, recordInserter, type RowInserter } from './clickhouse-inserter.js';
 import { LagMonitor } from './lag-monitor.js';
 import { MemoryBudget, Semaphore } from './memory-budget.js';
 import { committedOffsetReader, platformaticRecordReader } from './resume-position.js';
@@ -165,7 +165,7 @@ export class IngestWorker {
         i,
         kafka,
         config,
-        { config, lookup, registry, typeOfTopic, insert, deadLetters, budget, limiter, metrics, log: log.child({ member: i }) },
+        { config, lookup, registry, typeOfTopic, insert, bodyFormat: bodyFormatOf(clickhouse), deadLetters, budget, limiter, metrics, log: log.child({ member: i }) },
         (err) => worker.die(err),
         opts.wrapCommitter,
         readCommitted,

@@ -5,7 +5,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clickHouseInserter, mayRepeat, type RowInserter } from '../../consumers/clickhouse-inserter.js';
 import { rowEncoderFor } from '../../consumers/row-encoder.js';
-import { encodeRecords } from '../../consumers/tsv-body.js';
+import { encodeRecords } from '../../consumers/insert-body.js';
 import type { EncodedRows } from '../../consumers/types.js';
 import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
 import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';

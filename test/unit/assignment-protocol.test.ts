@@ -5,7 +5,7 @@ import { CommitFenced, CommitStage, fencedPartition } from '../../consumers/comm
 import { InsertStage } from '../../consumers/insert-stage.js';
 import { MemoryBudget, Semaphore } from '../../consumers/memory-budget.js';
 import { encodeRange, PartitionLedger } from '../../consumers/partition-ledger.js';
-import { TsvBody } from '../../consumers/tsv-body.js';
+import { InsertBody } from '../../consumers/insert-body.js';
 import { BatchAbandoned, MessageRejected, type Batch } from '../../consumers/types.js';
 import type { DeadLetterSink } from '../../consumers/dead-letter-queue.js';
 import { PoisonLimit } from '../../consumers/poison-limit.js';
@@ -13,7 +13,7 @@ import { classifyClickHouseError, classifyKafkaError } from '../../lib/errors.js
 import { createLogger } from '../../lib/logger.js';
 import { createWorkerMetrics } from '../../lib/metrics.js';
 import { rowEncoderFor } from '../../consumers/row-encoder.js';
-import { encodeRecords } from '../../consumers/tsv-body.js';
+import { encodeRecords } from '../../consumers/insert-body.js';
 import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
 import { toEventRecord } from '@kafka-clickhouse-ingest/producer/schemas/validate-event.js';
 import { sampleEvents } from '../fixtures/events.js';
@@ -100,7 +100,7 @@ describe('a revoked assignment', () => {
     const ledger = new PartitionLedger('t', 0, { offset: 0, metadata: null });
     const sent: number[] = [];
     const stage = new CommitStage(async (_t, _p, o) => void sent.push(o), { initialBackoffMs: 1, maxBackoffMs: 1 }, createWorkerMetrics(), log);
-    const batch = (first: number, last: number): Batch => ({ topic: 't', partition: 0, eventType: costMetrics, firstOffset: first, lastOffset: last, firstTimestamp: 0, lastTimestamp: 0, ledger, rows: new TsvBody('t', 0).finish(), bytes: 0, messages: 0, reason: 'rows', poisonWrites: [] });
+    const batch = (first: number, last: number): Batch => ({ topic: 't', partition: 0, eventType: costMetrics, firstOffset: first, lastOffset: last, firstTimestamp: 0, lastTimestamp: 0, ledger, rows: new InsertBody('t', 0).finish(), bytes: 0, messages: 0, reason: 'rows', poisonWrites: [] });
     await stage.submit(batch(0, 9));
     ledger.revoke();
     await stage.submit(batch(10, 19));
@@ -111,7 +111,7 @@ describe('a revoked assignment', () => {
     const ledger = new PartitionLedger('t', 0, { offset: 0, metadata: null });
     const never = new Promise<void>(() => undefined);
     const stage = new CommitStage(async () => undefined, { initialBackoffMs: 1, maxBackoffMs: 1 }, createWorkerMetrics(), log);
-    const outcome = stage.submit({ topic: 't', partition: 0, eventType: costMetrics, firstOffset: 0, lastOffset: 0, firstTimestamp: 0, lastTimestamp: 0, ledger, rows: new TsvBody('t', 0).finish(), bytes: 0, messages: 1, reason: 'rows', poisonWrites: [never] }).catch((e: unknown) => e);
+    const outcome = stage.submit({ topic: 't', partition: 0, eventType: costMetrics, firstOffset: 0, lastOffset: 0, firstTimestamp: 0, lastTimestamp: 0, ledger, rows: new InsertBody('t', 0).finish(), bytes: 0, messages: 1, reason: 'rows', poisonWrites: [never] }).catch((e: unknown) => e);
     await tick();
     ledger.stopRetrying();
     expect(await outcome).toBeInstanceOf(BatchAbandoned);
@@ -123,7 +123,7 @@ describe('a revoked assignment', () => {
     const sent: number[] = [];
     const stage = new CommitStage(async (_t, _p, o) => void sent.push(o), { initialBackoffMs: 1, maxBackoffMs: 1 }, createWorkerMetrics(), log);
     ledger.stopRetrying();
-    await stage.submit({ topic: 't', partition: 0, eventType: costMetrics, firstOffset: 0, lastOffset: 4, firstTimestamp: 0, lastTimestamp: 0, ledger, rows: new TsvBody('t', 0).finish(), bytes: 0, messages: 5, reason: 'shutdown', poisonWrites: [Promise.resolve()] });
+    await stage.submit({ topic: 't', partition: 0, eventType: costMetrics, firstOffset: 0, lastOffset: 4, firstTimestamp: 0, lastTimestamp: 0, ledger, rows: new InsertBody('t', 0).finish(), bytes: 0, messages: 5, reason: 'shutdown', poisonWrites: [Promise.resolve()] });
     expect(sent).toEqual([5]);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CommitStage, type OffsetCommitter } from '../../consumers/commit-offsets.js';
 import { encodeRange, PartitionLedger } from '../../consumers/partition-ledger.js';
-import { TsvBody } from '../../consumers/tsv-body.js';
+import { InsertBody } from '../../consumers/insert-body.js';
 import { BatchAbandoned, type Batch } from '../../consumers/types.js';
 import { createLogger } from '../../lib/logger.js';
 import { createWorkerMetrics } from '../../lib/metrics.js';
@@ -12,7 +12,7 @@ const backoff = { initialBackoffMs: 1, maxBackoffMs: 2 };
 function batch(ledger: PartitionLedger, first: number, last: number, opts: { poisonWrites?: Promise<unknown>[] } = {}): Batch {
   return {
     topic: 't', partition: 0, eventType: costMetrics, firstOffset: first, lastOffset: last, firstTimestamp: first, lastTimestamp: last, ledger,
-    rows: new TsvBody('t', 0).finish(), bytes: 0, messages: 0, reason: 'rows', poisonWrites: opts.poisonWrites ?? [],
+    rows: new InsertBody('t', 0).finish(), bytes: 0, messages: 0, reason: 'rows', poisonWrites: opts.poisonWrites ?? [],
   };
 }
 

@@ -7,7 +7,7 @@ import { InsertStage } from '../../consumers/insert-stage.js';
 import { Semaphore } from '../../consumers/memory-budget.js';
 import { encodeRange, PartitionLedger } from '../../consumers/partition-ledger.js';
 import { PoisonLimit } from '../../consumers/poison-limit.js';
-import { TsvBody } from '../../consumers/tsv-body.js';
+import { InsertBody } from '../../consumers/insert-body.js';
 import { BatchAbandoned, type Batch } from '../../consumers/types.js';
 import type { Logger } from '../../lib/logger.js';
 import { createWorkerMetrics } from '../../lib/metrics.js';
@@ -26,7 +26,7 @@ function recordingLog() {
 }
 
 function batchOf(ledger: PartitionLedger, first: number, n: number): Batch {
-  const body = new TsvBody('t', 0);
+  const body = new InsertBody('t', 0);
   for (let o = first; o < first + n; o++) {
     body.writeText(`${o}\n`);
     body.endRow(o, Number.NaN);

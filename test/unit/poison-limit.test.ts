@@ -14,7 +14,7 @@ import { BISECT_VERDICT_DEPTH } from '../../consumers/refused-rows.js';
 import { Semaphore } from '../../consumers/memory-budget.js';
 import { PoisonLimit, type StopCause } from '../../consumers/poison-limit.js';
 import { rowEncoderFor } from '../../consumers/row-encoder.js';
-import { encodeRecords } from '../../consumers/tsv-body.js';
+import { encodeRecords } from '../../consumers/insert-body.js';
 import { BatchAbandoned, MessageRejected, type Batch, type EncodedRows } from '../../consumers/types.js';
 import { createLogger } from '../../lib/logger.js';
 import { createWorkerMetrics } from '../../lib/metrics.js';

@@ -17,7 +17,7 @@ function capturingClient(): { client: ClickHouseClient; settings: Array<Record<s
   return { client, settings };
 }
 
-const rows: EncodedRows = { topic: 't', partition: 0, body: Buffer.from('x\n'), count: 1, ends: [2], offsets: [0], timestamps: [Number.NaN] };
+const rows: EncodedRows = { topic: 't', partition: 0, format: 'TabSeparated', body: Buffer.from('x\n'), count: 1, ends: [2], offsets: [0], timestamps: [Number.NaN] };
 
 describe('the inserter in the sharded layout', () => {
   it('sends distributed_foreground_insert=1 with the deduplication token when given the Distributed settings', async () => {

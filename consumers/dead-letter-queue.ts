@@ -183,28 +183,25 @@ if total > 0 and total + tonumber(ARGV[2]) > tonumber(ARGV[4]) then return -2 en
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('INCRBY', KEYS[2], ARGV[2])
 return 1`;
-/** Releases a letter's reservation (it landed, or was dropped); idempotent. */
-const LEDGER_REMOVE = `
-local n = 0
-for _, id in ipairs(ARGV) do
+/** Lua: releases one letter's reservation if it holds one (1), else 0; idempotent. */
+const LEDGER_RELEASE_FN = `
+local function release(id)
   local b = redis.call('HGET', KEYS[1], id)
-  if b then
-    redis.call('HDEL', KEYS[1], id)
-    redis.call('DECRBY', KEYS[2], b)
-    n = n + 1
-  end
-end
+  if not b then return 0 end
+  redis.call('HDEL', KEYS[1], id)
+  redis.call('DECRBY', KEYS[2], b)
+  return 1
+end`;
+/** Releases the reservations of the letters named in ARGV (they landed, or were dropped); returns how many. */
+const LEDGER_REMOVE = `${LEDGER_RELEASE_FN}
+local n = 0
+for _, id in ipairs(ARGV) do n = n + release(id) end
 return n`;
 /** Releases the reservations of letters whose job completed (see LEDGER_ADD); returns how many. */
-const LEDGER_RECONCILE = `
+const LEDGER_RECONCILE = `${LEDGER_RELEASE_FN}
 local n = 0
 for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if redis.call('ZSCORE', KEYS[3], id) then
-    local b = redis.call('HGET', KEYS[1], id)
-    redis.call('HDEL', KEYS[1], id)
-    redis.call('DECRBY', KEYS[2], b)
-    n = n + 1
-  end
+  if redis.call('ZSCORE', KEYS[3], id) then n = n + release(id) end
 end
 return n`;
 

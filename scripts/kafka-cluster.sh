@@ -18,6 +18,7 @@
 #              KAFKA_CLUSTER_DIR (.cache/kafka/cluster-PORT), KAFKA_CACHE_DIR (.cache/kafka)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$root/scripts/stop-process.sh"
 cache="${KAFKA_CACHE_DIR:-$root/.cache/kafka}"
 libs="$cache/libs"
 base="${KAFKA_CLUSTER_PORT:-29092}"
@@ -121,11 +122,7 @@ stop_node() {
   local n=$1 pid
   pid="$(pid_of "$n")"
   [ -n "$pid" ] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    kill -0 "$pid" 2>/dev/null && { echo "kafka-cluster.sh: node $n did not stop in 30 s, killing" >&2; kill -9 "$pid"; }
-  fi
+  stop_process "$pid" "kafka-cluster.sh: node $n"
   rm -f "$dir/node-$n.pid"
 }
 

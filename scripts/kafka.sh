@@ -20,6 +20,7 @@
 #              KAFKA_DATA_DIR (.cache/kafka/data), KAFKA_CACHE_DIR (.cache/kafka), KAFKA_SECURE_PORT
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$root/scripts/stop-process.sh"
 cache="${KAFKA_CACHE_DIR:-$root/.cache/kafka}"
 libs="$cache/libs"
 data="${KAFKA_DATA_DIR:-$cache/data}"
@@ -214,12 +215,7 @@ stop_secure() {
 
 stop() {
   [ -f "$pidfile" ] || { echo "kafka.sh: no broker started by this script on port $port"; return 0; }
-  pid="$(cat "$pidfile")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    kill -0 "$pid" 2>/dev/null && { echo "kafka.sh: broker did not stop in 30 s, killing" >&2; kill -9 "$pid"; }
-  fi
+  stop_process "$(cat "$pidfile")" "kafka.sh: broker"
   rm -f "$pidfile"; echo "kafka.sh: broker stopped"
 }
 

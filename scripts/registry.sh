@@ -13,6 +13,7 @@
 # Environment: REGISTRY_PORT (18081), REGISTRY_HEAP (256m), REGISTRY_CACHE_DIR (.cache/registry)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$root/scripts/stop-process.sh"
 cache="${REGISTRY_CACHE_DIR:-$root/.cache/registry}"
 port="${REGISTRY_PORT:-18081}"
 heap="${REGISTRY_HEAP:-256m}"
@@ -89,12 +90,7 @@ start() {
 
 stop() {
   [ -f "$pidfile" ] || { echo "registry.sh: no registry started by this script on port $port"; return 0; }
-  local pid; pid="$(cat "$pidfile")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    kill -0 "$pid" 2>/dev/null && { echo "registry.sh: registry did not stop in 30 s, killing" >&2; kill -9 "$pid"; }
-  fi
+  stop_process "$(cat "$pidfile")" "registry.sh: registry"
   rm -f "$pidfile"; echo "registry.sh: registry stopped"
 }
 

@@ -13,30 +13,22 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import { ROOT, createTopic, killChildren, topicRecordCount, waitForQuietHost, writeAbResults } from './common.js';
 import { COST_POOL_SIZE, costEventPool } from './data.js';
 import { drain, type DrainFigures } from './drain-bench.js';
 import { benchCostProducer } from './producer-bench.js';
 
-const { values } = parseArgs({
-  options: {
-    before: { type: 'string' },
-    after: { type: 'string' },
-    rows: { type: 'string', default: '2000000' },
-    rounds: { type: 'string', default: '3' },
-  },
-});
+const USAGE = `usage: npm run bench:ab -- --before DIR --after DIR [--rows N] [--rounds R]
+Alternated drains of one backlog (N cost events, default 2000000) by the workers of two
+checkouts, R rounds (default 3); results in bench/results/ab-drain-<time>.json.`;
+const values = benchArgs('bench:ab', USAGE, { before: { type: 'string' }, after: { type: 'string' }, rows: { type: 'string', default: '2000000' }, rounds: { type: 'string', default: '3' } }, ['rows', 'rounds']);
 if (!values.before || !values.after) {
-  process.stderr.write('usage: npx tsx bench/ab-drain.ts --before DIR --after DIR [--rows N] [--rounds R]\n');
+  process.stderr.write('bench:ab: --before DIR and --after DIR are required; see --help\n');
   process.exit(2);
 }
 const rows = Number(values.rows);
 const rounds = Number(values.rounds);
-if (!Number.isInteger(rows) || rows <= 0 || !Number.isInteger(rounds) || rounds <= 0) {
-  process.stderr.write('--rows and --rounds must be positive integers\n');
-  process.exit(2);
-}
 const sides = { before: resolve(values.before), after: resolve(values.after) } as const;
 
 async function main(): Promise<void> {

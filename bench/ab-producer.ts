@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import { createTopic, topicRecordCount, waitForQuietHost, writeAbResults } from './common.js';
 
 /**
@@ -18,20 +18,15 @@ import { createTopic, topicRecordCount, waitForQuietHost, writeAbResults } from 
  * checkout's would resolve the package name into that checkout (`cp -al` its node_modules, then
  * `npm install` in DIR). Each side's package is built before the first round.
  */
-const { values } = parseArgs({
-  options: { before: { type: 'string' }, after: { type: 'string' }, events: { type: 'string', default: '300000' }, rounds: { type: 'string', default: '3' }, help: { type: 'boolean', short: 'h' } },
-});
-const usage = 'usage: npx tsx bench/ab-producer.ts --before DIR --after DIR [--events N] [--rounds R]\n';
-if (values.help) {
-  process.stdout.write(usage);
-  process.exit(0);
+const USAGE = `usage: npm run bench:ab-producer -- --before DIR --after DIR [--events N] [--rounds R]
+Alternated SDK runs (N cost events, default 300000) of two checkouts, R rounds (default 3).`;
+const values = benchArgs('bench:ab-producer', USAGE, { before: { type: 'string' }, after: { type: 'string' }, events: { type: 'string', default: '300000' }, rounds: { type: 'string', default: '3' } }, ['events', 'rounds']);
+if (!values.before || !values.after) {
+  process.stderr.write('bench:ab-producer: --before DIR and --after DIR are required; see --help\n');
+  process.exit(2);
 }
 const events = Number(values.events);
 const rounds = Number(values.rounds);
-if (!values.before || !values.after || !Number.isInteger(events) || events <= 0 || !Number.isInteger(rounds) || rounds <= 0) {
-  process.stderr.write(usage);
-  process.exit(2);
-}
 const sides = { before: resolve(values.before), after: resolve(values.after) } as const;
 
 /** One SDK run in `dir`, in a process of its own (that checkout's code and dependencies). */

@@ -3,7 +3,7 @@
  * rounds in one sitting (the box is shared: compare ratios within a round, not absolute numbers
  * across runs). Bytes on the wire are the topic's log segment bytes on the local broker
  * (record batches as written: compressed, with their headers).
- *   KAFKA_BROKERS=... npx tsx bench/codec-bench.ts [events per run, default 100000] [rounds, default 2]
+ *   KAFKA_BROKERS=... npx tsx bench/codec-bench.ts [--events N (default 100000)] [--rounds R (default 2)]
  * CODEC_BENCH_CLIENTS and CODEC_BENCH_CODECS (comma-separated) narrow the runs, e.g. to the
  * default client's candidate defaults; the order of the runs is reversed on even rounds, so
  * no side always runs first. Writes bench/results/codecs-<time>.json.
@@ -12,6 +12,7 @@ import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { KAFKA_CODECS } from '@kafka-clickhouse-ingest/producer/kafka-codecs.js';
 import { PRODUCER_CLIENTS } from '@kafka-clickhouse-ingest/producer';
+import { benchArgs } from './args.js';
 import { createTopic, deleteTopicsWithPrefix, topicRecordCount } from './common.js';
 import { costEventPool } from './data.js';
 import { benchCostProducer } from './producer-bench.js';
@@ -19,8 +20,12 @@ import zlib from 'node:zlib';
 
 const root = resolve(import.meta.dirname, '..');
 const dataDir = process.env.KAFKA_DATA_DIR ?? join(root, '.cache/kafka/data');
-const total = Number(process.argv[2] ?? 100_000);
-const rounds = Number(process.argv[3] ?? 2);
+const values = benchArgs('codec-bench', `usage: npx tsx bench/codec-bench.ts [--events N] [--rounds R]
+The SDK's throughput and bytes on the wire per record-batch codec and client, N events per run
+(default 100000), R alternated rounds (default 2). CODEC_BENCH_CLIENTS and CODEC_BENCH_CODECS
+(comma-separated) narrow the runs.`, { events: { type: 'string', default: '100000' }, rounds: { type: 'string', default: '2' } }, ['events', 'rounds']);
+const total = Number(values.events);
+const rounds = Number(values.rounds);
 const zstdInZlib = typeof (zlib as { zstdCompressSync?: unknown }).zstdCompressSync === 'function';
 
 function logBytes(topic: string): number {

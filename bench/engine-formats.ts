@@ -7,6 +7,7 @@ import { createRowEncoder } from '../consumers/row-encoder.js';
 import { batchToken } from '../consumers/types.js';
 import { binaryInsertAt } from '../lib/clickhouse.js';
 import { BenchClickHouse } from './bench-clickhouse.js';
+import { benchArgs } from './args.js';
 import { ROOT, round, waitForQuietHost } from './common.js';
 import { costEventPool, encodeCostPool } from './data.js';
 import { buildBatches, forEachBatch } from './sink-limit.js';
@@ -20,19 +21,10 @@ import { buildBatches, forEachBatch } from './sink-limit.js';
  *
  *   npx tsx bench/engine-formats.ts [--rows 1000000] [--rounds 3]
  */
-const args = process.argv.slice(2);
-if (args.includes('--help')) {
-  process.stdout.write('usage: npx tsx bench/engine-formats.ts [--rows N] [--rounds N]\n');
-  process.exit(0);
-}
-const arg = (name: string, dflt: number) => {
-  const i = args.indexOf(name);
-  const v = i >= 0 ? Number(args[i + 1]) : dflt;
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} must be a positive integer`);
-  return v;
-};
-const total = arg('--rows', 1_000_000);
-const rounds = arg('--rounds', 3);
+const values = benchArgs('engine-formats', `usage: npx tsx bench/engine-formats.ts [--rows N] [--rounds N]
+The embedded engine alone, TabSeparated against RowBinary, N rows per format (default 1000000), alternated rounds (default 3).`, { rows: { type: 'string', default: '1000000' }, rounds: { type: 'string', default: '3' } }, ['rows', 'rounds']);
+const total = Number(values.rows);
+const rounds = Number(values.rounds);
 const batchRows = 50_000;
 const concurrency = 4;
 

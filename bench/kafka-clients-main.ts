@@ -1,3 +1,4 @@
+import { benchArgs } from './args.js';
 import { HostLoad, deleteTopicsWithPrefix } from './common.js';
 import { costEventPool, encodeCostPool } from './data.js';
 import { kafkaClientComparison } from './kafka-clients.js';
@@ -8,17 +9,13 @@ import { kafkaClientComparison } from './kafka-clients.js';
  * Prints the figures as JSON on stdout and deletes its topics. Needs the broker
  * (scripts/services.sh start); installs the alternative clients on first use.
  */
-function intArg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(name);
-  if (i < 0) return fallback;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} wants a positive integer, got ${process.argv[i + 1]}`);
-  return v;
-}
+const values = benchArgs('kafka-clients', `usage: npx tsx bench/kafka-clients-main.ts [--total N] [--partitions P]
+The Kafka client comparison alone on the bench's cost events: N events (default 200000) over P
+partitions (default 4); JSON on stdout.`, { total: { type: 'string', default: '200000' }, partitions: { type: 'string', default: '4' } }, ['total', 'partitions']);
 
 const SEED = 20_251_123; // bench/run.ts's
-const total = intArg('--total', 200_000);
-const partitions = intArg('--partitions', 4);
+const total = Number(values.total);
+const partitions = Number(values.partitions);
 const id = `clients${Date.now().toString(36)}`;
 
 const pool = costEventPool(SEED);

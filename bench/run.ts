@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchArgs } from './args.js';
 import { BenchClickHouse } from './bench-clickhouse.js';
 import { BROKERS, HostLoad, REDIS_URL, ROOT, createTopic, waitForQuietHost, deleteTopicsWithPrefix, type QuietWait, killChildren, machineInfo, topicRecordCount, versions, withTimeout } from './common.js';
 import { COST_POOL_SIZE, costEventPool, costRecords, encodeCostPool, llmLogPool } from './data.js';
@@ -27,7 +28,11 @@ import { SchemaLookup } from '@kafka-clickhouse-ingest/producer/schemas/schema-l
  * timeout; the results go to bench/results/<ISO timestamp>.json and a summary is printed.
  * Exit 1 when a step failed, a count was not exact or a figure is missing.
  */
-const quick = process.argv.includes('--quick');
+const { quick } = benchArgs('bench', `usage: npm run bench [-- --quick]   (npm run bench:quick is the same as --quick)
+Measures the pipeline end to end on the real broker, Redis and embedded chDB (ClickHouse at
+CLICKHOUSE_URL when set) in one invocation, and writes every figure to
+bench/results/<time>.json; BENCHMARKS.md explains each step and the goals it reports.
+  --quick   small sizes (about 1.5 minutes): the CI smoke test, which checks counts, not speed`, { quick: { type: 'boolean', default: false } });
 const SIZES = quick
   ? { producerCost: 50_000, producerLlm: 1_000, kafkaClients: 50_000, drain: 50_000, partitions: 4, memoryTenX: 500_000, profileRows: 5_000, e2eSeconds: 5, e2eWarmupSeconds: 2, scaleOut: 20_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 500, pythonProducer: 10_000 }
   : { producerCost: 2_000_000, producerLlm: 20_000, kafkaClients: 1_000_000, drain: 2_000_000, partitions: 4, memoryTenX: 20_000_000, profileRows: 200_000, e2eSeconds: 30, e2eWarmupSeconds: 15, scaleOut: 1_000_000, scalePartitions: 8, scaleConcurrency: [1, 2, 4], llmPool: 2_000, pythonProducer: 300_000 };

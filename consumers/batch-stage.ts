@@ -54,8 +54,13 @@ interface PartitionState {
   ledger: PartitionLedger;
   /** Memory cost of this partition counted in the memory budget (see memoryCost). */
   bytes: number;
-  /** Body size of the last batch sealed, to size the next one's buffer. */
-  lastBodyBytes: number;
+  /**
+   * The size of this partition's recent bodies, to size the next one's buffer (a body that
+   * outgrows its first Buffer is copied into one at `finish`): the largest, decaying by a tenth
+   * per batch. The last body alone undersized the next after any smaller batch (an age seal, a
+   * replay cut); the decay keeps one large batch from sizing every later small one.
+   */
+  bodyBytesHint: number;
   /** This partition's age-seal slots recur at this phase (ms) of AGE_STAGGER * maxWaitMs. */
   readonly phase: number;
 }
@@ -195,7 +200,7 @@ export class BatchStage {
     }
     // A message of a range being re-formed is always admitted (PartitionLedger.inReplay).
     if (!this.budget.admits(eventType.table, memoryCost(bytes)) && !ledger.inReplay(offset)) throw new MessageRejected('memory budget spent');
-    state.open ??= { firstOffset: offset, lastOffset: offset, body: new InsertBody(topic, partition, Math.ceil(state.lastBodyBytes * 1.25), this.format), bytes: 0, messages: 0, sealAt: this.sealTime(state, this.ageStart(sentAt)), poisonWrites: [], firstTimestamp: sentAt, lastTimestamp: sentAt, offeredTimestamp: sentAt };
+    state.open ??= { firstOffset: offset, lastOffset: offset, body: new InsertBody(topic, partition, Math.ceil(state.bodyBytesHint * 1.25), this.format), bytes: 0, messages: 0, sealAt: this.sealTime(state, this.ageStart(sentAt)), poisonWrites: [], firstTimestamp: sentAt, lastTimestamp: sentAt, offeredTimestamp: sentAt };
     state.open.offeredTimestamp = sentAt;
     return state.open.body;
   }
@@ -292,7 +297,7 @@ export class BatchStage {
     if (!state) {
       // Golden-ratio steps spread any number of partitions (and topics) evenly over the period.
       const phase = ((((fnv1a(topic) + partition) * 0.6180339887498949) % 1) + 1) % 1;
-      state = { topic, partition, eventType, open: undefined, sealed: [], inFlight: undefined, ledger: new PartitionLedger(topic, partition, undefined, this.clocks.wall), bytes: 0, lastBodyBytes: 0, phase: phase * AGE_STAGGER * this.config.maxWaitMs };
+      state = { topic, partition, eventType, open: undefined, sealed: [], inFlight: undefined, ledger: new PartitionLedger(topic, partition, undefined, this.clocks.wall), bytes: 0, bodyBytesHint: 0, phase: phase * AGE_STAGGER * this.config.maxWaitMs };
       this.partitions.set(key, state);
     }
     return state;
@@ -304,7 +309,7 @@ export class BatchStage {
     state.open = undefined;
     // Opened by a reserve whose message never arrived (the worker is stopping on a fatal error).
     if (open.messages === 0) return;
-    state.lastBodyBytes = open.body.length;
+    state.bodyBytesHint = Math.max(open.body.length, Math.floor(state.bodyBytesHint * 0.9));
     const batch: Batch = {
       topic: state.topic,
       partition: state.partition,

@@ -57,6 +57,33 @@ describe('BatchStage', () => {
     expect(await flushReasons(metrics)).toEqual({ rows: 2 });
   });
 
+  it('sizes a body from the partition\'s recent largest, so a full batch after a smaller one is not copied at seal', async () => {
+    const { stage, next, advance } = setup({ maxRows: 10, maxBytes: 10_000_000, maxWaitMs: 500 }, 100_000_000);
+    const line = 'x'.repeat(30_000);
+    const addLine = (offset: number) => {
+      const body = stage.reserve('t', 0, costMetrics, offset, line.length + 1);
+      body.writeText(`${line}\n`);
+      body.endRow(offset, Number.NaN);
+      stage.append('t', 0, offset, line.length + 1);
+    };
+    let offset = 0;
+    for (let i = 0; i < 10; i++) addLine(offset++); // full: 300 KB
+    for (let i = 0; i < 4; i++) addLine(offset++); // seals the first; four rows (120 KB) then sealed by age
+    await tick();
+    advance(1_000);
+    stage.poll();
+    await tick();
+    for (let i = 0; i < 11; i++) addLine(offset++); // a full one again, sealed by the eleventh
+    await tick();
+    expect(next.batches.map((b) => b.rows.count)).toEqual([10, 4, 10]);
+    const [first, , third] = next.batches.map((b) => b.rows.body);
+    // The first body outgrew its 64 KiB start and was copied into a Buffer of exactly its size;
+    // the third fits the Buffer it was written in (sized from 300 KB, not from the last 120 KB).
+    expect(first!.buffer.byteLength).toBe(first!.length);
+    expect(third!.length).toBe(300_010);
+    expect(third!.buffer.byteLength).toBeGreaterThan(third!.length);
+  });
+
   it('seals by bytes', async () => {
     const { next, add, metrics } = setup({ maxRows: 100, maxBytes: 25, maxWaitMs: 1_000 });
     add(0, 10);

@@ -2,9 +2,10 @@ import kafkajs from 'kafkajs';
 import { compressFrameSync } from 'lz4-napi';
 import { compressSync as snappyCompress } from 'snappy';
 import { compress as zstdCompress } from '@mongodb-js/zstd';
+import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { installKafkaCodecs, KAFKA_CODECS, KAFKAJS_COMPRESSION, snappyDecompressBatch } from '@kafka-clickhouse-ingest/producer/kafka-codecs.js';
+import { gunzipBatch, installKafkaCodecs, KAFKA_CODECS, KAFKAJS_COMPRESSION, snappyDecompressBatch } from '@kafka-clickhouse-ingest/producer/kafka-codecs.js';
 
 const { CompressionCodecs, CompressionTypes } = kafkajs;
 
@@ -78,3 +79,32 @@ describe('installKafkaCodecs', () => {
     expect(outcome).toBe('rejected');
   });
 });
+
+describe('gunzipBatch', () => {
+  it('inflates into one Buffer sized from the gzip trailer, with no copy of the output', () => {
+    for (const n of [0, 1, 100, 16_383, 16_384, 16_385, payload.length]) {
+      const data = n === payload.length ? payload : randomBytes(n);
+      const out = gunzipBatch(gzipSync(data));
+      expect(out.equals(data)).toBe(true);
+      // zlib's default would be 16 KiB chunks concatenated into a fresh Buffer of exactly n bytes.
+      if (n > 16_384) expect(out.buffer.byteLength).toBe(n + 1);
+    }
+  });
+
+  it('still inflates a stream whose trailer does not give its size: several members, a wrong or huge ISIZE', () => {
+    const twoMembers = Buffer.concat([gzipSync(payload.subarray(0, 500_000)), gzipSync(payload.subarray(500_000))]);
+    expect(gunzipBatch(twoMembers).equals(payload)).toBe(true);
+    const lying = Buffer.from(gzipSync(payload));
+    // zlib checks ISIZE against what it inflated only when the stream ends: a wrong one is refused, as before.
+    lying.writeUInt32LE(100, lying.length - 4);
+    expect(() => gunzipBatch(lying)).toThrow();
+    const huge = Buffer.from(gzipSync(payload));
+    huge.writeUInt32LE(0xffffffff, huge.length - 4);
+    expect(() => gunzipBatch(huge)).toThrow();
+  });
+
+  it('refuses what is not gzip, as zlib does', () => {
+    expect(() => gunzipBatch(Buffer.from('not a gzip stream at all'))).toThrow();
+  });
+});
+

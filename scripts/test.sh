@@ -11,6 +11,11 @@ mode="${TEST_MODE:-all}"
 case "$mode" in unit|integration|all) ;; *) echo "TEST_MODE must be unit, integration or all; got '$mode'" >&2; exit 2 ;; esac
 export LOG_LEVEL="${LOG_LEVEL:-error}"
 
+# How long each part took, printed at the end: where a slow run spent its time.
+timings=()
+phase_start=$SECONDS
+phase() { timings+=("$(printf '%5ds  %s' $((SECONDS - phase_start)) "$1")"); phase_start=$SECONDS; }
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   # npm install, not npm ci: npm 11 rejects its own lock file when optional platform
   # packages (chdb, msgpackr) for other OSes are left out of it (npm/cli#4828).
@@ -21,6 +26,7 @@ fi
 # builds it too; this catches a source change made since.)
 npm run -s build:sdk
 npx tsc -p tsconfig.json
+phase "npm install, build, type check"
 if [ "$mode" != unit ]; then
   bash scripts/services.sh start
   # The schema registry of test/integration/schema-registry.test.ts (Apicurio, Confluent's API):
@@ -30,10 +36,12 @@ if [ "$mode" != unit ]; then
   # The Python SDK's packages (Debian's, for /usr/bin/python3), before any test spawns Python.
   bash producers/python/run-tests.sh --deps
 fi
+phase "services, registry, deploy check, Python dependencies"
 mkdir -p .cache
 rm -f .cache/vitest-report.json .cache/vitest-report-platformatic.json
 status=0
 TEST_MODE="$mode" npx vitest run --reporter=default --reporter=json --outputFile=.cache/vitest-report.json || status=$?
+phase "vitest"
 if [ "$mode" != unit ]; then
   # The producer SDK offers two Kafka clients (ProducerOptions.client); the files that drive the
   # SDK end to end run once more with the alternative, so both pass the same tests.
@@ -43,18 +51,22 @@ if [ "$mode" != unit ]; then
     test/integration/sdk-package.test.ts \
     --reporter=default --reporter=json --outputFile=.cache/vitest-report-platformatic.json || status=$?
 fi
+phase "vitest, platformatic producer"
 rm -f .cache/pytest-summary.txt
 if [ "$mode" != unit ]; then
   echo "test.sh: the Python SDK's tests (producers/python/run-tests.sh: pytest, on the real broker)"
   TEST_MODE="$mode" bash producers/python/run-tests.sh || status=$?
 fi
+phase "pytest"
 if [ "$mode" = all ]; then
   echo "test.sh: smoke test of the main job (scripts/demo.sh --once)"
   bash scripts/demo.sh --once >.cache/demo.log 2>&1 || { cat .cache/demo.log; echo "test.sh: demo failed" >&2; status=1; }
+phase "demo"
   # The fault suite at CI size: its own broker and Redis (CHAOS_KAFKA_PORT, default 19092, and
   # CHAOS_REDIS_PORT, default 16390), which it kills; results in .cache/chaos-results.json.
   echo "test.sh: fault suite, CI size (npm run chaos:quick)"
   npm run -s chaos:quick || { echo "test.sh: chaos:quick failed (see .cache/chaos-results.json)" >&2; status=1; }
+phase "fault suite"
   if [ -f bench/run.ts ]; then
     # Set-up, not part of the smoke test's time: the Kafka clients the benchmark compares with
     # kafkajs, installed once into .cache/bench-clients (~2.5 min the first time: librdkafka).
@@ -62,6 +74,7 @@ if [ "$mode" = all ]; then
     bash bench/install-clients.sh || { echo "test.sh: installing the benchmark's Kafka clients failed" >&2; status=1; }
     echo "test.sh: benchmark smoke test (npm run bench:quick)"
     npm run -s bench:quick || { echo "test.sh: bench:quick failed" >&2; status=1; }
+phase "benchmark clients and smoke test"
   fi
 fi
 # The closing summary. A test file that failed outside its tests (an import error, a hook) has
@@ -105,5 +118,7 @@ node -e '
   process.exit(bad ? 1 : 0);
 ' "${reports[@]}" || status=1
 # pytest's own summary line, after vitest's (producers/python/run-tests.sh wrote it).
+echo "test.sh: time per part (total $((SECONDS / 60)) min $((SECONDS % 60)) s)"
+printf '%s\n' "${timings[@]}"
 if [ -f .cache/pytest-summary.txt ]; then cat .cache/pytest-summary.txt; fi
 exit "$status"

@@ -12,11 +12,13 @@ every event before librdkafka (C, its own threads) batches, compresses and sends
 """
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "producers" / "python" / "src"))
+# INGEST_SDK_SRC: another copy of producers/python/src (a before/after comparison).
+sys.path.insert(0, os.environ.get("INGEST_SDK_SRC") or str(Path(__file__).resolve().parents[1] / "producers" / "python" / "src"))
 
 from ingest_sdk import EVENT_TYPES, IngestProducer, to_event_record  # noqa: E402
 from ingest_sdk.event_types import SingleObjectEncoder  # noqa: E402

@@ -64,25 +64,51 @@ def record_validator(type_: EventType) -> Callable[[Any, int | None, int | None]
 
 
 def _compile(type_: EventType) -> Callable[[Any, int | None, int | None], dict[str, Any]]:
-    type_name = type_.name
-    known = frozenset(type_.field_names)
-    plan = tuple((f["name"], _field_check(type_, f)) for f in type_.fields)
-
-    def validate(given: Any, index: int | None = None, now: int | None = None) -> dict[str, Any]:
+    """One function per event type, its fields' checks written out in order (generated source,
+    no call per field unless a value needs more than the exact-type test): what a loop over
+    per-field closures computes, without a Python call and a tuple per field and event."""
+    ns: dict[str, Any] = {"_MISSING": _MISSING, "_reference_record": _reference_record, "type_": type_, "known": frozenset(type_.field_names)}
+    lines = [
+        "def validate(given, index=None, now=None):",
         # Plain dicts with known fields only; anything else (a dict subclass, an unknown field,
         # not a dict) gets the general path, which raises or converts as it always did.
-        if type(given) is not dict or not known.issuperset(given):
-            return _reference_record(type_, given, index, now)
-        get = given.get
-        return {name: check(get(name, _MISSING), now, index) for name, check in plan}
-
-    validate.__qualname__ = f"record_validator[{type_name}]"
+        "    if type(given) is not dict or not known.issuperset(given):",
+        "        return _reference_record(type_, given, index, now)",
+        "    get = given.get",
+    ]
+    names = []
+    for n, f in enumerate(type_.fields):
+        check, fast = _field_check(type_, f)
+        ns[f"check{n}"] = check
+        names.append(f["name"])
+        lines.append(f"    v{n} = get({f['name']!r}, _MISSING)")
+        if fast is None:
+            lines.append(f"    v{n} = check{n}(v{n}, now, index)")
+        else:
+            test, values = fast
+            for key, value in values.items():
+                ns[f"{key}{n}"] = value
+            lines.append(f"    if not ({test.format(v=f'v{n}', n=n)}):")
+            lines.append(f"        v{n} = check{n}(v{n}, now, index)")
+    lines.append("    return {" + ", ".join(f"{name!r}: v{n}" for n, name in enumerate(names)) + "}")
+    exec(compile("\n".join(lines), f"<ingest_sdk record_validator {type_.name}>", "exec"), ns)
+    validate = ns["validate"]
+    validate.__qualname__ = f"record_validator[{type_.name}]"
     return validate
 
 
-def _field_check(type_: EventType, f: Any) -> Callable[[Any, int | None, int | None], Any]:
+_Fast = "tuple[str, dict[str, Any]] | None"
+
+
+def _fast(null_ok: bool, test: str, values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return ("({v} is None or " if null_ok else "(") + test + ")", values
+
+
+def _field_check(type_: EventType, f: Any) -> tuple[Callable[[Any, int | None, int | None], Any], _Fast]:
     """``check(value, now, index)`` for one field: the value as the Avro writer takes it, or
-    EventValidationError. ``value`` is ``_MISSING`` when the event lacks the field."""
+    EventValidationError. ``value`` is ``_MISSING`` when the event lacks the field. With it, the
+    test (a Python expression on ``{v}``, and the values it names, suffixed with the field's
+    number ``{n}``) for which ``check`` returns the value unchanged, or None."""
     name, schema = f["name"], f["type"]
     auto = type_.auto_fields.get(name)
     is_timestamp = name == type_.timestamp_field
@@ -120,23 +146,23 @@ def _field_check(type_: EventType, f: Any) -> Callable[[Any, int | None, int | N
         return value
 
     if is_json:
-        return general
+        return general, None
     # The value check, for the exact types that the general path would pass through unchanged.
     null_ok = False
     base = schema
     if isinstance(schema, list) and "null" in schema:
         branches = [s for s in schema if s != "null"]
         if not branches:
-            return general
+            return general, None
         # None is null unless the field fills it (auto) or is the timestamp (to_epoch_ms refuses None).
         base, null_ok = branches[0], not auto and not is_timestamp
     logical = None
     if isinstance(base, dict) and "logicalType" in base:
         logical, base = base["logicalType"], base["type"]
         if not isinstance(base, str) or logical not in ("uuid", "timestamp-millis"):
-            return general
+            return general, None
     if is_timestamp and not (base == "long" and logical == "timestamp-millis"):
-        return general
+        return general, None
     lo, hi = (bounds[0], bounds[1]) if bounds else (None, None)
 
     if base == "string" and not is_timestamp and bounds is None:
@@ -150,7 +176,7 @@ def _field_check(type_: EventType, f: Any) -> Callable[[Any, int | None, int | N
                     return None
                 return general(value, now, index)
 
-            return check_uuid
+            return check_uuid, _fast(null_ok, "type({v}) is str and match{n}({v}) is not None", {"match": match})
         if logical is None:
 
             def check_string(value: Any, now: int | None, index: int | None) -> Any:
@@ -160,8 +186,8 @@ def _field_check(type_: EventType, f: Any) -> Callable[[Any, int | None, int | N
                     return None
                 return general(value, now, index)
 
-            return check_string
-        return general
+            return check_string, _fast(null_ok, "type({v}) is str", {})
+        return general, None
     if base in ("int", "long") and logical in (None, "timestamp-millis"):
         # An int in range is returned as it is (to_epoch_ms of an int is the int itself).
         low, high = (INT_MIN, INT_MAX) if base == "int" else (-SAFE_MAX, SAFE_MAX)
@@ -177,7 +203,7 @@ def _field_check(type_: EventType, f: Any) -> Callable[[Any, int | None, int | N
                 return None
             return general(value, now, index)
 
-        return check_int
+        return check_int, _fast(null_ok, "type({v}) is int and low{n} <= {v} <= high{n}", {"low": low, "high": high})
     if base in ("double", "float") and logical is None and not is_timestamp:
         flo, fhi = (lo, hi) if bounds else (-math.inf, math.inf)
 
@@ -195,8 +221,9 @@ def _field_check(type_: EventType, f: Any) -> Callable[[Any, int | None, int | N
                 return None
             return general(value, now, index)
 
-        return check_double
-    return general
+        # An int for a double is converted by check_double: the test takes floats only.
+        return check_double, _fast(null_ok, "type({v}) is float and {v} - {v} == 0.0 and low{n} <= {v} <= high{n}", {"low": flo, "high": fhi})
+    return general, None
 
 
 def _reference_record(type_: EventType, given: Any, index: int | None = None, now: int | None = None) -> dict[str, Any]:

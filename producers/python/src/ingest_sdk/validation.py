@@ -8,7 +8,7 @@ import math
 import re
 import uuid
 from datetime import date, datetime, timezone
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable, Dict, NoReturn, Optional, Tuple
 
 from .event_types import EventType
 from .json_text import to_json_text
@@ -97,7 +97,8 @@ def _compile(type_: EventType) -> Callable[[Any, int | None, int | None], dict[s
     return validate
 
 
-_Fast = "tuple[str, dict[str, Any]] | None"
+# A field's fast test: (expression on {v} and {n}, the values it names), or None.
+_Fast = Optional[Tuple[str, Dict[str, Any]]]
 
 
 def _fast(null_ok: bool, test: str, values: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -7,7 +7,10 @@
  * (the order flips on odd rounds) through bench/python-producer-bench.ts's step: same cost
  * events, every event acknowledged, exact topic count.
  *
- *   npx tsx bench/python-backends.ts --avro /usr/bin/python3 --fastavro /path/venv/bin/python [--events 100000] [--rounds 3]
+ *   npx tsx bench/python-backends.ts [--avro /usr/bin/python3] [--fastavro /path/venv/bin/python] [--events 100000] [--rounds 3]
+ *
+ * Without --fastavro, the benchmark's own venv (bench/python-env.ts: .cache/python-bench, made
+ * from /usr/bin/python3 with --system-site-packages plus `pip install fastavro`).
  *
  * Results go to bench/results/python-backends-<time>.json.
  */
@@ -16,6 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, createTopic, waitForQuietHost } from './common.js';
 import { COST_POOL_SIZE, costEventPool } from './data.js';
+import { fastavroVenvPython } from './python-env.js';
 import { benchPythonProducer, type PythonProducerFigures } from './python-producer-bench.js';
 
 const { values } = parseArgs({
@@ -26,17 +30,13 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
   },
 });
-if (!values.fastavro) {
-  process.stderr.write('usage: npx tsx bench/python-backends.ts [--avro PYTHON] --fastavro PYTHON [--events N] [--rounds R]\n');
-  process.exit(2);
-}
 const events = Number(values.events);
 const rounds = Number(values.rounds);
 if (!Number.isInteger(events) || events <= 0 || !Number.isInteger(rounds) || rounds <= 0) {
   process.stderr.write('--events and --rounds must be positive integers\n');
   process.exit(2);
 }
-const sides = { avro: values.avro!, fastavro: values.fastavro } as const;
+const sides = { avro: values.avro!, fastavro: values.fastavro ?? fastavroVenvPython(values.avro) } as const;
 
 async function main(): Promise<void> {
   const id = `pyb${Date.now().toString(36)}`;

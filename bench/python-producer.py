@@ -1,6 +1,10 @@
 """The Python SDK's throughput, for `npm run bench` (bench/python-producer-bench.ts runs it).
 
-    KAFKA_BROKERS=... /usr/bin/python3 bench/python-producer.py POOL.json TOPIC_PREFIX TOTAL [EVENTS_PER_CALL [RAW_TOPIC]]
+    KAFKA_BROKERS=... PYTHON bench/python-producer.py POOL.json TOPIC_PREFIX TOTAL [EVENTS_PER_CALL [RAW_TOPIC]]
+
+PYTHON is the benchmark's interpreter (bench/python-env.ts: a venv with fastavro, as a user who
+pip-installs the SDK gets; /usr/bin/python3 with Apache avro when fastavro cannot be installed).
+INGEST_SDK_SRC: run another copy of producers/python/src (bench/python-sdk-ab.ts).
 
 Sends TOTAL cost events from the pool (cycled) with IngestProducer.insert_cost_metrics, then
 flush(); prints one JSON line of figures. With RAW_TOPIC, then sends the same keys and bytes
@@ -12,11 +16,13 @@ every event before librdkafka (C, its own threads) batches, compresses and sends
 """
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "producers" / "python" / "src"))
+# INGEST_SDK_SRC: another copy of producers/python/src (a before/after comparison).
+sys.path.insert(0, os.environ.get("INGEST_SDK_SRC") or str(Path(__file__).resolve().parents[1] / "producers" / "python" / "src"))
 
 from ingest_sdk import EVENT_TYPES, IngestProducer, to_event_record  # noqa: E402
 from ingest_sdk.event_types import SingleObjectEncoder  # noqa: E402
@@ -86,6 +92,8 @@ def main(pool_path: str, prefix: str, total: int, per_call: int, raw_topic: str 
             client.insert_cost_metrics(events)
         queued = time.perf_counter()
     seconds = time.perf_counter() - t0
+    # Before the confluent-kafka step, whose encoding and sending are not the SDK's.
+    cpu_seconds = time.process_time() - cpu0
     raw = raw_confluent(raw_topic, calls, per_call) if raw_topic else None
     print(json.dumps({
         "eventType": "cost_metrics",
@@ -95,7 +103,7 @@ def main(pool_path: str, prefix: str, total: int, per_call: int, raw_topic: str 
         "seconds": round(seconds, 3),
         "eventsPerSec": round(total / seconds),
         "queueSeconds": round(queued - t0, 3),
-        "cpuSeconds": round(time.process_time() - cpu0, 2),
+        "cpuSeconds": round(cpu_seconds, 2),
         "validateEncodeOnlyEventsPerSec": round(encode_rate),
         "acknowledged": client.events_acknowledged,
         "avroBackend": avro_backend(),

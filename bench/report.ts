@@ -116,7 +116,7 @@ export function summaryRows(f: Figures): [string, string, string][] {
   const pl = f.producerLlmPlatformatic;
   if (pl) add('Producer SDK (platformatic), LLM logs', `${n(pl.eventsPerSec)} ev/s, ${n(pl.avroMBPerSec, 2)} MB/s`, `per event p50 ${n(pl.latencyMsPerCall.p50, 1)} ms p99 ${n(pl.latencyMsPerCall.p99, 1)} ms`);
   const py = f.producerCostPython;
-  if (py) add('Python SDK, cost events', `${n(py.eventsPerSec)} ev/s`, `${n(py.events)} ev, ${py.eventsPerCall}/call, Python ${py.python} + ${py.avroBackend}; validate + encode alone ${n(py.validateEncodeOnlyEventsPerSec)} ev/s; CPU ${py.cpuSeconds} s`);
+  if (py) add('Python SDK, cost events', `${n(py.eventsPerSec)} ev/s`, `${n(py.events)} ev, ${py.eventsPerCall}/call, Python ${py.python} + ${py.avroBackend} (${py.interpreterNote}); validate + encode alone ${n(py.validateEncodeOnlyEventsPerSec)} ev/s; CPU ${py.cpuSeconds} s`);
   if (py?.confluentSameBytes) add("confluent-kafka alone, the Python SDK's bytes", `${n(py.confluentSameBytes.eventsPerSec)} ev/s`, `same keys and Avro bytes (encoded beforehand), the SDK's librdkafka settings; CPU ${py.confluentSameBytes.cpuSeconds} s`);
   const l = f.producerLlm;
   if (l) add('Producer SDK, LLM logs', `${n(l.eventsPerSec)} ev/s, ${n(l.avroMBPerSec, 2)} MB/s`, `${n(l.events)} ev, 1/call, ${n(l.avgEventBytes)} B Avro; per event p50 ${n(l.latencyMsPerCall.p50, 1)} ms p99 ${n(l.latencyMsPerCall.p99, 1)} ms`);

@@ -23,9 +23,9 @@ class Recorder:
         self.sent = []
         original = producer._produce
 
-        def record(type_name, topic, key, value):
-            self.sent.append((type_name, topic, key, value))
-            original(type_name, topic, key, value)
+        def record(type_name, topic, messages):
+            self.sent.extend((type_name, topic, key, value) for key, value in messages)
+            original(type_name, topic, messages)
 
         producer._produce = record
 

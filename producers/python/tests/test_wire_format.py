@@ -79,3 +79,23 @@ def test_packaged_avsc_files_equal_the_repository_schemas():
 
 def test_default_backend_is_reported():
     assert avro_backend() in ("avro", "fastavro")
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_emit_queues_the_ts_sdk_bytes_and_keys(backend):
+    """The bytes and keys emit() hands to librdkafka (its per-call validator and encoder), for
+    every case: the TS SDK's. Offline producer: nothing is sent."""
+    from ingest_sdk import EventProducer
+
+    p = EventProducer(brokers="127.0.0.1:1", topic_prefix="t.", avro_backend=backend, flush_at_exit=False)
+    queued = []
+    p._produce = lambda type_name, topic, messages: queued.extend((type_name, topic, k, v) for k, v in messages)
+    try:
+        for c in CASES:
+            p.emit(c["type"], [c["record"]])
+    finally:
+        p._closed = True
+        p._producer.purge()
+    assert [(t, f"t.{t}") for t, *_ in queued] == [(c["type"], f"t.{c['type']}") for c in CASES]
+    mismatched = [i for i, (c, (_, _, key, value)) in enumerate(zip(CASES, queued)) if (key, value.hex()) != (c["key"], c["hex"])]
+    assert mismatched == [], f"{backend}: emit() queued other bytes or keys than the TS SDK's for cases {mismatched}"

@@ -123,8 +123,12 @@ class ConfluentEncoder:
             time.sleep(0.1 * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
 
-    def encode(self, type_: EventType, header: bytes, record: dict[str, Any]) -> bytes:
+    def encoder(self, type_: EventType, header: bytes) -> Callable[[dict[str, Any]], bytes]:
+        """The function that encodes one record of ``type_`` after ``header``."""
         write = self._writers.get(type_.name)
         if write is None:
             write = self._writers[type_.name] = datum_writer(type_.schema, self._backend)
-        return header + write(record)
+        return lambda record: header + write(record)
+
+    def encode(self, type_: EventType, header: bytes, record: dict[str, Any]) -> bytes:
+        return self.encoder(type_, header)(record)

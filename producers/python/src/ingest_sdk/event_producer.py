@@ -12,7 +12,7 @@ from . import exit_flush
 from .confluent_framing import ConfluentEncoder
 from .event_types import EventType, SingleObjectEncoder, event_type
 from .settings import ProducerSettings, check_librdkafka
-from .validation import EventValidationError, now_ms, to_event_record
+from .validation import EventValidationError, now_ms, record_validator
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,11 @@ class EventProducer:
         self._refusal: str | None = None
         self._sent = 0
         self._closed = False
+        # One delivery callback for every message (a bound method made once, not a closure per
+        # message): the failed message's topic and key come from the message itself, and the
+        # event type's name from the topic (each emit notes its topic here).
+        self._type_by_topic: dict[str, str] = {}
+        self._delivery = self._on_delivery
         config = self.settings.librdkafka_config()
         config["error_cb"] = self._on_client_error
         # librdkafka's own log lines go to Python logging (served by poll/flush), not to stderr.
@@ -103,39 +108,57 @@ class EventProducer:
         # Confluent framing: the schema id, registered at the type's first emit; the registry's
         # refusal raises SchemaRegistrationError and nothing of the call is queued.
         header = self._confluent.header(t, topic) if self._confluent is not None else None
+        # The type's validation plan and encoder, looked up once per call.
+        validate = record_validator(t)
+        encode = self._encoder.encoder(t) if header is None else self._confluent.encoder(t, header)
+        key_field = t.partition_key
+        append = messages.append
         for i, event in enumerate(events):
-            record = to_event_record(t, event, i, now)
-            value = self._encoder.encode(t, record) if header is None else self._confluent.encode(t, header, record)
+            record = validate(event, i, now)
+            value = encode(record)
             # librdkafka would refuse it at produce(), after the call's earlier events were queued.
             if len(value) > max_bytes:
                 raise EventValidationError(t.name, "(event)", f"encoded event is {len(value)} bytes, more than message.max.bytes ({max_bytes})", i)
-            messages.append((str(record[t.partition_key]), value))
-        for key, value in messages:
-            self._produce(t.name, topic, key, value)
+            append((str(record[key_field]), value))
+        self._produce(t.name, topic, messages)
         # Serves delivery callbacks of earlier calls without waiting.
         self._producer.poll(0)
 
-    def _produce(self, type_name: str, topic: str, key: str, value: bytes) -> None:
-        def on_delivery(err: Any, msg: Any) -> None:
-            if err is None:
-                self._sent += 1
-                self._refusal = None
-                return
-            failure = DeliveryFailure(type_name, topic, key, f"{err.str()} ({err.name()})", bool(err.retriable()))
-            with self._lock:
-                self._failures.append(failure)
-            if self._on_delivery_error is not None:
-                self._on_delivery_error(failure)
+    def _produce(self, type_name: str, topic: str, messages: list[tuple[str, bytes]]) -> None:
+        """Queues one call's (key, value) messages, in order."""
+        self._type_by_topic[topic] = type_name
+        produce, on_delivery = self._producer.produce, self._delivery
+        for key, value in messages:
+            while True:
+                try:
+                    # No timestamp: librdkafka stamps the send time (CreateTime), as the TS SDK,
+                    # so the broker's time-based retention never deletes a backfilled event early.
+                    # A str key is sent as its UTF-8 bytes. Positional arguments (partition -1:
+                    # librdkafka's partitioner picks it from the key) parse faster than keywords.
+                    produce(topic, value, key, -1, on_delivery)
+                    break
+                except BufferError:
+                    # Queue full (max_buffered_kbytes): wait for acknowledgements to free room.
+                    self._producer.poll(0.05)
 
-        while True:
-            try:
-                # No timestamp: librdkafka stamps the send time (CreateTime), as the TS SDK,
-                # so the broker's time-based retention never deletes a backfilled event early.
-                self._producer.produce(topic, value=value, key=key.encode("utf-8"), on_delivery=on_delivery)
-                return
-            except BufferError:
-                # Queue full (max_buffered_kbytes): wait for acknowledgements to free room.
-                self._producer.poll(0.05)
+    def _on_delivery(self, err: Any, msg: Any) -> None:
+        if err is None:
+            self._sent += 1
+            self._refusal = None
+            return
+        topic = msg.topic()
+        key = msg.key()
+        failure = DeliveryFailure(
+            self._type_by_topic.get(topic, topic),
+            topic,
+            key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key),
+            f"{err.str()} ({err.name()})",
+            bool(err.retriable()),
+        )
+        with self._lock:
+            self._failures.append(failure)
+        if self._on_delivery_error is not None:
+            self._on_delivery_error(failure)
 
     def flush(self, timeout_s: float | None = None) -> None:
         """Waits until every queued event is acknowledged or failed; raises DeliveryError naming

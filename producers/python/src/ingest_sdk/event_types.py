@@ -80,8 +80,12 @@ class SingleObjectEncoder:
         self.backend = backend
         self._writers: dict[str, Callable[[dict[str, Any]], bytes]] = {}
 
-    def encode(self, type_: EventType, record: dict[str, Any]) -> bytes:
+    def encoder(self, type_: EventType) -> Callable[[dict[str, Any]], bytes]:
+        """The function that encodes one record of ``type_`` (header + datum)."""
         write = self._writers.get(type_.name)
         if write is None:
-            write = self._writers[type_.name] = datum_writer(type_.schema, self.backend)
-        return b"\xc3\x01" + type_.fingerprint + write(record)
+            write = self._writers[type_.name] = datum_writer(type_.schema, self.backend, prefix=b"\xc3\x01" + type_.fingerprint)
+        return write
+
+    def encode(self, type_: EventType, record: dict[str, Any]) -> bytes:
+        return self.encoder(type_)(record)

@@ -8,7 +8,7 @@ import math
 import re
 import uuid
 from datetime import date, datetime, timezone
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable, Dict, NoReturn, Optional, Tuple
 
 from .event_types import EventType
 from .json_text import to_json_text
@@ -40,6 +40,196 @@ def to_event_record(type_: EventType, given: Any, index: int | None = None, now:
     """The Avro record of one event: auto fields filled (timestamp = now, id = random UUID),
     timestamps to epoch ms, JSON fields to JSON text, every value checked.
     Raises EventValidationError naming the event type, index and field."""
+    return record_validator(type_)(given, index, now)
+
+
+# One compiled validator per event type (keyed by the EventType object itself, kept alive here
+# so its id is never reused): see record_validator.
+_VALIDATORS: dict[int, tuple[EventType, Callable[[Any, int | None, int | None], dict[str, Any]]]] = {}
+_MISSING: Any = object()
+
+
+def record_validator(type_: EventType) -> Callable[[Any, int | None, int | None], dict[str, Any]]:
+    """``validate(given, index, now)``: what ``to_event_record(type_, given, index, now)``
+    returns or raises, from a plan built once per event type instead of walking the schema for
+    every field of every event. Each field gets a check for the exact types that need no
+    conversion (a ``str`` for a string, a finite ``float`` for a double, an ``int`` in range
+    for an int...); any other value, a missing field, or input that is not a plain ``dict``
+    takes the general path (``_reference_record``'s steps), so records and error messages are
+    the same either way (tests/test_validation_compiled.py checks both paths agree)."""
+    entry = _VALIDATORS.get(id(type_))
+    if entry is None or entry[0] is not type_:
+        entry = _VALIDATORS[id(type_)] = (type_, _compile(type_))
+    return entry[1]
+
+
+def _compile(type_: EventType) -> Callable[[Any, int | None, int | None], dict[str, Any]]:
+    """One function per event type, its fields' checks written out in order (generated source,
+    no call per field unless a value needs more than the exact-type test): what a loop over
+    per-field closures computes, without a Python call and a tuple per field and event."""
+    ns: dict[str, Any] = {"_MISSING": _MISSING, "_reference_record": _reference_record, "type_": type_, "known": frozenset(type_.field_names)}
+    lines = [
+        "def validate(given, index=None, now=None):",
+        # Plain dicts with known fields only; anything else (a dict subclass, an unknown field,
+        # not a dict) gets the general path, which raises or converts as it always did.
+        "    if type(given) is not dict or not known.issuperset(given):",
+        "        return _reference_record(type_, given, index, now)",
+        "    get = given.get",
+    ]
+    names = []
+    for n, f in enumerate(type_.fields):
+        check, fast = _field_check(type_, f)
+        ns[f"check{n}"] = check
+        names.append(f["name"])
+        lines.append(f"    v{n} = get({f['name']!r}, _MISSING)")
+        if fast is None:
+            lines.append(f"    v{n} = check{n}(v{n}, now, index)")
+        else:
+            test, values = fast
+            for key, value in values.items():
+                ns[f"{key}{n}"] = value
+            lines.append(f"    if not ({test.format(v=f'v{n}', n=n)}):")
+            lines.append(f"        v{n} = check{n}(v{n}, now, index)")
+    lines.append("    return {" + ", ".join(f"{name!r}: v{n}" for n, name in enumerate(names)) + "}")
+    exec(compile("\n".join(lines), f"<ingest_sdk record_validator {type_.name}>", "exec"), ns)
+    validate = ns["validate"]
+    validate.__qualname__ = f"record_validator[{type_.name}]"
+    return validate
+
+
+# A field's fast test: (expression on {v} and {n}, the values it names), or None.
+_Fast = Optional[Tuple[str, Dict[str, Any]]]
+
+
+def _fast(null_ok: bool, test: str, values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return ("({v} is None or " if null_ok else "(") + test + ")", values
+
+
+def _field_check(type_: EventType, f: Any) -> tuple[Callable[[Any, int | None, int | None], Any], _Fast]:
+    """``check(value, now, index)`` for one field: the value as the Avro writer takes it, or
+    EventValidationError. ``value`` is ``_MISSING`` when the event lacks the field. With it, the
+    test (a Python expression on ``{v}``, and the values it names, suffixed with the field's
+    number ``{n}``) for which ``check`` returns the value unchanged, or None."""
+    name, schema = f["name"], f["type"]
+    auto = type_.auto_fields.get(name)
+    is_timestamp = name == type_.timestamp_field
+    is_json = name in type_.json_fields
+    bounds = type_.bounds.get(name)
+
+    def general(value: Any, now: int | None, index: int | None) -> Any:
+        # Exactly _reference_record's steps for one field.
+        def invalid(reason: str) -> NoReturn:
+            raise EventValidationError(type_.name, name, reason, index)
+
+        if value is _MISSING or (value is None and auto):
+            if auto == "now":
+                value = now if now is not None else now_ms()
+            elif auto == "uuid":
+                value = str(uuid.uuid4())
+            elif "default" in f:
+                value = f["default"]
+            elif _nullable(schema):
+                value = None
+            else:
+                invalid("is required")
+        if is_timestamp:
+            ms = to_epoch_ms(value)
+            if isinstance(ms, str):
+                invalid(ms)
+            value = ms
+        if is_json and not (value is None and _nullable(schema)):
+            value = _json_field(value, invalid)
+        value, reason = check_value(schema, value)
+        if reason is None:
+            reason = _bounds_violation(type_, name, value)
+        if reason is not None:
+            invalid(reason)
+        return value
+
+    if is_json:
+        return general, None
+    # The value check, for the exact types that the general path would pass through unchanged.
+    null_ok = False
+    base = schema
+    if isinstance(schema, list) and "null" in schema:
+        branches = [s for s in schema if s != "null"]
+        if not branches:
+            return general, None
+        # None is null unless the field fills it (auto) or is the timestamp (to_epoch_ms refuses None).
+        base, null_ok = branches[0], not auto and not is_timestamp
+    logical = None
+    if isinstance(base, dict) and "logicalType" in base:
+        logical, base = base["logicalType"], base["type"]
+        if not isinstance(base, str) or logical not in ("uuid", "timestamp-millis"):
+            return general, None
+    if is_timestamp and not (base == "long" and logical == "timestamp-millis"):
+        return general, None
+    lo, hi = (bounds[0], bounds[1]) if bounds else (None, None)
+
+    if base == "string" and not is_timestamp and bounds is None:
+        if logical == "uuid":
+            match = UUID_RE.match
+
+            def check_uuid(value: Any, now: int | None, index: int | None) -> Any:
+                if type(value) is str and match(value) is not None:
+                    return value
+                if value is None and null_ok:
+                    return None
+                return general(value, now, index)
+
+            return check_uuid, _fast(null_ok, "type({v}) is str and match{n}({v}) is not None", {"match": match})
+        if logical is None:
+
+            def check_string(value: Any, now: int | None, index: int | None) -> Any:
+                if type(value) is str:
+                    return value
+                if value is None and null_ok:
+                    return None
+                return general(value, now, index)
+
+            return check_string, _fast(null_ok, "type({v}) is str", {})
+        return general, None
+    if base in ("int", "long") and logical in (None, "timestamp-millis"):
+        # An int in range is returned as it is (to_epoch_ms of an int is the int itself).
+        low, high = (INT_MIN, INT_MAX) if base == "int" else (-SAFE_MAX, SAFE_MAX)
+        if logical == "timestamp-millis":
+            low = max(low, 0)
+        if bounds:
+            low, high = max(low, lo), min(high, hi)
+
+        def check_int(value: Any, now: int | None, index: int | None) -> Any:
+            if type(value) is int and low <= value <= high:
+                return value
+            if value is None and null_ok:
+                return None
+            return general(value, now, index)
+
+        return check_int, _fast(null_ok, "type({v}) is int and low{n} <= {v} <= high{n}", {"low": low, "high": high})
+    if base in ("double", "float") and logical is None and not is_timestamp:
+        flo, fhi = (lo, hi) if bounds else (-math.inf, math.inf)
+
+        def check_double(value: Any, now: int | None, index: int | None) -> Any:
+            t = type(value)
+            if t is float:
+                # value - value is 0.0 only for a finite float (inf - inf and nan - nan are nan).
+                if value - value == 0.0 and flo <= value <= fhi:
+                    return value
+            elif t is int and -SAFE_MAX <= value <= SAFE_MAX:
+                as_float = float(value)
+                if flo <= as_float <= fhi:
+                    return as_float
+            elif value is None and null_ok:
+                return None
+            return general(value, now, index)
+
+        # An int for a double is converted by check_double: the test takes floats only.
+        return check_double, _fast(null_ok, "type({v}) is float and {v} - {v} == 0.0 and low{n} <= {v} <= high{n}", {"low": flo, "high": fhi})
+    return general, None
+
+
+def _reference_record(type_: EventType, given: Any, index: int | None = None, now: int | None = None) -> dict[str, Any]:
+    """The general path of to_event_record: walks the schema for each field (record_validator
+    takes it for input its per-type checks do not cover, and the tests compare the two)."""
 
     def invalid(field: str, reason: str) -> NoReturn:
         raise EventValidationError(type_.name, field, reason, index)

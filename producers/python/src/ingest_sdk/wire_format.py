@@ -111,18 +111,22 @@ def avro_backend() -> str:
     return "fastavro"
 
 
-def datum_writer(schema: Any, backend: str | None = None) -> Callable[[dict[str, Any]], bytes]:
-    """A function that writes one record of ``schema`` as Avro binary (no header)."""
+def datum_writer(schema: Any, backend: str | None = None, prefix: bytes = b"") -> Callable[[dict[str, Any]], bytes]:
+    """A function that writes one record of ``schema`` as Avro binary, after ``prefix`` (a
+    header) in the same buffer."""
     backend = backend or avro_backend()
     plain = _strip_logical_types(schema)
     if backend == "fastavro":
         import fastavro
 
         parsed = fastavro.parse_schema(plain)
+        schemaless_writer, new_buffer = fastavro.schemaless_writer, io.BytesIO
 
         def write_fastavro(record: dict[str, Any]) -> bytes:
-            buf = io.BytesIO()
-            fastavro.schemaless_writer(buf, parsed, record)
+            # A buffer per record (not one shared): emits from several threads stay whole.
+            buf = new_buffer()
+            buf.write(prefix)
+            schemaless_writer(buf, parsed, record)
             return buf.getvalue()
 
         return write_fastavro
@@ -137,6 +141,7 @@ def datum_writer(schema: Any, backend: str | None = None) -> Callable[[dict[str,
 
     def write_avro(record: dict[str, Any]) -> bytes:
         buf = io.BytesIO()
+        buf.write(prefix)
         # write_data, not write: write() first validates the whole datum against the schema,
         # half of Apache avro's time per event, and to_event_record has already checked every
         # value (type, range, UUID, finiteness) more strictly than avro would.

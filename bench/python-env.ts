@@ -1,0 +1,51 @@
+/**
+ * The interpreter the benchmark runs the Python SDK with: the SDK as a user who `pip install`s it
+ * gets it, i.e. with fastavro (its default dependency). A venv in the repository's ignored
+ * `.cache/python-bench` made from `/usr/bin/python3` with `--system-site-packages` (so it sees
+ * Debian's confluent-kafka, and Apache avro) plus `pip install fastavro`, made once and reused.
+ * When fastavro cannot be installed (no index reachable), `/usr/bin/python3` with Apache avro,
+ * and `note` says why. INGEST_PYTHON, when set, is used as it is.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from './common.js';
+
+export const SYSTEM_PYTHON = '/usr/bin/python3';
+export const BENCH_VENV = join(ROOT, '.cache/python-bench');
+
+export interface BenchPython {
+  python: string;
+  /** How it was chosen, for the results: INGEST_PYTHON, the fastavro venv, or why not. */
+  note: string;
+}
+
+function run(cmd: string, args: string[]): { ok: boolean; out: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 300_000 });
+  return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}`.trim() };
+}
+
+/** The venv's python with fastavro, made when missing; throws when it cannot be made. */
+export function fastavroVenvPython(base = SYSTEM_PYTHON, dir = BENCH_VENV): string {
+  const python = join(dir, 'bin/python');
+  if (existsSync(python) && run(python, ['-c', 'import fastavro, confluent_kafka']).ok) return python;
+  rmSync(dir, { recursive: true, force: true });
+  const made = run(base, ['-m', 'venv', '--system-site-packages', dir]);
+  if (!made.ok) throw new Error(`${base} -m venv --system-site-packages ${dir}: ${made.out.slice(-500)}`);
+  const pip = run(python, ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', 'fastavro']);
+  if (!pip.ok) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`pip install fastavro: ${pip.out.split('\n').filter(Boolean).at(-1) ?? 'failed'}`);
+  }
+  return python;
+}
+
+/** INGEST_PYTHON; else the fastavro venv; else /usr/bin/python3 (Apache avro) with the reason. */
+export function benchPython(): BenchPython {
+  if (process.env.INGEST_PYTHON) return { python: process.env.INGEST_PYTHON, note: 'INGEST_PYTHON' };
+  try {
+    return { python: fastavroVenvPython(), note: `venv ${BENCH_VENV.slice(ROOT.length + 1)} (--system-site-packages, pip install fastavro)` };
+  } catch (e) {
+    return { python: SYSTEM_PYTHON, note: `fastavro not installable (${e instanceof Error ? e.message : String(e)}): ${SYSTEM_PYTHON} with Apache avro` };
+  }
+}

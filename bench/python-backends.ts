@@ -16,26 +16,23 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import { ROOT, createTopic, waitForQuietHost } from './common.js';
 import { COST_POOL_SIZE, costEventPool } from './data.js';
 import { fastavroVenvPython } from './python-env.js';
 import { benchPythonProducer, type PythonProducerFigures } from './python-producer-bench.js';
 
-const { values } = parseArgs({
-  options: {
-    avro: { type: 'string', default: '/usr/bin/python3' },
-    fastavro: { type: 'string' },
-    events: { type: 'string', default: '100000' },
-    rounds: { type: 'string', default: '3' },
-  },
-});
+const values = benchArgs(
+  'bench:python-backends',
+  `usage: npm run bench:python-backends -- [--avro PYTHON] [--fastavro PYTHON] [--events N] [--rounds R]
+The Python SDK writing with Apache avro (--avro, default /usr/bin/python3) and with fastavro
+(--fastavro, default the benchmark's venv in .cache/python-bench), alternated: N cost events
+each (default 100000), R rounds (default 3).`,
+  { avro: { type: 'string', default: '/usr/bin/python3' }, fastavro: { type: 'string' }, events: { type: 'string', default: '100000' }, rounds: { type: 'string', default: '3' } },
+  ['events', 'rounds'],
+);
 const events = Number(values.events);
 const rounds = Number(values.rounds);
-if (!Number.isInteger(events) || events <= 0 || !Number.isInteger(rounds) || rounds <= 0) {
-  process.stderr.write('--events and --rounds must be positive integers\n');
-  process.exit(2);
-}
 const sides = { avro: values.avro!, fastavro: values.fastavro ?? fastavroVenvPython(values.avro) } as const;
 
 async function main(): Promise<void> {

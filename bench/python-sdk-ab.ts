@@ -13,25 +13,26 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import { ROOT, createTopic, waitForQuietHost } from './common.js';
 import { COST_POOL_SIZE, costEventPool } from './data.js';
 import { benchPythonProducer, type PythonProducerFigures } from './python-producer-bench.js';
 
-const { values } = parseArgs({
-  options: {
-    before: { type: 'string' },
-    after: { type: 'string', default: join(ROOT, 'producers/python/src') },
-    events: { type: 'string', default: '100000' },
-    rounds: { type: 'string', default: '3' },
-  },
-});
-const events = Number(values.events);
-const rounds = Number(values.rounds);
-if (!values.before || !Number.isInteger(events) || events <= 0 || !Number.isInteger(rounds) || rounds <= 0) {
-  process.stderr.write('usage: npx tsx bench/python-sdk-ab.ts --before SRC_DIR [--after SRC_DIR] [--events N] [--rounds R]\n');
+const values = benchArgs(
+  'bench:python-sdk-ab',
+  `usage: npm run bench:python-sdk-ab -- --before SRC_DIR [--after SRC_DIR] [--events N] [--rounds R]
+Two copies of the Python SDK (their producers/python/src) alternated through the benchmark's
+Python step: N cost events each (default 100000), R rounds (default 3); --after defaults to this
+checkout's SDK.`,
+  { before: { type: 'string' }, after: { type: 'string', default: join(ROOT, 'producers/python/src') }, events: { type: 'string', default: '100000' }, rounds: { type: 'string', default: '3' } },
+  ['events', 'rounds'],
+);
+if (!values.before) {
+  process.stderr.write('bench:python-sdk-ab: --before SRC_DIR is required; see --help\n');
   process.exit(2);
 }
+const events = Number(values.events);
+const rounds = Number(values.rounds);
 const sides = { before: values.before, after: values.after! } as const;
 type Side = keyof typeof sides;
 

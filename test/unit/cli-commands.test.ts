@@ -150,6 +150,18 @@ const commands: Record<string, { file: string; usage: string; cases: Case[]; exi
     usage: 'usage: npm run bench:ab-producer -- --before DIR --after DIR [--events N] [--rounds R]',
     cases: [{ args: ['--before', 'a', '--after', 'b', '--rounds', '0'], code: 2, first: 'bench:ab-producer: --rounds must be a positive integer, got "0"; see --help' }],
   },
+  'bench:python-sdk-ab': {
+    exitTimeMs: BENCH_EXIT_TIME_MS,
+    file: 'bench/python-sdk-ab.ts',
+    usage: 'usage: npm run bench:python-sdk-ab -- --before SRC_DIR [--after SRC_DIR] [--events N] [--rounds R]',
+    cases: [{ args: ['--events', '100000'], code: 2, first: 'bench:python-sdk-ab: --before SRC_DIR is required; see --help' }],
+  },
+  'bench:python-backends': {
+    exitTimeMs: BENCH_EXIT_TIME_MS,
+    file: 'bench/python-backends.ts',
+    usage: 'usage: npm run bench:python-backends -- [--avro PYTHON] [--fastavro PYTHON] [--events N] [--rounds R]',
+    cases: [{ args: ['--rounds', '-1'], code: 2, first: 'bench:python-backends: --rounds needs a value (for a value starting with "-", write --rounds=-…); see --help' }],
+  },
   'engine-formats': {
     exitTimeMs: BENCH_EXIT_TIME_MS,
     file: 'bench/engine-formats.ts',

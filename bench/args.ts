@@ -23,7 +23,7 @@ export function benchArgs<O extends Options>(name: string, usage: string, option
   try {
     const { values } = parseCommandLine(argv, options, false);
     for (const key of positiveIntegers) {
-      const v = values[key];
+      const v = (values as Record<string, unknown>)[key];
       if (v !== undefined && !/^[1-9][0-9]*$/.test(String(v))) throw new UsageError(`--${key} must be a positive integer, got ${JSON.stringify(v)}`);
     }
     return values;

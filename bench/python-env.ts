@@ -9,6 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ROOT } from './common.js';
 
 export const SYSTEM_PYTHON = '/usr/bin/python3';
@@ -47,5 +48,16 @@ export function benchPython(): BenchPython {
     return { python: fastavroVenvPython(), note: `venv ${BENCH_VENV.slice(ROOT.length + 1)} (--system-site-packages, pip install fastavro)` };
   } catch (e) {
     return { python: SYSTEM_PYTHON, note: `fastavro not installable (${e instanceof Error ? e.message : String(e)}): ${SYSTEM_PYTHON} with Apache avro` };
+  }
+}
+
+// `npx tsx bench/python-env.ts`: prints the fastavro venv's interpreter (made when missing), or
+// says why it cannot be made and exits 1. scripts/test.sh runs the Python SDK's unit tests on it.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  try {
+    process.stdout.write(`${fastavroVenvPython()}\n`);
+  } catch (e) {
+    process.stderr.write(`python-env: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
   }
 }

@@ -41,18 +41,21 @@ async function main(): Promise<void> {
   await benchCostProducer({ topicPrefix: prefix, total: rows, pool: costEventPool(20_251_123, COST_POOL_SIZE) });
   const inTopic = await topicRecordCount(`${prefix}cost_metrics`);
   if (inTopic !== rows) throw new Error(`topic holds ${inTopic} records, expected ${rows}`);
-  const results: { round: number; side: keyof typeof sides; rowsPerSec: number; steadyRowsPerSec: number; peakRssMiB: number; workerCpuSeconds: number; quiet: unknown }[] = [];
+  const results: { round: number; side: keyof typeof sides; rowsPerSec: number; steadyRowsPerSec: number; peakRssMiB: number; workerCpuSeconds: number; mainThreadCpuSeconds: number; quiet: unknown }[] = [];
   for (let round = 0; round < rounds; round++) {
     const order: (keyof typeof sides)[] = round % 2 === 0 ? ['before', 'after'] : ['after', 'before'];
     for (const side of order) {
       const quiet = await waitForQuietHost(60_000);
       const f: DrainFigures = await drain({ label: `${side}-${round}`, id: `${id}_${side}_${round}`, topicPrefix: prefix, expected: rows, runDir, root: sides[side], minRowsPerSec: 2_000 });
-      results.push({ round, side, rowsPerSec: f.rowsPerSec, steadyRowsPerSec: f.steadyRowsPerSec, peakRssMiB: Math.round(f.memory.peakRssHwmBytes / 2 ** 20), workerCpuSeconds: Math.round(f.threadCpu.totalSeconds * 10) / 10, quiet });
+      results.push({ round, side, rowsPerSec: f.rowsPerSec, steadyRowsPerSec: f.steadyRowsPerSec, peakRssMiB: Math.round(f.memory.peakRssHwmBytes / 2 ** 20), workerCpuSeconds: Math.round(f.threadCpu.totalSeconds * 10) / 10, mainThreadCpuSeconds: Math.round(f.threadCpu.mainThreadSeconds * 100) / 100, quiet });
       process.stdout.write(`ab-drain: round ${round} ${side}: ${f.rowsPerSec} rows/s (steady ${f.steadyRowsPerSec})\n`);
     }
   }
   const { out, ratios } = writeAbResults('drain', sides, rounds, (r) => r.rowsPerSec, results, { rows });
-  process.stdout.write(`ab-drain: after/before per round ${ratios.join(', ')}; results in ${out}\n`);
+  // Main-thread CPU per drain: steadier than rows/s on a shared box (it does not count waiting).
+  const cpu = (round: number, side: keyof typeof sides) => results.find((r) => r.round === round && r.side === side)!.mainThreadCpuSeconds;
+  const cpuRatios = Array.from({ length: rounds }, (_, i) => (cpu(i, 'after') / cpu(i, 'before')).toFixed(3));
+  process.stdout.write(`ab-drain: after/before per round ${ratios.join(', ')} (rows/s), ${cpuRatios.join(', ')} (main-thread CPU); results in ${out}\n`);
 }
 
 main().then(

@@ -1,0 +1,16 @@
+import { benchCostProducer } from './producer-bench.js';
+import { createTopic, topicRecordCount } from './common.js';
+import { sampleEvents } from '../test/fixtures/events.js';
+
+/**
+ * One SDK cost-event run (the bench's settings) for a CPU profile of the producer:
+ *   node --cpu-prof --cpu-prof-dir DIR --import tsx bench/profile-producer.ts [events]
+ * then summariseCpuProfile (bench/profile.ts) on the file in DIR.
+ */
+const events = Number(process.argv[2] ?? 300_000);
+const prefix = `prof${Date.now().toString(36)}.`;
+await createTopic(`${prefix}cost_metrics`, 4);
+const f = await benchCostProducer({ topicPrefix: prefix, total: events, pool: sampleEvents('cost_metrics', 2000, 7) });
+const inTopic = await topicRecordCount(`${prefix}cost_metrics`);
+process.stdout.write(`${JSON.stringify({ eventsPerSec: f.eventsPerSec, cpuSeconds: f.cpuSeconds, seconds: f.seconds, inTopic })}\n`);
+process.exit(0);

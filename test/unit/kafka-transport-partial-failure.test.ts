@@ -1,7 +1,7 @@
 import { CompressionTypes, type ProducerBatch } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { EventProducer } from '@kafka-clickhouse-ingest/producer';
-import { cachedKeyPartitioner, kafkajsTransport, type KafkajsSender } from '@kafka-clickhouse-ingest/producer/kafka-transport.js';
+import { KAFKAJS_BATCH_MESSAGES, cachedKeyPartitioner, kafkajsTransport, type KafkajsSender } from '@kafka-clickhouse-ingest/producer/kafka-transport.js';
 import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
 import { costEvents } from '../helpers/cost-events.js';
 
@@ -135,5 +135,35 @@ describe('kafkajs transport: partitions spread over several idempotent producers
     const all = [...log.values()].flat();
     expect({ records: all.length, distinct: new Set(all.map((r) => r.value)).size }).toEqual({ records: 600, distinct: 600 });
     for (const [partition, list] of log) expect(new Set(list.map((r) => r.producer))).toEqual(new Set([partition % 4]));
+  });
+});
+
+describe('kafkajs transport: a partition share larger than KAFKAJS_BATCH_MESSAGES', () => {
+  it('goes in sendBatch calls of at most that many, in order; after a failed one, only it and those after it are sent again, each once', async () => {
+    const onePartition = [{ partitionId: 0, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0 }];
+    const batches: number[] = [];
+    const written: string[] = [];
+    let calls = 0;
+    const producer: KafkajsSender = {
+      sendBatch: async (batch: ProducerBatch) => {
+        const messages = batch.topicMessages![0]!.messages;
+        batches.push(messages.length);
+        if (++calls === 2) throw Object.assign(new Error('Connection error'), { name: 'KafkaJSNumberOfRetriesExceeded', retriable: true });
+        for (const m of messages) written.push(Buffer.from(m.value as Buffer).toString('base64'));
+        return [];
+      },
+      disconnect: async () => undefined,
+    };
+    const n = KAFKAJS_BATCH_MESSAGES * 2 + 37;
+    const sdk = EventProducer.fromTransport(kafkajsTransport(producer, CompressionTypes.None, async () => onePartition), { lingerMs: 1, deliveryTimeoutMs: 60_000 });
+    const input = costEvents(n);
+    await sdk.emit(costMetrics, input);
+    await sdk.close();
+    // first batch acknowledged, the second failed: the retry starts at the second, cut the same way
+    expect(batches).toEqual([KAFKAJS_BATCH_MESSAGES, KAFKAJS_BATCH_MESSAGES, KAFKAJS_BATCH_MESSAGES, 37]);
+    expect(written.length).toBe(n);
+    expect(new Set(written).size).toBe(n);
+    const ids = written.map((v) => Number(/i-(\d+)/.exec(Buffer.from(v, 'base64').toString('latin1'))![1]));
+    expect(ids).toEqual(input.map((_, i) => i));
   });
 });

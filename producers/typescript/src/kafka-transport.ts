@@ -134,6 +134,12 @@ interface PartitionCall {
   messages: KafkajsMessage[];
 }
 
+/** A partition's sendBatch failed after `acked` of its messages were acknowledged. */
+interface PartitionFailure {
+  reason: unknown;
+  acked: number;
+}
+
 /** The kafkajs producer calls a transport makes (a fake in unit tests). */
 export type KafkajsSender = Pick<KafkajsProducer, 'sendBatch' | 'disconnect'>;
 
@@ -162,6 +168,18 @@ export function kafkajsTransport(producers: KafkajsSender | readonly KafkajsSend
 export const KAFKAJS_PRODUCERS = 4;
 
 /**
+ * Most messages per kafkajs `sendBatch` (one partition's record batch): a larger partition share
+ * of a request goes as several, one after another on the partition's producer (each after the
+ * previous one's acknowledgement, so order and sequence numbers are as in one). kafkajs groups a
+ * sendBatch's messages per partition by copying the partition's array once per message
+ * (src/producer/groupMessagesPerPartition.js): time and garbage quadratic in their number (at
+ * 1,600 messages per partition, a quarter of the JS thread's CPU with the garbage collection it
+ * causes; BENCHMARKS.md, "Producer SDK"). 500 messages of ~150 B (~75 KB) are about one record
+ * batch of the Java client with batch.size 64 KiB.
+ */
+export const KAFKAJS_BATCH_MESSAGES = 500;
+
+/**
  * One kafkajs `sendBatch` per partition, concurrently, so that a failure is known per partition.
  *
  * Why: kafkajs sends one produce request per leader broker. When one broker's request fails and
@@ -179,8 +197,8 @@ export const KAFKAJS_PRODUCERS = 4;
  * partitions are spread over KAFKAJS_PRODUCERS producers, partition p always through producer
  * p % KAFKAJS_PRODUCERS: up to that many of a request's partitions are in flight at once.
  * Keys are handed over as bytes (cached per key): kafkajs would encode a string key again in
- * every record. (kafkajs groups a sendBatch's messages per partition in time quadratic in their
- * number; BENCHMARKS.md, "Producer SDK".)
+ * every record. A partition's share of a request goes in sendBatch calls of at most
+ * KAFKAJS_BATCH_MESSAGES, one after another.
  */
 class KafkajsTransport implements ProducerTransport {
   readonly client = 'kafkajs';
@@ -236,18 +254,36 @@ class KafkajsTransport implements ProducerTransport {
       this.partitions.clear();
       throw asAuthorizationError(err, `write to ${topics.map((t) => t.topic).join(', ')}`, this.security);
     }
-    const results = await Promise.allSettled(calls.map((c) => this.producers[c.partition % this.producers.length]!.sendBatch({ acks: -1, compression: this.compression, topicMessages: [{ topic: c.topic, messages: c.messages }] })));
-    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ call: calls[i]!, reason: r.reason as unknown }] : []));
+    // Each partition's messages in sendBatch calls of at most KAFKAJS_BATCH_MESSAGES, one after
+    // another on the partition's producer; `acked` counts the messages acknowledged before a failure.
+    const results = await Promise.allSettled(calls.map((c) => this.sendPartition(c)));
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ call: calls[i]!, ...(r.reason as PartitionFailure) }] : []));
     if (failed.length === 0) return;
     // A partition count may have changed, or the topic been recreated: partitions asked again next time.
     this.partitions.clear();
     const cause = failed.length === 1 ? failed[0]!.reason : new AggregateError(failed.map((f) => f.reason), `${failed.length} of ${calls.length} partition requests failed`);
     const err = asAuthorizationError(cause, `write to ${topics.map((t) => t.topic).join(', ')}`, this.security);
-    if (failed.length === calls.length) throw err;
+    if (failed.length === calls.length && failed.every((f) => f.acked === 0)) throw err;
     // The unsent messages keep their partition, so that a retry resends each to the partition
-    // (and in the batch) whose sequence numbers kafkajs rolled back.
-    const unsent = failed.map(({ call }) => ({ topic: call.topic, messages: call.messages.map((m): OutgoingMessage => ({ key: m.key.toString(), value: m.value, partition: m.partition }) as OutgoingMessage) }));
+    // (and in the batches) whose sequence numbers kafkajs rolled back: a partition's unsent
+    // messages start at a batch boundary, so they are cut into the same batches again.
+    const unsent = failed.map(({ call, acked }) => ({ topic: call.topic, messages: call.messages.slice(acked).map((m): OutgoingMessage => ({ key: m.key.toString(), value: m.value, partition: m.partition }) as OutgoingMessage) }));
     throw new PartialSendError(mergeByTopic(unsent), err);
+  }
+
+  /** One partition's messages, in order; rejects with a PartitionFailure (how many were acknowledged before). */
+  private async sendPartition(c: PartitionCall): Promise<void> {
+    const producer = this.producers[c.partition % this.producers.length]!;
+    let acked = 0;
+    while (acked < c.messages.length) {
+      const messages = c.messages.length - acked <= KAFKAJS_BATCH_MESSAGES ? (acked === 0 ? c.messages : c.messages.slice(acked)) : c.messages.slice(acked, acked + KAFKAJS_BATCH_MESSAGES);
+      try {
+        await producer.sendBatch({ acks: -1, compression: this.compression, topicMessages: [{ topic: c.topic, messages }] });
+      } catch (reason) {
+        throw { reason, acked } satisfies PartitionFailure;
+      }
+      acked += messages.length;
+    }
   }
 
   async close(): Promise<void> {

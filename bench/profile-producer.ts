@@ -1,3 +1,4 @@
+import type { CostMetricInput } from '@kafka-clickhouse-ingest/producer';
 import { benchCostProducer } from './producer-bench.js';
 import { createTopic, topicRecordCount } from './common.js';
 import { sampleEvents } from '../test/fixtures/events.js';
@@ -10,7 +11,7 @@ import { sampleEvents } from '../test/fixtures/events.js';
 const events = Number(process.argv[2] ?? 300_000);
 const prefix = `prof${Date.now().toString(36)}.`;
 await createTopic(`${prefix}cost_metrics`, 4);
-const f = await benchCostProducer({ topicPrefix: prefix, total: events, pool: sampleEvents('cost_metrics', 2000, 7) });
+const f = await benchCostProducer({ topicPrefix: prefix, total: events, pool: sampleEvents('cost_metrics', 2000, 7) as unknown as CostMetricInput[] });
 const inTopic = await topicRecordCount(`${prefix}cost_metrics`);
 process.stdout.write(`${JSON.stringify({ eventsPerSec: f.eventsPerSec, cpuSeconds: f.cpuSeconds, seconds: f.seconds, inTopic })}\n`);
 process.exit(0);

@@ -180,7 +180,8 @@ export const KAFKAJS_PRODUCERS = 4;
 export const KAFKAJS_BATCH_MESSAGES = 500;
 
 /**
- * One kafkajs `sendBatch` per partition, concurrently, so that a failure is known per partition.
+ * kafkajs `sendBatch` calls of one partition each (at most KAFKAJS_BATCH_MESSAGES messages), the
+ * partitions concurrently, so that a failure is known per partition.
  *
  * Why: kafkajs sends one produce request per leader broker. When one broker's request fails and
  * the others succeed, kafkajs has already advanced the idempotence sequence numbers of the
@@ -401,4 +402,3 @@ class PlatformaticTransport implements ProducerTransport {
     return bytes;
   }
 }
-

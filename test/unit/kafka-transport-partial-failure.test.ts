@@ -1,7 +1,7 @@
 import { CompressionTypes, type ProducerBatch } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { EventProducer } from '@kafka-clickhouse-ingest/producer';
-import { cachedKeyPartitioner, kafkajsTransport, type KafkajsSender } from '@kafka-clickhouse-ingest/producer/kafka-transport.js';
+import { KAFKAJS_BATCH_MESSAGES, cachedKeyPartitioner, kafkajsTransport, type KafkajsSender } from '@kafka-clickhouse-ingest/producer/kafka-transport.js';
 import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
 import { costEvents } from '../helpers/cost-events.js';
 
@@ -70,5 +70,100 @@ describe('kafkajs transport: one broker of three fails a request', () => {
     const c = census(log);
     expect(Object.keys(c.perPartition).length).toBe(PARTITIONS); // the events spread over all three leaders
     expect({ records: c.records, distinct: c.distinct }).toEqual({ records: n, distinct: n });
+  });
+});
+
+describe('kafkajs transport: partitions spread over several idempotent producers', () => {
+  /** Fake producers on one broker; producer `failing` fails its first `failures` sendBatch calls (nothing of them written). */
+  function fakePool(count: number, failing = -1, failures = 0) {
+    const log = new Map<number, Array<{ producer: number; key: string; value: string; keyIsBuffer: boolean }>>();
+    const inFlight = { now: 0, max: 0 };
+    let failed = 0;
+    const producers: KafkajsSender[] = Array.from({ length: count }, (_, id) => ({
+      sendBatch: async (batch: ProducerBatch) => {
+        inFlight.now++;
+        inFlight.max = Math.max(inFlight.max, inFlight.now);
+        await new Promise((r) => setTimeout(r, 2));
+        inFlight.now--;
+        if (id === failing && failed < failures) {
+          failed++;
+          throw Object.assign(new Error(`Connection error (producer ${id})`), { name: 'KafkaJSNumberOfRetriesExceeded', retriable: true });
+        }
+        for (const { messages } of batch.topicMessages ?? []) {
+          for (const m of messages) {
+            const list = log.get(m.partition!) ?? [];
+            list.push({ producer: id, key: Buffer.from(m.key as Buffer).toString('utf8'), value: Buffer.from(m.value as Buffer).toString('base64'), keyIsBuffer: Buffer.isBuffer(m.key) });
+            log.set(m.partition!, list);
+          }
+        }
+        return [];
+      },
+      disconnect: async () => undefined,
+    }));
+    return { producers, log, inFlight };
+  }
+  const oneBroker = Array.from({ length: PARTITIONS }, (_, partitionId) => ({ partitionId, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0 }));
+  const events = (n: number) => costEvents(n).map((e, i) => ({ ...e, customer_id: `${String(i % 64).padStart(8, '0')}-0000-4000-8000-000000000000` }));
+
+  it('each partition always through the same producer, in emit order, keyed as the Java client partitions, keys as their UTF-8 bytes', async () => {
+    const { producers, log, inFlight } = fakePool(4);
+    const sdk = EventProducer.fromTransport(kafkajsTransport(producers, CompressionTypes.None, async () => oneBroker), { lingerMs: 1 });
+    const input = events(600);
+    await Promise.all([sdk.emit(costMetrics, input.slice(0, 300)), sdk.emit(costMetrics, input.slice(300))]);
+    await sdk.close();
+    const partitioner = cachedKeyPartitioner();
+    let records = 0;
+    for (const [partition, list] of log) {
+      expect(new Set(list.map((r) => r.producer))).toEqual(new Set([partition % 4]));
+      for (const r of list) expect(partitioner({ topic: 'ingest.cost_metrics', partitionMetadata: oneBroker, message: { key: r.key, value: null } })).toBe(partition);
+      // emit order within the partition: instance ids ascend
+      const ids = list.map((r) => Number(/i-(\d+)/.exec(Buffer.from(r.value, 'base64').toString('latin1'))![1]));
+      expect(ids).toEqual([...ids].sort((a, b) => a - b));
+      expect(list.every((r) => r.keyIsBuffer)).toBe(true);
+      records += list.length;
+    }
+    expect(log.size).toBe(PARTITIONS);
+    expect(records).toBe(600);
+    expect(inFlight.max).toBeGreaterThan(1); // partitions of different producers are in flight together
+  });
+
+  it('a failing producer: only its partitions are sent again, every event once', async () => {
+    const { producers, log } = fakePool(4, 1, 2);
+    const sdk = EventProducer.fromTransport(kafkajsTransport(producers, CompressionTypes.None, async () => oneBroker), { lingerMs: 1, deliveryTimeoutMs: 60_000 });
+    await sdk.emit(costMetrics, events(600));
+    await sdk.close();
+    const all = [...log.values()].flat();
+    expect({ records: all.length, distinct: new Set(all.map((r) => r.value)).size }).toEqual({ records: 600, distinct: 600 });
+    for (const [partition, list] of log) expect(new Set(list.map((r) => r.producer))).toEqual(new Set([partition % 4]));
+  });
+});
+
+describe('kafkajs transport: a partition share larger than KAFKAJS_BATCH_MESSAGES', () => {
+  it('goes in sendBatch calls of at most that many, in order; after a failed one, only it and those after it are sent again, each once', async () => {
+    const onePartition = [{ partitionId: 0, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0 }];
+    const batches: number[] = [];
+    const written: string[] = [];
+    let calls = 0;
+    const producer: KafkajsSender = {
+      sendBatch: async (batch: ProducerBatch) => {
+        const messages = batch.topicMessages![0]!.messages;
+        batches.push(messages.length);
+        if (++calls === 2) throw Object.assign(new Error('Connection error'), { name: 'KafkaJSNumberOfRetriesExceeded', retriable: true });
+        for (const m of messages) written.push(Buffer.from(m.value as Buffer).toString('base64'));
+        return [];
+      },
+      disconnect: async () => undefined,
+    };
+    const n = KAFKAJS_BATCH_MESSAGES * 2 + 37;
+    const sdk = EventProducer.fromTransport(kafkajsTransport(producer, CompressionTypes.None, async () => onePartition), { lingerMs: 1, deliveryTimeoutMs: 60_000 });
+    const input = costEvents(n);
+    await sdk.emit(costMetrics, input);
+    await sdk.close();
+    // first batch acknowledged, the second failed: the retry starts at the second, cut the same way
+    expect(batches).toEqual([KAFKAJS_BATCH_MESSAGES, KAFKAJS_BATCH_MESSAGES, KAFKAJS_BATCH_MESSAGES, 37]);
+    expect(written.length).toBe(n);
+    expect(new Set(written).size).toBe(n);
+    const ids = written.map((v) => Number(/i-(\d+)/.exec(Buffer.from(v, 'base64').toString('latin1'))![1]));
+    expect(ids).toEqual(input.map((_, i) => i));
   });
 });

@@ -11,7 +11,7 @@ import type { KafkaSecurity } from './kafka-settings.js';
  * The one seam between the producer SDK and a Kafka client library. EventProducer batches,
  * validates and encodes; a transport only ships a request and reports its acknowledgement.
  * Both transports: idempotent, acks=all, the Java client's murmur2 key partitioning (a key maps
- * to the same partition from any producer, in any language), one request at a time.
+ * to the same partition from any producer, in any language), one request at a time per partition.
  */
 export interface ProducerTransport {
   readonly client: ProducerClient;
@@ -76,6 +76,8 @@ export interface TransportOptions {
   /** How an error names a security field (its option or variable). Default `ProducerOptions.security.<field>`. */
   securityName?: (field: keyof KafkaSecurity) => string;
   oauthBearerProvider?: OAuthBearerProvider;
+  /** kafkajs only: how many idempotent producers share the partitions (KafkajsTransport). Default KAFKAJS_PRODUCERS. */
+  kafkajsProducers?: number;
 }
 
 const optionName = (f: keyof KafkaSecurity) => `ProducerOptions.security.${f}`;
@@ -118,19 +120,68 @@ export const cachedKeyPartitioner: ICustomPartitioner = () => {
   };
 };
 
+/** A message as the kafkajs transport hands it over: the key's bytes, the partition chosen. */
+interface KafkajsMessage {
+  key: Buffer;
+  value: Buffer;
+  partition: number;
+}
+
+/** One partition's messages of a request: one kafkajs `sendBatch`. */
+interface PartitionCall {
+  topic: string;
+  partition: number;
+  messages: KafkajsMessage[];
+}
+
+/** A partition's sendBatch failed after `acked` of its messages were acknowledged. */
+interface PartitionFailure {
+  reason: unknown;
+  acked: number;
+}
+
 /** The kafkajs producer calls a transport makes (a fake in unit tests). */
 export type KafkajsSender = Pick<KafkajsProducer, 'sendBatch' | 'disconnect'>;
 
 /** A topic's partitions as Kafka reports them (`refresh`: ask the broker, not a cache). */
 export type PartitionsOf = (topic: string, refresh: boolean) => Promise<PartitionMetadata[]>;
 
-/** Builds the kafkajs transport over a connected producer (tests pass a fake producer and partitions). */
-export function kafkajsTransport(producer: KafkajsSender, compression: CompressionTypes, partitionsOf: PartitionsOf, security: KafkaSecurity = {}): ProducerTransport {
-  return new KafkajsTransport(producer, compression, partitionsOf, security, async () => undefined);
+/**
+ * Builds the kafkajs transport over connected producers (tests pass fakes and partitions):
+ * partition p always goes through `producers[p % producers.length]`.
+ */
+export function kafkajsTransport(producers: KafkajsSender | readonly KafkajsSender[], compression: CompressionTypes, partitionsOf: PartitionsOf, security: KafkaSecurity = {}): ProducerTransport {
+  return new KafkajsTransport(Array.isArray(producers) ? producers : [producers as KafkajsSender], compression, partitionsOf, security, async () => undefined);
 }
 
 /**
- * One kafkajs `sendBatch` per partition, concurrently, so that a failure is known per partition.
+ * How many idempotent kafkajs producers a kafkajs transport spreads the partitions over. kafkajs
+ * lets an idempotent producer have one request in flight per broker (it serialises the
+ * per-partition requests of KafkajsTransport.send behind a lock, each encoded, compressed and
+ * acknowledged before the next starts); with several producers, the requests of different
+ * partitions are in flight together: one is compressed on Node's thread pool and waits for the
+ * broker while the JS thread encodes the next (like the Java client's
+ * max.in.flight.requests.per.connection 5 with idempotence). Each partition stays with one
+ * producer, so its sequence numbers, its order and the broker's deduplication are as with one.
+ * Costs one producer id and one connection per broker each.
+ */
+export const KAFKAJS_PRODUCERS = 4;
+
+/**
+ * Most messages per kafkajs `sendBatch` (one partition's record batch): a larger partition share
+ * of a request goes as several, one after another on the partition's producer (each after the
+ * previous one's acknowledgement, so order and sequence numbers are as in one). kafkajs groups a
+ * sendBatch's messages per partition by copying the partition's array once per message
+ * (src/producer/groupMessagesPerPartition.js): time and garbage quadratic in their number (at
+ * 1,600 messages per partition, a quarter of the JS thread's CPU with the garbage collection it
+ * causes; BENCHMARKS.md, "Producer SDK"). 500 messages of ~150 B (~75 KB) are about one record
+ * batch of the Java client with batch.size 64 KiB.
+ */
+export const KAFKAJS_BATCH_MESSAGES = 500;
+
+/**
+ * kafkajs `sendBatch` calls of one partition each (at most KAFKAJS_BATCH_MESSAGES messages), the
+ * partitions concurrently, so that a failure is known per partition.
  *
  * Why: kafkajs sends one produce request per leader broker. When one broker's request fails and
  * the others succeed, kafkajs has already advanced the idempotence sequence numbers of the
@@ -143,16 +194,21 @@ export function kafkajsTransport(producer: KafkajsSender, compression: Compressi
  * A call that holds one partition goes to one broker in one request: on failure kafkajs rolls
  * that partition's sequence back, so its own retries and ours resend it with the same sequence
  * and the broker drops what it already wrote (KIP-98); on success nothing of it is sent again.
- * Cost: requests to one broker are serialised by kafkajs (maxInFlightRequests 1), so a request
- * spread over N partitions of one broker takes N round trips instead of one.
+ * Requests of one kafkajs producer to one broker are serialised (maxInFlightRequests 1), so the
+ * partitions are spread over KAFKAJS_PRODUCERS producers, partition p always through producer
+ * p % KAFKAJS_PRODUCERS: up to that many of a request's partitions are in flight at once.
+ * Keys are handed over as bytes (cached per key): kafkajs would encode a string key again in
+ * every record. A partition's share of a request goes in sendBatch calls of at most
+ * KAFKAJS_BATCH_MESSAGES, one after another.
  */
 class KafkajsTransport implements ProducerTransport {
   readonly client = 'kafkajs';
   private readonly partitioner = cachedKeyPartitioner();
   private readonly partitions = new Map<string, Promise<PartitionMetadata[]>>();
+  private readonly keyCache = new Map<string, Buffer>();
 
   constructor(
-    private readonly producer: KafkajsSender,
+    private readonly producers: readonly KafkajsSender[],
     private readonly compression: CompressionTypes,
     private readonly partitionsOf: PartitionsOf,
     private readonly security: KafkaSecurity,
@@ -161,62 +217,93 @@ class KafkajsTransport implements ProducerTransport {
 
   static async connect(opts: TransportOptions): Promise<KafkajsTransport> {
     const kafka = createKafka({ brokers: opts.brokers, clientId: opts.clientId, connectionTimeoutMs: opts.connectionTimeoutMs, ...opts.security }, '', undefined, opts.oauthBearerProvider);
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: cachedKeyPartitioner });
+    const producers = Array.from({ length: opts.kafkajsProducers ?? KAFKAJS_PRODUCERS }, () => kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: cachedKeyPartitioner }));
     // kafkajs ships only gzip; the other codecs are the worker's (kafka-codecs.ts).
     installKafkaCodecs();
     const admin: KafkajsAdmin = kafka.admin();
-    await producer.connect();
     try {
-      await admin.connect();
+      await Promise.all([...producers.map((p) => p.connect()), admin.connect()]);
     } catch (err) {
-      await producer.disconnect().catch(() => undefined);
+      await Promise.all([...producers.map((p) => p.disconnect()), admin.disconnect()].map((p) => p.catch(() => undefined)));
       throw err;
     }
     const partitionsOf: PartitionsOf = async (topic) => {
       const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
       return topics[0]?.partitions ?? [];
     };
-    return new KafkajsTransport(producer, KAFKAJS_COMPRESSION[opts.compression], partitionsOf, opts.security ?? {}, () => admin.disconnect());
+    return new KafkajsTransport(producers, KAFKAJS_COMPRESSION[opts.compression], partitionsOf, opts.security ?? {}, () => admin.disconnect());
   }
 
   async send(topics: readonly OutgoingTopic[]): Promise<void> {
-    const calls: OutgoingTopic[] = [];
+    const calls: PartitionCall[] = [];
     try {
       for (const { topic, messages } of topics) {
         const partitionMetadata = await this.metadataOf(topic);
         if (partitionMetadata.length === 0) throw new Error(`topic ${topic} has no partitions (does it exist?)`);
-        const byPartition = new Map<number, OutgoingMessage[]>();
+        const byPartition = new Map<number, KafkajsMessage[]>();
         for (const m of messages) {
           const partition = this.partitioner({ topic, partitionMetadata, message: m });
           const list = byPartition.get(partition);
           // `partition` is set so kafkajs's partitioner (cachedKeyPartitioner) keeps it as it is.
-          const message = { key: m.key, value: m.value, partition };
+          const message = { key: this.keyBytes(m.key), value: m.value, partition };
           if (list) list.push(message);
           else byPartition.set(partition, [message]);
         }
-        for (const list of byPartition.values()) calls.push({ topic, messages: list });
+        for (const [partition, list] of byPartition) calls.push({ topic, partition, messages: list });
       }
     } catch (err) {
       this.partitions.clear();
       throw asAuthorizationError(err, `write to ${topics.map((t) => t.topic).join(', ')}`, this.security);
     }
-    const results = await Promise.allSettled(calls.map((c) => this.producer.sendBatch({ acks: -1, compression: this.compression, topicMessages: [c] })));
-    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ call: calls[i]!, reason: r.reason as unknown }] : []));
+    // Each partition's messages in sendBatch calls of at most KAFKAJS_BATCH_MESSAGES, one after
+    // another on the partition's producer; `acked` counts the messages acknowledged before a failure.
+    const results = await Promise.allSettled(calls.map((c) => this.sendPartition(c)));
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ call: calls[i]!, ...(r.reason as PartitionFailure) }] : []));
     if (failed.length === 0) return;
     // A partition count may have changed, or the topic been recreated: partitions asked again next time.
     this.partitions.clear();
     const cause = failed.length === 1 ? failed[0]!.reason : new AggregateError(failed.map((f) => f.reason), `${failed.length} of ${calls.length} partition requests failed`);
     const err = asAuthorizationError(cause, `write to ${topics.map((t) => t.topic).join(', ')}`, this.security);
-    if (failed.length === calls.length) throw err;
-    throw new PartialSendError(mergeByTopic(failed.map((f) => f.call)), err);
+    if (failed.length === calls.length && failed.every((f) => f.acked === 0)) throw err;
+    // The unsent messages keep their partition, so that a retry resends each to the partition
+    // (and in the batches) whose sequence numbers kafkajs rolled back: a partition's unsent
+    // messages start at a batch boundary, so they are cut into the same batches again.
+    const unsent = failed.map(({ call, acked }) => ({ topic: call.topic, messages: call.messages.slice(acked).map((m): OutgoingMessage => ({ key: m.key.toString(), value: m.value, partition: m.partition }) as OutgoingMessage) }));
+    throw new PartialSendError(mergeByTopic(unsent), err);
+  }
+
+  /** One partition's messages, in order; rejects with a PartitionFailure (how many were acknowledged before). */
+  private async sendPartition(c: PartitionCall): Promise<void> {
+    const producer = this.producers[c.partition % this.producers.length]!;
+    let acked = 0;
+    while (acked < c.messages.length) {
+      const messages = c.messages.length - acked <= KAFKAJS_BATCH_MESSAGES ? (acked === 0 ? c.messages : c.messages.slice(acked)) : c.messages.slice(acked, acked + KAFKAJS_BATCH_MESSAGES);
+      try {
+        await producer.sendBatch({ acks: -1, compression: this.compression, topicMessages: [{ topic: c.topic, messages }] });
+      } catch (reason) {
+        throw { reason, acked } satisfies PartitionFailure;
+      }
+      acked += messages.length;
+    }
   }
 
   async close(): Promise<void> {
     try {
-      await this.producer.disconnect();
+      await Promise.all(this.producers.map((p) => p.disconnect()));
     } finally {
       await this.closeMetadata().catch(() => undefined);
     }
+  }
+
+  /** A key's UTF-8 bytes, once per distinct key: kafkajs encodes a string key anew in every record. */
+  private keyBytes(key: string): Buffer {
+    let bytes = this.keyCache.get(key);
+    if (bytes === undefined) {
+      bytes = Buffer.from(key);
+      if (this.keyCache.size >= 100_000) this.keyCache.clear();
+      this.keyCache.set(key, bytes);
+    }
+    return bytes;
   }
 
   private metadataOf(topic: string): Promise<PartitionMetadata[]> {

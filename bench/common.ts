@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem, availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Admin, Kafka } from 'kafkajs';
 import { createKafka } from '../lib/kafka.js';
@@ -236,3 +236,22 @@ export function writeAbResults<R extends { round: number; side: 'before' | 'afte
   writeFileSync(out, JSON.stringify({ ...extra, rounds, sides: { before: commitOf(sides.before), after: commitOf(sides.after) }, results, ratiosAfterOverBefore: ratios }, null, 2));
   return { out, ratios };
 }
+
+/**
+ * A path as results files record it: relative to the repository when inside it, else where
+ * it is (a system interpreter); a directory in another git checkout as `<commit>:<path in it>`.
+ * Results are committed, and must not name this machine's directories.
+ */
+export function pathForResults(path: string): string {
+  const abs = resolvePath(path);
+  if (abs === ROOT || abs.startsWith(`${ROOT}/`)) return abs === ROOT ? '.' : abs.slice(ROOT.length + 1);
+  try {
+    const cwd = statSync(abs).isDirectory() ? abs : dirname(abs);
+    const top = execFileSync('git', ['rev-parse', '--show-toplevel'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return `${commit}:${abs === top ? '.' : abs.slice(top.length + 1)}`;
+  } catch {
+    return abs;
+  }
+}
+

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CostMetricInput } from '@kafka-clickhouse-ingest/producer';
-import { BROKERS, ROOT, createTopic, topicRecordCount } from './common.js';
+import { BROKERS, ROOT, createTopic, pathForResults, topicRecordCount } from './common.js';
 import { benchPython } from './python-env.js';
 
 /** What bench/python-producer.py prints: the Python SDK (producers/python) sending cost events. */
@@ -53,7 +53,7 @@ export async function benchPythonProducer(opts: { topicPrefix: string; total: nu
       timeout: opts.timeoutMs,
     });
     if (py.status !== 0) throw new Error(`bench/python-producer.py exited ${py.status ?? py.signal}: ${py.stderr.slice(-2000)}`);
-    const figures = { ...(JSON.parse(py.stdout.trim().split('\n').at(-1)!) as PythonProducerFigures), interpreter: python, interpreterNote: note };
+    const figures = { ...(JSON.parse(py.stdout.trim().split('\n').at(-1)!) as PythonProducerFigures), interpreter: pathForResults(python), interpreterNote: note.split(`${ROOT}/`).join('') };
     if (figures.acknowledged !== opts.total) throw new Error(`Python SDK: ${figures.acknowledged} of ${opts.total} events acknowledged`);
     const inTopic = await topicRecordCount(`${opts.topicPrefix}cost_metrics`);
     if (inTopic !== opts.total) throw new Error(`Python SDK: the topic holds ${inTopic} records, expected ${opts.total}`);

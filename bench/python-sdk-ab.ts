@@ -14,7 +14,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchArgs } from './args.js';
-import { ROOT, createTopic, waitForQuietHost } from './common.js';
+import { ROOT, createTopic, pathForResults, waitForQuietHost } from './common.js';
 import { COST_POOL_SIZE, costEventPool } from './data.js';
 import { benchPythonProducer, type PythonProducerFigures } from './python-producer-bench.js';
 
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   const dir = join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `python-sdk-ab-${new Date().toISOString()}.json`);
-  writeFileSync(file, `${JSON.stringify({ events, rounds, sides, results }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ events, rounds, sides: { before: pathForResults(sides.before), after: pathForResults(sides.after) }, results }, null, 2)}\n`);
   process.stdout.write(`python-sdk-ab: results in bench/results/${file.slice(dir.length + 1)}\n`);
 }
 

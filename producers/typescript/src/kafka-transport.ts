@@ -205,7 +205,8 @@ class KafkajsTransport implements ProducerTransport {
   readonly client = 'kafkajs';
   private readonly partitioner = cachedKeyPartitioner();
   private readonly partitions = new Map<string, Promise<PartitionMetadata[]>>();
-  private readonly keyCache = new Map<string, Buffer>();
+  /** Keys as bytes: kafkajs would encode a string key anew in every record. */
+  private readonly keyBytes = utf8KeyCache();
 
   constructor(
     private readonly producers: readonly KafkajsSender[],
@@ -295,16 +296,6 @@ class KafkajsTransport implements ProducerTransport {
     }
   }
 
-  /** A key's UTF-8 bytes, once per distinct key: kafkajs encodes a string key anew in every record. */
-  private keyBytes(key: string): Buffer {
-    let bytes = this.keyCache.get(key);
-    if (bytes === undefined) {
-      bytes = Buffer.from(key);
-      if (this.keyCache.size >= 100_000) this.keyCache.clear();
-      this.keyCache.set(key, bytes);
-    }
-    return bytes;
-  }
 
   private metadataOf(topic: string): Promise<PartitionMetadata[]> {
     let p = this.partitions.get(topic);
@@ -332,8 +323,8 @@ function mergeByTopic(calls: OutgoingTopic[]): OutgoingTopic[] {
  */
 class PlatformaticTransport implements ProducerTransport {
   readonly client = 'platformatic';
-  private readonly keyBytes = new Map<string, Buffer>();
-  /** Hash per key Buffer (identity: the Buffers come from keyBytes); the library takes the modulo. */
+  private readonly key = utf8KeyCache();
+  /** Hash per key Buffer (identity: the Buffers come from `key`, one per distinct key); the library takes the modulo. */
   private readonly keyHashes = new WeakMap<Buffer, number>();
 
   private constructor(
@@ -392,13 +383,23 @@ class PlatformaticTransport implements ProducerTransport {
     return this.producer.close();
   }
 
-  private key(key: string): Buffer {
-    let bytes = this.keyBytes.get(key);
+}
+
+/**
+ * A key's UTF-8 bytes, made once per distinct key (keys repeat: a customer, a run). Up to
+ * 100,000 keys are kept; then the cache starts afresh, so an unbounded key space costs a
+ * re-encode, not memory. The same key gets the same Buffer while it is cached.
+ */
+function utf8KeyCache(): (key: string) => Buffer {
+  const cache = new Map<string, Buffer>();
+  return (key) => {
+    let bytes = cache.get(key);
     if (bytes === undefined) {
       bytes = Buffer.from(key);
-      if (this.keyBytes.size >= 100_000) this.keyBytes.clear();
-      this.keyBytes.set(key, bytes);
+      if (cache.size >= 100_000) cache.clear();
+      cache.set(key, bytes);
     }
     return bytes;
-  }
+  };
 }
+

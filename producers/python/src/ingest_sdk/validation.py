@@ -117,34 +117,10 @@ def _field_check(type_: EventType, f: Any) -> tuple[Callable[[Any, int | None, i
     bounds = type_.bounds.get(name)
 
     def general(value: Any, now: int | None, index: int | None) -> Any:
-        # Exactly _reference_record's steps for one field.
         def invalid(reason: str) -> NoReturn:
             raise EventValidationError(type_.name, name, reason, index)
 
-        if value is _MISSING or (value is None and auto):
-            if auto == "now":
-                value = now if now is not None else now_ms()
-            elif auto == "uuid":
-                value = str(uuid.uuid4())
-            elif "default" in f:
-                value = f["default"]
-            elif _nullable(schema):
-                value = None
-            else:
-                invalid("is required")
-        if is_timestamp:
-            ms = to_epoch_ms(value)
-            if isinstance(ms, str):
-                invalid(ms)
-            value = ms
-        if is_json and not (value is None and _nullable(schema)):
-            value = _json_field(value, invalid)
-        value, reason = check_value(schema, value)
-        if reason is None:
-            reason = _bounds_violation(type_, name, value)
-        if reason is not None:
-            invalid(reason)
-        return value
+        return _field_value(type_, f, value, value is not _MISSING, now, invalid)
 
     if is_json:
         return general, None
@@ -242,34 +218,41 @@ def _reference_record(type_: EventType, given: Any, index: int | None = None, no
             invalid(str(key), f"unknown field (known fields: {', '.join(type_.field_names)})")
     record: dict[str, Any] = {}
     for f in type_.fields:
-        name, schema = f["name"], f["type"]
-        value = given.get(name)
-        auto = type_.auto_fields.get(name)
-        if name not in given or (value is None and auto):
-            if auto == "now":
-                value = now if now is not None else now_ms()
-            elif auto == "uuid":
-                value = str(uuid.uuid4())
-            elif "default" in f:
-                value = f["default"]
-            elif _nullable(schema):
-                value = None
-            else:
-                invalid(name, "is required")
-        if name == type_.timestamp_field:
-            ms = to_epoch_ms(value)
-            if isinstance(ms, str):
-                invalid(name, ms)
-            value = ms
-        if name in type_.json_fields and not (value is None and _nullable(schema)):
-            value = _json_field(value, lambda r: invalid(name, r))
-        value, reason = check_value(schema, value)
-        if reason is None:
-            reason = _bounds_violation(type_, name, value)
-        if reason is not None:
-            invalid(name, reason)
-        record[name] = value
+        name = f["name"]
+        record[name] = _field_value(type_, f, given.get(name), name in given, now, lambda r, name=name: invalid(name, r))
     return record
+
+
+def _field_value(type_: EventType, f: Any, value: Any, present: bool, now: int | None, invalid: Callable[[str], NoReturn]) -> Any:
+    """One field's value as the Avro writer takes it: auto fields filled (timestamp = now, id =
+    a random UUID), the default or null when absent, a timestamp to epoch ms, a JSON field to
+    JSON text, then checked against its schema and bounds; ``invalid(reason)`` raises."""
+    name, schema = f["name"], f["type"]
+    auto = type_.auto_fields.get(name)
+    if not present or (value is None and auto):
+        if auto == "now":
+            value = now if now is not None else now_ms()
+        elif auto == "uuid":
+            value = str(uuid.uuid4())
+        elif "default" in f:
+            value = f["default"]
+        elif _nullable(schema):
+            value = None
+        else:
+            invalid("is required")
+    if name == type_.timestamp_field:
+        ms = to_epoch_ms(value)
+        if isinstance(ms, str):
+            invalid(ms)
+        value = ms
+    if name in type_.json_fields and not (value is None and _nullable(schema)):
+        value = _json_field(value, invalid)
+    value, reason = check_value(schema, value)
+    if reason is None:
+        reason = _bounds_violation(type_, name, value)
+    if reason is not None:
+        invalid(reason)
+    return value
 
 
 def _json_field(value: Any, fail: Callable[[str], NoReturn]) -> str:

@@ -14,7 +14,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { benchArgs } from './args.js';
-import { ROOT, createTopic, killChildren, topicRecordCount, waitForQuietHost, writeAbResults } from './common.js';
+import { ROOT, abRatios, createTopic, killChildren, topicRecordCount, waitForQuietHost, writeAbResults } from './common.js';
 import { COST_POOL_SIZE, costEventPool } from './data.js';
 import { drain, type DrainFigures } from './drain-bench.js';
 import { benchCostProducer } from './producer-bench.js';
@@ -53,8 +53,7 @@ async function main(): Promise<void> {
   }
   const { out, ratios } = writeAbResults('drain', sides, rounds, (r) => r.rowsPerSec, results, { rows });
   // Main-thread CPU per drain: steadier than rows/s on a shared box (it does not count waiting).
-  const cpu = (round: number, side: keyof typeof sides) => results.find((r) => r.round === round && r.side === side)!.mainThreadCpuSeconds;
-  const cpuRatios = Array.from({ length: rounds }, (_, i) => (cpu(i, 'after') / cpu(i, 'before')).toFixed(3));
+  const cpuRatios = abRatios(results, rounds, (r) => r.mainThreadCpuSeconds);
   process.stdout.write(`ab-drain: after/before per round ${ratios.join(', ')} (rows/s), ${cpuRatios.join(', ')} (main-thread CPU); results in ${out}\n`);
 }
 

@@ -226,15 +226,24 @@ export async function waitForQuietHost(maxMs: number, maxBusyPercent = 30): Prom
  * means nothing elsewhere). Returns the file's path and the ratios.
  */
 export function writeAbResults<R extends { round: number; side: 'before' | 'after' }>(kind: string, sides: { before: string; after: string }, rounds: number, rate: (r: R) => number, results: R[], extra: Record<string, unknown>): { out: string; ratios: number[] } {
-  const ratios = [...Array(rounds).keys()].map((round) => {
-    const b = results.find((x) => x.round === round && x.side === 'before')!;
-    const a = results.find((x) => x.round === round && x.side === 'after')!;
-    return Math.round((rate(a) / rate(b)) * 1000) / 1000;
-  });
+  const ratios = abRatios(results, rounds, rate);
   const out = join(ROOT, 'bench/results', `ab-${kind}-${new Date().toISOString()}.json`);
-  const commitOf = (dir: string) => execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, encoding: 'utf8' }).trim();
+  const commitOf = (dir: string) => git(dir, 'rev-parse', 'HEAD');
   writeFileSync(out, JSON.stringify({ ...extra, rounds, sides: { before: commitOf(sides.before), after: commitOf(sides.after) }, results, ratiosAfterOverBefore: ratios }, null, 2));
   return { out, ratios };
+}
+
+/** After / before of `value` in each round of an alternated run, to three decimals. */
+export function abRatios<R extends { round: number; side: 'before' | 'after' }>(results: readonly R[], rounds: number, value: (r: R) => number): number[] {
+  return [...Array(rounds).keys()].map((round) => {
+    const b = results.find((x) => x.round === round && x.side === 'before')!;
+    const a = results.find((x) => x.round === round && x.side === 'after')!;
+    return Math.round((value(a) / value(b)) * 1000) / 1000;
+  });
+}
+
+function git(cwd: string, ...args: string[]): string {
+  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
 }
 
 /**
@@ -244,11 +253,10 @@ export function writeAbResults<R extends { round: number; side: 'before' | 'afte
  */
 export function pathForResults(path: string): string {
   const abs = resolvePath(path);
-  if (abs === ROOT || abs.startsWith(`${ROOT}/`)) return abs === ROOT ? '.' : abs.slice(ROOT.length + 1);
+  if (abs === ROOT) return '.';
+  if (abs.startsWith(`${ROOT}/`)) return abs.slice(ROOT.length + 1);
   try {
-    const cwd = statSync(abs).isDirectory() ? abs : dirname(abs);
-    const top = execFileSync('git', ['rev-parse', '--show-toplevel'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const [top, commit] = git(statSync(abs).isDirectory() ? abs : dirname(abs), 'rev-parse', '--show-toplevel', 'HEAD').split('\n') as [string, string];
     return `${commit}:${abs === top ? '.' : abs.slice(top.length + 1)}`;
   } catch {
     return abs;

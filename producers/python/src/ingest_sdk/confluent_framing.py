@@ -129,6 +129,3 @@ class ConfluentEncoder:
         if write is None:
             write = self._writers[type_.name] = datum_writer(type_.schema, self._backend)
         return lambda record: header + write(record)
-
-    def encode(self, type_: EventType, header: bytes, record: dict[str, Any]) -> bytes:
-        return self.encoder(type_, header)(record)

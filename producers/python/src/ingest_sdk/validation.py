@@ -108,8 +108,9 @@ def _fast(null_ok: bool, test: str, values: dict[str, Any]) -> tuple[str, dict[s
 def _field_check(type_: EventType, f: Any) -> tuple[Callable[[Any, int | None, int | None], Any], _Fast]:
     """``check(value, now, index)`` for one field: the value as the Avro writer takes it, or
     EventValidationError. ``value`` is ``_MISSING`` when the event lacks the field. With it, the
-    test (a Python expression on ``{v}``, and the values it names, suffixed with the field's
-    number ``{n}``) for which ``check`` returns the value unchanged, or None."""
+    fast test (a Python expression on ``{v}``, and the values it names, suffixed with the field's
+    number ``{n}``) of the values that are taken as they are, or None. The compiled validator
+    calls ``check`` only for a value the fast test refused."""
     name, schema = f["name"], f["type"]
     auto = type_.auto_fields.get(name)
     is_timestamp = name == type_.timestamp_field
@@ -144,26 +145,9 @@ def _field_check(type_: EventType, f: Any) -> tuple[Callable[[Any, int | None, i
 
     if base == "string" and not is_timestamp and bounds is None:
         if logical == "uuid":
-            match = UUID_RE.match
-
-            def check_uuid(value: Any, now: int | None, index: int | None) -> Any:
-                if type(value) is str and match(value) is not None:
-                    return value
-                if value is None and null_ok:
-                    return None
-                return general(value, now, index)
-
-            return check_uuid, _fast(null_ok, "type({v}) is str and match{n}({v}) is not None", {"match": match})
+            return general, _fast(null_ok, "type({v}) is str and match{n}({v}) is not None", {"match": UUID_RE.match})
         if logical is None:
-
-            def check_string(value: Any, now: int | None, index: int | None) -> Any:
-                if type(value) is str:
-                    return value
-                if value is None and null_ok:
-                    return None
-                return general(value, now, index)
-
-            return check_string, _fast(null_ok, "type({v}) is str", {})
+            return general, _fast(null_ok, "type({v}) is str", {})
         return general, None
     if base in ("int", "long") and logical in (None, "timestamp-millis"):
         # An int in range is returned as it is (to_epoch_ms of an int is the int itself).
@@ -172,34 +156,20 @@ def _field_check(type_: EventType, f: Any) -> tuple[Callable[[Any, int | None, i
             low = max(low, 0)
         if bounds:
             low, high = max(low, lo), min(high, hi)
-
-        def check_int(value: Any, now: int | None, index: int | None) -> Any:
-            if type(value) is int and low <= value <= high:
-                return value
-            if value is None and null_ok:
-                return None
-            return general(value, now, index)
-
-        return check_int, _fast(null_ok, "type({v}) is int and low{n} <= {v} <= high{n}", {"low": low, "high": high})
+        return general, _fast(null_ok, "type({v}) is int and low{n} <= {v} <= high{n}", {"low": low, "high": high})
     if base in ("double", "float") and logical is None and not is_timestamp:
         flo, fhi = (lo, hi) if bounds else (-math.inf, math.inf)
 
-        def check_double(value: Any, now: int | None, index: int | None) -> Any:
-            t = type(value)
-            if t is float:
-                # value - value is 0.0 only for a finite float (inf - inf and nan - nan are nan).
-                if value - value == 0.0 and flo <= value <= fhi:
-                    return value
-            elif t is int and -SAFE_MAX <= value <= SAFE_MAX:
+        def int_for_double(value: Any, now: int | None, index: int | None) -> Any:
+            # An int in range becomes its float here, without the general path's steps.
+            if type(value) is int and -SAFE_MAX <= value <= SAFE_MAX:
                 as_float = float(value)
                 if flo <= as_float <= fhi:
                     return as_float
-            elif value is None and null_ok:
-                return None
             return general(value, now, index)
 
-        # An int for a double is converted by check_double: the test takes floats only.
-        return check_double, _fast(null_ok, "type({v}) is float and {v} - {v} == 0.0 and low{n} <= {v} <= high{n}", {"low": flo, "high": fhi})
+        # value - value is 0.0 only for a finite float (inf - inf and nan - nan are nan).
+        return int_for_double, _fast(null_ok, "type({v}) is float and {v} - {v} == 0.0 and low{n} <= {v} <= high{n}", {"low": flo, "high": fhi})
     return general, None
 
 

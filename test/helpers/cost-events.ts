@@ -2,8 +2,15 @@ import type { CostMetricInput } from '@kafka-clickhouse-ingest/producer';
 
 const customers = ['123e4567-e89b-12d3-a456-426614174000', '223e4567-e89b-12d3-a456-426614174001', '323e4567-e89b-12d3-a456-426614174002', '423e4567-e89b-12d3-a456-426614174003'];
 
+/**
+ * Where the events' times start by default: 00:00 UTC yesterday, fixed when the module loads. A
+ * fixed calendar date would pass out of cost_metrics_ts's 90-day TTL one day and ClickHouse would
+ * drop the rows within seconds of their insert; a day back keeps 20,000 events (1 s apart) in the past.
+ */
+export const COST_EVENTS_START = Math.floor(Date.now() / 86_400_000) * 86_400_000 - 86_400_000;
+
 /** Deterministic cost events; instance_id `i-<n>` is unique per event, so duplicates are countable. */
-export function costEvents(n: number, start = 0, time = Date.UTC(2026, 10, 1)): CostMetricInput[] {
+export function costEvents(n: number, start = 0, time = COST_EVENTS_START): CostMetricInput[] {
   return Array.from({ length: n }, (_, k) => {
     const i = start + k;
     return {

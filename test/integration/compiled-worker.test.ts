@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { IngestProducer } from '@kafka-clickhouse-ingest/producer';
 import { openClickHouse } from '../../lib/clickhouse.js';
-import { costEvents } from '../helpers/cost-events.js';
+import { COST_EVENTS_START, costEvents } from '../helpers/cost-events.js';
 import { readDockerfile } from '../helpers/dockerfile.js';
 import { auditCostRows, testConfig, uniqueId, waitFor } from '../helpers/stack.js';
 
@@ -136,7 +136,7 @@ describe('the compiled worker on the embedded engine', () => {
     const customer = events[0]!.customer_id;
     const { stdout } = await run(
       process.execPath,
-      ['--import', blockModules, join(root, 'dist/cli/query.js'), 'cost-hourly', '--customer-id', customer, '--start', '2026-10-31T00:00:00Z', '--end', '2026-11-02T00:00:00Z', '--worker', url, '--format', 'json'],
+      ['--import', blockModules, join(root, 'dist/cli/query.js'), 'cost-hourly', '--customer-id', customer, '--start', new Date(COST_EVENTS_START - 86_400_000).toISOString(), '--end', new Date(COST_EVENTS_START + 2 * 86_400_000).toISOString(), '--worker', url, '--format', 'json'],
       { cwd: tmpdir(), env: childEnv({ BLOCKED_MODULES: `${DEV_ONLY},chdb` }) },
     );
     const hourly = JSON.parse(stdout) as Array<{ samples: number | string; total_cost: number | string }>;

@@ -48,14 +48,26 @@ async function rowsInserted(url: string): Promise<number> {
   return [...text.matchAll(/^ingest_rows_inserted_total\{[^}]*\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
 }
 
-async function audit(config: ReturnType<typeof testConfig>) {
+/**
+ * The audit, and when a row is missing or repeated, which Kafka offsets: the message of a
+ * failure names them (a run that fails once in many must say what happened).
+ */
+async function audit(config: ReturnType<typeof testConfig>, ends: Map<number, number>) {
   const ch = await openClickHouse(config.clickhouse);
   try {
-    return await auditCostRows(ch);
+    const counts = await auditCostRows(ch);
+    const rows = await queryRows<{ p: number; o: string; c: string }>(ch, 'SELECT _kafka_partition AS p, _kafka_offset AS o, count() AS c FROM cost_metrics_ts GROUP BY p, o');
+    const seen = new Map<string, number>(rows.map((r) => [`${r.p}/${r.o}`, Number(r.c)]));
+    const repeated = rows.filter((r) => Number(r.c) > 1).map((r) => `${r.p}/${r.o}×${r.c}`);
+    const missing: string[] = [];
+    for (const [p, end] of ends) for (let o = 0; o < end; o++) if (!seen.has(`${p}/${o}`)) missing.push(`${p}/${o}`);
+    return { counts, detail: `repeated ${repeated.length} (${compact(repeated)}), missing ${missing.length} (${compact(missing)})` };
   } finally {
     await ch.close();
   }
 }
+
+const compact = (xs: string[]): string => (xs.length > 12 ? `${xs.slice(0, 6).join(' ')} … ${xs.slice(-6).join(' ')}` : xs.join(' '));
 
 describe('kill -9 a worker process mid-stream and restart it', () => {
   const id = uniqueId('k');
@@ -113,8 +125,10 @@ describe('kill -9 a worker process mid-stream and restart it', () => {
     const admin = new Kafka({ brokers: [...config.kafka.brokers], logLevel: 0 }).admin();
     await admin.connect();
     const topic = topicName(config.kafka, 'cost_metrics');
+    const endOffsets = new Map<number, number>();
     await waitFor('group committed to the end of the topic', async () => {
       const [ends, [committed]] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId: config.consumer.groupId, topics: [topic] })]);
+      for (const e of ends) endOffsets.set(e.partition, Number(e.high));
       // A partition that never received a message has no committed offset (-1): nothing to wait for.
       return ends.every((e) => {
         const c = Number(committed!.partitions.find((p) => p.partition === e.partition)?.offset ?? -1);
@@ -126,7 +140,8 @@ describe('kill -9 a worker process mid-stream and restart it', () => {
     child.proc.kill('SIGTERM');
     expect(await child.exit).toBe(0);
     child = undefined;
-    expect(await audit(config)).toEqual({ n: total, offsets: total, ids: total });
+    const { counts, detail } = await audit(config, endOffsets);
+    expect(counts, detail).toEqual({ n: total, offsets: total, ids: total });
   }, 300_000);
 });
 

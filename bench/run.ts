@@ -257,7 +257,7 @@ async function finish(): Promise<number> {
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   const file = join(ROOT, 'bench/results', `${startedAt.toISOString()}.json`);
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-  printSummary(figures);
+  printSummary(figures, { quick });
   await deleteTopicsWithPrefix(`${id}.`).catch((err) => process.stderr.write(`bench: topic cleanup failed: ${String(err)}\n`));
   if (errors.length === 0) rmSync(runDir, { recursive: true, force: true });
   else process.stderr.write(`bench: kept ${runDir} (worker logs) for the failed steps\n`);

@@ -18,6 +18,8 @@ const root = join(import.meta.dirname, '../..');
 
 interface Child {
   proc: ChildProcess;
+  /** What the worker logged at warn and above (JSON lines), for the failure message. */
+  warnings: string[];
   metricsUrl: Promise<string>;
   exit: Promise<number | null>;
 }
@@ -38,15 +40,24 @@ function startWorkerProcess(env: Record<string, string>): Child {
     });
     proc.once('exit', (code) => reject(new Error(`worker exited (${code}) before starting: ${out}`)));
   });
-  proc.stderr!.on("data", (d: Buffer) => process.stderr.write(d));
+  const warnings: string[] = [];
+  proc.stderr!.on('data', (d: Buffer) => {
+    process.stderr.write(d);
+    for (const line of d.toString().split('\n')) {
+      const msg = /"msg":"([^"]*)"/.exec(line)?.[1];
+      if (msg && !warnings.includes(msg)) warnings.push(msg);
+    }
+  });
   const exit = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  return { proc, metricsUrl, exit };
+  return { proc, warnings, metricsUrl, exit };
 }
 
-async function rowsInserted(url: string): Promise<number> {
+async function metricSum(url: string, name: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  return [...text.matchAll(/^ingest_rows_inserted_total\{[^}]*\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+  return [...text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
 }
+
+const rowsInserted = (url: string): Promise<number> => metricSum(url, 'ingest_rows_inserted_total');
 
 /**
  * The audit, and when a row is missing or repeated, which Kafka offsets: the message of a
@@ -110,6 +121,7 @@ describe('kill -9 a worker process mid-stream and restart it', () => {
     child.proc.kill('SIGKILL');
     const killedAt = Date.now();
     expect(await child.exit).toBe(null); // killed by the signal, no chance to flush or commit
+    const firstWarnings = child.warnings;
     child = startWorkerProcess(env);
     const restartedUrl = await child.metricsUrl;
     // Fast recovery (issue 13): the restarted worker waits out the dead member's session
@@ -137,11 +149,14 @@ describe('kill -9 a worker process mid-stream and restart it', () => {
     }, 90_000);
     await admin.disconnect();
 
+    const [inserted, deduplicated] = await Promise.all([rowsInserted(restartedUrl), metricSum(restartedUrl, 'ingest_rows_deduplicated_total')]);
+    const restartedWarnings = child.warnings;
     child.proc.kill('SIGTERM');
     expect(await child.exit).toBe(0);
     child = undefined;
     const { counts, detail } = await audit(config, endOffsets);
-    expect(counts, detail).toEqual({ n: total, offsets: total, ids: total });
+    const logged = `restarted worker: ${inserted} rows inserted, ${deduplicated} deduplicated; warnings: first [${firstWarnings.join('; ')}], restarted [${restartedWarnings.join('; ')}]`;
+    expect(counts, `${detail}; ${logged}`).toEqual({ n: total, offsets: total, ids: total });
   }, 300_000);
 });
 

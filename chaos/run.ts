@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { benchArgs } from '../bench/args.js';
 import { ROOT, killChildren, round, sleep, withTimeout } from '../bench/common.js';
 import { WorkerChild } from '../bench/worker-child.js';
 import { queueName } from '../consumers/dead-letter-queue.js';
@@ -37,9 +38,18 @@ import { auditRollup, type RollupMismatch } from './rollup-audit.js';
  * (default 29092-29097). Results: .cache/chaos-results.json (CHAOS_RESULTS to change). Exit code
  * 1 if any scenario failed.
  */
-const args = process.argv.slice(2);
-const QUICK = args.includes('--quick') || process.env.CHAOS_QUICK === '1';
-const ONLY = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const args = benchArgs(
+  'chaos',
+  `usage: npm run chaos [-- --quick] [-- --only=NAME,NAME]   (npm run chaos:quick is the same as --quick)
+  --quick        CI size (about 10 minutes; CHAOS_QUICK=1 does the same); without it, full size
+  --only=NAMES   only these scenarios, comma-separated (an unknown name is refused before anything starts)
+Runs its own broker, Redis and 3-broker cluster, which it kills, on CHAOS_KAFKA_PORT (19092),
+CHAOS_REDIS_PORT (16390) and CHAOS_CLUSTER_PORT (29092); results in .cache/chaos-results.json
+(CHAOS_RESULTS). docs/reliability.md describes every scenario.`,
+  { quick: { type: 'boolean', default: false }, only: { type: 'string' } },
+);
+const QUICK = args.quick === true || process.env.CHAOS_QUICK === '1';
+const ONLY = args.only === undefined ? undefined : args.only.split(',').map((n) => n.trim());
 const KAFKA_PORT = Number(process.env.CHAOS_KAFKA_PORT ?? 19092);
 const REDIS_PORT = Number(process.env.CHAOS_REDIS_PORT ?? 16390);
 const CLUSTER_PORT = Number(process.env.CHAOS_CLUSTER_PORT ?? 29092);
@@ -839,6 +849,12 @@ function javaStringHash(text: string): number {
 }
 
 async function main(): Promise<void> {
+  // Checked before anything is started, deleted or connected to.
+  const unknown = (ONLY ?? []).filter((n) => !(n in scenarios));
+  if (unknown.length > 0 || ONLY?.length === 0) {
+    process.stderr.write(`chaos: --only names no scenario ${JSON.stringify(unknown.join(','))}; the scenarios: ${Object.keys(scenarios).join(', ')}; see --help\n`);
+    process.exit(2);
+  }
   const names = Object.keys(scenarios).filter((n) => !ONLY || ONLY.includes(n));
   log(`${QUICK ? 'quick' : 'full'} run of ${names.join(', ')}; broker 127.0.0.1:${KAFKA_PORT}, redis ${redisServer.url}; run dir ${RUN_DIR}`);
   rmSync(join(ROOT, '.cache/chaos/kafka-data'), { recursive: true, force: true });

@@ -12,6 +12,23 @@
 # The last line printed is pytest's own summary ("N passed in …s"), also kept in
 # .cache/pytest-summary.txt for scripts/test.sh's closing lines. --deps: install, run nothing.
 set -euo pipefail
+case "${1:-}" in
+  ''|--deps) ;;
+  -h|--help)
+    cat <<'EOF'
+usage: bash producers/python/run-tests.sh [--deps]   (TEST_MODE=unit|integration|all; default all)
+The Python SDK's tests (pytest) on INGEST_PYTHON (default /usr/bin/python3), installing Debian's
+packages when missing; the integration tests need the broker (KAFKA_BROKERS).
+  --deps   install the dependencies, run nothing
+exit codes:
+  0  the tests passed (with --deps: the dependencies are there)
+  1  a test failed, or an install did
+  2  bad arguments or TEST_MODE
+EOF
+    exit 0 ;;
+  *) echo "run-tests.sh: unexpected argument $1; see --help" >&2; exit 2 ;;
+esac
+[ $# -le 1 ] || { echo "run-tests.sh: unexpected argument $2; see --help" >&2; exit 2; }
 cd "$(dirname "${BASH_SOURCE[0]}")"
 PYTHON="${INGEST_PYTHON:-/usr/bin/python3}"
 mode="${TEST_MODE:-all}"

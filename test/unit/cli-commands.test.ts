@@ -174,6 +174,22 @@ const commands: Record<string, { file: string; usage: string; cases: Case[]; exi
     usage: 'usage: npx tsx bench/codec-bench.ts [--events N] [--rounds R]',
     cases: [{ args: ['100000'], code: 2, first: 'codec-bench: unexpected argument "100000"; see --help' }],
   },
+  // The fault suite: it deletes its data directories and starts brokers it kills, so a bad
+  // argument must stop it before any of that.
+  chaos: {
+    exitTimeMs: BENCH_EXIT_TIME_MS,
+    file: 'chaos/run.ts',
+    usage: 'usage: npm run chaos [-- --quick] [-- --only=NAME,NAME]   (npm run chaos:quick is the same as --quick)',
+    cases: [
+      { args: ['--quik'], code: 2, first: 'chaos: unknown option --quik; see --help' },
+      {
+        args: ['--quick', '--only=redis-down,redis-dwn'],
+        code: 2,
+        first:
+          'chaos: --only names no scenario "redis-dwn"; the scenarios: kill-9-x5, kill-9-flushall-batch-size, redis-down, broker-kill-9, clickhouse-disk-full, clickhouse-unknown-code, topic-recreated, sigterm-during-replay, rebalance-mid-insert, topic-recreated-inflight, redis-kill-9-after-letters, rolling-upgrade-poison, multi-broker-leader-kill-9; see --help',
+      },
+    ],
+  },
   'kafka-clients': {
     exitTimeMs: BENCH_EXIT_TIME_MS,
     file: 'bench/kafka-clients-main.ts',
@@ -234,5 +250,46 @@ describe('the demo explains itself before it installs or starts anything', () =>
       expect(r.stdout).toBe(''); // no "services: …" line: nothing was started
       expect(r.files).toEqual([]);
     }
+  }, 60_000);
+});
+
+describe('the project scripts explain themselves before they install, start or run anything', () => {
+  const scripts: Array<{ file: string; usage: string; name: string }> = [
+    { file: 'scripts/test.sh', usage: 'usage: bash scripts/test.sh        (TEST_MODE=unit|integration|all; default all)', name: 'test.sh' },
+    { file: 'scripts/check-deploy.sh', usage: 'usage: bash scripts/check-deploy.sh', name: 'check-deploy.sh' },
+    { file: 'bench/install-clients.sh', usage: 'usage: bash bench/install-clients.sh', name: 'install-clients.sh' },
+    { file: 'producers/python/run-tests.sh', usage: 'usage: bash producers/python/run-tests.sh [--deps]   (TEST_MODE=unit|integration|all; default all)', name: 'run-tests.sh' },
+  ];
+  const bash = (file: string, args: string[]) => {
+    const cwd = mkdtempSync(join(tmpdir(), 'ingest-script-args-'));
+    dirs.push(cwd);
+    const r = spawnSync('bash', [join(root, file), ...args], { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, encoding: 'utf8', timeout: EXIT_TIME_MS, killSignal: 'SIGKILL' });
+    return { ...r, files: readdirSync(cwd) };
+  };
+  for (const { file, usage, name } of scripts) {
+    it(`${file}: --help prints its usage and exit codes; a stray argument exits 2 with one line`, () => {
+      const help = bash(file, ['--help']);
+      expect(help.status, help.stderr).toBe(0);
+      expect(help.stdout.split('\n')[0]).toBe(usage);
+      expect(help.stdout).toMatch(/exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 /);
+      expect(help.stderr).toBe('');
+      const bad = bash(file, ['--frobnicate']);
+      expect(bad.error, 'exited within the bound').toBeUndefined();
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toBe(`${name}: unexpected argument --frobnicate; see --help\n`);
+      expect(bad.stdout).toBe('');
+      expect([...help.files, ...bad.files]).toEqual([]);
+    });
+  }
+
+  it('spec:sync: --help, no directory, a stray option', () => {
+    const help = run('test/helpers/spec-queries.ts', { args: ['--help'], code: 0, first: '' }, BENCH_EXIT_TIME_MS);
+    expect(help.status).toBe(0);
+    expect(help.stdout.split('\n')[0]).toBe('usage: npm run spec:sync -- <directory holding evolution-tables.md and metrics-tables.md>');
+    expect(help.stdout).toMatch(/exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 /);
+    const none = run('test/helpers/spec-queries.ts', { args: [], code: 2, first: '' }, BENCH_EXIT_TIME_MS);
+    expect([none.status, none.stderr]).toEqual([2, 'usage: npm run spec:sync -- <directory holding evolution-tables.md and metrics-tables.md>\n']);
+    const stray = run('test/helpers/spec-queries.ts', { args: ['--all'], code: 2, first: '' }, BENCH_EXIT_TIME_MS);
+    expect([stray.status, stray.stderr]).toEqual([2, 'spec:sync: expected one directory, got "--all"; see --help\n']);
   }, 60_000);
 });

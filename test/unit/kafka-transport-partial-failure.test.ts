@@ -1,7 +1,8 @@
 import { CompressionTypes, type ProducerBatch } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { EventProducer } from '@kafka-clickhouse-ingest/producer';
-import { KAFKAJS_BATCH_MESSAGES, cachedKeyPartitioner, kafkajsTransport, type KafkajsSender } from '@kafka-clickhouse-ingest/producer/kafka-transport.js';
+import { compatibilityPartitioner } from '@platformatic/kafka';
+import { KAFKAJS_BATCH_MESSAGES, cachedKeyPartitioner, kafkajsTransport, platformaticTransport, type KafkajsSender, type PlatformaticSender } from '@kafka-clickhouse-ingest/producer/kafka-transport.js';
 import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
 import { costEvents } from '../helpers/cost-events.js';
 
@@ -165,5 +166,84 @@ describe('kafkajs transport: a partition share larger than KAFKAJS_BATCH_MESSAGE
     expect(new Set(written).size).toBe(n);
     const ids = written.map((v) => Number(/i-(\d+)/.exec(Buffer.from(v, 'base64').toString('latin1'))![1]));
     expect(ids).toEqual(input.map((_, i) => i));
+  });
+});
+
+describe('platformatic transport: one broker of three fails a request', () => {
+  /**
+   * @platformatic/kafka's idempotent producer as it behaves after a partial multi-broker failure:
+   * one produce request per leader; a partition's batch carries the library's next sequence
+   * number for it, advanced only when its broker acknowledged; the broker appends a batch unless
+   * it already holds that sequence (KIP-98). Broker `failing` appends its first `failures`
+   * requests but the answers are lost (the worst case: written, not acknowledged), and the call
+   * rejects as the library does, naming the acknowledged partitions in `produced.offsets`.
+   */
+  function fakePlatformatic(failing: number, failures: number) {
+    const log = new Map<number, string[]>();
+    const nextSequence = new Map<number, number>();
+    const held = new Map<number, Set<number>>();
+    let failed = 0;
+    const partitionOf = (key: Buffer) => compatibilityPartitioner({} as never, key) % PARTITIONS;
+    const sender: PlatformaticSender = {
+      send: (async (options: { messages: Array<{ topic: string; key: Buffer; value: Buffer }> }) => {
+        const perBroker = new Map<number, Map<number, string[]>>();
+        for (const m of options.messages) {
+          const partition = partitionOf(m.key);
+          const batches = perBroker.get(leaderOf(partition)) ?? new Map<number, string[]>();
+          batches.set(partition, [...(batches.get(partition) ?? []), m.value.toString('base64')]);
+          perBroker.set(leaderOf(partition), batches);
+        }
+        const acknowledged: Array<{ topic: string; partition: number; offset: bigint }> = [];
+        let lost = false;
+        for (const [broker, batches] of perBroker) {
+          for (const [partition, values] of batches) {
+            const sequence = nextSequence.get(partition) ?? 0;
+            const seen = held.get(partition) ?? new Set<number>();
+            if (!seen.has(sequence)) {
+              seen.add(sequence);
+              held.set(partition, seen);
+              log.set(partition, [...(log.get(partition) ?? []), ...values]);
+            }
+          }
+          if (broker === failing && failed < failures) {
+            lost = true;
+            continue;
+          }
+          for (const [partition, values] of batches) {
+            nextSequence.set(partition, (nextSequence.get(partition) ?? 0) + values.length);
+            acknowledged.push({ topic: 'ingest.cost_metrics', partition, offset: 0n });
+          }
+        }
+        if (lost) {
+          failed++;
+          throw Object.assign(new Error('Producing messages failed.'), { produced: { offsets: acknowledged } });
+        }
+        return { offsets: acknowledged };
+      }) as unknown as PlatformaticSender['send'],
+      metadata: (async () => ({ topics: new Map([['ingest.cost_metrics', { partitionsCount: PARTITIONS }]]) })) as unknown as PlatformaticSender['metadata'],
+      close: (async () => undefined) as PlatformaticSender['close'],
+    };
+    return { sender, log };
+  }
+  const events = (n: number) => costEvents(n).map((e, i) => ({ ...e, customer_id: `${String(i % 64).padStart(8, '0')}-0000-4000-8000-000000000000` }));
+
+  it('Kafka holds every event exactly once after the SDK retries only the partitions not acknowledged', async () => {
+    const { sender, log } = fakePlatformatic(3, 2);
+    const sdk = EventProducer.fromTransport(platformaticTransport(sender, 'none'), { lingerMs: 1, deliveryTimeoutMs: 60_000 });
+    await sdk.emit(costMetrics, events(600));
+    await sdk.close();
+    const c = census(log);
+    expect(Object.keys(c.perPartition).length).toBe(PARTITIONS);
+    expect({ records: c.records, distinct: c.distinct }).toEqual({ records: 600, distinct: 600 });
+  });
+
+  it('control: resending the whole request writes the acknowledged partitions twice (so the test above can fail)', async () => {
+    const { sender, log } = fakePlatformatic(3, 1);
+    const messages = events(600).map((e, i) => ({ topic: 'ingest.cost_metrics', key: Buffer.from(e.customer_id), value: Buffer.from(`event ${i}`) }));
+    await expect(sender.send({ messages } as never)).rejects.toThrow('Producing messages failed.');
+    await sender.send({ messages } as never);
+    const c = census(log);
+    expect(c.distinct).toBe(600);
+    expect(c.records).toBeGreaterThan(600);
   });
 });

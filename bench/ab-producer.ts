@@ -23,10 +23,15 @@ import { kafkaProducerPerf } from './kafka-perf.js';
  * checkout's would resolve the package name into that checkout (`cp -al` its node_modules, then
  * `npm install` in DIR). Each side's package is built before the first round.
  */
-const USAGE = `usage: npm run bench:ab-producer -- --before DIR --after DIR [--events N] [--rounds R] [--perf]
+const USAGE = `usage: npm run bench:ab-producer -- --before DIR --after DIR [--events N] [--rounds R] [--perf] [--client kafkajs|platformatic]
 Alternated SDK runs (N cost events, default 300000) of two checkouts, R rounds (default 3);
---perf also runs Kafka's ProducerPerformance in each round, for the ratio in the same run.`;
-const values = benchArgs('bench:ab-producer', USAGE, { before: { type: 'string' }, after: { type: 'string' }, events: { type: 'string', default: '300000' }, rounds: { type: 'string', default: '3' }, perf: { type: 'boolean' } }, ['events', 'rounds']);
+--perf also runs Kafka's ProducerPerformance in each round, for the ratio in the same run;
+--client: the SDK's Kafka client on both sides (default kafkajs, the SDK's default).`;
+const values = benchArgs('bench:ab-producer', USAGE, { before: { type: 'string' }, after: { type: 'string' }, events: { type: 'string', default: '300000' }, rounds: { type: 'string', default: '3' }, perf: { type: 'boolean' }, client: { type: 'string', default: 'kafkajs' } }, ['events', 'rounds']);
+if (values.client !== 'kafkajs' && values.client !== 'platformatic') {
+  process.stderr.write(`bench:ab-producer: --client must be kafkajs or platformatic, got ${JSON.stringify(values.client)}; see --help\n`);
+  process.exit(2);
+}
 if (!values.before || !values.after) {
   process.stderr.write('bench:ab-producer: --before DIR and --after DIR are required; see --help\n');
   process.exit(2);
@@ -40,7 +45,7 @@ function produce(dir: string, topicPrefix: string): { eventsPerSec: number; p50:
   const code = `
     import { benchCostProducer } from './bench/producer-bench.ts';
     import { sampleEvents } from './test/fixtures/events.ts';
-    const f = await benchCostProducer({ topicPrefix: ${JSON.stringify(topicPrefix)}, total: ${events}, pool: sampleEvents('cost_metrics', 2000, 7) });
+    const f = await benchCostProducer({ topicPrefix: ${JSON.stringify(topicPrefix)}, total: ${events}, pool: sampleEvents('cost_metrics', 2000, 7), client: ${JSON.stringify(values.client)} });
     process.stdout.write(JSON.stringify({ eventsPerSec: f.eventsPerSec, p50: f.latencyMsPerCall.p50, p99: f.latencyMsPerCall.p99, cpuSeconds: f.cpuSeconds, avgEventBytes: f.avgEventBytes }) + '\\n');
     process.exit(0);`;
   const out = execFileSync('npx', ['tsx', '--input-type=module', '--eval', code], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
@@ -84,7 +89,7 @@ async function main(): Promise<void> {
       process.stdout.write(`ab-producer: round ${round} ProducerPerformance: ${p.recordsPerSec} records/s (${recordSize} B); before ${row.beforeRatio}x, after ${row.afterRatio}x\n`);
     }
   }
-  const { out, ratios } = writeAbResults('producer', sides, rounds, (r) => r.eventsPerSec, results, { events, ...(values.perf ? { producerPerformance: perf } : {}) });
+  const { out, ratios } = writeAbResults('producer', sides, rounds, (r) => r.eventsPerSec, results, { events, client: values.client, ...(values.perf ? { producerPerformance: perf } : {}) });
   process.stdout.write(`ab-producer: after/before per round ${ratios.join(', ')}; results in ${out}\n`);
 }
 

@@ -147,7 +147,7 @@ const commands: Record<string, { file: string; usage: string; cases: Case[]; exi
   'bench:ab-producer': {
     exitTimeMs: BENCH_EXIT_TIME_MS,
     file: 'bench/ab-producer.ts',
-    usage: 'usage: npm run bench:ab-producer -- --before DIR --after DIR [--events N] [--rounds R] [--perf]',
+    usage: 'usage: npm run bench:ab-producer -- --before DIR --after DIR [--events N] [--rounds R] [--perf] [--client kafkajs|platformatic]',
     cases: [{ args: ['--before', 'a', '--after', 'b', '--rounds', '0'], code: 2, first: 'bench:ab-producer: --rounds must be a positive integer, got "0"; see --help' }],
   },
   'bench:python-sdk-ab': {

@@ -325,7 +325,7 @@ class PlatformaticTransport implements ProducerTransport {
   readonly client = 'platformatic';
   private readonly key = utf8KeyCache();
   /** Hash per key Buffer (identity: the Buffers come from `key`, one per distinct key); the library takes the modulo. */
-  readonly keyHashes = new WeakMap<Buffer, number>();
+  private readonly keyHashes = new WeakMap<Buffer, number>();
 
   constructor(
     private readonly producer: PlatformaticSender,

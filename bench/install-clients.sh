@@ -6,9 +6,8 @@
 # Idempotent: exits at once when the pinned versions already load from there.
 #   bench/install-clients.sh
 set -euo pipefail
-if [ $# -gt 0 ]; then
-  if [ "$1" = --help ] || [ "$1" = -h ]; then
-    cat <<'EOF'
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/usage.sh"
+usage_or_refuse install-clients.sh "$@" <<'USAGE'
 usage: bash bench/install-clients.sh
 Installs the Kafka clients the benchmark compares with kafkajs, at pinned versions, into
 .cache/bench-clients (a librdkafka build the first time, about 2.5 minutes); does nothing when
@@ -17,12 +16,7 @@ exit codes:
   0  installed (or already there)
   1  an install or the build failed
   2  bad arguments
-EOF
-    exit 0
-  fi
-  echo "install-clients.sh: unexpected argument $1; see --help" >&2
-  exit 2
-fi
+USAGE
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dir="$root/.cache/bench-clients"
 # Pinned: the benchmark's figures are only comparable between runs of the same versions.

@@ -851,7 +851,7 @@ function javaStringHash(text: string): number {
 async function main(): Promise<void> {
   // Checked before anything is started, deleted or connected to.
   const unknown = (ONLY ?? []).filter((n) => !(n in scenarios));
-  if (unknown.length > 0 || ONLY?.length === 0) {
+  if (unknown.length > 0) {
     process.stderr.write(`chaos: --only names no scenario ${JSON.stringify(unknown.join(','))}; the scenarios: ${Object.keys(scenarios).join(', ')}; see --help\n`);
     process.exit(2);
   }

@@ -13,9 +13,8 @@
 # (root only, as in CI). Exits non-zero on the first failing step.
 #   scripts/check-deploy.sh
 set -euo pipefail
-if [ $# -gt 0 ]; then
-  if [ "$1" = --help ] || [ "$1" = -h ]; then
-    cat <<'EOF'
+. "$(dirname "${BASH_SOURCE[0]}")/usage.sh"
+usage_or_refuse check-deploy.sh "$@" <<'USAGE'
 usage: bash scripts/check-deploy.sh
 Validates the deployment and operations files without running them: Prometheus rules and their
 tests (promtool), docker-compose.yml, the Grafana dashboards, the Kubernetes manifests, and that
@@ -25,12 +24,7 @@ exit codes:
   0  every check passed
   1  a check failed (the line before says which)
   2  bad arguments
-EOF
-    exit 0
-  fi
-  echo "check-deploy.sh: unexpected argument $1; see --help" >&2
-  exit 2
-fi
+USAGE
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 

@@ -5,9 +5,8 @@
 # then the README's main job once (demo --once) and the benchmark smoke test.
 #   TEST_MODE=unit|integration|all (default all)
 set -euo pipefail
-if [ $# -gt 0 ]; then
-  if [ "$1" = --help ] || [ "$1" = -h ]; then
-    cat <<'EOF'
+. "$(dirname "${BASH_SOURCE[0]}")/usage.sh"
+usage_or_refuse test.sh "$@" <<'USAGE'
 usage: bash scripts/test.sh        (TEST_MODE=unit|integration|all; default all)
 Installs what is missing, starts the real services on loopback (Kafka, Redis, the schema
 registry) and runs every suite, then the demo, the fault suite and the benchmark smoke test
@@ -16,12 +15,7 @@ exit codes:
   0  every suite passed
   1  a suite failed (the closing summary names it)
   2  bad arguments or TEST_MODE
-EOF
-    exit 0
-  fi
-  echo "test.sh: unexpected argument $1; see --help" >&2
-  exit 2
-fi
+USAGE
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/env.sh
 mode="${TEST_MODE:-all}"

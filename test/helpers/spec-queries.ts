@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { wantsHelp } from '../../lib/cli.js';
 
 /**
  * The specification's SQL, as the tests run it, lives in the repository
@@ -118,16 +119,16 @@ export function specStatements(doc: string, kind: SpecStatement['kind'] = 'sql')
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   const usage = `usage: npm run spec:sync -- <directory holding ${SPEC_DOCS.join(' and ')}>`;
   const args = process.argv.slice(2);
-  if (args[0] === '--help' || args[0] === '-h') {
+  if (wantsHelp(args)) {
     console.log(`${usage}\nRewrites test/fixtures/spec-queries.sql, the tests' copy of the specification's SQL.\nexit codes:\n  0  written\n  1  a document could not be read or parsed\n  2  bad arguments`);
     process.exit(0);
   }
-  const dir = args[0];
-  if (args.length !== 1 || dir!.startsWith('-')) {
+  const [dir] = args;
+  if (dir === undefined || args.length !== 1 || dir.startsWith('-')) {
     console.error(args.length === 0 ? usage : `spec:sync: expected one directory, got ${args.map((a) => JSON.stringify(a)).join(' ')}; see --help`);
     process.exit(2);
   }
-  const statements = extractSpec(dir!);
+  const statements = extractSpec(dir);
   writeFileSync(SPEC_COPY, renderCopy(statements));
   console.log(`spec:sync: ${statements.length} statements written to ${SPEC_COPY}`);
 }

@@ -68,7 +68,7 @@ async function audit(config: ReturnType<typeof testConfig>, ends: Map<number, nu
   try {
     const counts = await auditCostRows(ch);
     const rows = await queryRows<{ p: number; o: string; c: string }>(ch, 'SELECT _kafka_partition AS p, _kafka_offset AS o, count() AS c FROM cost_metrics_ts GROUP BY p, o');
-    const seen = new Map<string, number>(rows.map((r) => [`${r.p}/${r.o}`, Number(r.c)]));
+    const seen = new Set(rows.map((r) => `${r.p}/${r.o}`));
     const repeated = rows.filter((r) => Number(r.c) > 1).map((r) => `${r.p}/${r.o}×${r.c}`);
     const missing: string[] = [];
     for (const [p, end] of ends) for (let o = 0; o < end; o++) if (!seen.has(`${p}/${o}`)) missing.push(`${p}/${o}`);

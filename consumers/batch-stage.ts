@@ -130,13 +130,13 @@ export class BatchStage {
    * re-formed exactly. Reading only after the in-flight insert settled matters: its commit, if
    * it landed, is then part of what is read, and what it covered is skipped.
    */
-  async prepare(topic: string, partition: number, eventType: EventType, committed: () => Promise<CommittedOffset>, heartbeat: () => Promise<void>): Promise<PartitionLedger> {
+  async prepare(topic: string, partition: number, eventType: EventType, committed: () => Promise<CommittedOffset>, heartbeat: () => Promise<void>, topicId?: string): Promise<PartitionLedger> {
     const key = tpKey(topic, partition);
     for (let inFlight = this.partitions.get(key)?.inFlight; inFlight; inFlight = this.partitions.get(key)?.inFlight) {
       await Promise.race([inFlight.catch(() => undefined), sleep(1_000)]);
       await heartbeat();
     }
-    const ledger = new PartitionLedger(topic, partition, await committed(), this.clocks.wall);
+    const ledger = new PartitionLedger(topic, partition, await committed(), this.clocks.wall, topicId);
     // Looked up again: the revoked assignment's state is forgotten once its insert settled.
     this.state(topic, partition, eventType).ledger = ledger;
     return ledger;
@@ -147,15 +147,15 @@ export class BatchStage {
    * PartitionLedger.fetched): what Kafka held for the old log (the committed offset and its
    * metadata) went with it. The old assignment is revoked (an insert in flight finishes but
    * commits nothing), what it buffered is dropped (that log is gone; its uncommitted tail is
-   * lost with it), and a new one starts afresh: nothing committed, no range to re-form, no
-   * offset skipped.
+   * lost with it), and a new one starts afresh on the log with id `topicId`: nothing committed,
+   * no range to re-form, no offset skipped.
    */
-  replaceLog(topic: string, partition: number): PartitionLedger | undefined {
+  replaceLog(topic: string, partition: number, topicId: string | undefined): PartitionLedger | undefined {
     const state = this.partitions.get(tpKey(topic, partition));
     if (!state) return undefined;
     state.ledger.revoke();
     this.dropBuffered(state);
-    state.ledger = new PartitionLedger(topic, partition, undefined, this.clocks.wall);
+    state.ledger = new PartitionLedger(topic, partition, undefined, this.clocks.wall, topicId);
     return state.ledger;
   }
 

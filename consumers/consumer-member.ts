@@ -2,10 +2,11 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Config } from '../lib/config.js';
 import { RetriableError } from '../lib/errors.js';
 import { consumerRetry } from '../lib/kafka.js';
-import { fencedPartition, type OffsetCommitter } from './commit-offsets.js';
+import { CommitFenced, fencedPartition, type OffsetCommitter } from './commit-offsets.js';
 import { CrashedMemberRemoval, type MemberRemover } from './crashed-member.js';
 import type { CommittedOffset, PartitionLedger } from './partition-ledger.js';
 import { createPipeline, type Pipeline, type PipelineDeps } from './pipeline.js';
+import type { TopicIds } from './topic-ids.js';
 import { MessageRejected, tpKey } from './types.js';
 
 /** Messages of one fetched kafkajs batch, decoded from `next` on. */
@@ -70,6 +71,8 @@ export class ConsumerMember {
   private runnerRunning: () => boolean = () => false;
   /** Committed offsets read this generation, one read per topic; replaced at every group join. */
   private committedReads = new Map<string, Promise<ReadonlyMap<number, CommittedOffset>>>();
+  /** Topic ids read at this generation's group join, before kafkajs fetched anything of it (topicIdOf). */
+  private topicIdReads = new Map<string, Promise<string | undefined>>();
   assigned: Record<string, number[]> = {};
   /**
    * Partitions waiting for the schema registry (a fetched batch has a schema id the registry
@@ -86,6 +89,8 @@ export class ConsumerMember {
     private readonly config: Pick<Config, 'consumer' | 'batch'> & { kafka: Pick<Config['kafka'], 'retryMaxMs'> },
     private readonly deps: Omit<PipelineDeps, 'commit'>,
     private readonly onFatal: (err: unknown) => void,
+    /** Which log of each topic is current: checked before every offset commit (topic-ids.ts). */
+    private readonly topicIds: TopicIds,
     private readonly wrapCommitter: (inner: OffsetCommitter) => OffsetCommitter = (c) => c,
     private readonly readCommitted: CommittedOffsetReader = async () => new Map(),
     removeMember?: MemberRemover,
@@ -128,6 +133,13 @@ export class ConsumerMember {
         // running (stopping, or crashed and restarting), and the caller would take the range as
         // committed. The check is synchronous with kafkajs's own (no await between them), and
         // a runner replaced by a restart answers false until it calls eachBatch again.
+        // The topic must still be the log this assignment read: deleted and created again while
+        // the insert ran, the commit would land on the new log, past records nobody read.
+        const topicId = await this.topicIds.current(topic);
+        if (topicId !== ledger.topicId) {
+          this.restartOnNewLog(ledger, topicId);
+          throw new CommitFenced(`${topic}[${partition}]: the topic was deleted (and created again) since the assignment started; offset commit not sent`);
+        }
         if (!this.runnerRunning()) throw new RetriableError('kafkajs consumer is not running: offset commit not sent');
         // The partition is checked against the ledger at every send, kafkajs's own retries
         // included: a revoked assignment's commit never leaves (commit-offsets.ts fencedPartition).
@@ -152,6 +164,10 @@ export class ConsumerMember {
       this.deps.metrics.pausedPartitions.dec(this.paused.size);
       this.paused.clear();
       this.committedReads = new Map();
+      // Read now, before kafkajs fetches under this generation: the id names the log the
+      // fetched records come from (a read after the fetch could name a newer one).
+      this.topicIdReads = new Map();
+      for (const topic of Object.keys(e.payload.memberAssignment)) void this.topicIdOf(topic, this.topicIdReads).catch(() => undefined);
       this.pipeline!.batch.revokeAll();
       this.scheduleDecode(); // drops what the revoked assignments fetched
       this.wakeRoomWaiter();
@@ -183,13 +199,15 @@ export class ConsumerMember {
     const pipeline = this.pipeline!;
     const { topic, partition, messages } = batch;
     const reads = this.committedReads;
+    const idReads = this.topicIdReads;
     this.runnerRunning = isRunning;
     if (messages.length === 0 || isStale()) return;
     let ledger = pipeline.batch.ledgerOf(topic, partition);
     if (!ledger || ledger.revoked) {
       const type = this.deps.typeOfTopic.get(topic)!;
       try {
-        ledger = await pipeline.batch.prepare(topic, partition, type, () => this.committedOf(topic, partition, reads), heartbeat);
+        const topicId = await this.topicIdOf(topic, idReads);
+        ledger = await pipeline.batch.prepare(topic, partition, type, () => this.committedOf(topic, partition, reads), heartbeat, topicId);
       } catch (err) {
         // Offsets not resolved: kafkajs fetches these messages again, and we try again then.
         this.deps.log.warn('could not read the committed offset of an assigned partition; retrying', { topic, partition, err: err as Error });
@@ -227,7 +245,18 @@ export class ConsumerMember {
     const first = Number(messages[0]!.offset);
     const last = Number(messages[messages.length - 1]!.offset);
     if (!ledger.fetched(first, last)) {
-      ledger = this.logReplaced(topic, partition, first);
+      let topicId: string | undefined;
+      try {
+        topicId = await this.topicIds.current(topic);
+      } catch (err) {
+        // Not resolved: kafkajs fetches these messages again, and we try again then.
+        this.deps.log.warn('could not read the id of a topic whose log was replaced; retrying', { topic, partition, err: err as Error });
+        await new Promise((r) => setTimeout(r, 500));
+        await heartbeat();
+        return;
+      }
+      if (ledger.revoked || this.stopping || isStale()) return;
+      ledger = this.logReplaced(topic, partition, first, topicId);
       ledger.fetched(first, last);
     }
     let bytes = 0;
@@ -277,6 +306,22 @@ export class ConsumerMember {
    * What Kafka holds for a partition, read once per topic and generation. A failed read is
    * not cached: the next eachBatch of the partition tries again (kafkajs re-delivers it).
    */
+  /**
+   * The topic's id as read at this generation's group join (retried when that read failed). A
+   * failed read is not cached: the next eachBatch of a partition of the topic tries again.
+   */
+  private topicIdOf(topic: string, reads: Map<string, Promise<string | undefined>>): Promise<string | undefined> {
+    let read = reads.get(topic);
+    if (!read) {
+      read = this.topicIds.current(topic);
+      reads.set(topic, read);
+      read.catch(() => {
+        if (reads.get(topic) === read) reads.delete(topic);
+      });
+    }
+    return read;
+  }
+
   private async committedOf(topic: string, partition: number, reads: Map<string, Promise<ReadonlyMap<number, CommittedOffset>>>): Promise<CommittedOffset> {
     let read = reads.get(topic);
     if (!read) {
@@ -298,16 +343,39 @@ export class ConsumerMember {
    * log's messages carry new record timestamps, so their deduplication tokens never match the
    * old log's (partition-ledger.ts tokenOf).
    */
-  private logReplaced(topic: string, partition: number, offset: number): PartitionLedger {
-    const key = tpKey(topic, partition);
+  private logReplaced(topic: string, partition: number, offset: number, topicId: string | undefined): PartitionLedger {
+    const ledger = this.startAfresh(topic, partition, topicId);
+    this.deps.log.warn('partition log replaced (topic recreated or truncated): fetching went back; starting the partition afresh', { topic, partition, fetchedFrom: offset });
+    return ledger;
+  }
+
+  /**
+   * A commit found the topic with another id than its assignment started under (or none): the
+   * topic was deleted, and maybe created again, while this member fetched nothing of it (its
+   * partitions paused or its inserts running), so kafkajs did not notice. The partition starts
+   * afresh on the new log, read from its start: kafkajs's fetch position is the old log's, and
+   * records of the new log below it would never be fetched. Whatever the old assignment still
+   * holds is dropped unsent; a batch of the new log fetched under it cannot have been inserted,
+   * since every insert follows a commit naming its range, and that commit was checked.
+   */
+  private restartOnNewLog(ledger: PartitionLedger, topicId: string | undefined): void {
+    const { topic, partition } = ledger;
+    if (ledger.revoked || this.stopping || this.pipeline?.batch.ledgerOf(topic, partition) !== ledger) return;
+    this.startAfresh(topic, partition, topicId);
+    // Records kafkajs fetched from the old position before this are dropped by kafkajs
+    // (consumerGroup.js skips a partition with a pending seek) or by eachBatch (isStale).
+    this.consumer?.seek({ topic, partition, offset: '0' });
+    this.deps.log.warn('partition log replaced (topic deleted and created again) while its inserts ran: reading the new log from its start', { topic, partition, topicId: topicId ?? null });
+  }
+
+  /** Drops what was fetched of the partition, resumes it, and gives it a fresh ledger on the log with id `topicId`. */
+  private startAfresh(topic: string, partition: number, topicId: string | undefined): PartitionLedger {
     for (let i = this.fetched.length - 1; i >= 0; i--) {
       const f = this.fetched[i]!;
       if (f.topic === topic && f.partition === partition) this.dropFetched(i);
     }
-    this.unpause(key);
-    const ledger = this.pipeline!.batch.replaceLog(topic, partition)!;
-    this.deps.log.warn('partition log replaced (topic recreated or truncated): fetching went back; starting the partition afresh', { topic, partition, fetchedFrom: offset });
-    return ledger;
+    this.unpause(tpKey(topic, partition));
+    return this.pipeline!.batch.replaceLog(topic, partition, topicId)!;
   }
 
   /** Bytes of fetched messages that can be decoded now (their partition is not waiting for room). */

@@ -98,7 +98,8 @@ export interface CommittedOffset {
  *
  * Life of one ledger, as the caller reports it, top to bottom:
  *
- *   new PartitionLedger(committed)  what Kafka holds for the partition when it became ours
+ *   new PartitionLedger(committed)  what Kafka holds for the partition when it became ours, and
+ *                                   which log of the topic that is (its topic id)
  *   fetched(first, last) → bool     kafkajs handed us these offsets; false: the log was replaced
  *   skips(offset)                   below the committed offset: durable already, not batched again
  *   cutBefore / endsReplay          cut points while messages are batched (hot path: cheap)
@@ -154,6 +155,12 @@ export class PartitionLedger {
     readonly partition: number,
     committed: CommittedOffset = { offset: -1, metadata: null },
     private readonly clock: () => number = Date.now,
+    /**
+     * The id Kafka gave the topic (undefined: no such topic) when this assignment started: the
+     * log its offsets belong to. A commit is sent only while the topic still has this id
+     * (topic-ids.ts), so an insert of a deleted log never commits onto its successor.
+     */
+    readonly topicId?: string,
   ) {
     this.committed = committed.offset;
     this.journaled = decodeRange(committed.metadata);

@@ -29,6 +29,7 @@ import { bodyFormatOf, clickHouseInserter, recordInserter, type RowInserter } fr
 import { LagMonitor } from './lag-monitor.js';
 import { MemoryBudget, Semaphore } from './memory-budget.js';
 import { committedOffsetReader, platformaticRecordReader } from './resume-position.js';
+import { platformaticTopicIdReader, TopicIds } from './topic-ids.js';
 import { RegistryAuthError, RegistrySchemas } from './schema-registry.js';
 import { createRegistryClient } from '@kafka-clickhouse-ingest/producer/schema-registry-client.js';
 
@@ -155,9 +156,13 @@ export class IngestWorker {
     const records = platformaticRecordReader(config.kafka, opts.oauthBearerProvider);
     // A member that crashed and restarts leaves under its old id, so the rebalance does not wait out its session.
     const memberRemover = platformaticMemberRemover(config.kafka, config.consumer.groupId, opts.oauthBearerProvider);
+    // Every offset commit first checks that its topic is still the log its assignment read (topic-ids.ts).
+    const topicIdReader = platformaticTopicIdReader(config.kafka, opts.oauthBearerProvider);
+    const topicIds = new TopicIds(topicIdReader.read);
     worker.closeRecords = async () => {
       await memberRemover.close();
       await records.close();
+      await topicIdReader.close();
     };
     const readCommitted: CommittedOffsetReader = committedOffsetReader({ clickhouse, admin, records, lookup, registry }, config.consumer.groupId, typeOfTopic, log);
     for (let i = 0; i < config.consumer.concurrency; i++) {
@@ -167,6 +172,7 @@ export class IngestWorker {
         config,
         { config, lookup, registry, typeOfTopic, insert, bodyFormat: bodyFormatOf(clickhouse), deadLetters, budget, limiter, metrics, log: log.child({ member: i }) },
         (err) => worker.die(err),
+        topicIds,
         opts.wrapCommitter,
         readCommitted,
         memberRemover.remove,

@@ -129,10 +129,6 @@ export class ConsumerMember {
     this.pipeline = createPipeline({
       ...this.deps,
       commit: this.wrapCommitter(async (topic, partition, nextOffset, metadata, _purpose, ledger) => {
-        // kafkajs's commitOffsets returns without sending anything when its runner is not
-        // running (stopping, or crashed and restarting), and the caller would take the range as
-        // committed. The check is synchronous with kafkajs's own (no await between them), and
-        // a runner replaced by a restart answers false until it calls eachBatch again.
         // The topic must still be the log this assignment read: deleted and created again while
         // the insert ran, the commit would land on the new log, past records nobody read.
         const topicId = await this.topicIds.current(topic);
@@ -140,6 +136,10 @@ export class ConsumerMember {
           this.restartOnNewLog(ledger, topicId);
           throw new CommitFenced(`${topic}[${partition}]: the topic was deleted (and created again) since the assignment started; offset commit not sent`);
         }
+        // kafkajs's commitOffsets returns without sending anything when its runner is not
+        // running (stopping, or crashed and restarting), and the caller would take the range as
+        // committed. The check is synchronous with kafkajs's own (no await between them), and
+        // a runner replaced by a restart answers false until it calls eachBatch again.
         if (!this.runnerRunning()) throw new RetriableError('kafkajs consumer is not running: offset commit not sent');
         // The partition is checked against the ledger at every send, kafkajs's own retries
         // included: a revoked assignment's commit never leaves (commit-offsets.ts fencedPartition).
@@ -210,7 +210,7 @@ export class ConsumerMember {
         ledger = await pipeline.batch.prepare(topic, partition, type, () => this.committedOf(topic, partition, reads), heartbeat, topicId);
       } catch (err) {
         // Offsets not resolved: kafkajs fetches these messages again, and we try again then.
-        this.deps.log.warn('could not read the committed offset of an assigned partition; retrying', { topic, partition, err: err as Error });
+        this.deps.log.warn('could not read the committed offset or the topic id of an assigned partition; retrying', { topic, partition, err: err as Error });
         await new Promise((r) => setTimeout(r, 500));
         await heartbeat();
         return;
@@ -303,10 +303,6 @@ export class ConsumerMember {
   }
 
   /**
-   * What Kafka holds for a partition, read once per topic and generation. A failed read is
-   * not cached: the next eachBatch of the partition tries again (kafkajs re-delivers it).
-   */
-  /**
    * The topic's id as read at this generation's group join (retried when that read failed). A
    * failed read is not cached: the next eachBatch of a partition of the topic tries again.
    */
@@ -322,6 +318,10 @@ export class ConsumerMember {
     return read;
   }
 
+  /**
+   * What Kafka holds for a partition, read once per topic and generation. A failed read is
+   * not cached: the next eachBatch of the partition tries again (kafkajs re-delivers it).
+   */
   private async committedOf(topic: string, partition: number, reads: Map<string, Promise<ReadonlyMap<number, CommittedOffset>>>): Promise<CommittedOffset> {
     let read = reads.get(topic);
     if (!read) {

@@ -365,6 +365,8 @@ export class ConsumerMember {
     // Records kafkajs fetched from the old position before this are dropped by kafkajs
     // (consumerGroup.js skips a partition with a pending seek) or by eachBatch (isStale).
     this.consumer?.seek({ topic, partition, offset: '0' });
+    // The old log's records not yet inserted are gone with it: the same alert as kafkajs's own reset.
+    this.deps.metrics.offsetResets.inc({ topic });
     this.deps.log.warn('partition log replaced (topic deleted and created again) while its inserts ran: reading the new log from its start', { topic, partition, topicId: topicId ?? null });
   }
 

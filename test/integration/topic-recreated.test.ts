@@ -132,15 +132,7 @@ describe('a topic deleted and created again', () => {
       await producer.emitCostMetrics(costEvents(after, before));
       await producer.close();
       slowMs = 0;
-      const newRows = async () => {
-        const [r] = await queryRows<{ n: string; ids: string; coords: string }>(worker.clickhouse, 'SELECT count() AS n, uniqExact(instance_id) AS ids, uniqExact(_kafka_partition, _kafka_offset) AS coords FROM cost_metrics_ts WHERE toUInt64(substring(instance_id, 3)) >= {before:UInt64}', { before });
-        return { n: Number(r!.n), ids: Number(r!.ids), coords: Number(r!.coords) };
-      };
-      await waitFor('every new event landed', async () => (await newRows()).ids === after, 180_000).catch(async (err) => {
-        throw new Error(`${(err as Error).message}: ${JSON.stringify(await newRows())} of ${after}`);
-      });
-      await new Promise((r) => setTimeout(r, 1_500));
-      expect(await newRows()).toEqual({ n: after, ids: after, coords: after });
+      await expectNewEventsLanded(worker, before, after, 180_000);
     } finally {
       await worker.stop();
     }
@@ -180,15 +172,7 @@ describe('a topic deleted and created again', () => {
       await producer.close();
       openGate();
       gate = undefined;
-      const newRows = async () => {
-        const [r] = await queryRows<{ n: string; ids: string; coords: string }>(worker.clickhouse, 'SELECT count() AS n, uniqExact(instance_id) AS ids, uniqExact(_kafka_partition, _kafka_offset) AS coords FROM cost_metrics_ts WHERE toUInt64(substring(instance_id, 3)) >= {before:UInt64}', { before });
-        return { n: Number(r!.n), ids: Number(r!.ids), coords: Number(r!.coords) };
-      };
-      await waitFor('every new event landed', async () => (await newRows()).ids === after, 120_000).catch(async (err) => {
-        throw new Error(`${(err as Error).message}: ${JSON.stringify(await newRows())} of ${after}`);
-      });
-      await new Promise((r) => setTimeout(r, 1_500));
-      expect(await newRows()).toEqual({ n: after, ids: after, coords: after });
+      await expectNewEventsLanded(worker, before, after, 120_000);
       // The old log's records not inserted were lost with it: IngestOffsetReset's counter says so.
       expect((await worker.metrics.offsetResets.get()).values.find((v) => v.labels.topic === topic)?.value ?? 0).toBeGreaterThan(0);
     } finally {
@@ -197,3 +181,16 @@ describe('a topic deleted and created again', () => {
     }
   }, 400_000);
 });
+
+/** Rows of the events numbered from `before` on (the new log's): every one of `after` lands, once. */
+async function expectNewEventsLanded(worker: IngestWorker, before: number, after: number, timeoutMs: number): Promise<void> {
+  const newRows = async () => {
+    const [r] = await queryRows<{ n: string; ids: string; coords: string }>(worker.clickhouse, 'SELECT count() AS n, uniqExact(instance_id) AS ids, uniqExact(_kafka_partition, _kafka_offset) AS coords FROM cost_metrics_ts WHERE toUInt64(substring(instance_id, 3)) >= {before:UInt64}', { before });
+    return { n: Number(r!.n), ids: Number(r!.ids), coords: Number(r!.coords) };
+  };
+  await waitFor('every new event landed', async () => (await newRows()).ids === after, timeoutMs).catch(async (err) => {
+    throw new Error(`${(err as Error).message}: ${JSON.stringify(await newRows())} of ${after}`);
+  });
+  await new Promise((r) => setTimeout(r, 1_500));
+  expect(await newRows()).toEqual({ n: after, ids: after, coords: after });
+}

@@ -1,6 +1,6 @@
 import { Admin } from '@platformatic/kafka';
 import type { Config } from '../lib/config.js';
-import { kafkaSecurity, platformaticSecurityOptions, type OAuthBearerProvider } from '../lib/kafka.js';
+import { platformaticClientOptions, type OAuthBearerProvider } from '../lib/kafka.js';
 
 /**
  * Takes a crashed consumer's old member out of its group, so the consumer's restart is not
@@ -66,13 +66,7 @@ const UNKNOWN_MEMBER_ID = 25;
 export function platformaticMemberRemover(config: Config['kafka'], groupId: string, oauthBearerProvider?: OAuthBearerProvider, intervalMs = 500): { remove: MemberRemover; close: () => Promise<void> } {
   let admin: Admin | undefined;
   const client = () =>
-    (admin ??= new Admin({
-      clientId: `${config.clientId}-member-removal`,
-      bootstrapBrokers: [...config.brokers],
-      connectTimeout: config.connectionTimeoutMs,
-      retries: 0,
-      ...platformaticSecurityOptions(kafkaSecurity(config, oauthBearerProvider)),
-    }));
+    (admin ??= new Admin({ ...platformaticClientOptions(config, 'member-removal', oauthBearerProvider), retries: 0 }));
   return {
     async remove(memberId, signal) {
       while (!signal.aborted) {

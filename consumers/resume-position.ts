@@ -2,7 +2,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { Consumer } from '@platformatic/kafka';
 import type { Admin } from 'kafkajs';
 import type { Config } from '../lib/config.js';
-import { kafkaSecurity, platformaticSecurityOptions, type OAuthBearerProvider } from '../lib/kafka.js';
+import { platformaticClientOptions, type OAuthBearerProvider } from '../lib/kafka.js';
 import type { EventType } from '@kafka-clickhouse-ingest/producer/schemas/event-type.js';
 import type { SchemaLookup } from '@kafka-clickhouse-ingest/producer/schemas/schema-lookup.js';
 import type { RegistrySchemas } from './schema-registry.js';
@@ -172,11 +172,8 @@ const quoteString = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(
  */
 export function platformaticRecordReader(config: Config['kafka'], oauthBearerProvider?: OAuthBearerProvider): LogRecordReader {
   const consumer = new Consumer({
-    clientId: `${config.clientId}-resume`,
+    ...platformaticClientOptions(config, 'resume', oauthBearerProvider),
     groupId: `${config.clientId}-resume-unused`, // required by the client; never joined
-    bootstrapBrokers: [...config.brokers],
-    connectTimeout: config.connectionTimeoutMs,
-    ...platformaticSecurityOptions(kafkaSecurity(config, oauthBearerProvider)),
   });
   return {
     async valueAt(topic, partition, offset) {

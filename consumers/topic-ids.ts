@@ -1,7 +1,7 @@
 import { Admin, UserError } from '@platformatic/kafka';
 import type { Config } from '../lib/config.js';
 import { RetriableError } from '../lib/errors.js';
-import { kafkaSecurity, platformaticSecurityOptions, type OAuthBearerProvider } from '../lib/kafka.js';
+import { platformaticClientOptions, type OAuthBearerProvider } from '../lib/kafka.js';
 
 /**
  * Which log of a topic a partition's offsets belong to.
@@ -59,13 +59,7 @@ const ignore = (): undefined => undefined;
 export function platformaticTopicIdReader(config: Config['kafka'], oauthBearerProvider?: OAuthBearerProvider): { read: TopicIdReader; close: () => Promise<void> } {
   let admin: Admin | undefined;
   const client = () =>
-    (admin ??= new Admin({
-      clientId: `${config.clientId}-topic-ids`,
-      bootstrapBrokers: [...config.brokers],
-      connectTimeout: config.connectionTimeoutMs,
-      retries: 0,
-      ...platformaticSecurityOptions(kafkaSecurity(config, oauthBearerProvider)),
-    }));
+    (admin ??= new Admin({ ...platformaticClientOptions(config, 'topic-ids', oauthBearerProvider), retries: 0 }));
   return {
     async read(topic) {
       try {

@@ -1,6 +1,6 @@
 import { Admin, FindCoordinatorKeyTypes } from '@platformatic/kafka';
 import type { Config } from './config.js';
-import { KafkaAuthorizationError, kafkaSecurity, platformaticSecurityOptions, type OAuthBearerProvider } from './kafka.js';
+import { KafkaAuthorizationError, platformaticClientOptions, type OAuthBearerProvider } from './kafka.js';
 
 /**
  * Why kafkajs could not find a consumer group's coordinator. kafkajs turns FindCoordinator's
@@ -13,11 +13,9 @@ import { KafkaAuthorizationError, kafkaSecurity, platformaticSecurityOptions, ty
 export async function explainGroupCoordinatorError(err: unknown, config: Config['kafka'], groupId: string, oauthBearerProvider?: OAuthBearerProvider, timeoutMs = 10_000): Promise<unknown> {
   if (!(err instanceof Error) || !/group coordinator/i.test(err.message)) return err;
   const admin = new Admin({
-    clientId: `${config.clientId}-diagnose`,
-    bootstrapBrokers: [...config.brokers],
+    ...platformaticClientOptions(config, 'diagnose', oauthBearerProvider),
     connectTimeout: Math.min(timeoutMs, config.connectionTimeoutMs),
     retries: 0,
-    ...platformaticSecurityOptions(kafkaSecurity(config, oauthBearerProvider)),
   });
   try {
     await Promise.race([

@@ -1,5 +1,6 @@
 import type { Admin } from 'kafkajs';
 import type { Config } from './config.js';
+import { kafkaSecurity, platformaticSecurityOptions, type OAuthBearerProvider } from '@kafka-clickhouse-ingest/producer/kafka-security.js';
 
 // The kafkajs client factory, the security resolution and the Kafka errors are the producer
 // package's (the SDK connects with them too); the worker imports them from here.
@@ -7,6 +8,20 @@ export { createKafka, kafkaRetry, topicName, type KafkaClientConfig } from '@kaf
 export { kafkaSecurity, platformaticSecurityOptions, type OAuthBearerProvider, type ResolvedKafkaSecurity } from '@kafka-clickhouse-ingest/producer/kafka-security.js';
 export { KafkaAuthorizationError, KafkaConnectError, asAuthorizationError } from '@kafka-clickhouse-ingest/producer/kafka-errors.js';
 export { KAFKA_SECURITY_ENV } from '@kafka-clickhouse-ingest/producer/kafka-settings.js';
+
+/**
+ * The connection options of the worker's @platformatic/kafka clients (topic ids, single-record
+ * reads, member removal, diagnosis): the worker's brokers, connect timeout and security, under a
+ * client id naming what the client is for.
+ */
+export function platformaticClientOptions(config: Config['kafka'], purpose: string, oauthBearerProvider?: OAuthBearerProvider) {
+  return {
+    clientId: `${config.clientId}-${purpose}`,
+    bootstrapBrokers: [...config.brokers],
+    connectTimeout: config.connectionTimeoutMs,
+    ...platformaticSecurityOptions(kafkaSecurity(config, oauthBearerProvider)),
+  };
+}
 
 /**
  * The retry options of a consumer: few attempts, so a consumer that cannot reach a broker

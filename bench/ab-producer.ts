@@ -26,8 +26,8 @@ import { kafkaProducerPerf } from './kafka-perf.js';
 const USAGE = `usage: npm run bench:ab-producer -- --before DIR --after DIR [--events N] [--rounds R] [--perf] [--client kafkajs|platformatic]
 Alternated SDK runs (N cost events, default 300000) of two checkouts, R rounds (default 3);
 --perf also runs Kafka's ProducerPerformance in each round, for the ratio in the same run;
---client: the SDK's Kafka client on both sides (default kafkajs, the SDK's default).`;
-const values = benchArgs('bench:ab-producer', USAGE, { before: { type: 'string' }, after: { type: 'string' }, events: { type: 'string', default: '300000' }, rounds: { type: 'string', default: '3' }, perf: { type: 'boolean' }, client: { type: 'string', default: 'kafkajs' } }, ['events', 'rounds']);
+--client: the SDK's Kafka client on both sides (default platformatic, the SDK's default).`;
+const values = benchArgs('bench:ab-producer', USAGE, { before: { type: 'string' }, after: { type: 'string' }, events: { type: 'string', default: '300000' }, rounds: { type: 'string', default: '3' }, perf: { type: 'boolean' }, client: { type: 'string', default: 'platformatic' } }, ['events', 'rounds']);
 if (values.client !== 'kafkajs' && values.client !== 'platformatic') {
   process.stderr.write(`bench:ab-producer: --client must be kafkajs or platformatic, got ${JSON.stringify(values.client)}; see --help\n`);
   process.exit(2);

@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { IngestProducer, type CostMetricInput, type ProducerClient } from '@kafka-clickhouse-ingest/producer';
+import { defaultProducerClient } from '@kafka-clickhouse-ingest/producer/kafka-transport.js';
 import { BROKERS, ROOT, children, distribution, histogramQuantile, parsePrometheus, round, sleep, waitUntil, type Distribution } from './common.js';
 import { rng, uuidFrom } from '../test/fixtures/rows.js';
 import { WorkerChild } from './worker-child.js';
@@ -56,7 +57,7 @@ export interface E2eFigures {
 }
 
 export async function e2eLatency(opts: { id: string; topicPrefix: string; runDir: string; ratePerSec: number; seconds: number; pool: readonly CostMetricInput[]; poolSeed: number; warmupSeconds?: number; probeEveryMs?: number; pollMs?: number; producerClient?: ProducerClient; env?: Record<string, string> }): Promise<E2eFigures> {
-  const producerClient = opts.producerClient ?? 'kafkajs';
+  const producerClient = opts.producerClient ?? defaultProducerClient('gzip');
   const probeEveryMs = opts.probeEveryMs ?? 200;
   const pollMs = opts.pollMs ?? 25;
   const next = rng(4242);

@@ -1,5 +1,6 @@
 import { EvolutionLogger, IngestProducer, type CostMetricInput, type KafkaCodec, type LogLlmInteractionInput, type ProducerClient, type ProducerOptions } from '@kafka-clickhouse-ingest/producer';
 import { BROKERS, distribution, round, type Distribution } from './common.js';
+import { defaultProducerClient } from '@kafka-clickhouse-ingest/producer/kafka-transport.js';
 
 /**
  * Producer SDK throughput and latency. The SDK is used as an application would: imported by its
@@ -33,7 +34,7 @@ const PRODUCER_OPTIONS = { lingerMs: 5, maxBatchBytes: 1024 * 1024, compression:
 /** Emits `total` cost events from `pool` (cycled) to `${topicPrefix}cost_metrics`. */
 export async function benchCostProducer(opts: { topicPrefix: string; total: number; pool: readonly CostMetricInput[]; eventsPerCall?: number; maxInFlightCalls?: number; client?: ProducerClient; compression?: KafkaCodec }): Promise<ProducerFigures> {
   const eventsPerCall = opts.eventsPerCall ?? 100;
-  const client = opts.client ?? 'kafkajs';
+  const client = opts.client ?? defaultProducerClient(opts.compression ?? PRODUCER_OPTIONS.compression);
   const producer = await IngestProducer.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, ...PRODUCER_OPTIONS, client, ...(opts.compression ? { compression: opts.compression } : {}) });
   try {
     const figures = await driveCalls(opts.total, eventsPerCall, opts.maxInFlightCalls ?? 64, (offset, n) => {
@@ -50,7 +51,7 @@ export async function benchCostProducer(opts: { topicPrefix: string; total: numb
 
 /** Logs `total` LLM-call events from `pool` (cycled) to `${topicPrefix}llm_logs`, one per call. */
 export async function benchLlmProducer(opts: { topicPrefix: string; total: number; pool: readonly LogLlmInteractionInput[]; maxInFlightCalls?: number; client?: ProducerClient }): Promise<ProducerFigures> {
-  const client = opts.client ?? 'kafkajs';
+  const client = opts.client ?? defaultProducerClient(PRODUCER_OPTIONS.compression);
   const logger = await EvolutionLogger.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, ...PRODUCER_OPTIONS, client });
   const inFlight = opts.maxInFlightCalls ?? 256;
   try {

@@ -15,9 +15,9 @@ import { round } from './common.js';
 export interface Figures {
   producerCost?: ProducerFigures;
   producerLlm?: ProducerFigures;
-  /** The same producer runs with ProducerOptions.client = 'platformatic'. */
-  producerCostPlatformatic?: ProducerFigures;
-  producerLlmPlatformatic?: ProducerFigures;
+  /** The same producer runs with ProducerOptions.client = 'kafkajs' (the default client is 'platformatic'). */
+  producerCostKafkajs?: ProducerFigures;
+  producerLlmKafkajs?: ProducerFigures;
   /** The Python SDK (producers/python, bench/python-producer.py), the same cost events. */
   producerCostPython?: PythonProducerFigures;
   drain?: DrainFigures;
@@ -34,7 +34,7 @@ export interface Figures {
   transcode?: TranscodeFigures;
   nativeEngine?: NativeEngineFigures;
   e2e?: E2eFigures;
-  e2ePlatformatic?: E2eFigures;
+  e2eKafkajs?: E2eFigures;
   scaleOut?: DrainFigures[];
 }
 
@@ -54,7 +54,7 @@ export function ratios(f: Figures) {
   const r = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? round(a / b, 3) : null);
   const memory = f.drain && f.memoryTenX ? rssFlat(f.drain.memory, f.memoryTenX.memory) : null;
   const e2eP99 = f.e2e?.probe.p99;
-  const e2eP99Platformatic = f.e2ePlatformatic?.probe.p99;
+  const e2eP99Kafkajs = f.e2eKafkajs?.probe.p99;
   const e2eBound = (f.e2e?.batchMaxWaitMs ?? 1000) + 500;
   return {
     definitions: {
@@ -79,7 +79,7 @@ export function ratios(f: Figures) {
     engineOnlyRowBinaryOverTabSeparated: r(f.sink?.rawRowBinary?.rowsPerSec, f.sink?.rawTabSeparated?.rowsPerSec),
     engineOnlyJsonEachRowOverTabSeparated: r(f.sink?.rawJsonEachRow?.rowsPerSec, f.sink?.rawTabSeparated?.rowsPerSec),
     producerSdkOverKafkaPerfProducer: r(f.producerCost?.eventsPerSec, f.kafkaProducerPerf?.recordsPerSec),
-    producerSdkPlatformaticOverKafkaPerfProducer: r(f.producerCostPlatformatic?.eventsPerSec, f.kafkaProducerPerf?.recordsPerSec),
+    producerSdkKafkajsOverKafkaPerfProducer: r(f.producerCostKafkajs?.eventsPerSec, f.kafkaProducerPerf?.recordsPerSec),
     pythonSdkOverKafkaPerfProducer: r(f.producerCostPython?.eventsPerSec, f.kafkaProducerPerf?.recordsPerSec),
     pythonSdkOverTsSdk: r(f.producerCostPython?.eventsPerSec, f.producerCost?.eventsPerSec),
     pythonSdkOverConfluentSameBytes: r(f.producerCostPython?.eventsPerSec, f.producerCostPython?.confluentSameBytes?.eventsPerSec),
@@ -95,9 +95,9 @@ export function ratios(f: Figures) {
       drainAtLeast70PctOfLowerLimit: lower !== undefined && drain !== undefined ? drain >= 0.7 * lower : null,
       drainAheadOfNativeEngine: drain !== undefined && f.nativeEngine ? drain > f.nativeEngine.rowsPerSec : null,
       producerSdkAtLeast50PctOfKafkaPerf: f.producerCost && f.kafkaProducerPerf ? f.producerCost.eventsPerSec >= 0.5 * f.kafkaProducerPerf.recordsPerSec : null,
-      producerSdkPlatformaticAtLeast50PctOfKafkaPerf: f.producerCostPlatformatic && f.kafkaProducerPerf ? f.producerCostPlatformatic.eventsPerSec >= 0.5 * f.kafkaProducerPerf.recordsPerSec : null,
+      producerSdkKafkajsAtLeast50PctOfKafkaPerf: f.producerCostKafkajs && f.kafkaProducerPerf ? f.producerCostKafkajs.eventsPerSec >= 0.5 * f.kafkaProducerPerf.recordsPerSec : null,
       e2eP99WithinFlushWindowPlus500ms: e2eP99 !== undefined ? e2eP99 <= e2eBound : null,
-      e2eP99WithinFlushWindowPlus500msProducerPlatformatic: e2eP99Platformatic !== undefined ? e2eP99Platformatic <= e2eBound : null,
+      e2eP99WithinFlushWindowPlus500msProducerKafkajs: e2eP99Kafkajs !== undefined ? e2eP99Kafkajs <= e2eBound : null,
       workerRssFlatUnderTenXBacklog: memory ? memory.flat : null,
     },
   };
@@ -114,11 +114,11 @@ export function summaryRows(f: Figures, opts: { quick?: boolean } = {}): [string
   const rows: [string, string, string][] = [];
   const add = (name: string, value: string, note = '') => rows.push([name, value, note]);
   const p = f.producerCost;
-  if (p) add('Producer SDK, cost events', `${n(p.eventsPerSec)} ev/s, ${n(p.avroMBPerSec, 2)} MB/s`, `${n(p.events)} ev, ${p.eventsPerCall}/call, ${p.avgEventBytes} B Avro, CPU ${p.cpuSeconds} s; per call p50 ${n(p.latencyMsPerCall.p50, 1)} ms p99 ${n(p.latencyMsPerCall.p99, 1)} ms`);
-  const pc = f.producerCostPlatformatic;
-  if (pc) add('Producer SDK (platformatic), cost events', `${n(pc.eventsPerSec)} ev/s, ${n(pc.avroMBPerSec, 2)} MB/s`, `CPU ${pc.cpuSeconds} s; per call p50 ${n(pc.latencyMsPerCall.p50, 1)} ms p99 ${n(pc.latencyMsPerCall.p99, 1)} ms`);
-  const pl = f.producerLlmPlatformatic;
-  if (pl) add('Producer SDK (platformatic), LLM logs', `${n(pl.eventsPerSec)} ev/s, ${n(pl.avroMBPerSec, 2)} MB/s`, `per event p50 ${n(pl.latencyMsPerCall.p50, 1)} ms p99 ${n(pl.latencyMsPerCall.p99, 1)} ms`);
+  if (p) add(`Producer SDK (default client ${p.producerOptions.client}), cost events`, `${n(p.eventsPerSec)} ev/s, ${n(p.avroMBPerSec, 2)} MB/s`, `${n(p.events)} ev, ${p.eventsPerCall}/call, ${p.avgEventBytes} B Avro, CPU ${p.cpuSeconds} s; per call p50 ${n(p.latencyMsPerCall.p50, 1)} ms p99 ${n(p.latencyMsPerCall.p99, 1)} ms`);
+  const pc = f.producerCostKafkajs;
+  if (pc) add('Producer SDK (kafkajs), cost events', `${n(pc.eventsPerSec)} ev/s, ${n(pc.avroMBPerSec, 2)} MB/s`, `CPU ${pc.cpuSeconds} s; per call p50 ${n(pc.latencyMsPerCall.p50, 1)} ms p99 ${n(pc.latencyMsPerCall.p99, 1)} ms`);
+  const pl = f.producerLlmKafkajs;
+  if (pl) add('Producer SDK (kafkajs), LLM logs', `${n(pl.eventsPerSec)} ev/s, ${n(pl.avroMBPerSec, 2)} MB/s`, `per event p50 ${n(pl.latencyMsPerCall.p50, 1)} ms p99 ${n(pl.latencyMsPerCall.p99, 1)} ms`);
   const py = f.producerCostPython;
   if (py) add('Python SDK, cost events', `${n(py.eventsPerSec)} ev/s`, `${n(py.events)} ev, ${py.eventsPerCall}/call, Python ${py.python} + ${py.avroBackend} (${py.interpreterNote}); validate + encode alone ${n(py.validateEncodeOnlyEventsPerSec)} ev/s; CPU ${py.cpuSeconds} s`);
   if (py?.confluentSameBytes) add("confluent-kafka alone, the Python SDK's bytes", `${n(py.confluentSameBytes.eventsPerSec)} ev/s`, `same keys and Avro bytes (encoded beforehand), the SDK's librdkafka settings; CPU ${py.confluentSameBytes.cpuSeconds} s`);
@@ -130,9 +130,9 @@ export function summaryRows(f: Figures, opts: { quick?: boolean } = {}): [string
     const m = d.workerMetrics;
     add('Drain, worker internals', `batch ${n(m.meanBatchRows)} rows, insert ${n(m.meanFlushMs, 1)} ms`, `flushes ${JSON.stringify(m.flushesByReason)}; GC ${m.gcSeconds} s; CPU ${d.threadCpu.totalSeconds} s (JS main ${d.threadCpu.mainThreadSeconds} s)`);
   }
-  for (const e of [f.e2e, f.e2ePlatformatic]) {
+  for (const e of [f.e2e, f.e2eKafkajs]) {
     if (!e) continue;
-    const who = e.producerClient === 'kafkajs' ? '' : ` (producer ${e.producerClient})`;
+    const who = ` (producer ${e.producerClient})`;
     add(`E2E probe (emit → queryable)${who}`, `p50 ${n(e.probe.p50)} ms, p99 ${n(e.probe.p99)} ms, max ${n(e.probe.max)} ms`, `${n(e.achievedEventsPerSec)} ev/s for ${e.seconds} s (probes after ${n(e.warmupSeconds)} s of warm-up), ${e.probe.count} probes, poll ${e.probe.pollMs} ms; load generator emit → ack per call p50 ${n(e.loadCallAck?.p50)} p99 ${n(e.loadCallAck?.p99)} ms; emit → ack p50 ${n(e.probeAck?.p50)} p99 ${n(e.probeAck?.p99)} ms; ack → queryable p50 ${n(e.probeAfterAck?.p50)} p99 ${n(e.probeAfterAck?.p99)} ms; probe query p50 ${n(e.probeQuery?.p50)} p99 ${n(e.probeQuery?.p99)} ms`);
     add(`E2E worker histogram (ts → insert ack)${who}`, `p50 ≈${n(e.histogram.p50Ms)} ms, p99 ≈${n(e.histogram.p99Ms)} ms, max ≤${n(e.histogram.maxBucketLeMs)} ms`, `${n(e.histogram.count)} rows, mean ${n(e.histogram.meanMs)} ms (bucket-interpolated)`);
   }
@@ -181,9 +181,9 @@ export function summaryRows(f: Figures, opts: { quick?: boolean } = {}): [string
   add('drain / lower limit (target ≥ 0.7)', n(r.drainOverLowerLimit, 3), target(r.targets.drainAtLeast70PctOfLowerLimit));
   add('drain / native Kafka engine (target > 1)', n(r.drainOverNativeEngine, 3), target(r.targets.drainAheadOfNativeEngine));
   add('producer SDK / Kafka perf producer (target ≥ 0.5)', n(r.producerSdkOverKafkaPerfProducer, 3), target(r.targets.producerSdkAtLeast50PctOfKafkaPerf));
-  add('producer SDK (platformatic) / Kafka perf producer', n(r.producerSdkPlatformaticOverKafkaPerfProducer, 3), target(r.targets.producerSdkPlatformaticAtLeast50PctOfKafkaPerf));
+  add('producer SDK (kafkajs) / Kafka perf producer', n(r.producerSdkKafkajsOverKafkaPerfProducer, 3), target(r.targets.producerSdkKafkajsAtLeast50PctOfKafkaPerf));
   add('e2e p99 ≤ flush window + 500 ms', target(r.targets.e2eP99WithinFlushWindowPlus500ms));
-  add('e2e p99 ≤ flush window + 500 ms (producer platformatic)', target(r.targets.e2eP99WithinFlushWindowPlus500msProducerPlatformatic));
+  add('e2e p99 ≤ flush window + 500 ms (producer kafkajs)', target(r.targets.e2eP99WithinFlushWindowPlus500msProducerKafkajs));
   add('RSS 10x / base (target ≤ 1.2)', n(r.rssTenXOverBase?.ratio, 3), target(r.targets.workerRssFlatUnderTenXBacklog));
   return rows;
 }
@@ -204,8 +204,8 @@ export function missingFigures(f: Figures): string[] {
     ['producerCost.latencyMsPerCall.p99', f.producerCost?.latencyMsPerCall.p99],
     ['producerLlm.eventsPerSec', f.producerLlm?.eventsPerSec],
     ['producerLlm.latencyMsPerCall.p99', f.producerLlm?.latencyMsPerCall.p99],
-    ['producerCostPlatformatic.eventsPerSec', f.producerCostPlatformatic?.eventsPerSec],
-    ['producerLlmPlatformatic.eventsPerSec', f.producerLlmPlatformatic?.eventsPerSec],
+    ['producerCostKafkajs.eventsPerSec', f.producerCostKafkajs?.eventsPerSec],
+    ['producerLlmKafkajs.eventsPerSec', f.producerLlmKafkajs?.eventsPerSec],
     ['producerCostPython.eventsPerSec', f.producerCostPython?.eventsPerSec],
     ['producerCostPython.confluentSameBytes.eventsPerSec', f.producerCostPython?.confluentSameBytes?.eventsPerSec],
     ['drain.rowsPerSec (exact count)', f.drain?.exact ? f.drain.rowsPerSec : undefined],
@@ -214,7 +214,7 @@ export function missingFigures(f: Figures): string[] {
     ['memoryTenX.memory.peakRssHwmBytes (exact count)', f.memoryTenX?.exact ? f.memoryTenX.memory.peakRssHwmBytes || undefined : undefined],
     ['e2e.probe.p99', f.e2e?.probe.p99],
     ['e2e.histogram.p99Ms', f.e2e?.histogram.count ? f.e2e.histogram.p99Ms : undefined],
-    ['e2ePlatformatic.probe.p99', f.e2ePlatformatic?.probe.p99],
+    ['e2eKafkajs.probe.p99', f.e2eKafkajs?.probe.p99],
     ['kafkaProducerPerf.recordsPerSec', f.kafkaProducerPerf?.recordsPerSec],
     ['kafkaConsumerPerf.fetchRecordsPerSec', f.kafkaConsumerPerf?.fetchRecordsPerSec],
     ['kafkajsConsumePerf.recordsPerSec', f.kafkajsConsumePerf?.recordsPerSec],

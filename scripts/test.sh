@@ -49,20 +49,20 @@ if [ "$mode" != unit ]; then
 fi
 phase "services, registry, deploy check, Python dependencies"
 mkdir -p .cache
-rm -f .cache/vitest-report.json .cache/vitest-report-platformatic.json
+rm -f .cache/vitest-report.json .cache/vitest-report-kafkajs.json
 status=0
 TEST_MODE="$mode" npx vitest run --reporter=default --reporter=json --outputFile=.cache/vitest-report.json || status=$?
 phase "vitest"
 if [ "$mode" != unit ]; then
   # The producer SDK offers two Kafka clients (ProducerOptions.client); the files that drive the
   # SDK end to end run once more with the alternative, so both pass the same tests.
-  echo "test.sh: the SDK's end-to-end files again with INGEST_PRODUCER_CLIENT=platformatic"
-  INGEST_PRODUCER_CLIENT=platformatic TEST_MODE=integration npx vitest run \
+  echo "test.sh: the SDK's end-to-end files again with INGEST_PRODUCER_CLIENT=kafkajs"
+  INGEST_PRODUCER_CLIENT=kafkajs TEST_MODE=integration npx vitest run \
     test/integration/walking-skeleton.test.ts test/integration/all-event-types.test.ts test/integration/never-lose-a-row.test.ts \
     test/integration/sdk-package.test.ts \
-    --reporter=default --reporter=json --outputFile=.cache/vitest-report-platformatic.json || status=$?
+    --reporter=default --reporter=json --outputFile=.cache/vitest-report-kafkajs.json || status=$?
 fi
-phase "vitest, platformatic producer"
+phase "vitest, kafkajs producer"
 rm -f .cache/pytest-summary.txt
 rm -f .cache/pytest-summary-fastavro.txt
 if [ "$mode" != unit ]; then
@@ -88,10 +88,10 @@ phase "demo"
   echo "test.sh: fault suite, CI size (npm run chaos:quick)"
   npm run -s chaos:quick || { echo "test.sh: chaos:quick failed (see .cache/chaos-results.json)" >&2; status=1; }
   # The suite's SDK load uses the default client; a leader killed under the other client's
-  # multi-leader requests is where the two differ (about 70 s more).
-  echo "test.sh: fault suite, the leader kill -9 with the SDK's platformatic client"
-  INGEST_PRODUCER_CLIENT=platformatic CHAOS_RESULTS=.cache/chaos-results-platformatic.json npm run -s chaos -- --quick --only=multi-broker-leader-kill-9 \
-    || { echo "test.sh: the leader kill -9 with the platformatic client failed (see .cache/chaos-results-platformatic.json)" >&2; status=1; }
+  # per-partition requests is where the two differ (about 70 s more).
+  echo "test.sh: fault suite, the leader kill -9 with the SDK's kafkajs client"
+  INGEST_PRODUCER_CLIENT=kafkajs CHAOS_RESULTS=.cache/chaos-results-kafkajs.json npm run -s chaos -- --quick --only=multi-broker-leader-kill-9 \
+    || { echo "test.sh: the leader kill -9 with the kafkajs client failed (see .cache/chaos-results-kafkajs.json)" >&2; status=1; }
 phase "fault suite"
   if [ -f bench/run.ts ]; then
     # Set-up, not part of the smoke test's time: the Kafka clients the benchmark compares with
@@ -107,10 +107,10 @@ fi
 # no failed test, yet it is a failure: it counts in "failed" and makes the script exit non-zero,
 # as does a report that is missing because vitest stopped before writing it.
 reports=(".cache/vitest-report.json")
-[ "$mode" != unit ] && reports+=(".cache/vitest-report-platformatic.json")
+[ "$mode" != unit ] && reports+=(".cache/vitest-report-kafkajs.json")
 node -e '
   const fs = require("fs");
-  const names = { ".cache/vitest-report.json": "vitest", ".cache/vitest-report-platformatic.json": "vitest (platformatic producer)" };
+  const names = { ".cache/vitest-report.json": "vitest", ".cache/vitest-report-kafkajs.json": "vitest (kafkajs producer)" };
   let bad = false;
   for (const file of process.argv.slice(1)) {
     const name = names[file] ?? file;
@@ -138,7 +138,7 @@ node -e '
     console.log(`${name}: ${(r.testResults ?? []).length} files, ${failedFiles} failed${brokenFiles ? `, ${brokenFiles} of them outside their tests` : ""}`);
     for (const l of lines) console.log(l);
     // The plain closing line CI reads: "N passed, N failed, N skipped" alone after one word and a colon.
-    console.log(`${name === "vitest" ? "vitest" : "platformatic"}: ${r.numPassedTests} passed, ${failed} failed, ${r.numPendingTests} skipped`);
+    console.log(`${name === "vitest" ? "vitest" : "kafkajs"}: ${r.numPassedTests} passed, ${failed} failed, ${r.numPendingTests} skipped`);
     if (failed > 0 || r.success === false) bad = true;
   }
   process.exit(bad ? 1 : 0);

@@ -2,6 +2,8 @@ import { Partitioners, type PartitionMetadata } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKafka } from '../../lib/kafka.js';
 import { IngestProducer, PRODUCER_CLIENTS, type ProducerClient } from '@kafka-clickhouse-ingest/producer';
+import type { KafkaCodec } from '@kafka-clickhouse-ingest/producer/kafka-codecs.js';
+import { zlibHasZstd } from '@kafka-clickhouse-ingest/producer/kafka-transport.js';
 import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
 import { costEvents } from '../helpers/cost-events.js';
 import { testConfig } from '../helpers/stack.js';
@@ -12,7 +14,7 @@ import { testConfig } from '../helpers/stack.js';
  * power of two, in emit order, and the Kafka record timestamp is the send time, not the event
  * time: the broker's time-based retention reads it, and an old event time (a backfill) would
  * let the broker delete events before a worker read them.
- * scripts/test.sh also runs the SDK's end-to-end files once more with INGEST_PRODUCER_CLIENT=platformatic.
+ * scripts/test.sh also runs the SDK's end-to-end files once more with INGEST_PRODUCER_CLIENT=kafkajs.
  */
 describe.each(PRODUCER_CLIENTS)('producer client %s', (client: ProducerClient) => {
   const config = testConfig({ kafka: { topicPartitions: 6 } });
@@ -82,6 +84,38 @@ describe.each(PRODUCER_CLIENTS)('producer client %s', (client: ProducerClient) =
 });
 
 describe('producer client option', () => {
+  it('sends with platformatic when nothing names a client, and with kafkajs for zstd where node:zlib has none', async () => {
+    const config = testConfig({ kafka: { topicPartitions: 2 } });
+    const kafka = createKafka(config.kafka);
+    const admin = kafka.admin();
+    const topic = `${config.kafka.topicPrefix}cost_metrics`;
+    const saved = process.env.INGEST_PRODUCER_CLIENT;
+    delete process.env.INGEST_PRODUCER_CLIENT;
+    await admin.connect();
+    try {
+      await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 2, replicationFactor: 1 }] });
+      const cases: [KafkaCodec, ProducerClient][] = [
+        ['gzip', 'platformatic'],
+        ['zstd', zlibHasZstd() ? 'platformatic' : 'kafkajs'],
+      ];
+      for (const [compression, expected] of cases) {
+        const producer = await IngestProducer.connect({ brokers: [...config.kafka.brokers], topicPrefix: config.kafka.topicPrefix, compression });
+        try {
+          expect(producer.events.client).toBe(expected);
+          await producer.emitCostMetrics(costEvents(50, 0));
+        } finally {
+          await producer.close();
+        }
+      }
+      const offsets = await admin.fetchTopicOffsets(topic);
+      expect(offsets.reduce((n, p) => n + Number(p.high), 0)).toBe(100);
+    } finally {
+      if (saved !== undefined) process.env.INGEST_PRODUCER_CLIENT = saved;
+      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+      await admin.disconnect();
+    }
+  });
+
   it('refuses an unknown client, from the option or from INGEST_PRODUCER_CLIENT, naming it', async () => {
     await expect(IngestProducer.connect({ client: 'rdkafka' as ProducerClient })).rejects.toThrow(/ProducerOptions\.client must be one of kafkajs, platformatic, got rdkafka/);
     const saved = process.env.INGEST_PRODUCER_CLIENT;

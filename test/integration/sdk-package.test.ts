@@ -84,7 +84,7 @@ console.log(JSON.stringify({ refused, sent, client: sdk.events.client }));
     const r = await node('emit.mjs', {}, ['withOptions', brokers, config.kafka.topicPrefix]);
     expect(r.code, r.stderr).toBe(0);
     // scripts/test.sh runs this file once per producer client (the child inherits INGEST_PRODUCER_CLIENT).
-    expect(JSON.parse(r.stdout)).toEqual({ refused: true, sent: 700, client: process.env.INGEST_PRODUCER_CLIENT || 'kafkajs' });
+    expect(JSON.parse(r.stdout)).toEqual({ refused: true, sent: 700, client: process.env.INGEST_PRODUCER_CLIENT || 'platformatic' });
     await waitFor('700 rows', async () => (await countRows(worker!.clickhouse, 'cost_metrics_ts')) === 700);
     const [ids] = await queryRows<{ lo: string; hi: string; n: string }>(worker!.clickhouse, 'SELECT min(toUInt32(substring(instance_id, 3))) AS lo, max(toUInt32(substring(instance_id, 3))) AS hi, uniqExact(instance_id) AS n FROM cost_metrics_ts');
     expect({ lo: Number(ids!.lo), hi: Number(ids!.hi), n: Number(ids!.n) }).toEqual({ lo: 0, hi: 699, n: 700 });

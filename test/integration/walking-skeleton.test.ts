@@ -20,7 +20,7 @@ describe('walking skeleton: SDK → Kafka → worker → ClickHouse', () => {
 
   it('delivers N events as exactly N rows with the same values', async () => {
     // scripts/test.sh runs this file once per producer client.
-    expect(producer.events.client).toBe(process.env.INGEST_PRODUCER_CLIENT || 'kafkajs');
+    expect(producer.events.client).toBe(process.env.INGEST_PRODUCER_CLIENT || 'platformatic');
     worker = await IngestWorker.start(config);
     const events = costEvents(2_500, 0);
     await producer.emitCostMetrics(events);

@@ -4,7 +4,7 @@ import { summaryRows, type Figures } from '../../bench/report.js';
 /** Only what the SDK goal reads: the SDK's rate and ProducerPerformance's. */
 const figures = (sdk: number, perf: number) =>
   ({
-    producerCost: { eventsPerSec: sdk, latencyMsPerCall: {} },
+    producerCost: { eventsPerSec: sdk, latencyMsPerCall: {}, producerOptions: { client: 'platformatic' } },
     kafkaProducerPerf: { recordsPerSec: perf },
   }) as unknown as Figures;
 
@@ -15,6 +15,8 @@ describe('the benchmark summary', () => {
     expect(verdict(summaryRows(figures(60, 100)), 'GOAL producer SDK').slice(1)).toEqual(['0.6', 'met']);
     expect(verdict(summaryRows(figures(40, 100)), 'GOAL producer SDK').slice(1)).toEqual(['0.4', 'NOT met']);
     expect(verdict(summaryRows(figures(40, 100)), 'GOAL drain / native')[2]).toBe('not measured');
+    // The SDK's row names the client it measured (the SDK's default).
+    expect(verdict(summaryRows(figures(60, 100)), 'Producer SDK (')[0]).toBe('Producer SDK (default client platformatic), cost events');
   });
 
   it('prints the ratios of a quick run but judges none of them (its sizes are too small)', () => {

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, EventProducer, kafkaSettingsFromEnv } from '@kafka-clickhouse-ingest/producer';
 import { producerKafkaSettings } from '@kafka-clickhouse-ingest/producer/event-producer.js';
+import { KAFKA_CODECS } from '@kafka-clickhouse-ingest/producer/kafka-codecs.js';
+import { defaultProducerClient } from '@kafka-clickhouse-ingest/producer/kafka-transport.js';
 import { loadConfig } from '../../lib/config.js';
 
 /**
@@ -98,6 +100,15 @@ describe('the SDK reads the KAFKA_* environment', () => {
     } finally {
       for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
       Object.assign(process.env, saved);
+    }
+  });
+});
+
+describe('the default producer client', () => {
+  it('is platformatic for every codec node:zlib can compress, kafkajs for zstd without zlib zstd', () => {
+    for (const codec of KAFKA_CODECS) {
+      expect(defaultProducerClient(codec, true)).toBe('platformatic');
+      expect(defaultProducerClient(codec, false)).toBe(codec === 'zstd' ? 'kafkajs' : 'platformatic');
     }
   });
 });

@@ -11,7 +11,7 @@ import { SchemaRegistration } from './schema-registration.js';
 import { parseRegistrySettings, registryEnvName, registrySettingsFromEnv, type RegistrySettings } from './schema-registry-settings.js';
 import { EventValidationError, checkTimestampsPlausible, toEventRecord } from './schemas/validate-event.js';
 import { DeliveryError, isRetriableSendError } from './delivery-error.js';
-import { PRODUCER_CLIENTS, PartialSendError, connectTransport, type OutgoingMessage, type ProducerClient, type ProducerTransport } from './kafka-transport.js';
+import { PRODUCER_CLIENTS, PartialSendError, connectTransport, defaultProducerClient, type OutgoingMessage, type ProducerClient, type ProducerTransport } from './kafka-transport.js';
 
 /**
  * Every option is optional. The Kafka connection options fall back to the environment variables
@@ -64,10 +64,11 @@ export interface ProducerOptions {
    */
   flushOnExit?: boolean;
   /**
-   * The Kafka client library that ships the requests: 'kafkajs' (default) or 'platformatic'
-   * (`@platformatic/kafka`, faster; see BENCHMARKS.md). Same guarantees either way. When not
-   * given, the environment variable INGEST_PRODUCER_CLIENT decides, so an application can switch
-   * without a code change.
+   * The Kafka client library that ships the requests: 'platformatic' (`@platformatic/kafka`, the
+   * default, faster; see BENCHMARKS.md) or 'kafkajs'. Same guarantees either way. When not given,
+   * the environment variable INGEST_PRODUCER_CLIENT decides, so an application can switch without
+   * a code change; when neither does, 'platformatic', except with compression 'zstd' on a Node
+   * without zstd in node:zlib (before 22.15), where only 'kafkajs' can send zstd.
    */
   client?: ProducerClient;
   /**
@@ -139,7 +140,7 @@ const RETRY_BACKOFF_MS = 250;
 const RETRY_BACKOFF_MAX_MS = 2_000;
 
 /**
- * Publishes validated, Avro single-object-encoded events through a ProducerTransport (kafkajs by default).
+ * Publishes validated, Avro single-object-encoded events through a ProducerTransport (@platformatic/kafka by default, or kafkajs).
  * - Idempotent producer with acks=all: a retried send is never written twice, and per-key order holds.
  * - Calls are batched for `lingerMs` or `maxBatchBytes`, compressed, and sent one batch at a
  *   time, so the order of calls is the order in each partition.
@@ -190,10 +191,11 @@ export class EventProducer {
     for (const [name, value] of Object.entries({ lingerMs: opts.lingerMs, maxBatchBytes: opts.maxBatchBytes, maxBufferedBytes: opts.maxBufferedBytes, maxBlockMs: opts.maxBlockMs, deliveryTimeoutMs: opts.deliveryTimeoutMs })) {
       if (value !== undefined && (!Number.isFinite(value) || value < 0)) throw new RangeError(`ProducerOptions.${name} must be a non-negative number, got ${value}`);
     }
-    const client = opts.client ?? producerClientFromEnv(process.env.INGEST_PRODUCER_CLIENT);
-    if (!PRODUCER_CLIENTS.includes(client)) throw new RangeError(`ProducerOptions.client must be one of ${PRODUCER_CLIENTS.join(', ')}, got ${String(client)}`);
+    const chosen = opts.client ?? producerClientFromEnv(process.env.INGEST_PRODUCER_CLIENT);
+    if (chosen !== undefined && !PRODUCER_CLIENTS.includes(chosen)) throw new RangeError(`ProducerOptions.client must be one of ${PRODUCER_CLIENTS.join(', ')}, got ${String(chosen)}`);
     const compression = opts.compression ?? compressionFromEnv(process.env.INGEST_PRODUCER_COMPRESSION);
     if (!KAFKA_CODECS.includes(compression)) throw new RangeError(`ProducerOptions.compression must be one of ${KAFKA_CODECS.join(', ')}, got ${String(compression)}`);
+    const client = chosen ?? defaultProducerClient(compression);
     const kafka = producerKafkaSettings(opts);
     const registration = schemaRegistrationOf(opts);
     const transport = await connectTransport({
@@ -518,8 +520,8 @@ function compressionFromEnv(value: string | undefined): KafkaCodec {
   throw new RangeError(`INGEST_PRODUCER_COMPRESSION must be one of ${KAFKA_CODECS.join(', ')}, got '${value}'`);
 }
 
-function producerClientFromEnv(value: string | undefined): ProducerClient {
-  if (value === undefined || value === '') return 'kafkajs';
+function producerClientFromEnv(value: string | undefined): ProducerClient | undefined {
+  if (value === undefined || value === '') return undefined;
   if ((PRODUCER_CLIENTS as readonly string[]).includes(value)) return value as ProducerClient;
   throw new RangeError(`INGEST_PRODUCER_CLIENT must be one of ${PRODUCER_CLIENTS.join(', ')}, got '${value}'`);
 }

@@ -38,19 +38,40 @@ fi
 npm run -s build:sdk
 npx tsc -p tsconfig.json
 phase "npm install, build, type check"
+
+status=0
+# Set-up that a later part needs runs in the background meanwhile, its output in .cache/<name>.log:
+# `started NAME CMD...`, then `finished NAME` before the part that needs it (prints the log and
+# fails the run when it failed). Only what uses neither apt nor Maven at the same time as the
+# foreground does.
+mkdir -p .cache
+declare -A background=()
+started() { local name="$1"; shift; "$@" >".cache/$name.log" 2>&1 & background[$name]=$!; }
+finished() {
+  local name="$1"
+  if wait "${background[$name]}"; then return 0; fi
+  echo "test.sh: $name failed:" >&2; tail -n 40 ".cache/$name.log" >&2; return 1
+}
+
 if [ "$mode" != unit ]; then
+  # The broker's jars come from Maven Central the first time; the registry's build uses Maven too,
+  # so it starts after them.
   bash scripts/services.sh start
   # The schema registry of test/integration/schema-registry.test.ts (Apicurio, Confluent's API):
   # built from Maven Central into .cache/registry the first time (about 2.5 minutes), then 6-10 s.
-  bash scripts/registry.sh start
+  started registry bash scripts/registry.sh start
   bash scripts/check-deploy.sh
   # The Python SDK's packages (Debian's, for /usr/bin/python3), before any test spawns Python.
   bash producers/python/run-tests.sh --deps
+  # After the apt installs above (one apt at a time): the fastavro venv of the Python SDK's second
+  # unit run (pip, once) and the Kafka clients the benchmark compares (a niced librdkafka build,
+  # once, about 2.5 minutes), both while the suites run.
+  started python-env npx tsx bench/python-env.ts
+  [ "$mode" = all ] && [ -f bench/run.ts ] && started bench-clients bash bench/install-clients.sh
+  finished registry || status=1
 fi
 phase "services, registry, deploy check, Python dependencies"
-mkdir -p .cache
 rm -f .cache/vitest-report.json .cache/vitest-report-kafkajs.json
-status=0
 TEST_MODE="$mode" npx vitest run --reporter=default --reporter=json --outputFile=.cache/vitest-report.json || status=$?
 phase "vitest"
 if [ "$mode" != unit ]; then
@@ -68,12 +89,13 @@ rm -f .cache/pytest-summary-fastavro.txt
 if [ "$mode" != unit ]; then
   # A pip install of the SDK writes with fastavro; Debian's python3 has Apache avro only. The unit
   # tests (validation, bytes identical to the TS SDK's) run on both, where fastavro installs.
-  if fastavro_python="$(npx tsx bench/python-env.ts)"; then
+  # (python-env exits 1, saying why, when fastavro cannot be installed: not a failure of the run.)
+  if wait "${background[python-env]}" && fastavro_python="$(tail -n 1 .cache/python-env.log)" && [ -x "$fastavro_python" ]; then
     echo "test.sh: the Python SDK's unit tests with fastavro ($fastavro_python)"
     TEST_MODE=unit INGEST_PYTHON="$fastavro_python" bash producers/python/run-tests.sh || status=$?
     sed 's/^pytest:/pytest (fastavro, unit):/' .cache/pytest-summary.txt > .cache/pytest-summary-fastavro.txt
   else
-    echo "test.sh: fastavro cannot be installed here: the Python SDK's tests run with Apache avro only"
+    echo "test.sh: fastavro cannot be installed here ($(tail -n 1 .cache/python-env.log)): the Python SDK's tests run with Apache avro only"
   fi
   echo "test.sh: the Python SDK's tests (producers/python/run-tests.sh: pytest, on the real broker)"
   TEST_MODE="$mode" bash producers/python/run-tests.sh || status=$?
@@ -96,8 +118,8 @@ phase "fault suite"
   if [ -f bench/run.ts ]; then
     # Set-up, not part of the smoke test's time: the Kafka clients the benchmark compares with
     # kafkajs, installed once into .cache/bench-clients (~2.5 min the first time: librdkafka).
-    echo "test.sh: Kafka clients for the benchmark (bench/install-clients.sh)"
-    bash bench/install-clients.sh || { echo "test.sh: installing the benchmark's Kafka clients failed" >&2; status=1; }
+    echo "test.sh: Kafka clients for the benchmark (bench/install-clients.sh, started before the suites)"
+    finished bench-clients || { echo "test.sh: installing the benchmark's Kafka clients failed" >&2; status=1; }
     echo "test.sh: benchmark smoke test (npm run bench:quick)"
     npm run -s bench:quick || { echo "test.sh: bench:quick failed" >&2; status=1; }
 phase "benchmark clients and smoke test"

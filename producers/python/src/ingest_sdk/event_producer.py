@@ -73,7 +73,12 @@ class EventProducer:
         # Set when the brokers refuse the client itself (authentication, TLS, a fatal error):
         # flush() then raises at once rather than waiting out its timeout.
         self._refusal: str | None = None
-        self._sent = 0
+        self._refused_at = 0  # events_acknowledged when the refusal was heard
+        # Messages handed to librdkafka, and those it reported failed: every other one is
+        # acknowledged or still queued (len(producer)), so the acknowledged count needs no
+        # report per message (below).
+        self._produced = 0
+        self._failed = 0
         self._closed = False
         # One delivery callback for every message (a bound method made once, not a closure per
         # message): the failed message's topic and key come from the message itself, and the
@@ -82,6 +87,10 @@ class EventProducer:
         self._delivery = self._on_delivery
         config = self.settings.librdkafka_config()
         config["error_cb"] = self._on_client_error
+        # Delivery reports for failures only: a report per acknowledged message is a Python call
+        # on the emitting thread for each event, which only counted it. librdkafka releases an
+        # acknowledged message at once, so len(producer) stops counting it then.
+        config["delivery.report.only.error"] = True
         # librdkafka's own log lines go to Python logging (served by poll/flush), not to stderr.
         config.setdefault("logger", logging.getLogger("ingest_sdk.kafka"))
         self._config = config
@@ -92,7 +101,10 @@ class EventProducer:
 
     @property
     def events_acknowledged(self) -> int:
-        return self._sent
+        """Events Kafka acknowledged so far: exact once flush() returned with nothing pending.
+        Before that it can be lower (never higher): librdkafka's queue length also counts its
+        error and log events until a poll serves them."""
+        return max(0, self._produced - self._failed - len(self._producer))
 
     def emit(self, type_: EventType | str, events: Iterable[Any]) -> None:
         """Validates and queues ``events`` of ``type_``; returns once all are queued."""
@@ -128,24 +140,29 @@ class EventProducer:
         """Queues one call's (key, value) messages, in order."""
         self._type_by_topic[topic] = type_name
         produce, on_delivery = self._producer.produce, self._delivery
-        for key, value in messages:
-            while True:
-                try:
-                    # No timestamp: librdkafka stamps the send time (CreateTime), as the TS SDK,
-                    # so the broker's time-based retention never deletes a backfilled event early.
-                    # A str key is sent as its UTF-8 bytes. Positional arguments (partition -1:
-                    # librdkafka's partitioner picks it from the key) parse faster than keywords.
-                    produce(topic, value, key, -1, on_delivery)
-                    break
-                except BufferError:
-                    # Queue full (max_buffered_kbytes): wait for acknowledgements to free room.
-                    self._producer.poll(0.05)
+        queued = 0
+        try:
+            for key, value in messages:
+                while True:
+                    try:
+                        # No timestamp: librdkafka stamps the send time (CreateTime), as the TS SDK,
+                        # so the broker's time-based retention never deletes a backfilled event early.
+                        # A str key is sent as its UTF-8 bytes. Positional arguments (partition -1:
+                        # librdkafka's partitioner picks it from the key) parse faster than keywords.
+                        produce(topic, value, key, -1, on_delivery)
+                        break
+                    except BufferError:
+                        # Queue full (max_buffered_kbytes): wait for acknowledgements to free room.
+                        self._producer.poll(0.05)
+                queued += 1
+        finally:
+            self._produced += queued
 
     def _on_delivery(self, err: Any, msg: Any) -> None:
+        # Called for failed messages only (delivery.report.only.error).
         if err is None:
-            self._sent += 1
-            self._refusal = None
             return
+        self._failed += 1
         topic = msg.topic()
         key = msg.key()
         failure = DeliveryFailure(
@@ -176,6 +193,9 @@ class EventProducer:
                 # A fatal error (e.g. no idempotent producer id: the principal may write nowhere).
                 self._on_client_error(e.args[0])
                 pending = len(self._producer)
+            # Events acknowledged since the refusal: the brokers take the client again.
+            if self._refusal is not None and self.events_acknowledged > self._refused_at:
+                self._refusal = None
             if pending == 0 or self._refusal is not None or (deadline is not None and time.monotonic() >= deadline):
                 break
         with self._lock:
@@ -208,6 +228,7 @@ class EventProducer:
         if err.code() != KafkaError._ALL_BROKERS_DOWN or self._last_broker_error is None:
             self._last_broker_error = err.str()
         at = f"cannot connect to Kafka at {self.settings.brokers}: {err.str()}"
+        self._refused_at = self.events_acknowledged
         if err.code() == KafkaError._AUTHENTICATION:
             self._refusal = f"{at}: check the SASL user, password and mechanism (KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_SASL_MECHANISM)"
         elif err.code() == KafkaError._SSL and "certificate verify failed" in err.str():

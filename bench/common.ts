@@ -4,7 +4,7 @@ import { cpus, loadavg, platform, release, totalmem, availableParallelism } from
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Admin, Kafka } from 'kafkajs';
-import { createKafka } from '../lib/kafka.js';
+import { createKafka, createTopicsWithLeaders } from '../lib/kafka.js';
 
 /** Shared plumbing of the bench steps: stack addresses, topics, timeouts, statistics, machine facts. */
 
@@ -79,7 +79,7 @@ async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
 
 export function createTopic(topic: string, partitions: number): Promise<void> {
   return withAdmin(async (admin) => {
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }] });
+    await createTopicsWithLeaders(admin, [{ topic, numPartitions: partitions, replicationFactor: 1 }]);
   });
 }
 

@@ -7,6 +7,7 @@ import { benchArgs } from '../bench/args.js';
 import { ROOT, killChildren, round, sleep, withTimeout } from '../bench/common.js';
 import { WorkerChild } from '../bench/worker-child.js';
 import { queueName } from '../consumers/dead-letter-queue.js';
+import { createTopicsWithLeaders } from '../lib/kafka.js';
 import { decodeRange, tokenOf } from '../consumers/partition-ledger.js';
 import { IngestProducer } from '@kafka-clickhouse-ingest/producer';
 import { RedisServer } from '../test/helpers/redis-server.js';
@@ -206,7 +207,7 @@ class Scenario {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic: this.topic, numPartitions: this.partitions, replicationFactor: this.replicationFactor, configEntries: this.topicConfig }] });
+      await createTopicsWithLeaders(admin, [{ topic: this.topic, numPartitions: this.partitions, replicationFactor: this.replicationFactor, configEntries: this.topicConfig }]);
     } finally {
       await admin.disconnect();
     }

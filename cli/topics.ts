@@ -93,21 +93,18 @@ export async function createTopics(admin: Admin, plan: TopicPlan): Promise<Topic
   const existing = new Set(await admin.listTopics());
   const missing = plan.topics.filter((t) => !existing.has(t));
   if (missing.length > 0) {
-    try {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((topic) => ({
-          topic,
-          numPartitions: plan.partitions,
-          replicationFactor: plan.replicationFactor,
-          configEntries: [{ name: 'retention.ms', value: String(plan.retentionMs) }],
-        })),
-      });
-    } catch (err) {
-      // Another run (a second Job pod, a worker with KAFKA_CREATE_TOPICS=true) created some of
-      // them in between: those exist now, which is all this command promises.
-      if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS' && !/already exists/i.test(String((err as Error).message))) throw err;
-    }
+    const { createTopicsWithLeaders } = await import('../lib/kafka.js');
+    // Another run (a second Job pod, a worker with KAFKA_CREATE_TOPICS=true) may create some of
+    // them in between: those exist then, which is all this command promises.
+    await createTopicsWithLeaders(
+      admin,
+      missing.map((topic) => ({
+        topic,
+        numPartitions: plan.partitions,
+        replicationFactor: plan.replicationFactor,
+        configEntries: [{ name: 'retention.ms', value: String(plan.retentionMs) }],
+      })),
+    );
   }
   const meta = await admin.fetchTopicMetadata({ topics: plan.topics });
   const partitionsOf = new Map(meta.topics.map((t) => [t.name, t.partitions.length]));

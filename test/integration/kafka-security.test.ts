@@ -6,7 +6,7 @@ import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IngestWorker } from '../../consumers/worker.js';
 import type { KafkaSecurity } from '../../lib/config.js';
-import { createKafka, type OAuthBearerProvider } from '../../lib/kafka.js';
+import { createKafka, createTopicsWithLeaders, type OAuthBearerProvider } from '../../lib/kafka.js';
 import { IngestProducer, type ProducerClient } from '@kafka-clickhouse-ingest/producer';
 import { costEvents } from '../helpers/cost-events.js';
 import { listeners, mtls, oauth, passwords, scram, securityEnv, startSecureBroker, unsecuredJws, cert, type Principal } from '../helpers/secure-kafka.js';
@@ -33,7 +33,7 @@ async function createTopic(topic: string): Promise<void> {
   const a = admin.admin();
   await a.connect();
   try {
-    await a.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 4, replicationFactor: 1 }] });
+    await createTopicsWithLeaders(a, [{ topic, numPartitions: 4, replicationFactor: 1 }]);
   } finally {
     await a.disconnect();
   }

@@ -1,6 +1,6 @@
 import { Partitioners, type PartitionMetadata } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKafka } from '../../lib/kafka.js';
+import { createKafka, createTopicsWithLeaders } from '../../lib/kafka.js';
 import { IngestProducer, PRODUCER_CLIENTS, type ProducerClient } from '@kafka-clickhouse-ingest/producer';
 import type { KafkaCodec } from '@kafka-clickhouse-ingest/producer/kafka-codecs.js';
 import { zlibHasZstd } from '@kafka-clickhouse-ingest/producer/kafka-transport.js';
@@ -24,7 +24,7 @@ describe.each(PRODUCER_CLIENTS)('producer client %s', (client: ProducerClient) =
 
   beforeAll(async () => {
     await admin.connect();
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 6, replicationFactor: 1 }] });
+    await createTopicsWithLeaders(admin, [{ topic, numPartitions: 6, replicationFactor: 1 }]);
   });
   afterAll(async () => {
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
@@ -93,7 +93,7 @@ describe('producer client option', () => {
     delete process.env.INGEST_PRODUCER_CLIENT;
     await admin.connect();
     try {
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 2, replicationFactor: 1 }] });
+      await createTopicsWithLeaders(admin, [{ topic, numPartitions: 2, replicationFactor: 1 }]);
       const cases: [KafkaCodec, ProducerClient][] = [
         ['gzip', 'platformatic'],
         ['zstd', zlibHasZstd() ? 'platformatic' : 'kafkajs'],

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKafka } from '../../lib/kafka.js';
+import { createKafka, createTopicsWithLeaders } from '../../lib/kafka.js';
 import { DeliveryError, IngestProducer, PRODUCER_CLIENTS, type ProducerClient } from '@kafka-clickhouse-ingest/producer';
 import { EventValidationError } from '@kafka-clickhouse-ingest/producer/schemas/validate-event.js';
 import { costEvents } from '../helpers/cost-events.js';
@@ -37,7 +37,7 @@ describe.each(PRODUCER_CLIENTS)('producer delivery with client %s', (client: Pro
     admin = createKafka(config.kafka).admin();
     await admin.connect();
     // Retried: the other client's tests restart the broker just before.
-    await waitFor('the topic', () => admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 4, replicationFactor: 1 }] }).then(() => true), 120_000, 1_000);
+    await waitFor('the topic', () => createTopicsWithLeaders(admin, [{ topic, numPartitions: 4, replicationFactor: 1 }]).then(() => true), 120_000, 1_000);
   }, 180_000);
   afterAll(async () => {
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKafka } from '../../lib/kafka.js';
+import { createKafka, createTopicsWithLeaders } from '../../lib/kafka.js';
 import { testConfig, waitFor } from '../helpers/stack.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -36,7 +36,7 @@ describe('producer flushOnExit', () => {
   beforeAll(async () => {
     admin = createKafka(config.kafka).admin();
     await admin.connect();
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 2, replicationFactor: 1 }] });
+    await createTopicsWithLeaders(admin, [{ topic, numPartitions: 2, replicationFactor: 1 }]);
   }, 60_000);
   afterAll(async () => {
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigResourceTypes, type Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKafka } from '../../lib/kafka.js';
+import { createKafka, createTopicsWithLeaders } from '../../lib/kafka.js';
 import { testConfig, uniqueId } from '../helpers/stack.js';
 
 /**
@@ -35,7 +35,7 @@ beforeAll(async () => {
   admin = createKafka(config.kafka, '-topics-test').admin();
   await admin.connect();
   // An operator's existing topic, with settings the command must not touch.
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic: `${prefix}.cost_metrics`, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: '3600000' }] }] });
+  await createTopicsWithLeaders(admin, [{ topic: `${prefix}.cost_metrics`, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: '3600000' }] }]);
 });
 
 afterAll(async () => {

@@ -12,11 +12,11 @@ import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { KAFKA_CODECS } from '@kafka-clickhouse-ingest/producer/kafka-codecs.js';
 import { PRODUCER_CLIENTS } from '@kafka-clickhouse-ingest/producer';
+import { zlibHasZstd } from '@kafka-clickhouse-ingest/producer/kafka-transport.js';
 import { benchArgs } from './args.js';
 import { createTopic, deleteTopicsWithPrefix, topicRecordCount } from './common.js';
 import { costEventPool } from './data.js';
 import { benchCostProducer } from './producer-bench.js';
-import zlib from 'node:zlib';
 
 const root = resolve(import.meta.dirname, '..');
 const dataDir = process.env.KAFKA_DATA_DIR ?? join(root, '.cache/kafka/data');
@@ -26,7 +26,6 @@ The SDK's throughput and bytes on the wire per record-batch codec and client, N 
 (comma-separated) narrow the runs.`, { events: { type: 'string', default: '100000' }, rounds: { type: 'string', default: '2' } }, ['events', 'rounds']);
 const total = Number(values.events);
 const rounds = Number(values.rounds);
-const zstdInZlib = typeof (zlib as { zstdCompressSync?: unknown }).zstdCompressSync === 'function';
 
 function logBytes(topic: string): number {
   let bytes = 0;
@@ -49,7 +48,7 @@ const only = (name: string, all: readonly string[]): string[] => {
 const runs: [(typeof PRODUCER_CLIENTS)[number], (typeof KAFKA_CODECS)[number]][] = [];
 for (const client of only('CODEC_BENCH_CLIENTS', PRODUCER_CLIENTS) as (typeof PRODUCER_CLIENTS)[number][]) {
   for (const compression of only('CODEC_BENCH_CODECS', KAFKA_CODECS) as (typeof KAFKA_CODECS)[number][]) {
-    if (client === 'platformatic' && compression === 'zstd' && !zstdInZlib) continue;
+    if (client === 'platformatic' && compression === 'zstd' && !zlibHasZstd()) continue;
     runs.push([client, compression]);
   }
 }

@@ -1,7 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { IngestProducer, type CostMetricInput, type ProducerClient } from '@kafka-clickhouse-ingest/producer';
-import { defaultProducerClient } from '@kafka-clickhouse-ingest/producer/kafka-transport.js';
 import { BROKERS, ROOT, children, distribution, histogramQuantile, parsePrometheus, round, sleep, waitUntil, type Distribution } from './common.js';
 import { rng, uuidFrom } from '../test/fixtures/rows.js';
 import { WorkerChild } from './worker-child.js';
@@ -57,14 +56,15 @@ export interface E2eFigures {
 }
 
 export async function e2eLatency(opts: { id: string; topicPrefix: string; runDir: string; ratePerSec: number; seconds: number; pool: readonly CostMetricInput[]; poolSeed: number; warmupSeconds?: number; probeEveryMs?: number; pollMs?: number; producerClient?: ProducerClient; env?: Record<string, string> }): Promise<E2eFigures> {
-  const producerClient = opts.producerClient ?? defaultProducerClient('gzip');
   const probeEveryMs = opts.probeEveryMs ?? 200;
   const pollMs = opts.pollMs ?? 25;
   const next = rng(4242);
   const probeCustomers = Array.from({ length: 8 }, () => uuidFrom(next));
   const worker = await WorkerChild.spawn({ id: opts.id, topicPrefix: opts.topicPrefix, runDir: opts.runDir, env: opts.env });
   // The probe's own SDK instance, with the load's settings; the load runs in its own process.
-  const producer = await IngestProducer.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, lingerMs: 5, compression: 'gzip', client: producerClient });
+  const producer = await IngestProducer.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, lingerMs: 5, compression: 'gzip', ...(opts.producerClient ? { client: opts.producerClient } : {}) });
+  // The client the SDK chose (its default unless one was asked for); the load uses the same.
+  const producerClient = producer.events.client;
   let load: LoadGenerator | undefined;
   try {
     const sentAt = new Map<string, number>();

@@ -1,6 +1,5 @@
 import { EvolutionLogger, IngestProducer, type CostMetricInput, type KafkaCodec, type LogLlmInteractionInput, type ProducerClient, type ProducerOptions } from '@kafka-clickhouse-ingest/producer';
 import { BROKERS, distribution, round, type Distribution } from './common.js';
-import { defaultProducerClient } from '@kafka-clickhouse-ingest/producer/kafka-transport.js';
 
 /**
  * Producer SDK throughput and latency. The SDK is used as an application would: imported by its
@@ -34,8 +33,9 @@ const PRODUCER_OPTIONS = { lingerMs: 5, maxBatchBytes: 1024 * 1024, compression:
 /** Emits `total` cost events from `pool` (cycled) to `${topicPrefix}cost_metrics`. */
 export async function benchCostProducer(opts: { topicPrefix: string; total: number; pool: readonly CostMetricInput[]; eventsPerCall?: number; maxInFlightCalls?: number; client?: ProducerClient; compression?: KafkaCodec }): Promise<ProducerFigures> {
   const eventsPerCall = opts.eventsPerCall ?? 100;
-  const client = opts.client ?? defaultProducerClient(opts.compression ?? PRODUCER_OPTIONS.compression);
-  const producer = await IngestProducer.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, ...PRODUCER_OPTIONS, client, ...(opts.compression ? { compression: opts.compression } : {}) });
+  const producer = await IngestProducer.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, ...PRODUCER_OPTIONS, ...(opts.client ? { client: opts.client } : {}), ...(opts.compression ? { compression: opts.compression } : {}) });
+  // The client the SDK chose: its default unless one was asked for.
+  const client = producer.events.client;
   try {
     const figures = await driveCalls(opts.total, eventsPerCall, opts.maxInFlightCalls ?? 64, (offset, n) => {
       const start = offset % opts.pool.length;
@@ -51,13 +51,14 @@ export async function benchCostProducer(opts: { topicPrefix: string; total: numb
 
 /** Logs `total` LLM-call events from `pool` (cycled) to `${topicPrefix}llm_logs`, one per call. */
 export async function benchLlmProducer(opts: { topicPrefix: string; total: number; pool: readonly LogLlmInteractionInput[]; maxInFlightCalls?: number; client?: ProducerClient }): Promise<ProducerFigures> {
-  const client = opts.client ?? defaultProducerClient(PRODUCER_OPTIONS.compression);
-  const logger = await EvolutionLogger.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, ...PRODUCER_OPTIONS, client });
+  const logger = await EvolutionLogger.connect({ brokers: BROKERS, topicPrefix: opts.topicPrefix, ...PRODUCER_OPTIONS, ...(opts.client ? { client: opts.client } : {}) });
+  // The logger's sink is the SDK's EventProducer: its metrics and the client it chose.
+  const sdk = logger.events as unknown as Pick<IngestProducer['events'], 'client' | 'metrics'>;
+  const client = sdk.client;
   const inFlight = opts.maxInFlightCalls ?? 256;
   try {
     const figures = await driveCalls(opts.total, 1, inFlight, (offset) => logger.logLlmInteraction(opts.pool[offset % opts.pool.length]!));
-    const metrics = (logger.events as unknown as { metrics: IngestProducer['metrics'] }).metrics;
-    const bytes = (await metrics.bytesSent.get()).values.reduce((a, v) => a + v.value, 0);
+    const bytes = (await sdk.metrics.bytesSent.get()).values.reduce((a, v) => a + v.value, 0);
     return finish('llm_logs', figures, bytes, 1, inFlight, client);
   } finally {
     await logger.close();

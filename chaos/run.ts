@@ -1,6 +1,7 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { benchArgs } from '../bench/args.js';
@@ -9,7 +10,7 @@ import { WorkerChild } from '../bench/worker-child.js';
 import { queueName } from '../consumers/dead-letter-queue.js';
 import { createTopicsWithLeaders } from '../lib/kafka.js';
 import { decodeRange, tokenOf } from '../consumers/partition-ledger.js';
-import { IngestProducer } from '@kafka-clickhouse-ingest/producer';
+import { IngestProducer, type ProducerClient } from '@kafka-clickhouse-ingest/producer';
 import { RedisServer } from '../test/helpers/redis-server.js';
 import { Load, PythonLoad, SdkLoad, defaultMix, poisonOnlyMix, upgradeMix, type Kind, type Source } from './mixed-load.js';
 import { auditRollup, type RollupMismatch } from './rollup-audit.js';
@@ -33,29 +34,45 @@ import { auditRollup, type RollupMismatch } from './rollup-audit.js';
  * with no manual step (the suite takes none: a fault that needs a human shows up as missing
  * rows). It records how long the pipeline took to catch up after the heal.
  *
- * The suite runs its OWN broker and Redis (it kills them), on CHAOS_KAFKA_PORT (default 19092,
- * controller +1) and CHAOS_REDIS_PORT (default 16390), never the product's 9092 / 6379 / 6380;
- * the multi-broker scenario a cluster of 3 (scripts/kafka-cluster.sh) on CHAOS_CLUSTER_PORT
- * (default 29092-29097). Results: .cache/chaos-results.json (CHAOS_RESULTS to change). Exit code
- * 1 if any scenario failed.
+ * The suite runs its OWN brokers and Redis servers (it kills them), never the product's
+ * 9092 / 6379 / 6380. Scenarios run in lanes (`--lanes`, default 2): each lane has a broker and a
+ * Redis of its own and runs one scenario at a time, taking the next from a queue ordered longest
+ * first, so a fault in one lane (a broker killed, Redis flushed) never touches another lane's
+ * scenario. Most of a scenario's time is a fault lasting or a load paced at 1,000-2,000 events/s,
+ * not CPU, so two lanes fit two cores. Lane i: broker CHAOS_KAFKA_PORT + 2i (default 19092,
+ * controller +1), Redis CHAOS_REDIS_PORT + i (default 16390), the multi-broker scenarios' cluster
+ * of 3 (scripts/kafka-cluster.sh) CHAOS_CLUSTER_PORT + 10i (default 29092-29097). Results:
+ * .cache/chaos-results.json (CHAOS_RESULTS to change). Exit code 1 if any scenario failed.
  */
 const args = benchArgs(
   'chaos',
-  `usage: npm run chaos [-- --quick] [-- --only=NAME,NAME]   (npm run chaos:quick is the same as --quick)
-  --quick        CI size (about 10 minutes; CHAOS_QUICK=1 does the same); without it, full size
+  `usage: npm run chaos [-- --quick] [-- --only=NAME,NAME] [-- --lanes=N]   (npm run chaos:quick is the same as --quick)
+  --quick        CI size (about 7 minutes with 2 lanes; CHAOS_QUICK=1 does the same); without it, full size
   --only=NAMES   only these scenarios, comma-separated (an unknown name is refused before anything starts)
-Runs its own broker, Redis and 3-broker cluster, which it kills, on CHAOS_KAFKA_PORT (19092),
-CHAOS_REDIS_PORT (16390) and CHAOS_CLUSTER_PORT (29092); results in .cache/chaos-results.json
-(CHAOS_RESULTS). docs/reliability.md describes every scenario.`,
-  { quick: { type: 'boolean', default: false }, only: { type: 'string' } },
+  --lanes=N      scenarios run side by side in N lanes, each with its own broker and Redis (1-4,
+                 default 2; CHAOS_LANES does the same)
+Runs its own brokers, Redis servers and 3-broker clusters, which it kills: lane i on
+CHAOS_KAFKA_PORT + 2i (19092), CHAOS_REDIS_PORT + i (16390) and CHAOS_CLUSTER_PORT + 10i (29092);
+results in .cache/chaos-results.json (CHAOS_RESULTS). docs/reliability.md describes every scenario.`,
+  { quick: { type: 'boolean', default: false }, only: { type: 'string' }, lanes: { type: 'string' } },
 );
 const QUICK = args.quick === true || process.env.CHAOS_QUICK === '1';
 const ONLY = args.only === undefined ? undefined : args.only.split(',').map((n) => n.trim());
 const KAFKA_PORT = Number(process.env.CHAOS_KAFKA_PORT ?? 19092);
 const REDIS_PORT = Number(process.env.CHAOS_REDIS_PORT ?? 16390);
 const CLUSTER_PORT = Number(process.env.CHAOS_CLUSTER_PORT ?? 29092);
-for (const p of [KAFKA_PORT, KAFKA_PORT + 1, REDIS_PORT, ...[0, 1, 2, 3, 4, 5].map((i) => CLUSTER_PORT + i)]) if ([9092, 9093, 6379, 6380].includes(p)) throw new Error(`chaos: port ${p} is the product's; choose CHAOS_KAFKA_PORT / CHAOS_REDIS_PORT elsewhere`);
-const BROKERS = [`127.0.0.1:${KAFKA_PORT}`];
+const LANES_TEXT = args.lanes ?? process.env.CHAOS_LANES ?? '2';
+if (!/^[1-4]$/.test(LANES_TEXT)) {
+  process.stderr.write(`chaos: --lanes (or CHAOS_LANES) must be 1, 2, 3 or 4; got ${JSON.stringify(LANES_TEXT)}; see --help\n`);
+  process.exit(2);
+}
+const LANES = Number(LANES_TEXT);
+/** Lane i's ports: its broker (and controller), its Redis, its cluster's six. */
+const lanePorts = (i: number) => ({ kafka: KAFKA_PORT + 2 * i, redis: REDIS_PORT + i, cluster: CLUSTER_PORT + 10 * i });
+for (let i = 0; i < LANES; i++) {
+  const l = lanePorts(i);
+  for (const p of [l.kafka, l.kafka + 1, l.redis, ...[0, 1, 2, 3, 4, 5].map((k) => l.cluster + k)]) if ([9092, 9093, 6379, 6380].includes(p)) throw new Error(`chaos: port ${p} is the product's; choose CHAOS_KAFKA_PORT / CHAOS_REDIS_PORT / CHAOS_CLUSTER_PORT elsewhere`);
+}
 const RUN = new Date().toISOString().replace(/[:.]/g, '-');
 /** The commit the run started on (a commit made during the run does not change the code it loaded). */
 const COMMIT = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
@@ -73,21 +90,82 @@ const SCENARIO_TIMEOUT_MS = Number(process.env.CHAOS_SCENARIO_TIMEOUT_MS ?? (QUI
 
 const log = (msg: string) => process.stdout.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
-// ---- the suite's own services ----------------------------------------------------------------
+// ---- the suite's own services: one lane each ---------------------------------------------------
 
-const kafkaEnv = { ...process.env, KAFKA_PORT: String(KAFKA_PORT), KAFKA_CONTROLLER_PORT: String(KAFKA_PORT + 1), KAFKA_DATA_DIR: join(ROOT, '.cache/chaos/kafka-data'), KAFKA_HEAP: process.env.CHAOS_KAFKA_HEAP ?? '384m' };
-const broker = {
-  start: () => execFileSync('bash', [join(ROOT, 'scripts/kafka.sh'), 'start'], { env: kafkaEnv, stdio: ['ignore', 'ignore', 'inherit'] }),
-  stop: () => execFileSync('bash', [join(ROOT, 'scripts/kafka.sh'), 'stop'], { env: kafkaEnv, stdio: ['ignore', 'ignore', 'inherit'] }),
+const run = promisify(execFile);
+const KAFKA_CACHE = process.env.KAFKA_CACHE_DIR ?? join(ROOT, '.cache/kafka');
+
+/**
+ * A lane: a broker and a Redis of its own, for one scenario at a time. Its commands run
+ * asynchronously (a broker start takes seconds): the other lanes' loads and recovery clocks go
+ * on meanwhile.
+ */
+class Lane {
+  readonly ports: ReturnType<typeof lanePorts>;
+  readonly brokers: string[];
+  readonly kafka: Kafka;
+  // fsync at every write: a letter Redis acknowledged survives its kill -9 (redis-kill-9-after-letters).
+  readonly redis: RedisServer;
+  private readonly kafkaEnv: NodeJS.ProcessEnv;
+  private readonly kafkaData: string;
+
+  constructor(readonly index: number) {
+    this.ports = lanePorts(index);
+    this.brokers = [`127.0.0.1:${this.ports.kafka}`];
+    this.kafkaData = join(ROOT, `.cache/chaos/kafka-data-${index}`);
+    this.kafkaEnv = { ...process.env, KAFKA_PORT: String(this.ports.kafka), KAFKA_CONTROLLER_PORT: String(this.ports.kafka + 1), KAFKA_DATA_DIR: this.kafkaData, KAFKA_HEAP: process.env.CHAOS_KAFKA_HEAP ?? '384m' };
+    this.redis = new RedisServer(this.ports.redis, join(ROOT, `.cache/chaos/redis-${index}`), ['--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction']);
+    this.kafka = new Kafka({ clientId: 'chaos', brokers: this.brokers, logLevel: logLevel.NOTHING, retry: { retries: 30, maxRetryTime: 2_000 } });
+  }
+
+  async startBroker(): Promise<void> {
+    await this.kafkaSh('start');
+  }
+
+  async stopBroker(): Promise<void> {
+    await this.kafkaSh('stop');
+  }
+
+  async brokerAnswers(): Promise<boolean> {
+    return this.kafkaSh('status').then(
+      () => true,
+      () => false,
+    );
+  }
+
   /** kill -9 of the broker JVM (pid from kafka.sh's pid file). */
-  kill9: () => {
-    const pidfile = join(ROOT, '.cache/kafka', `broker-${KAFKA_PORT}.pid`);
+  async killBroker(): Promise<void> {
+    const pidfile = join(KAFKA_CACHE, `broker-${this.ports.kafka}.pid`);
     const pid = Number(readFileSync(pidfile, 'utf8'));
     process.kill(pid, 'SIGKILL');
-    for (let i = 0; i < 100 && alive(pid); i++) spawnSync('sleep', ['0.1']);
+    for (let i = 0; i < 100 && alive(pid); i++) await sleep(100);
     rmSync(pidfile, { force: true });
-  },
-};
+  }
+
+  /** Fresh data: a lane starts from an empty broker and Redis. */
+  async start(): Promise<void> {
+    rmSync(this.kafkaData, { recursive: true, force: true });
+    rmSync(this.redis.dir, { recursive: true, force: true });
+    await this.redis.start();
+    await this.startBroker();
+  }
+
+  async stop(): Promise<void> {
+    await this.stopBroker().catch(() => undefined);
+    await this.redis.stop();
+  }
+
+  private async kafkaSh(command: string): Promise<void> {
+    try {
+      await run('bash', [join(ROOT, 'scripts/kafka.sh'), command], { env: this.kafkaEnv });
+    } catch (err) {
+      // kafka.sh's own message (stderr) says why; `status` failing is an answer, not an error.
+      if (command !== 'status') process.stderr.write(String((err as { stderr?: unknown }).stderr ?? err));
+      throw err;
+    }
+  }
+}
+
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -96,13 +174,36 @@ const alive = (pid: number) => {
     return false;
   }
 };
-// fsync at every write: a letter Redis acknowledged survives its kill -9 (redis-kill-9-after-letters).
-const redisServer = new RedisServer(REDIS_PORT, join(ROOT, '.cache/chaos/redis'), ['--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction']);
-
-const kafka = new Kafka({ clientId: 'chaos', brokers: BROKERS, logLevel: logLevel.NOTHING, retry: { retries: 30, maxRetryTime: 2_000 } });
 
 /** Scenarios that set up a Kafka of their own (not the suite's broker). */
-const OWN_CLUSTER = new Set(['multi-broker-leader-kill-9']);
+const OWN_CLUSTER = new Set(['multi-broker-leader-kill-9', 'multi-broker-leader-kill-9-kafkajs']);
+
+/**
+ * Seconds each scenario took at quick size (a 2-lane run on 2 cores), for the queue's order
+ * only: longest first, so the lanes finish close together. A scenario missing here goes first.
+ */
+const QUICK_SECONDS: Record<string, number> = {
+  'broker-kill-9': 71,
+  'multi-broker-leader-kill-9': 68,
+  'redis-down': 67,
+  'multi-broker-leader-kill-9-kafkajs': 64,
+  'clickhouse-disk-full': 52,
+  'kill-9-x5': 46,
+  'clickhouse-unknown-code': 46,
+  'sigterm-during-replay': 42,
+  'topic-recreated': 39,
+  'rebalance-mid-insert': 33,
+  'kill-9-flushall-batch-size': 32,
+  'rolling-upgrade-poison': 32,
+  'redis-kill-9-after-letters': 32,
+  'topic-recreated-inflight': 29,
+};
+
+/**
+ * Scenarios that are never run at the same time in two lanes: each starts a cluster of three
+ * brokers, whose start-up (three JVMs at once) would slow the other's failover.
+ */
+const EXCLUSIVE = new Set(['multi-broker-leader-kill-9', 'multi-broker-leader-kill-9-kafkajs']);
 
 // ---- a scenario's frame ------------------------------------------------------------------------
 
@@ -168,16 +269,19 @@ class Scenario {
   readonly flushedLetters = new Set<string>();
   /** Runs after the worker stopped (the disk-full scenario unmounts its tmpfs). */
   onTearDown: (() => void | Promise<void>) | undefined;
-  kafka: Kafka = kafka;
-  brokers: string[] = BROKERS;
+  kafka: Kafka;
+  brokers: string[];
   partitions = 4;
   replicationFactor = 1;
   topicConfig: Array<{ name: string; value: string }> = [];
 
   constructor(
     readonly name: string,
+    readonly lane: Lane,
     readonly workerEnv: Record<string, string> = {},
   ) {
+    this.kafka = lane.kafka;
+    this.brokers = lane.brokers;
     this.id = `chaos-${name}-${Date.now().toString(36)}`;
     this.topicPrefix = `${this.id}.`;
     this.topic = `${this.topicPrefix}cost_metrics`;
@@ -247,7 +351,7 @@ class Scenario {
         topicPrefix: this.topicPrefix,
         runDir: this.runDir,
         brokers: this.brokers,
-        redisUrl: redisServer.url,
+        redisUrl: this.lane.redis.url,
         script: 'chaos/fault-worker.ts',
         // A 6 s session (the broker's minimum; the worker's default is 8 s): after a kill -9 the group
         // gives the dead member's partitions away when its session expires, which bounds recovery.
@@ -324,7 +428,7 @@ class Scenario {
     const healable = new Set(this.sources.flatMap((l) => [...l.healableIds]));
     for (;;) {
       const n = await this.landed();
-      const letters = await letterStates(this.id).catch(() => new Map<string, string>());
+      const letters = await letterStates(this.lane.redis.url, this.id).catch(() => new Map<string, string>());
       const lettersIn = [...wanted].filter((id) => letters.has(id)).length;
       const unhealed = [...letters].filter(([id, state]) => healable.has(id) && state !== 'completed').length;
       if (n >= this.expectedRowsAtLeast && lettersIn >= wanted.size && unhealed === 0 && this.sources.every((l) => l.messages > 0)) {
@@ -380,7 +484,7 @@ class Scenario {
     const expectedTopicRecords = this.sources.filter((l) => !this.goneFromTopic.has(l)).reduce((n, l) => n + l.messages, 0);
     if (topicRecords !== expectedTopicRecords) this.notes.push(`topic records ${topicRecords} for ${expectedTopicRecords} messages acknowledged`);
     // Letters: set-based, so a letter missing and another one extra do not cancel out.
-    const states = await letterStates(this.id).catch((err) => {
+    const states = await letterStates(this.lane.redis.url, this.id).catch((err) => {
       this.notes.push(`letters unreadable: ${String(err)}`);
       return undefined;
     });
@@ -473,8 +577,8 @@ class Scenario {
  * from the job hashes, not from the state lists: a retried letter moves between lists
  * (delayed, waiting, active) and a scan of one list after another can miss it.
  */
-async function letterStates(id: string): Promise<Map<string, 'completed' | 'open'>> {
-  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 3 });
+async function letterStates(redisUrl: string, id: string): Promise<Map<string, 'completed' | 'open'>> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
   const prefix = `bull:${queueName({ queuePrefix: id.replace(/[^A-Za-z0-9_-]/g, '-') })}:`;
   try {
     const ids: string[] = [];
@@ -542,7 +646,7 @@ const scenarios: Record<string, Run> = {
     // not the pipeline's. The letters of every later poison message must all be there.
     const committed = await s.committed();
     for (const p of load.poisonAt) if (p.offset < (committed.get(p.partition)?.offset ?? -1)) s.flushedLetters.add(p.jobId);
-    redisServer.cli('flushall');
+    s.lane.redis.cli('flushall');
     await s.spawn({ BATCH_MAX_ROWS: '1700' });
     s.healed(killedAt);
     await load.finish();
@@ -553,9 +657,9 @@ const scenarios: Record<string, Run> = {
     await s.spawn();
     const load = s.load('a', S.rate, S.rate * S.seconds + S.rate * S.redisDownS);
     await sleep(S.seconds * 300);
-    await redisServer.stop();
+    await s.lane.redis.stop();
     await sleep(S.redisDownS * 1000);
-    await redisServer.start();
+    await s.lane.redis.start();
     s.healed();
     await load.finish();
     return `Redis down ${S.redisDownS} s (SHUTDOWN, restarted on its AOF) while events flow`;
@@ -565,9 +669,9 @@ const scenarios: Record<string, Run> = {
     await s.spawn();
     const load = s.load('a', S.rate, S.rate * S.seconds);
     await sleep(S.seconds * 300);
-    broker.kill9();
+    await s.lane.killBroker();
     await sleep(S.brokerDownS * 1000);
-    broker.start();
+    await s.lane.startBroker();
     s.healed();
     await load.finish();
     return `broker kill -9, down ${S.brokerDownS} s, restarted with scripts/kafka.sh`;
@@ -583,7 +687,8 @@ const scenarios: Record<string, Run> = {
     await s.spawn();
     const load = s.load('a', S.rate, S.rate * S.seconds + S.rate * S.diskFullS);
     await sleep(S.seconds * 300);
-    spawnSync('dd', ['if=/dev/zero', `of=${join(dataDir, 'filler')}`, 'bs=1M'], { stdio: 'ignore' });
+    // dd stops (exit 1) when the disk is full: that is the fault.
+    await run('dd', ['if=/dev/zero', `of=${join(dataDir, 'filler')}`, 'bs=1M']).catch(() => undefined);
     s.notes.push(`filled: ${spawnSync('df', ['--output=avail', dataDir], { encoding: 'utf8' }).stdout.split('\n')[1]?.trim()} KiB free`);
     await sleep(S.diskFullS * 1000);
     execFileSync('mount', ['-o', 'remount,size=1g', dataDir]);
@@ -725,15 +830,15 @@ const scenarios: Record<string, Run> = {
       seen = acked.length;
       await sleep(20);
     }
-    await redisServer.stop(true);
+    await s.lane.redis.stop(true);
     s.notes.push(`kill -9 of Redis ${acked.length - seen} letters after the last commit seen, ${acked.length} acknowledged in all`);
     await sleep(S.redisKillDownS * 1000);
-    await redisServer.start();
+    await s.lane.redis.start();
     // Recovery counts from the restart, as for the other outages: while Redis is down a batch
     // with poison in it cannot commit (its letters are not durable), so a partition holding
     // poison waits for Redis by design.
     const restartedAt = Date.now();
-    const after = await letterStates(s.id);
+    const after = await letterStates(s.lane.redis.url, s.id);
     const lost = acked.filter((p) => !after.has(p.jobId));
     s.checks.push({ name: 'letters acknowledged before the kill are there after the restart', ok: acked.length > 0 && lost.length === 0, detail: `${acked.length - lost.length} of ${acked.length} acknowledged letters found after the restart (appendfsync always)` });
     s.healed(restartedAt);
@@ -760,27 +865,39 @@ const scenarios: Record<string, Run> = {
     return 'old worker (schema v1) while v2 events arrive among the poison; SIGTERM with a 1 s shutdown bound during 1.5 s inserts; the upgraded worker (v2, its migration) takes over';
   },
 
-  async 'multi-broker-leader-kill-9'(s) {
-    // Three brokers of a cluster of their own (scripts/kafka-cluster.sh): the topic replicated 3
-    // times, min.insync.replicas 2; the TS SDK and the Python SDK produce valid events, a raw
-    // producer poison; the group's coordinator gets kill -9 and is restarted.
+  'multi-broker-leader-kill-9': leaderKill(),
+  // The same with the SDK's other Kafka client: its per-partition requests meet the failover differently.
+  'multi-broker-leader-kill-9-kafkajs': leaderKill('kafkajs'),
+};
+
+/**
+ * Three brokers of a cluster of their own (scripts/kafka-cluster.sh): the topic replicated 3
+ * times, min.insync.replicas 2; the TS SDK (with `client`, else its default or
+ * INGEST_PRODUCER_CLIENT) and the Python SDK produce valid events, a raw producer poison; the
+ * group's coordinator gets kill -9 and is restarted.
+ */
+function leaderKill(client?: ProducerClient): Run {
+  return async (s) => {
     const script = join(ROOT, 'scripts/kafka-cluster.sh');
-    const clusterEnv = { ...process.env, KAFKA_CLUSTER_PORT: String(CLUSTER_PORT), KAFKA_CLUSTER_DIR: join(ROOT, '.cache/chaos/cluster'), KAFKA_CLUSTER_HEAP: process.env.CHAOS_CLUSTER_HEAP ?? '320m' };
-    const cluster = (...a: string[]) => execFileSync('bash', [script, ...a], { env: clusterEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+    const port = s.lane.ports.cluster;
+    const clusterEnv = { ...process.env, KAFKA_CLUSTER_PORT: String(port), KAFKA_CLUSTER_DIR: join(ROOT, `.cache/chaos/cluster-${s.lane.index}`), KAFKA_CLUSTER_HEAP: process.env.CHAOS_CLUSTER_HEAP ?? '320m' };
+    const cluster = async (...a: string[]) => void (await run('bash', [script, ...a], { env: clusterEnv }));
+    const stopCluster = () => cluster('stop').catch(() => undefined);
     rmSync(clusterEnv.KAFKA_CLUSTER_DIR, { recursive: true, force: true });
-    s.onTearDown = () => void spawnSync('bash', [script, 'stop'], { env: clusterEnv, stdio: 'ignore' });
+    s.onTearDown = stopCluster;
     const t0 = Date.now();
-    cluster('start');
+    await cluster('start');
     s.notes.push(`cluster of 3 up in ${round((Date.now() - t0) / 1000, 1)} s`);
-    const brokers = [0, 1, 2].map((i) => `127.0.0.1:${CLUSTER_PORT + i}`);
+    const brokers = [0, 1, 2].map((i) => `127.0.0.1:${port + i}`);
     s.useCluster(brokers, 3, [{ name: 'min.insync.replicas', value: '2' }]);
     await s.setUp();
     await s.spawn();
     const total = (S.rate / 2) * S.clusterSeconds;
-    const sdk = await IngestProducer.connect({ brokers, topicPrefix: s.topicPrefix });
+    const sdk = await IngestProducer.connect({ brokers, topicPrefix: s.topicPrefix, ...(client ? { client } : {}) });
+    s.notes.push(`TS SDK client ${sdk.events.client}`);
     s.onTearDown = async () => {
       await sdk.close().catch(() => undefined);
-      spawnSync('bash', [script, 'stop'], { env: clusterEnv, stdio: 'ignore' });
+      await stopCluster();
     };
     const ts = s.add(new SdkLoad(sdk, 'ts', S.rate / 2, total));
     const py = s.add(new PythonLoad(brokers, s.topicPrefix, 'py', S.rate / 2, total));
@@ -798,7 +915,7 @@ const scenarios: Record<string, Run> = {
     const leader = offsetsTopic.partitions.find((p) => p.partitionId === coordinatorPartition)!.leader;
     const led = meta.topics.find((t) => t.name === s.topic)!.partitions.filter((p) => p.leader === leader).map((p) => p.partitionId);
     const killedAt = Date.now();
-    cluster('kill9', String(leader));
+    await cluster('kill9', String(leader));
     s.notes.push(`kill -9 of node ${leader}, the group's coordinator and leader of partition(s) ${led.join(', ') || 'none'} of 4`);
     // Recovery counts from Kafka's failover, as it counts from the restart for the other
     // outages: until another node leads the partitions and coordinates the group (the broker
@@ -808,13 +925,13 @@ const scenarios: Record<string, Run> = {
     s.notes.push(failedOverAt === undefined ? 'Kafka did not fail over' : `Kafka failed over in ${round((failedOverAt - killedAt) / 1000, 1)} s`);
     s.healed(failedOverAt ?? killedAt);
     await sleep(S.clusterNodeDownS * 1000);
-    cluster('start-node', String(leader));
+    await cluster('start-node', String(leader));
     s.healed();
     await Promise.all([ts.finish(), py.finish(), poison.finish()]);
     await sdk.close();
-    return `kill -9 of the leader of a busy partition of a 3-broker cluster (RF 3, min ISR 2), down ${S.clusterNodeDownS} s, while the TS and Python SDKs produce`;
-  },
-};
+    return `kill -9 of the leader of a busy partition of a 3-broker cluster (RF 3, min ISR 2), down ${S.clusterNodeDownS} s, while the TS (client ${sdk.events.client}) and Python SDKs produce`;
+  };
+}
 
 /**
  * When Kafka has failed over from the killed node: no partition of the topic is led by it any
@@ -857,61 +974,90 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const names = Object.keys(scenarios).filter((n) => !ONLY || ONLY.includes(n));
-  log(`${QUICK ? 'quick' : 'full'} run of ${names.join(', ')}; broker 127.0.0.1:${KAFKA_PORT}, redis ${redisServer.url}; run dir ${RUN_DIR}`);
-  rmSync(join(ROOT, '.cache/chaos/kafka-data'), { recursive: true, force: true });
-  rmSync(join(ROOT, '.cache/chaos/redis'), { recursive: true, force: true });
-  await redisServer.start();
-  broker.start();
-  const results: Result[] = [];
-  try {
-    for (const name of names) {
-      const started = Date.now();
-      const s = new Scenario(name);
-      log(`${name}: start`);
-      let fault = name;
-      let error: unknown;
-      try {
-        // Bounded: a scenario that hangs fails by itself and the suite goes on.
-        await withTimeout(name, SCENARIO_TIMEOUT_MS, async () => {
-          if (!OWN_CLUSTER.has(name)) await s.setUp();
-          fault = await scenarios[name]!(s);
-          if (!s.worker?.alive) {
-            s.notes.push('worker not running at the end of the fault; restarted');
-            await s.spawn();
-          }
-          await s.catchUp();
-        });
-      } catch (err) {
-        error = err;
+  const lanes = Array.from({ length: Math.min(LANES, names.length) }, (_, i) => new Lane(i));
+  log(`${QUICK ? 'quick' : 'full'} run of ${names.join(', ')}; ${lanes.map((l) => `lane ${l.index}: broker ${l.brokers[0]}, redis ${l.redis.url}`).join('; ')}; run dir ${RUN_DIR}`);
+  const results = new Map<string, Result>();
+  // Longest first (the order only: each lane takes the next one when it is free).
+  const queue = [...names].sort((a, b) => (QUICK_SECONDS[b] ?? 1e9) - (QUICK_SECONDS[a] ?? 1e9));
+  const running = new Set<string>();
+  const next = (): string | undefined => {
+    const i = queue.findIndex((n) => !(EXCLUSIVE.has(n) && [...running].some((r) => EXCLUSIVE.has(r))));
+    return i < 0 ? undefined : queue.splice(i, 1)[0];
+  };
+  // Lanes waiting for an EXCLUSIVE scenario to end look at the queue again when any scenario ends.
+  const waiting = new Set<() => void>();
+  const ended = () => {
+    for (const wake of waiting) wake();
+    waiting.clear();
+  };
+  const laneRun = async (lane: Lane) => {
+    await lane.start();
+    while (queue.length > 0) {
+      const name = next();
+      if (name === undefined) {
+        await new Promise<void>((r) => waiting.add(r));
+        continue;
       }
-      const r = await s.audit(started, fault, error);
-      await s.tearDown().catch((err) => s.notes.push(`teardown: ${String(err)}`));
-      await Promise.resolve(s.onTearDown?.()).catch(() => undefined);
-      results.push(r);
-      const failedChecks = r.checks.map((c) => `${c.ok ? 'check' : 'CHECK FAILED'}: ${c.name} (${c.detail})`);
-      log(
-        `${r.ok ? 'PASS' : 'FAIL'} ${name} (${r.seconds} s): events ${r.eventsProduced} + poison ${r.poisonProduced}, topic records ${r.topicRecords} of ${r.expectedTopicRecords}, rows ${r.rowsFound}, distinct coordinates ${r.distinctCoordinates}, distinct ids ${r.distinctEventIds}, dead letters ${r.deadLetters} (missing ${r.lettersMissing}, extra ${r.lettersExtra}), rollup ${r.rollup.rollupRows} rows for ${r.rollup.rawRows} raw over ${r.rollup.hours} hours (${r.rollup.mismatches} differ), manual steps ${r.manualSteps}, recovered in ${r.secondsToRecover ?? '-'} s${failedChecks.length ? `; ${failedChecks.join('; ')}` : ''}${r.notes.length ? `; ${r.notes.join('; ')}` : ''}${r.error ? `; error: ${r.error}` : ''}`,
-      );
-      // Services the scenario killed come back for the next one.
-      await redisServer.start().catch(() => undefined);
+      running.add(name);
       try {
-        execFileSync('bash', [join(ROOT, 'scripts/kafka.sh'), 'status'], { env: kafkaEnv });
-      } catch {
-        broker.start();
+        results.set(name, await runScenario(name, lane));
+      } finally {
+        running.delete(name);
+        ended();
       }
     }
+  };
+  try {
+    const outcomes = await Promise.allSettled(lanes.map(laneRun));
+    for (const o of outcomes) if (o.status === 'rejected') log(`a lane stopped: ${String((o.reason as Error)?.stack ?? o.reason)}`);
   } finally {
     killChildren();
-    broker.stop();
-    await redisServer.stop();
+    await Promise.all(lanes.map((l) => l.stop().catch(() => undefined)));
+    const ordered = names.flatMap((n) => results.get(n) ?? []);
     mkdirSync(join(RESULTS, '..'), { recursive: true });
-    writeFileSync(RESULTS, `${JSON.stringify({ run: new Date().toISOString(), mode: QUICK ? 'quick' : 'full', commit: COMMIT, results }, null, 2)}\n`);
-    writeFileSync(RESULTS.replace(/\.json$/, '.md'), resultsTable(results));
+    writeFileSync(RESULTS, `${JSON.stringify({ run: new Date().toISOString(), mode: QUICK ? 'quick' : 'full', lanes: lanes.length, commit: COMMIT, results: ordered }, null, 2)}\n`);
+    writeFileSync(RESULTS.replace(/\.json$/, '.md'), resultsTable(ordered));
     log(`results in ${RESULTS}`);
   }
-  const failed = results.filter((r) => !r.ok);
-  log(`${results.length - failed.length} of ${results.length} scenarios passed${failed.length ? `; failed: ${failed.map((r) => r.scenario).join(', ')}` : ''}`);
-  process.exitCode = failed.length > 0 || results.length !== names.length ? 1 : 0;
+  const ordered = names.flatMap((n) => results.get(n) ?? []);
+  const failed = ordered.filter((r) => !r.ok);
+  const missing = names.filter((n) => !results.has(n));
+  log(`${ordered.length - failed.length} of ${names.length} scenarios passed${failed.length ? `; failed: ${failed.map((r) => r.scenario).join(', ')}` : ''}${missing.length ? `; not run: ${missing.join(', ')}` : ''}`);
+  process.exitCode = failed.length > 0 || missing.length > 0 ? 1 : 0;
+}
+
+/** One scenario on `lane`: set up, fault, catch up, audit, tear down; then the lane's services are up again. */
+async function runScenario(name: string, lane: Lane): Promise<Result> {
+  const started = Date.now();
+  const s = new Scenario(name, lane);
+  log(`${name}: start (lane ${lane.index})`);
+  let fault = name;
+  let error: unknown;
+  try {
+    // Bounded: a scenario that hangs fails by itself and the suite goes on.
+    await withTimeout(name, SCENARIO_TIMEOUT_MS, async () => {
+      if (!OWN_CLUSTER.has(name)) await s.setUp();
+      fault = await scenarios[name]!(s);
+      if (!s.worker?.alive) {
+        s.notes.push('worker not running at the end of the fault; restarted');
+        await s.spawn();
+      }
+      await s.catchUp();
+    });
+  } catch (err) {
+    error = err;
+  }
+  const r = await s.audit(started, fault, error);
+  await s.tearDown().catch((err) => s.notes.push(`teardown: ${String(err)}`));
+  await Promise.resolve(s.onTearDown?.()).catch(() => undefined);
+  const failedChecks = r.checks.map((c) => `${c.ok ? 'check' : 'CHECK FAILED'}: ${c.name} (${c.detail})`);
+  log(
+    `${r.ok ? 'PASS' : 'FAIL'} ${name} (${r.seconds} s, lane ${lane.index}): events ${r.eventsProduced} + poison ${r.poisonProduced}, topic records ${r.topicRecords} of ${r.expectedTopicRecords}, rows ${r.rowsFound}, distinct coordinates ${r.distinctCoordinates}, distinct ids ${r.distinctEventIds}, dead letters ${r.deadLetters} (missing ${r.lettersMissing}, extra ${r.lettersExtra}), rollup ${r.rollup.rollupRows} rows for ${r.rollup.rawRows} raw over ${r.rollup.hours} hours (${r.rollup.mismatches} differ), manual steps ${r.manualSteps}, recovered in ${r.secondsToRecover ?? '-'} s${failedChecks.length ? `; ${failedChecks.join('; ')}` : ''}${r.notes.length ? `; ${r.notes.join('; ')}` : ''}${r.error ? `; error: ${r.error}` : ''}`,
+  );
+  // Services the scenario killed come back for the lane's next one.
+  await lane.redis.start().catch(() => undefined);
+  if (!(await lane.brokerAnswers())) await lane.startBroker();
+  return r;
 }
 
 /** The fault matrix of docs/reliability.md, from a run's results. */

@@ -185,15 +185,16 @@ const commands: Record<string, { file: string; usage: string; cases: Case[]; exi
   chaos: {
     exitTimeMs: BENCH_EXIT_TIME_MS,
     file: 'chaos/run.ts',
-    usage: 'usage: npm run chaos [-- --quick] [-- --only=NAME,NAME]   (npm run chaos:quick is the same as --quick)',
+    usage: 'usage: npm run chaos [-- --quick] [-- --only=NAME,NAME] [-- --lanes=N]   (npm run chaos:quick is the same as --quick)',
     cases: [
       { args: ['--quik'], code: 2, first: 'chaos: unknown option --quik; see --help' },
       {
         args: ['--quick', '--only=redis-down,redis-dwn'],
         code: 2,
         first:
-          'chaos: --only names no scenario "redis-dwn"; the scenarios: kill-9-x5, kill-9-flushall-batch-size, redis-down, broker-kill-9, clickhouse-disk-full, clickhouse-unknown-code, topic-recreated, sigterm-during-replay, rebalance-mid-insert, topic-recreated-inflight, redis-kill-9-after-letters, rolling-upgrade-poison, multi-broker-leader-kill-9; see --help',
+          'chaos: --only names no scenario "redis-dwn"; the scenarios: kill-9-x5, kill-9-flushall-batch-size, redis-down, broker-kill-9, clickhouse-disk-full, clickhouse-unknown-code, topic-recreated, sigterm-during-replay, rebalance-mid-insert, topic-recreated-inflight, redis-kill-9-after-letters, rolling-upgrade-poison, multi-broker-leader-kill-9, multi-broker-leader-kill-9-kafkajs; see --help',
       },
+      { args: ['--quick', '--lanes=0'], code: 2, first: 'chaos: --lanes (or CHAOS_LANES) must be 1, 2, 3 or 4; got "0"; see --help' },
     ],
   },
   'kafka-clients': {

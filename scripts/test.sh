@@ -64,10 +64,12 @@ if [ "$mode" != unit ]; then
   # The Python SDK's packages (Debian's, for /usr/bin/python3), before any test spawns Python.
   bash producers/python/run-tests.sh --deps
   # After the apt installs above (one apt at a time): the fastavro venv of the Python SDK's second
-  # unit run (pip, once) and the Kafka clients the benchmark compares (a niced librdkafka build,
-  # once, about 2.5 minutes), both while the suites run.
+  # unit run (pip, once), and one after the other (each may apt-get) the Kafka clients the
+  # benchmark compares (a niced build, once, about 2.5 minutes) and the librdkafka of the Python
+  # SDK's SCRAM tests (niced, once, about a minute; run-tests.sh waits on its lock if it is not
+  # done by then, and builds it itself if this failed), all while the suites run.
   started python-env npx tsx bench/python-env.ts
-  [ "$mode" = all ] && [ -f bench/run.ts ] && started bench-clients bash bench/install-clients.sh
+  started builds bash -c '{ [ "$1" != all ] || [ ! -f bench/run.ts ] || bash bench/install-clients.sh; } && nice -n 10 bash producers/python/scripts/librdkafka.sh build' _ "$mode"
   finished registry || status=1
 fi
 phase "services, registry, deploy check, Python dependencies"
@@ -117,7 +119,7 @@ phase "fault suite"
     # Set-up, not part of the smoke test's time: the Kafka clients the benchmark compares with
     # kafkajs, installed once into .cache/bench-clients (~2.5 min the first time: librdkafka).
     echo "test.sh: Kafka clients for the benchmark (bench/install-clients.sh, started before the suites)"
-    finished bench-clients || { echo "test.sh: installing the benchmark's Kafka clients failed" >&2; status=1; }
+    finished builds || { echo "test.sh: installing the benchmark's Kafka clients or building the Python SDK's librdkafka failed (.cache/builds.log)" >&2; status=1; }
     echo "test.sh: benchmark smoke test (npm run bench:quick)"
     npm run -s bench:quick || { echo "test.sh: bench:quick failed" >&2; status=1; }
 phase "benchmark clients and smoke test"

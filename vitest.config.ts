@@ -59,7 +59,7 @@ if (mode !== 'integration') {
 if (mode !== 'unit') {
   projects.push(
     { extends: true, test: { name: 'integration-broker-restart', include: [file('producer-delivery')], globalSetup: integrationSetup, maxWorkers: 2, sequence: { groupOrder: 0 } } },
-    { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'], exclude: [...alone, file('producer-delivery')], globalSetup: integrationSetup, maxWorkers: 2, sequence: { groupOrder: 1 } } },
+    { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'], exclude: [...alone, file('producer-delivery')], globalSetup: integrationSetup, maxWorkers: Number(process.env.INTEGRATION_WORKERS ?? 2), sequence: { groupOrder: 1 } } },
     { extends: true, test: { name: 'integration-alone', include: alone, globalSetup: integrationSetup, fileParallelism: false, sequence: { groupOrder: 2 } } },
   );
 }

@@ -60,6 +60,10 @@ if [ "$mode" != unit ]; then
   # The schema registry of test/integration/schema-registry.test.ts (Apicurio, Confluent's API):
   # built from Maven Central into .cache/registry the first time (about 2.5 minutes), then 6-10 s.
   started registry bash scripts/registry.sh start
+  # The secured broker (TLS, SASL, ACLs) of the security tests, which start it themselves when it
+  # is not up: its first start (certificates, SCRAM users, ACLs: several JVM tools) took about a
+  # minute inside the busy integration files, and costs little beside the installs here.
+  started secure-broker bash scripts/kafka.sh start-secure
   bash scripts/check-deploy.sh
   # The Python SDK's packages (Debian's, for /usr/bin/python3), before any test spawns Python.
   bash producers/python/run-tests.sh --deps
@@ -71,6 +75,7 @@ if [ "$mode" != unit ]; then
   started python-env npx tsx bench/python-env.ts
   started builds bash -c '{ [ "$1" != all ] || [ ! -f bench/run.ts ] || bash bench/install-clients.sh; } && nice -n 10 bash producers/python/scripts/librdkafka.sh build' _ "$mode"
   finished registry || status=1
+  finished secure-broker || status=1
 fi
 phase "services, registry, deploy check, Python dependencies"
 rm -f .cache/vitest-report.json .cache/vitest-report-kafkajs.json

@@ -11,7 +11,8 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  * 1. integration: each file has its own topics, group, dead-letter queue, database and engine
  *    data directory (test/helpers/stack.ts testConfig), so two files do not see each other's
  *    data; most of a file's time is waiting on Kafka's group protocol and timeouts, which two
- *    files overlap;
+ *    files overlap (INTEGRATION_WORKERS, default 2: with 3 the group took 268 s against 288 on
+ *    2 cores, the migration runner's file, CPU-bound, growing from 133 to 198 s);
  * 2. integration, alone: the files that would disturb another file or be disturbed by one (a
  *    shared port, the SDK's build, a tight time bound), one at a time (INTEGRATION_ALONE).
  */

@@ -35,15 +35,15 @@ import { auditRollup, type RollupMismatch } from './rollup-audit.js';
  * rows). It records how long the pipeline took to catch up after the heal.
  *
  * The suite runs its OWN brokers and Redis servers (it kills them), never the product's
- * 9092 / 6379 / 6380. Scenarios run in lanes (`--lanes`; 2 at quick size, 1 at full size, see
- * LANES_TEXT): each lane has a broker and a
- * Redis of its own and runs one scenario at a time, taking the next from a queue ordered longest
- * first, so a fault in one lane (a broker killed, Redis flushed) never touches another lane's
- * scenario. Most of a scenario's time is a fault lasting or a load paced at 1,000-2,000 events/s,
- * not CPU, so two lanes fit two cores. Lane i: broker CHAOS_KAFKA_PORT + 2i (default 19092,
- * controller +1), Redis CHAOS_REDIS_PORT + i (default 16390), the multi-broker scenarios' cluster
- * of 3 (scripts/kafka-cluster.sh) CHAOS_CLUSTER_PORT + 10i (default 29092-29097). Results:
- * .cache/chaos-results.json (CHAOS_RESULTS to change). Exit code 1 if any scenario failed.
+ * 9092 / 6379 / 6380. Scenarios run in lanes (`--lanes`; 2 at quick size, 1 at full size: see
+ * LANES_TEXT): each lane has a broker and a Redis of its own and runs one scenario at a time,
+ * taking the next from a queue ordered longest first, so a fault in one lane (a broker killed,
+ * Redis flushed) never touches another lane's scenario. At quick size most of a scenario's time
+ * is a fault lasting or a load paced at 1,000 events/s, not CPU, so two lanes fit two cores.
+ * Lane i: broker CHAOS_KAFKA_PORT + 2i (default 19092, controller +1), Redis CHAOS_REDIS_PORT + i
+ * (default 16390), the multi-broker scenarios' cluster of 3 (scripts/kafka-cluster.sh)
+ * CHAOS_CLUSTER_PORT + 10i (default 29092-29097). Results: .cache/chaos-results.json
+ * (CHAOS_RESULTS to change). Exit code 1 if any scenario failed.
  */
 const args = benchArgs(
   'chaos',

@@ -18,6 +18,9 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  */
 const mode = process.env.TEST_MODE ?? 'all';
 if (!['unit', 'integration', 'all'].includes(mode)) throw new Error(`TEST_MODE must be unit, integration or all; got ${JSON.stringify(mode)}`);
+const integrationWorkersText = process.env.INTEGRATION_WORKERS ?? '2';
+if (!/^[1-9][0-9]*$/.test(integrationWorkersText)) throw new Error(`INTEGRATION_WORKERS must be a positive integer; got ${JSON.stringify(integrationWorkersText)}`);
+const integrationWorkers = Number(integrationWorkersText);
 
 /** Integration files that run with no other integration file beside them, and why. */
 const INTEGRATION_ALONE: Record<string, string> = {
@@ -60,7 +63,7 @@ if (mode !== 'integration') {
 if (mode !== 'unit') {
   projects.push(
     { extends: true, test: { name: 'integration-broker-restart', include: [file('producer-delivery')], globalSetup: integrationSetup, maxWorkers: 2, sequence: { groupOrder: 0 } } },
-    { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'], exclude: [...alone, file('producer-delivery')], globalSetup: integrationSetup, maxWorkers: Number(process.env.INTEGRATION_WORKERS ?? 2), sequence: { groupOrder: 1 } } },
+    { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'], exclude: [...alone, file('producer-delivery')], globalSetup: integrationSetup, maxWorkers: integrationWorkers, sequence: { groupOrder: 1 } } },
     { extends: true, test: { name: 'integration-alone', include: alone, globalSetup: integrationSetup, fileParallelism: false, sequence: { groupOrder: 2 } } },
   );
 }

@@ -101,6 +101,9 @@ const log = (msg: string) => process.stdout.write(`[chaos ${new Date().toISOStri
 const run = promisify(execFile);
 const KAFKA_CACHE = process.env.KAFKA_CACHE_DIR ?? join(ROOT, '.cache/kafka');
 
+/** The suite's admin and raw-producer client of `brokers` (a lane's broker or a scenario's cluster). */
+const chaosKafka = (brokers: string[]) => new Kafka({ clientId: 'chaos', brokers, logLevel: logLevel.NOTHING, retry: { retries: 30, maxRetryTime: 2_000 } });
+
 /**
  * A lane: a broker and a Redis of its own, for one scenario at a time. Its commands run
  * asynchronously (a broker start takes seconds): the other lanes' loads and recovery clocks go
@@ -110,7 +113,7 @@ class Lane {
   readonly ports: ReturnType<typeof lanePorts>;
   readonly brokers: string[];
   readonly kafka: Kafka;
-  // fsync at every write: a letter Redis acknowledged survives its kill -9 (redis-kill-9-after-letters).
+  // fsync at every write (DURABLE_ARGS): a letter Redis acknowledged survives its kill -9 (redis-kill-9-after-letters).
   readonly redis: RedisServer;
   private readonly kafkaEnv: NodeJS.ProcessEnv;
   private readonly kafkaData: string;
@@ -122,8 +125,8 @@ class Lane {
     this.brokers = [`127.0.0.1:${this.ports.kafka}`];
     this.kafkaData = join(ROOT, `.cache/chaos/kafka-data-${index}`);
     this.kafkaEnv = { ...process.env, KAFKA_PORT: String(this.ports.kafka), KAFKA_CONTROLLER_PORT: String(this.ports.kafka + 1), KAFKA_DATA_DIR: this.kafkaData, KAFKA_HEAP: process.env.CHAOS_KAFKA_HEAP ?? '384m' };
-    this.redis = new RedisServer(this.ports.redis, join(ROOT, `.cache/chaos/redis-${index}`), ['--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction']);
-    this.kafka = new Kafka({ clientId: 'chaos', brokers: this.brokers, logLevel: logLevel.NOTHING, retry: { retries: 30, maxRetryTime: 2_000 } });
+    this.redis = new RedisServer(this.ports.redis, join(ROOT, `.cache/chaos/redis-${index}`), [...RedisServer.DURABLE_ARGS]);
+    this.kafka = chaosKafka(this.brokers);
     this.clusterEnv = { ...process.env, KAFKA_CLUSTER_PORT: String(this.ports.cluster), KAFKA_CLUSTER_DIR: join(ROOT, `.cache/chaos/cluster-${index}`), KAFKA_CLUSTER_HEAP: process.env.CHAOS_CLUSTER_HEAP ?? '320m' };
   }
 
@@ -191,7 +194,11 @@ const alive = (pid: number) => {
   }
 };
 
-/** Scenarios that set up a Kafka of their own (not the suite's broker). */
+/**
+ * Scenarios that set up a Kafka of their own (a cluster of three brokers, not the lane's broker).
+ * They never run at the same time in two lanes: a cluster's start-up (three JVMs at once) would
+ * slow the other's failover.
+ */
 const OWN_CLUSTER = new Set(['multi-broker-leader-kill-9', 'multi-broker-leader-kill-9-kafkajs']);
 
 /**
@@ -214,12 +221,6 @@ const QUICK_SECONDS: Record<string, number> = {
   'redis-kill-9-after-letters': 32,
   'topic-recreated-inflight': 29,
 };
-
-/**
- * Scenarios that are never run at the same time in two lanes: each starts a cluster of three
- * brokers, whose start-up (three JVMs at once) would slow the other's failover.
- */
-const EXCLUSIVE = new Set(['multi-broker-leader-kill-9', 'multi-broker-leader-kill-9-kafkajs']);
 
 // ---- a scenario's frame ------------------------------------------------------------------------
 
@@ -312,7 +313,7 @@ class Scenario {
   /** On another cluster than the suite's broker (the multi-broker scenario). */
   useCluster(brokers: string[], replicationFactor: number, topicConfig: Array<{ name: string; value: string }>): void {
     this.brokers = brokers;
-    this.kafka = new Kafka({ clientId: 'chaos', brokers, logLevel: logLevel.NOTHING, retry: { retries: 30, maxRetryTime: 2_000 } });
+    this.kafka = chaosKafka(brokers);
     this.replicationFactor = replicationFactor;
     this.topicConfig = topicConfig;
   }
@@ -1000,10 +1001,10 @@ async function main(): Promise<void> {
   const queue = [...names].sort((a, b) => (QUICK_SECONDS[b] ?? 1e9) - (QUICK_SECONDS[a] ?? 1e9));
   const running = new Set<string>();
   const next = (): string | undefined => {
-    const i = queue.findIndex((n) => !(EXCLUSIVE.has(n) && [...running].some((r) => EXCLUSIVE.has(r))));
+    const i = queue.findIndex((n) => !(OWN_CLUSTER.has(n) && [...running].some((r) => OWN_CLUSTER.has(r))));
     return i < 0 ? undefined : queue.splice(i, 1)[0];
   };
-  // Lanes waiting for an EXCLUSIVE scenario to end look at the queue again when any scenario ends.
+  // Lanes waiting for a cluster scenario (OWN_CLUSTER) to end look at the queue again when any scenario ends.
   const waiting = new Set<() => void>();
   const ended = () => {
     for (const wake of waiting) wake();
@@ -1026,19 +1027,19 @@ async function main(): Promise<void> {
       }
     }
   };
+  let ordered: Result[] = [];
   try {
     const outcomes = await Promise.allSettled(lanes.map(laneRun));
     for (const o of outcomes) if (o.status === 'rejected') log(`a lane stopped: ${String((o.reason as Error)?.stack ?? o.reason)}`);
   } finally {
     killChildren();
     await Promise.all(lanes.map((l) => l.stop().catch(() => undefined)));
-    const ordered = names.flatMap((n) => results.get(n) ?? []);
+    ordered = names.flatMap((n) => results.get(n) ?? []);
     mkdirSync(join(RESULTS, '..'), { recursive: true });
     writeFileSync(RESULTS, `${JSON.stringify({ run: new Date().toISOString(), mode: QUICK ? 'quick' : 'full', lanes: lanes.length, commit: COMMIT, results: ordered }, null, 2)}\n`);
     writeFileSync(RESULTS.replace(/\.json$/, '.md'), resultsTable(ordered));
     log(`results in ${RESULTS}`);
   }
-  const ordered = names.flatMap((n) => results.get(n) ?? []);
   const failed = ordered.filter((r) => !r.ok);
   const missing = names.filter((n) => !results.has(n));
   log(`${ordered.length - failed.length} of ${names.length} scenarios passed${failed.length ? `; failed: ${failed.map((r) => r.scenario).join(', ')}` : ''}${missing.length ? `; not run: ${missing.join(', ')}` : ''}`);

@@ -3,7 +3,8 @@ import { BROKERS, distribution, round, type Distribution } from './common.js';
 
 /**
  * Producer SDK throughput and latency. The SDK is used as an application would: imported by its
- * package name (the compiled dist/ an installed package runs; `npm run bench` builds it first),
+ * package name (the compiled dist/ an installed package runs; `npm run bench` builds it first
+ * and runs tsx with TSX_TSCONFIG_PATH=tsconfig.build.json, so the name is not mapped to the sources),
  * with many calls outstanding at once (`maxInFlightCalls`), each resolving when Kafka
  * acknowledged its events.
  * - cost events: `emitCostMetrics` with `eventsPerCall` events per call; latency is per call;

@@ -86,7 +86,9 @@ export class InsertStage implements BatchConsumer {
         if (batch.ledger.revoked) throw new BatchAbandoned(`${batch.topic}[${batch.partition}]: the assignment was revoked since the batch was sealed`);
         if (attempts++ > 0 || batch.reason === 'replay' || rows !== batch.rows) mayRepeat.add(rows);
         try {
-          return await this.insert(table, rows, token);
+          const written = await this.insert(table, rows, token);
+          this.wakeBackingOff();
+          return written;
         } catch (err) {
           this.metrics.insertErrors.inc({ table, kind: classifyClickHouseError(err) });
           throw err;
@@ -95,6 +97,7 @@ export class InsertStage implements BatchConsumer {
       {
         backoff: this.config,
         signal: batch.ledger.signal,
+        sleep: (ms, signal) => this.backOff(ms, signal),
         isRetriable: (err) => !(err instanceof BatchAbandoned) && classifyClickHouseError(err) === 'retriable',
         onFailure: (err, attempt, delayMs) => this.failing(batch, token, err, attempt, delayMs),
       },
@@ -188,6 +191,39 @@ export class InsertStage implements BatchConsumer {
       throw err;
     }
   }
+
+  /**
+   * A retry's wait: `ms` (the jittered backoff), cut short by a stop or rebalance (`signal`) or
+   * by another insert succeeding. After an outage (ClickHouse down, its disk full) each
+   * partition's retry waits out its own jittered delay, up to maxBackoffMs (10 s by default):
+   * without the wake-up, the last partition would resume up to that long after ClickHouse is
+   * back, although the first insert to succeed already proved it is. Woken retries try once
+   * more at once; where only one table fails (its own too-many-parts, say), a wake-up by
+   * another table's insert costs that table one early attempt, and its backoff goes on growing.
+   */
+  private backOff(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.backingOff.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      this.backingOff.add(done);
+    });
+  }
+
+  /** Ends the wait of every retry backing off now (an insert just succeeded). */
+  private wakeBackingOff(): void {
+    if (this.backingOff.size === 0) return;
+    for (const wake of [...this.backingOff]) wake();
+  }
+
+  /** Retries waiting out a backoff (backOff), each woken by the next insert that succeeds. */
+  private readonly backingOff = new Set<() => void>();
 
   /** Waits `ms` between probes of a stopped table; a stop or rebalance abandons the batch (Kafka keeps its rows). */
   async pause(batch: Batch, ms: number): Promise<void> {

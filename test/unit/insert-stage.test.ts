@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { BatchConsumer } from '../../consumers/batch-stage.js';
 import type { OffsetCommitter } from '../../consumers/commit-offsets.js';
 import type { DeadLetterSink } from '../../consumers/dead-letter-queue.js';
@@ -92,6 +92,43 @@ describe('InsertStage', () => {
     await expect(stage.submit(batchOf(ledger, 0, 5))).rejects.toBeInstanceOf(BatchAbandoned);
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(commits).toEqual([[0, 'journal']]);
+  });
+
+  it('an insert that succeeds wakes the retries backing off: after an outage no partition waits out its own jittered delay', async () => {
+    let up = false;
+    let failed = 0;
+    const landed: number[] = [];
+    const insert: RowInserter = async (_table, rows, token) => {
+      if (!up) {
+        failed++;
+        throw Object.assign(new Error('Code: 243. NOT_ENOUGH_SPACE'), { code: '243' });
+      }
+      landed.push(Number(token.split('/')[1]));
+      return rows.count;
+    };
+    // Full jitter drawn at 0.99 of a 60 s ceiling: each failed partition would wait 59.4 s.
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.99);
+    const ledgers = [0, 1, 2].map((p) => new PartitionLedger('t', p, { offset: 0, metadata: null }));
+    try {
+      const stage = new InsertStage(done, insert, async () => undefined, noDeadLetters, new Semaphore(3), { ...config, initialBackoffMs: 60_000, maxBackoffMs: 60_000 }, createWorkerMetrics(), recordingLog().log);
+      const sealed = (p: number) => {
+        const b = { ...batchOf(ledgers[p]!, 0, 5), partition: p };
+        ledgers[p]!.sealed(b);
+        return b;
+      };
+      const waiting = Promise.all([stage.submit(sealed(0)), stage.submit(sealed(1))]);
+      while (failed < 2) await new Promise((r) => setTimeout(r, 5));
+      // ClickHouse is back: the next partition's first insert lands, and wakes the other two.
+      up = true;
+      await stage.submit(sealed(2));
+      await Promise.race([waiting, new Promise((_, reject) => setTimeout(() => reject(new Error('partitions 0 and 1 still backing off 3 s after an insert succeeded')), 3_000))]);
+      expect(failed).toBe(2);
+      expect(landed[0]).toBe(2);
+      expect(landed.slice(1).sort()).toEqual([0, 1]);
+    } finally {
+      random.mockRestore();
+      for (const ledger of ledgers) ledger.stopRetrying();
+    }
   });
 
   it('a bug in our code is still fatal', async () => {

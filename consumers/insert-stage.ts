@@ -87,7 +87,7 @@ export class InsertStage implements BatchConsumer {
         if (attempts++ > 0 || batch.reason === 'replay' || rows !== batch.rows) mayRepeat.add(rows);
         try {
           const written = await this.insert(table, rows, token);
-          this.wakeBackingOff();
+          this.wakeBackingOff(table);
           return written;
         } catch (err) {
           this.metrics.insertErrors.inc({ table, kind: classifyClickHouseError(err) });
@@ -97,7 +97,7 @@ export class InsertStage implements BatchConsumer {
       {
         backoff: this.config,
         signal: batch.ledger.signal,
-        sleep: (ms, signal) => this.backOff(ms, signal),
+        sleep: (ms, signal) => this.backOff(table, ms, signal),
         isRetriable: (err) => !(err instanceof BatchAbandoned) && classifyClickHouseError(err) === 'retriable',
         onFailure: (err, attempt, delayMs) => this.failing(batch, token, err, attempt, delayMs),
       },
@@ -194,36 +194,42 @@ export class InsertStage implements BatchConsumer {
 
   /**
    * A retry's wait: `ms` (the jittered backoff), cut short by a stop or rebalance (`signal`) or
-   * by another insert succeeding. After an outage (ClickHouse down, its disk full) each
-   * partition's retry waits out its own jittered delay, up to maxBackoffMs (10 s by default):
-   * without the wake-up, the last partition would resume up to that long after ClickHouse is
-   * back, although the first insert to succeed already proved it is. Woken retries try once
-   * more at once; where only one table fails (its own too-many-parts, say), a wake-up by
-   * another table's insert costs that table one early attempt, and its backoff goes on growing.
+   * by an insert into the same table that lands. After an outage (ClickHouse down, its disk
+   * full) each partition's retry waits out its own jittered delay, up to maxBackoffMs (10 s by
+   * default): without the wake-up, the last partition would resume up to that long after
+   * ClickHouse is back, although the first insert to land already proved it is. (Measured in
+   * the fault suite: woken only once per retried insert, or only by a retry that lands, the
+   * recoveries stayed at 4-8 s, because inserts also land now and then while the disk is full.)
+   * The cost: where one batch fails on its own (over the memory limit, say) while the table's
+   * other inserts land, it is retried as often as they land instead of backing off; its
+   * ceiling still grows, and another table's inserts never wake it.
    */
-  private backOff(ms: number, signal: AbortSignal): Promise<void> {
+  private backOff(table: string, ms: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       if (signal.aborted) return resolve();
+      let waiting = this.backingOff.get(table);
+      if (!waiting) this.backingOff.set(table, (waiting = new Set()));
       const done = () => {
         clearTimeout(timer);
         signal.removeEventListener('abort', done);
-        this.backingOff.delete(done);
+        waiting.delete(done);
+        if (waiting.size === 0 && this.backingOff.get(table) === waiting) this.backingOff.delete(table);
         resolve();
       };
       const timer = setTimeout(done, ms);
       signal.addEventListener('abort', done, { once: true });
-      this.backingOff.add(done);
+      waiting.add(done);
     });
   }
 
-  /** Ends the wait of every retry backing off now (an insert just succeeded). */
-  private wakeBackingOff(): void {
-    if (this.backingOff.size === 0) return;
-    for (const wake of [...this.backingOff]) wake();
+  /** Ends the wait of every retry into `table` backing off now (an insert into it just landed). */
+  private wakeBackingOff(table: string): void {
+    const waiting = this.backingOff.get(table);
+    if (waiting) for (const wake of [...waiting]) wake();
   }
 
-  /** Retries waiting out a backoff (backOff), each woken by the next insert that succeeds. */
-  private readonly backingOff = new Set<() => void>();
+  /** Per table, the retries waiting out a backoff (backOff). */
+  private readonly backingOff = new Map<string, Set<() => void>>();
 
   /** Waits `ms` between probes of a stopped table; a stop or rebalance abandons the batch (Kafka keeps its rows). */
   async pause(batch: Batch, ms: number): Promise<void> {

@@ -12,6 +12,7 @@ import { BatchAbandoned, type Batch } from '../../consumers/types.js';
 import type { Logger } from '../../lib/logger.js';
 import { createWorkerMetrics } from '../../lib/metrics.js';
 import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
+import { performanceMetrics } from '@kafka-clickhouse-ingest/producer/schemas/performance-metrics.js';
 
 function recordingLog() {
   const lines: Array<[string, string, Record<string, unknown> | undefined]> = [];
@@ -32,6 +33,13 @@ function batchOf(ledger: PartitionLedger, first: number, n: number): Batch {
     body.endRow(o, Number.NaN);
   }
   return { topic: 't', partition: 0, eventType: costMetrics, firstOffset: first, lastOffset: first + n - 1, firstTimestamp: 1_000, lastTimestamp: 2_000, ledger, rows: body.finish(), bytes: 10 * n, messages: n, reason: 'rows', poisonWrites: [] };
+}
+
+/** A batch of `n` rows from `first` on the ledger's partition, sealed there. */
+function sealedBatch(ledger: PartitionLedger, n = 5, first = 0, eventType: Batch['eventType'] = costMetrics): Batch {
+  const b = { ...batchOf(ledger, first, n), partition: ledger.partition, eventType };
+  ledger.sealed(b);
+  return b;
 }
 
 const noDeadLetters: DeadLetterSink = {
@@ -94,7 +102,7 @@ describe('InsertStage', () => {
     expect(commits).toEqual([[0, 'journal']]);
   });
 
-  it('an insert that succeeds wakes the retries backing off: after an outage no partition waits out its own jittered delay', async () => {
+  it('an insert that lands wakes the retries into its table backing off: after an outage no partition waits out its own jittered delay', async () => {
     let up = false;
     let failed = 0;
     const landed: number[] = [];
@@ -106,25 +114,50 @@ describe('InsertStage', () => {
       landed.push(Number(token.split('/')[1]));
       return rows.count;
     };
-    // Full jitter drawn at 0.99 of a 60 s ceiling: each failed partition would wait 59.4 s.
+    // Full jitter of a 60 s ceiling, drawn at 0.99 for partitions 0 and 1 (59.4 s each) and at
+    // 0.01 for partition 2 (0.6 s), whose retry is the first to land.
     const random = vi.spyOn(Math, 'random').mockReturnValue(0.99);
     const ledgers = [0, 1, 2].map((p) => new PartitionLedger('t', p, { offset: 0, metadata: null }));
     try {
       const stage = new InsertStage(done, insert, async () => undefined, noDeadLetters, new Semaphore(3), { ...config, initialBackoffMs: 60_000, maxBackoffMs: 60_000 }, createWorkerMetrics(), recordingLog().log);
-      const sealed = (p: number) => {
-        const b = { ...batchOf(ledgers[p]!, 0, 5), partition: p };
-        ledgers[p]!.sealed(b);
-        return b;
-      };
-      const waiting = Promise.all([stage.submit(sealed(0)), stage.submit(sealed(1))]);
+      const waiting = Promise.all([stage.submit(sealedBatch(ledgers[0]!)), stage.submit(sealedBatch(ledgers[1]!))]);
       while (failed < 2) await new Promise((r) => setTimeout(r, 5));
-      // ClickHouse is back: the next partition's first insert lands, and wakes the other two.
+      random.mockReturnValue(0.01);
+      const third = stage.submit(sealedBatch(ledgers[2]!));
+      while (failed < 3) await new Promise((r) => setTimeout(r, 5));
+      // ClickHouse is back: partition 2's retry lands after 0.6 s and wakes the other two.
       up = true;
-      await stage.submit(sealed(2));
-      await Promise.race([waiting, new Promise((_, reject) => setTimeout(() => reject(new Error('partitions 0 and 1 still backing off 3 s after an insert succeeded')), 3_000))]);
-      expect(failed).toBe(2);
+      await third;
+      await Promise.race([waiting, new Promise((_, reject) => setTimeout(() => reject(new Error('partitions 0 and 1 still backing off 3 s after an insert landed')), 3_000))]);
+      expect(failed).toBe(3);
       expect(landed[0]).toBe(2);
       expect(landed.slice(1).sort()).toEqual([0, 1]);
+    } finally {
+      random.mockRestore();
+      for (const ledger of ledgers) ledger.stopRetrying();
+    }
+  });
+
+  it("an insert into another table does not wake a table's retries", async () => {
+    let costAttempts = 0;
+    const insert: RowInserter = async (table, rows) => {
+      if (table === costMetrics.table) {
+        costAttempts++;
+        throw Object.assign(new Error('Code: 252. TOO_MANY_PARTS'), { code: '252' });
+      }
+      return rows.count;
+    };
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.99);
+    const ledgers = [0, 1].map((p) => new PartitionLedger('t', p, { offset: 0, metadata: null }));
+    try {
+      const stage = new InsertStage(done, insert, async () => undefined, noDeadLetters, new Semaphore(2), { ...config, initialBackoffMs: 60_000, maxBackoffMs: 60_000 }, createWorkerMetrics(), recordingLog().log);
+      const failing = stage.submit(sealedBatch(ledgers[0]!)).catch((err: unknown) => err);
+      while (costAttempts < 1) await new Promise((r) => setTimeout(r, 5));
+      for (let i = 0; i < 5; i++) await stage.submit(sealedBatch(ledgers[1]!, 5, i * 5, performanceMetrics));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(costAttempts).toBe(1);
+      ledgers[0]!.stopRetrying();
+      expect(await failing).toBeInstanceOf(BatchAbandoned);
     } finally {
       random.mockRestore();
       for (const ledger of ledgers) ledger.stopRetrying();

@@ -197,9 +197,10 @@ export class InsertStage implements BatchConsumer {
    * by an insert into the same table that lands. After an outage (ClickHouse down, its disk
    * full) each partition's retry waits out its own jittered delay, up to maxBackoffMs (10 s by
    * default): without the wake-up, the last partition would resume up to that long after
-   * ClickHouse is back, although the first insert to land already proved it is. (Measured in
-   * the fault suite: woken only once per retried insert, or only by a retry that lands, the
-   * recoveries stayed at 4-8 s, because inserts also land now and then while the disk is full.)
+   * ClickHouse is back, although the first insert to land already proved it is. (In the fault
+   * suite, waking each retried insert only once, or only on a retry that lands, left the
+   * disk-full recovery at 5.8-7.2 s against 2.1 s, likely because inserts also land now and then
+   * while the disk is full, spending those wake-ups early; docs/reliability.md.)
    * The cost: where one batch fails on its own (over the memory limit, say) while the table's
    * other inserts land, it is retried as often as they land instead of backing off; its
    * ceiling still grows, and another table's inserts never wake it.

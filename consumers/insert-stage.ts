@@ -206,31 +206,22 @@ export class InsertStage implements BatchConsumer {
    * ceiling still grows, and another table's inserts never wake it.
    */
   private backOff(table: string, ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      if (signal.aborted) return resolve();
-      let waiting = this.backingOff.get(table);
-      if (!waiting) this.backingOff.set(table, (waiting = new Set()));
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        waiting.delete(done);
-        if (waiting.size === 0 && this.backingOff.get(table) === waiting) this.backingOff.delete(table);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-      waiting.add(done);
-    });
+    let wake = this.wakes.get(table);
+    if (!wake) this.wakes.set(table, (wake = new AbortController()));
+    return abortableSleep(ms, AbortSignal.any([signal, wake.signal]));
   }
 
   /** Ends the wait of every retry into `table` backing off now (an insert into it just landed). */
   private wakeBackingOff(table: string): void {
-    const waiting = this.backingOff.get(table);
-    if (waiting) for (const wake of [...waiting]) wake();
+    const wake = this.wakes.get(table);
+    if (!wake) return;
+    // The waits to come get a controller of their own.
+    this.wakes.delete(table);
+    wake.abort();
   }
 
-  /** Per table, the retries waiting out a backoff (backOff). */
-  private readonly backingOff = new Map<string, Set<() => void>>();
+  /** Per table, what ends the retries' waits now (backOff), replaced at each wake-up. */
+  private readonly wakes = new Map<string, AbortController>();
 
   /** Waits `ms` between probes of a stopped table; a stop or rebalance abandons the batch (Kafka keeps its rows). */
   async pause(batch: Batch, ms: number): Promise<void> {

@@ -44,6 +44,11 @@ export function ensureSystemPythonDeps(): void {
 export function fastavroVenvPython(base = SYSTEM_PYTHON, dir = BENCH_VENV): string {
   // The venv sees the base's packages (--system-site-packages): confluent-kafka comes from there.
   if (base === SYSTEM_PYTHON) ensureSystemPythonDeps();
+  return venvWithFastavro(base, dir);
+}
+
+/** fastavroVenvPython once the base's packages are known to be there. */
+function venvWithFastavro(base: string, dir: string): string {
   const python = join(dir, 'bin/python');
   if (existsSync(python) && run(python, ['-c', 'import fastavro, confluent_kafka']).ok) return python;
   rmSync(dir, { recursive: true, force: true });
@@ -63,7 +68,7 @@ export function benchPython(): BenchPython {
   // Outside the try: without them neither the venv nor the fallback below can run the SDK.
   ensureSystemPythonDeps();
   try {
-    return { python: fastavroVenvPython(), note: `venv ${BENCH_VENV.slice(ROOT.length + 1)} (--system-site-packages, pip install fastavro)` };
+    return { python: venvWithFastavro(SYSTEM_PYTHON, BENCH_VENV), note: `venv ${BENCH_VENV.slice(ROOT.length + 1)} (--system-site-packages, pip install fastavro)` };
   } catch (e) {
     return { python: SYSTEM_PYTHON, note: `fastavro not installable (${e instanceof Error ? e.message : String(e)}): ${SYSTEM_PYTHON} with Apache avro` };
   }

@@ -40,6 +40,10 @@ npx tsc -p tsconfig.json
 phase "npm install, build, type check"
 
 status=0
+# Every part that failed, named again in the closing summary: CI shows only the output's tail,
+# and a failure printed mid-run (the fault suite, the demo, an install) is far above it.
+failed_parts=()
+failed() { failed_parts+=("$1"); status=1; }
 # Set-up that a later part needs runs in the background meanwhile, its output in .cache/<name>.log:
 # `started NAME CMD...`, then `finished NAME` before the part that needs it (prints the log and
 # fails the run when it failed). Only what uses neither apt nor Maven at the same time as the
@@ -74,12 +78,12 @@ if [ "$mode" != unit ]; then
   # done by then, and builds it itself if this failed), all while the suites run.
   started python-env npx tsx bench/python-env.ts
   started builds bash -c '{ [ "$1" != all ] || [ ! -f bench/run.ts ] || bash bench/install-clients.sh; } && nice -n 10 bash producers/python/scripts/librdkafka.sh build' _ "$mode"
-  finished registry || status=1
-  finished secure-broker || status=1
+  finished registry || failed "the schema registry did not start (.cache/registry.log)"
+  finished secure-broker || failed "the secured broker did not start (.cache/secure-broker.log)"
 fi
 phase "services, registry, deploy check, Python dependencies"
 rm -f .cache/vitest-report.json .cache/vitest-report-kafkajs.json
-TEST_MODE="$mode" npx vitest run --reporter=default --reporter=json --outputFile=.cache/vitest-report.json || status=$?
+TEST_MODE="$mode" npx vitest run --reporter=default --reporter=json --outputFile=.cache/vitest-report.json || failed "vitest (its failures are listed below)"
 phase "vitest"
 if [ "$mode" != unit ]; then
   # The producer SDK offers two Kafka clients (ProducerOptions.client); the files that drive the
@@ -88,7 +92,7 @@ if [ "$mode" != unit ]; then
   INGEST_PRODUCER_CLIENT=kafkajs TEST_MODE=integration npx vitest run \
     test/integration/walking-skeleton.test.ts test/integration/all-event-types.test.ts test/integration/never-lose-a-row.test.ts \
     test/integration/sdk-package.test.ts \
-    --reporter=default --reporter=json --outputFile=.cache/vitest-report-kafkajs.json || status=$?
+    --reporter=default --reporter=json --outputFile=.cache/vitest-report-kafkajs.json || failed "vitest with INGEST_PRODUCER_CLIENT=kafkajs (its failures are listed below)"
 fi
 phase "vitest, kafkajs producer"
 rm -f .cache/pytest-summary.txt
@@ -99,18 +103,18 @@ if [ "$mode" != unit ]; then
   # (python-env exits 1, saying why, when fastavro cannot be installed: not a failure of the run.)
   if wait "${background[python-env]}" && fastavro_python="$(tail -n 1 .cache/python-env.log)" && [ -x "$fastavro_python" ]; then
     echo "test.sh: the Python SDK's unit tests with fastavro ($fastavro_python)"
-    TEST_MODE=unit INGEST_PYTHON="$fastavro_python" bash producers/python/run-tests.sh || status=$?
+    TEST_MODE=unit INGEST_PYTHON="$fastavro_python" bash producers/python/run-tests.sh || failed "pytest, unit tests with fastavro"
     sed 's/^pytest:/pytest (fastavro, unit):/' .cache/pytest-summary.txt > .cache/pytest-summary-fastavro.txt
   else
     echo "test.sh: fastavro cannot be installed here ($(tail -n 1 .cache/python-env.log)): the Python SDK's tests run with Apache avro only"
   fi
   echo "test.sh: the Python SDK's tests (producers/python/run-tests.sh: pytest, on the real broker)"
-  TEST_MODE="$mode" bash producers/python/run-tests.sh || status=$?
+  TEST_MODE="$mode" bash producers/python/run-tests.sh || failed "pytest"
 fi
 phase "pytest"
 if [ "$mode" = all ]; then
   echo "test.sh: smoke test of the main job (scripts/demo.sh --once)"
-  bash scripts/demo.sh --once >.cache/demo.log 2>&1 || { cat .cache/demo.log; echo "test.sh: demo failed" >&2; status=1; }
+  bash scripts/demo.sh --once >.cache/demo.log 2>&1 || { cat .cache/demo.log; echo "test.sh: demo failed" >&2; failed "the demo (scripts/demo.sh --once; its output is above)"; }
 phase "demo"
   # The fault suite at CI size, two scenarios at a time, each lane with a broker and Redis of its
   # own (CHAOS_KAFKA_PORT 19092 and up, CHAOS_REDIS_PORT 16390 and up), which it kills; the
@@ -118,15 +122,16 @@ phase "demo"
   # Alone: run beside pytest and the benchmark smoke test, its kill -9 recoveries took 10-13 s
   # against its 10 s bound (5-8 s alone), so it does not share the machine with them.
   echo "test.sh: fault suite, CI size (npm run chaos:quick)"
-  npm run -s chaos:quick || { echo "test.sh: chaos:quick failed (see .cache/chaos-results.json)" >&2; status=1; }
+  rm -f .cache/chaos-results.json
+  npm run -s chaos:quick || { echo "test.sh: chaos:quick failed (see .cache/chaos-results.json)" >&2; failed "the fault suite (npm run chaos:quick; its failed scenarios are listed below)"; }
 phase "fault suite"
   if [ -f bench/run.ts ]; then
     # Set-up, not part of the smoke test's time: the Kafka clients the benchmark compares with
     # kafkajs, installed once into .cache/bench-clients (~2.5 min the first time: librdkafka).
     echo "test.sh: Kafka clients for the benchmark (bench/install-clients.sh, started before the suites)"
-    finished builds || { echo "test.sh: installing the benchmark's Kafka clients or building the Python SDK's librdkafka failed (.cache/builds.log)" >&2; status=1; }
+    finished builds || { echo "test.sh: installing the benchmark's Kafka clients or building the Python SDK's librdkafka failed (.cache/builds.log)" >&2; failed "installing the benchmark's Kafka clients or the Python SDK's librdkafka (.cache/builds.log)"; }
     echo "test.sh: benchmark smoke test (npm run bench:quick)"
-    npm run -s bench:quick || { echo "test.sh: bench:quick failed" >&2; status=1; }
+    npm run -s bench:quick || { echo "test.sh: bench:quick failed" >&2; failed "the benchmark smoke test (npm run bench:quick)"; }
 phase "benchmark clients and smoke test"
   fi
 fi
@@ -175,4 +180,19 @@ echo "test.sh: time per part (total $((SECONDS / 60)) min $((SECONDS % 60)) s)"
 printf '%s\n' "${timings[@]}"
 if [ -f .cache/pytest-summary-fastavro.txt ]; then cat .cache/pytest-summary-fastavro.txt; fi
 if [ -f .cache/pytest-summary.txt ]; then cat .cache/pytest-summary.txt; fi
+if [ "${#failed_parts[@]}" -gt 0 ]; then
+  printf 'test.sh: FAILED: %s\n' "${failed_parts[@]}"
+  # The fault suite's failed scenarios with their failed checks (its own log line is long and far up).
+  if [ -f .cache/chaos-results.json ] && printf '%s\n' "${failed_parts[@]}" | grep -q '^the fault suite'; then
+    node -e '
+      const r = JSON.parse(require("fs").readFileSync(".cache/chaos-results.json", "utf8"));
+      for (const s of r.results ?? []) {
+        if (s.ok) continue;
+        const checks = (s.checks ?? []).filter((c) => !c.ok).map((c) => `${c.name} (${c.detail})`);
+        const error = s.error ? [`error: ${String(s.error).split("\n")[0]}`] : [];
+        console.log(`  FAILED scenario ${s.scenario}: ${[...checks, ...error].join("; ").slice(0, 600)}`);
+      }
+    ' || true
+  fi
+fi
 exit "$status"

@@ -77,7 +77,9 @@ await runWorkerProcess(
     },
     inflight: async () => inflightNow(),
     startSecond: async () => {
-      const second = await IngestWorker.start(loadConfig({ ...process.env, METRICS_PORT: '0' }), { wrapInserter: faulty, ...(known ? { eventTypes: known } : {}) });
+      // An instance of its own: under the first one's instance id, its start would remove the first one's members.
+      const instance = process.env.INGEST_INSTANCE_ID ? { INGEST_INSTANCE_ID: `${process.env.INGEST_INSTANCE_ID}-second` } : {};
+      const second = await IngestWorker.start(loadConfig({ ...process.env, ...instance, METRICS_PORT: '0' }), { wrapInserter: faulty, ...(known ? { eventTypes: known } : {}) });
       seconds.push(second);
       return second.metricsUrl;
     },

@@ -370,9 +370,11 @@ class Scenario {
         brokers: this.brokers,
         redisUrl: this.lane.redis.url,
         script: 'chaos/fault-worker.ts',
-        // A 6 s session (the broker's minimum; the worker's default is 8 s): after a kill -9 the group
-        // gives the dead member's partitions away when its session expires, which bounds recovery.
-        env: { LOG_LEVEL: process.env.CHAOS_WORKER_LOG_LEVEL ?? 'warn', BATCH_MAX_ROWS: '1000', BATCH_MAX_WAIT_MS: '500', INGEST_SESSION_TIMEOUT_MS: '6000', INGEST_HEARTBEAT_INTERVAL_MS: '1000', ...this.workerEnv, ...env },
+        // An instance id, as the Kubernetes manifest gives each pod (its name): a worker restarted
+        // after a kill -9 removes its previous run's members as it starts (crashed-member.ts), so the
+        // group does not wait for their sessions to expire. A 6 s session (the broker's minimum; the
+        // worker's default is 8 s) bounds the recovery where that removal could not be sent.
+        env: { LOG_LEVEL: process.env.CHAOS_WORKER_LOG_LEVEL ?? 'warn', BATCH_MAX_ROWS: '1000', BATCH_MAX_WAIT_MS: '500', INGEST_INSTANCE_ID: this.id, INGEST_SESSION_TIMEOUT_MS: '6000', INGEST_HEARTBEAT_INTERVAL_MS: '1000', ...this.workerEnv, ...env },
       },
       120_000,
     );

@@ -1,10 +1,12 @@
 import { Admin } from '@platformatic/kafka';
 import type { Config } from '../lib/config.js';
+import type { Logger } from '../lib/logger.js';
 import { platformaticClientOptions, type OAuthBearerProvider } from '../lib/kafka.js';
 
 /**
  * Takes a crashed consumer's old member out of its group, so the consumer's restart is not
- * held up by it.
+ * held up by it: after a crash inside the process (kafkajs restarts the consumer), and after
+ * the process's own restart when the worker has an instance id (leavePreviousRun).
  *
  * kafkajs restarts a crashed consumer (a broker or the group's coordinator lost) as a NEW group
  * member, without leaving under the old member id. The coordinator then waits for the old member
@@ -57,13 +59,59 @@ export class CrashedMemberRemoval {
 /** Kafka's UNKNOWN_MEMBER_ID: the member is gone already (its session expired), which is the goal. */
 const UNKNOWN_MEMBER_ID = 25;
 
+/** A group member as Kafka describes it: enough to tell whose it is. */
+export interface DescribedMember {
+  memberId: string;
+  clientId: string;
+  clientHost: string;
+}
+
+/**
+ * The members a worker starting under `clientId` takes out of its group before it joins: those
+ * of its previous run. A worker with an instance id (INGEST_INSTANCE_ID) connects under a client
+ * id of its own, `<KAFKA_CLIENT_ID>-<instance id>`, which its restarts keep and no other worker
+ * has (ids are unique among the group's workers); so a member under it, while this run has not
+ * joined yet, is the previous run's, dead after a kill -9 but held by the coordinator until its
+ * session expires. Members under any other client id are never touched.
+ */
+export function previousRunMembers(members: Iterable<DescribedMember>, clientId: string): DescribedMember[] {
+  return [...members].filter((m) => m.clientId === clientId);
+}
+
+/**
+ * At a start with an instance id: removes this worker's previous run's members from the group
+ * before its own join, bounded by `timeoutMs`. Never fails the start: without the removal the
+ * dead members leave when their sessions expire, as they always did.
+ */
+export async function leavePreviousRun(remover: Pick<ReturnType<typeof platformaticMemberRemover>, 'removePreviousRun'>, clientId: string, timeoutMs: number, log: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const removed = await Promise.race([
+      remover.removePreviousRun(clientId),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+    if (removed.length > 0) log.info("removed the previous run's members of this worker instance from the group", { clientId, members: removed });
+  } catch (err) {
+    log.warn("could not remove the previous run's members of this worker instance from the group; they leave when their sessions expire", { clientId, err: err as Error });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * A MemberRemover on @platformatic/kafka's admin client (kafkajs 2.2.4 has no LeaveGroup for
  * another member). It tries every `intervalMs` while the coordinator moves (a killed
  * coordinator's group is unavailable until Kafka elects another), until it succeeds, the member
  * is unknown, or `signal` aborts (the consumer joined again, or the worker stops).
  */
-export function platformaticMemberRemover(config: Config['kafka'], groupId: string, oauthBearerProvider?: OAuthBearerProvider, intervalMs = 500): { remove: MemberRemover; close: () => Promise<void> } {
+export function platformaticMemberRemover(
+  config: Config['kafka'],
+  groupId: string,
+  oauthBearerProvider?: OAuthBearerProvider,
+  intervalMs = 500,
+): { remove: MemberRemover; removePreviousRun: (clientId: string) => Promise<DescribedMember[]>; close: () => Promise<void> } {
   let admin: Admin | undefined;
   const client = () =>
     (admin ??= new Admin({ ...platformaticClientOptions(config, 'member-removal', oauthBearerProvider), retries: 0 }));
@@ -78,6 +126,25 @@ export function platformaticMemberRemover(config: Config['kafka'], groupId: stri
         }
         await new Promise((resolve) => setTimeout(resolve, intervalMs));
       }
+    },
+    /**
+     * Takes the previous run's members (previousRunMembers) out of the group, in one LeaveGroup;
+     * resolves to them. One attempt: the caller goes on without it when it fails (the dead
+     * members then leave at their session's end, as without an instance id).
+     */
+    async removePreviousRun(clientId) {
+      const group = (await client().describeGroups({ groups: [groupId] })).get(groupId);
+      const members = [...(group?.members.values() ?? [])].map((m) => ({ memberId: m.id, clientId: m.clientId, clientHost: m.clientHost }));
+      const previous = previousRunMembers(members, clientId);
+      if (previous.length === 0) return [];
+      try {
+        await client().removeMembersFromConsumerGroup({ groupId, members: previous.map((m) => ({ memberId: m.memberId, reason: 'the same worker instance restarted (INGEST_INSTANCE_ID)' })) });
+      } catch (err) {
+        // Gone meanwhile (their sessions expired): the goal.
+        const codes = errorCodes(err);
+        if (codes.length === 0 || codes.some((code) => code !== UNKNOWN_MEMBER_ID)) throw err;
+      }
+      return previous;
     },
     close: async () => {
       await admin?.close().catch(() => undefined);

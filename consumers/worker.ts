@@ -20,7 +20,7 @@ import type { OffsetCommitter } from './commit-offsets.js';
 import { ConsumerMember, type CommittedOffsetReader } from './consumer-member.js';
 import { DeadLetterQueue } from './dead-letter-queue.js';
 import { letterChecks } from './letter-healer.js';
-import { platformaticMemberRemover } from './crashed-member.js';
+import { leavePreviousRun, platformaticMemberRemover } from './crashed-member.js';
 import { installKafkaCodecs } from '@kafka-clickhouse-ingest/producer/kafka-codecs.js';
 import { decodeMessage } from './decode-stage.js';
 import { ReadinessProbes, startHealthServer } from './health-server.js';
@@ -119,7 +119,10 @@ export class IngestWorker {
     // with console.error (multi-line); the Redis client already logged the outage once.
     deadLetters.queue.on('error', (err) => log.debug('dead-letter queue: redis error', { err: { name: err.name, message: err.message } }));
     installKafkaCodecs();
-    const kafka = createKafka(config.kafka, '', (topic) => metrics.offsetResets.inc({ topic }), opts.oauthBearerProvider);
+    // With an instance id, the members connect under a client id of their own, which tells this
+    // worker's previous run's members apart in the group (crashed-member.ts previousRunMembers).
+    const clientIdSuffix = config.consumer.instanceId ? `-${config.consumer.instanceId}` : '';
+    const kafka = createKafka(config.kafka, clientIdSuffix, (topic) => metrics.offsetResets.inc({ topic }), opts.oauthBearerProvider);
     const admin = kafka.admin();
     try {
       await admin.connect();
@@ -164,6 +167,9 @@ export class IngestWorker {
       await records.close();
       await topicIdReader.close();
     };
+    // A restart of this instance (a kill -9, a container restarted): its previous run's members
+    // would hold their partitions until their sessions expire.
+    if (config.consumer.instanceId) await leavePreviousRun(memberRemover, `${config.kafka.clientId}${clientIdSuffix}`, Math.max(5_000, config.kafka.connectionTimeoutMs), log);
     const readCommitted: CommittedOffsetReader = committedOffsetReader({ clickhouse, admin, records, lookup, registry }, config.consumer.groupId, typeOfTopic, log);
     for (let i = 0; i < config.consumer.concurrency; i++) {
       const member = new ConsumerMember(

@@ -80,11 +80,9 @@ async function audit(config: ReturnType<typeof testConfig>, ends: Map<number, nu
 
 const compact = (xs: string[]): string => (xs.length > 12 ? `${xs.slice(0, 6).join(' ')} … ${xs.slice(-6).join(' ')}` : xs.join(' '));
 
-describe('kill -9 a worker process mid-stream and restart it', () => {
-  const id = uniqueId('k');
-  const dataPath = mkdtempSync(join(tmpdir(), 'ingest-kill-'));
-  const config = testConfig({ clickhouse: { dataPath } }, id);
-  const env = {
+/** The environment of a worker process (startWorkerProcess) consuming cost events for `config`, on its own embedded engine. */
+function workerEnv(config: ReturnType<typeof testConfig>, dataPath: string) {
+  return {
     KAFKA_BROKERS: config.kafka.brokers.join(','),
     KAFKA_TOPIC_PREFIX: config.kafka.topicPrefix,
     INGEST_GROUP_ID: config.consumer.groupId,
@@ -97,8 +95,15 @@ describe('kill -9 a worker process mid-stream and restart it', () => {
     BATCH_MAX_ROWS: '300',
     BATCH_MAX_WAIT_MS: '100',
     LAG_INTERVAL_MS: '500',
-    // Session and rebalance timeouts: the defaults (8 s, 10 s), which bound the recovery below.
   };
+}
+
+describe('kill -9 a worker process mid-stream and restart it', () => {
+  const id = uniqueId('k');
+  const dataPath = mkdtempSync(join(tmpdir(), 'ingest-kill-'));
+  const config = testConfig({ clickhouse: { dataPath } }, id);
+  // Session and rebalance timeouts: the defaults (8 s, 10 s), which bound the recovery below.
+  const env = workerEnv(config, dataPath);
   let child: Child | undefined;
   afterAll(() => {
     child?.proc.kill('SIGKILL');
@@ -158,6 +163,66 @@ describe('kill -9 a worker process mid-stream and restart it', () => {
     const logged = `restarted worker: ${inserted} rows inserted, ${deduplicated} deduplicated; warnings: first [${firstWarnings.join('; ')}], restarted [${restartedWarnings.join('; ')}]`;
     expect(counts, `${detail}; ${logged}`).toEqual({ n: total, offsets: total, ids: total });
   }, 300_000);
+});
+
+describe('a worker with an instance id, killed -9 and restarted, takes its partitions back at once', () => {
+  // A 30 s session: a restart that waited for the dead run's members to expire would join after
+  // about 30 s; one that removed them joins in the few seconds a process start takes.
+  const sessionS = 30;
+  const id = uniqueId('i');
+  const dataPath = mkdtempSync(join(tmpdir(), 'ingest-instance-'));
+  const config = testConfig({ clickhouse: { dataPath } }, id);
+  const env = { ...workerEnv(config, dataPath), INGEST_INSTANCE_ID: 'pod-a', INGEST_SESSION_TIMEOUT_MS: String(sessionS * 1000), INGEST_REBALANCE_TIMEOUT_MS: '30000' };
+  let child: Child | undefined;
+  const kafka = new Kafka({ clientId: `${config.kafka.clientId}-pod-b`, brokers: [...config.kafka.brokers], logLevel: 0 });
+  // Another worker instance of the group (another pod), alive throughout: never removed.
+  const other = kafka.consumer({ groupId: config.consumer.groupId, sessionTimeout: sessionS * 1000, heartbeatInterval: 1_000, rebalanceTimeout: 30_000 });
+  const admin = kafka.admin();
+  afterAll(async () => {
+    child?.proc.kill('SIGKILL');
+    await other.disconnect().catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+  });
+  const ready = async (url: string) => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200;
+  const members = async () => (await admin.describeGroups([config.consumer.groupId])).groups[0]!.members.map((m) => ({ memberId: m.memberId, clientId: m.clientId }));
+
+  it("removes only its previous run's members, and is ready again long before their session would have expired", async () => {
+    await createTopics(config, ['cost_metrics']);
+    await admin.connect();
+    child = startWorkerProcess(env);
+    await waitFor('the first run ready', async () => ready(await child!.metricsUrl), 60_000, 100);
+    await other.connect();
+    await other.subscribe({ topics: [topicName(config.kafka, 'cost_metrics')], fromBeginning: true });
+    await other.run({ eachBatch: async () => undefined });
+    const before = await waitFor('two members, one per instance', async () => {
+      const m = await members();
+      return m.length === 2 && m;
+    }, 60_000, 200);
+    const firstRun = before.filter((m) => m.clientId === `${config.kafka.clientId}-pod-a`);
+    const otherInstance = before.filter((m) => m.clientId === `${config.kafka.clientId}-pod-b`);
+    expect(firstRun).toHaveLength(1);
+    expect(otherInstance).toHaveLength(1);
+
+    child.proc.kill('SIGKILL');
+    const killedAt = Date.now();
+    expect(await child.exit).toBe(null);
+    child = startWorkerProcess(env);
+    const url = await child.metricsUrl;
+    await waitFor('the restarted run ready (joined the group)', async () => ready(url), 60_000, 50);
+    const seconds = (Date.now() - killedAt) / 1000;
+    console.log(`kill -9 → restarted instance joined again: ${seconds.toFixed(1)} s (session ${sessionS} s)`);
+    const after = await members();
+    // The dead run's member is gone, the other instance's member is still there, and the restart is the third.
+    expect(after.map((m) => m.memberId)).not.toContain(firstRun[0]!.memberId);
+    expect(after.map((m) => m.memberId)).toContain(otherInstance[0]!.memberId);
+    expect(after.filter((m) => m.clientId === `${config.kafka.clientId}-pod-a`)).toHaveLength(1);
+    expect(child.warnings).not.toContain("could not remove the previous run's members of this worker instance from the group; they leave when their sessions expire");
+    // Well under the session: the join did not wait for the dead member to expire.
+    expect(seconds).toBeLessThan(sessionS - 10);
+    child.proc.kill('SIGTERM');
+    expect(await child.exit).toBe(0);
+    child = undefined;
+  }, 180_000);
 });
 
 describe('a crash between insert and commit, every Redis key lost, restart with another batch size', () => {

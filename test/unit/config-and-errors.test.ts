@@ -122,6 +122,14 @@ describe('loadConfig rules', () => {
     expect(loadConfig({ INSERT_INITIAL_BACKOFF_MS: '100', INSERT_MAX_BACKOFF_MS: '100', MAX_BUFFERED_BYTES: '1048576' }).insert.maxBackoffMs).toBe(100);
   });
 
+  it('INGEST_INSTANCE_ID: unset by default; a value that cannot be part of a Kafka client id is refused, naming the variable', () => {
+    expect(loadConfig({}).consumer.instanceId).toBeUndefined();
+    expect(loadConfig({ INGEST_INSTANCE_ID: 'ingest-worker-7d9f8c6b5-x2x7k' }).consumer.instanceId).toBe('ingest-worker-7d9f8c6b5-x2x7k');
+    expect(problems({ INGEST_INSTANCE_ID: 'pod a' })).toContain('consumer.instanceId (env INGEST_INSTANCE_ID)');
+    expect(problems({ INGEST_INSTANCE_ID: 'pod a' })).toContain('letters, digits');
+    expect(problems({ INGEST_INSTANCE_ID: 'x'.repeat(101) })).toContain('consumer.instanceId (env INGEST_INSTANCE_ID)');
+  });
+
   it('the default REDIS_URL is the project Redis of scripts/services.sh (REDIS_PORT 6380 in scripts/env.sh)', () => {
     const envSh = readFileSync(join(root, 'scripts/env.sh'), 'utf8');
     const port = /REDIS_PORT="\$\{REDIS_PORT:-(\d+)\}"/.exec(envSh)?.[1];

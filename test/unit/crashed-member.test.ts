@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CrashedMemberRemoval } from '../../consumers/crashed-member.js';
+import { CrashedMemberRemoval, leavePreviousRun, previousRunMembers } from '../../consumers/crashed-member.js';
+import { recordingLog } from '../helpers/recording-log.js';
 
 describe('CrashedMemberRemoval: which member id is removed, and when the removal stops', () => {
   function recorder() {
@@ -36,5 +37,30 @@ describe('CrashedMemberRemoval: which member id is removed, and when the removal
     const { calls, removal } = recorder();
     removal.crashed();
     expect(calls).toEqual([]);
+  });
+});
+
+describe("previousRunMembers and leavePreviousRun: a restarted instance removes its own previous run's members, and nobody else's", () => {
+  const member = (memberId: string, clientId: string) => ({ memberId, clientId, clientHost: '/10.0.0.7' });
+
+  it('selects the members under its own client id only (another instance, or a worker without an instance id, stays)', () => {
+    const group = [member('ingest-pod-a-1', 'ingest-pod-a'), member('ingest-pod-ab-2', 'ingest-pod-ab'), member('ingest-3', 'ingest'), member('ingest-pod-a-4', 'ingest-pod-a'), member('x', 'other-pod-a')];
+    expect(previousRunMembers(group, 'ingest-pod-a').map((m) => m.memberId)).toEqual(['ingest-pod-a-1', 'ingest-pod-a-4']);
+    expect(previousRunMembers(group, 'ingest-pod-c')).toEqual([]);
+  });
+
+  it('a removal that fails or does not answer in time never fails the start: it is logged and the start goes on', async () => {
+    const { log, lines } = recordingLog();
+    await leavePreviousRun({ removePreviousRun: async () => Promise.reject(new Error('coordinator not available')) }, 'ingest-pod-a', 1_000, log);
+    const t0 = Date.now();
+    await leavePreviousRun({ removePreviousRun: () => new Promise(() => undefined) }, 'ingest-pod-a', 50, log);
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    await leavePreviousRun({ removePreviousRun: async () => [member('ingest-pod-a-1', 'ingest-pod-a')] }, 'ingest-pod-a', 1_000, log);
+    expect(lines.map(([level, msg]) => `${level}: ${msg}`)).toEqual([
+      "warn: could not remove the previous run's members of this worker instance from the group; they leave when their sessions expire",
+      "warn: could not remove the previous run's members of this worker instance from the group; they leave when their sessions expire",
+      "info: removed the previous run's members of this worker instance from the group",
+    ]);
+    expect(String((lines[1]![2]!.err as Error).message)).toBe('no answer within 50 ms');
   });
 });

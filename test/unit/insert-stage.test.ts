@@ -9,22 +9,11 @@ import { encodeRange, PartitionLedger } from '../../consumers/partition-ledger.j
 import { PoisonLimit } from '../../consumers/poison-limit.js';
 import { InsertBody } from '../../consumers/insert-body.js';
 import { BatchAbandoned, type Batch } from '../../consumers/types.js';
-import type { Logger } from '../../lib/logger.js';
+import { recordingLog } from '../helpers/recording-log.js';
 import { createWorkerMetrics } from '../../lib/metrics.js';
 import { costMetrics } from '@kafka-clickhouse-ingest/producer/schemas/cost-metrics.js';
 import { performanceMetrics } from '@kafka-clickhouse-ingest/producer/schemas/performance-metrics.js';
 
-function recordingLog() {
-  const lines: Array<[string, string, Record<string, unknown> | undefined]> = [];
-  const log: Logger = {
-    debug: (m, f) => void lines.push(['debug', m, f]),
-    info: (m, f) => void lines.push(['info', m, f]),
-    warn: (m, f) => void lines.push(['warn', m, f]),
-    error: (m, f) => void lines.push(['error', m, f]),
-    child: () => log,
-  };
-  return { log, lines };
-}
 
 function batchOf(ledger: PartitionLedger, first: number, n: number): Batch {
   const body = new InsertBody('t', 0);

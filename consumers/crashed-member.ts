@@ -2,6 +2,7 @@ import { Admin } from '@platformatic/kafka';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import { platformaticClientOptions, type OAuthBearerProvider } from '../lib/kafka.js';
+import { abortableSleep } from '../lib/retry.js';
 
 /**
  * Takes a crashed consumer's old member out of its group, so the consumer's restart is not
@@ -58,6 +59,8 @@ export class CrashedMemberRemoval {
 
 /** Kafka's UNKNOWN_MEMBER_ID: the member is gone already (its session expired), which is the goal. */
 const UNKNOWN_MEMBER_ID = 25;
+/** COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: ask again shortly. */
+const COORDINATOR_MOVING = new Set([14, 15, 16]);
 
 /** A group member as Kafka describes it: enough to tell whose it is. */
 export interface DescribedMember {
@@ -84,12 +87,16 @@ export function previousRunMembers(members: Iterable<DescribedMember>, clientId:
  * dead members leave when their sessions expire, as they always did.
  */
 export async function leavePreviousRun(remover: Pick<ReturnType<typeof platformaticMemberRemover>, 'removePreviousRun'>, clientId: string, timeoutMs: number, log: Logger): Promise<void> {
+  const deadline = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   try {
     const removed = await Promise.race([
-      remover.removePreviousRun(clientId),
+      remover.removePreviousRun(clientId, deadline.signal),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(() => {
+          deadline.abort();
+          reject(new Error(`no answer within ${timeoutMs} ms`));
+        }, timeoutMs);
       }),
     ]);
     if (removed.length > 0) log.info("removed the previous run's members of this worker instance from the group", { clientId, members: removed });
@@ -97,6 +104,7 @@ export async function leavePreviousRun(remover: Pick<ReturnType<typeof platforma
     log.warn("could not remove the previous run's members of this worker instance from the group; they leave when their sessions expire", { clientId, err: err as Error });
   } finally {
     clearTimeout(timer);
+    deadline.abort();
   }
 }
 
@@ -111,10 +119,19 @@ export function platformaticMemberRemover(
   groupId: string,
   oauthBearerProvider?: OAuthBearerProvider,
   intervalMs = 500,
-): { remove: MemberRemover; removePreviousRun: (clientId: string) => Promise<DescribedMember[]>; close: () => Promise<void> } {
+): { remove: MemberRemover; removePreviousRun: (clientId: string, signal: AbortSignal) => Promise<DescribedMember[]>; close: () => Promise<void> } {
   let admin: Admin | undefined;
   const client = () =>
     (admin ??= new Admin({ ...platformaticClientOptions(config, 'member-removal', oauthBearerProvider), retries: 0 }));
+  const leave = async (members: DescribedMember[]) => {
+    try {
+      await client().removeMembersFromConsumerGroup({ groupId, members: members.map((m) => ({ memberId: m.memberId, reason: 'the same worker instance restarted (INGEST_INSTANCE_ID)' })) });
+    } catch (err) {
+      // Gone meanwhile (their sessions expired): the goal.
+      const codes = errorCodes(err);
+      if (codes.length === 0 || codes.some((code) => code !== UNKNOWN_MEMBER_ID)) throw err;
+    }
+  };
   return {
     async remove(memberId, signal) {
       while (!signal.aborted) {
@@ -129,22 +146,23 @@ export function platformaticMemberRemover(
     },
     /**
      * Takes the previous run's members (previousRunMembers) out of the group, in one LeaveGroup;
-     * resolves to them. One attempt: the caller goes on without it when it fails (the dead
-     * members then leave at their session's end, as without an instance id).
+     * resolves to them. Tried again every `intervalMs`, until `signal` aborts, while the group has
+     * no coordinator yet (a new broker creates its offsets topic at the first FindCoordinator);
+     * any other error ends it, and the caller starts without it.
      */
-    async removePreviousRun(clientId) {
-      const group = (await client().describeGroups({ groups: [groupId] })).get(groupId);
-      const members = [...(group?.members.values() ?? [])].map((m) => ({ memberId: m.id, clientId: m.clientId, clientHost: m.clientHost }));
-      const previous = previousRunMembers(members, clientId);
-      if (previous.length === 0) return [];
-      try {
-        await client().removeMembersFromConsumerGroup({ groupId, members: previous.map((m) => ({ memberId: m.memberId, reason: 'the same worker instance restarted (INGEST_INSTANCE_ID)' })) });
-      } catch (err) {
-        // Gone meanwhile (their sessions expired): the goal.
-        const codes = errorCodes(err);
-        if (codes.length === 0 || codes.some((code) => code !== UNKNOWN_MEMBER_ID)) throw err;
+    async removePreviousRun(clientId, signal) {
+      for (;;) {
+        try {
+          const group = (await client().describeGroups({ groups: [groupId] })).get(groupId);
+          const members = [...(group?.members.values() ?? [])].map((m) => ({ memberId: m.id, clientId: m.clientId, clientHost: m.clientHost }));
+          const previous = previousRunMembers(members, clientId);
+          if (previous.length > 0) await leave(previous);
+          return previous;
+        } catch (err) {
+          if (signal.aborted || !errorCodes(err).some((code) => COORDINATOR_MOVING.has(code))) throw err;
+        }
+        await abortableSleep(intervalMs, signal);
       }
-      return previous;
     },
     close: async () => {
       await admin?.close().catch(() => undefined);

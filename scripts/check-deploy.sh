@@ -246,6 +246,10 @@ for path in sorted(glob.glob('deploy/k8s/*.yaml') + glob.glob('deploy/k8s/*.yml'
             err(f'{path}: {doc["kind"]} without metadata.name')
         if doc['kind'] == 'ConfigMap':
             check_env(path, doc.get('data', {}))
+        # A container's own `env` entries (INGEST_INSTANCE_ID from the pod's name) are settings too.
+        if doc['kind'] in ('Deployment', 'StatefulSet', 'Job'):
+            for c in doc['spec']['template']['spec'].get('containers', []):
+                check_env(f'{path} container {c.get("name")}', [e['name'] for e in c.get('env', [])])
         # The Secret the pods take as environment (envFrom); others (ingest-kafka-tls) hold files.
         if doc['kind'] == 'Secret' and doc['metadata']['name'] == 'ingest-worker-secrets':
             check_env(path, list(doc.get('stringData', {})) + list(doc.get('data', {})))

@@ -52,9 +52,12 @@ describe("previousRunMembers and leavePreviousRun: a restarted instance removes 
   it('a removal that fails or does not answer in time never fails the start: it is logged and the start goes on', async () => {
     const { log, lines } = recordingLog();
     await leavePreviousRun({ removePreviousRun: async () => Promise.reject(new Error('coordinator not available')) }, 'ingest-pod-a', 1_000, log);
+    // No answer: the start goes on at the bound, and the removal's own retries are told to stop.
+    let signal: AbortSignal | undefined;
     const t0 = Date.now();
-    await leavePreviousRun({ removePreviousRun: () => new Promise(() => undefined) }, 'ingest-pod-a', 50, log);
+    await leavePreviousRun({ removePreviousRun: (_clientId, s) => ((signal = s), new Promise(() => undefined)) }, 'ingest-pod-a', 50, log);
     expect(Date.now() - t0).toBeLessThan(1_000);
+    expect(signal?.aborted).toBe(true);
     await leavePreviousRun({ removePreviousRun: async () => [member('ingest-pod-a-1', 'ingest-pod-a')] }, 'ingest-pod-a', 1_000, log);
     expect(lines.map(([level, msg]) => `${level}: ${msg}`)).toEqual([
       "warn: could not remove the previous run's members of this worker instance from the group; they leave when their sessions expire",

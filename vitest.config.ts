@@ -28,7 +28,7 @@ const INTEGRATION_ALONE: Record<string, string> = {
   'clickhouse-redis-tls': "its TLS Redis takes port 6381 and it expects 6382 closed, both redis-readiness-logs's ports; it also starts the secured broker, as kafka-security does",
   'compiled-worker': 'rebuilds the SDK package every other file imports (npm run build)',
   'redis-durability': 'bounds a refused write at 100 ms',
-  'crash-recovery': 'bounds a restarted worker at 20 s to its first insert after kill -9',
+  'crash-recovery': 'bounds a restarted worker at 20 s to its first insert after kill -9, and a restarted instance at 20 s to its join (its session: 30 s)',
   'migration-lock': 'times how long a successor waits for a killed holder’s lease',
   backpressure: 'bounds a fast table at 15 s while a slow backlog drains',
 };

@@ -73,6 +73,12 @@ export class ConsumerMember {
   private committedReads = new Map<string, Promise<ReadonlyMap<number, CommittedOffset>>>();
   /** Topic ids read at this generation's group join, before kafkajs fetched anything of it (topicIdOf). */
   private topicIdReads = new Map<string, Promise<string | undefined>>();
+  /**
+   * The id of the log this member last read each partition from (by tpKey), across generations:
+   * a partition assigned again on another log was deleted and created again meanwhile
+   * (replacedSinceLastAssignment).
+   */
+  private readonly logIds = new Map<string, string>();
   assigned: Record<string, number[]> = {};
   /**
    * Partitions waiting for the schema registry (a fetched batch has a schema id the registry
@@ -208,6 +214,7 @@ export class ConsumerMember {
       try {
         const topicId = await this.topicIdOf(topic, idReads);
         ledger = await pipeline.batch.prepare(topic, partition, type, () => this.committedOf(topic, partition, reads), heartbeat, topicId);
+        this.replacedSinceLastAssignment(topic, partition, topicId);
       } catch (err) {
         // Offsets not resolved: kafkajs fetches these messages again, and we try again then.
         this.deps.log.warn('could not read the committed offset or the topic id of an assigned partition; retrying', { topic, partition, err: err as Error });
@@ -370,8 +377,27 @@ export class ConsumerMember {
     this.deps.log.warn('partition log replaced (topic deleted and created again) while its inserts ran: reading the new log from its start', { topic, partition, topicId: topicId ?? null });
   }
 
+  /**
+   * A new assignment of a partition this member read before from another log: the topic was
+   * deleted and created again between the two (a rebalance or a restart of the kafkajs consumer
+   * came first, so neither kafkajs's reset nor a commit's check saw it). The new log is read from
+   * its start, as the group's offsets went with the old one; what this member had not inserted of
+   * the old log went with it too, which the offset-reset counter and its alert say, as for the
+   * other two ways a replaced log is found.
+   */
+  private replacedSinceLastAssignment(topic: string, partition: number, topicId: string | undefined): void {
+    if (topicId === undefined) return;
+    const key = tpKey(topic, partition);
+    const before = this.logIds.get(key);
+    this.logIds.set(key, topicId);
+    if (before === undefined || before === topicId) return;
+    this.deps.metrics.offsetResets.inc({ topic });
+    this.deps.log.warn('partition log replaced (topic deleted and created again) since this member last read it: reading the new log from its start', { topic, partition, topicId });
+  }
+
   /** Drops what was fetched of the partition, resumes it, and gives it a fresh ledger on the log with id `topicId`. */
   private startAfresh(topic: string, partition: number, topicId: string | undefined): PartitionLedger {
+    if (topicId !== undefined) this.logIds.set(tpKey(topic, partition), topicId);
     for (let i = this.fetched.length - 1; i >= 0; i--) {
       const f = this.fetched[i]!;
       if (f.topic === topic && f.partition === partition) this.dropFetched(i);

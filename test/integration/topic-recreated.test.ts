@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { RowInserter } from '../../consumers/clickhouse-inserter.js';
 import { platformaticTopicIdReader } from '../../consumers/topic-ids.js';
 import { IngestWorker } from '../../consumers/worker.js';
-import { topicName } from '../../lib/kafka.js';
+import { createKafka, topicName } from '../../lib/kafka.js';
+import { recordingLog } from '../helpers/recording-log.js';
 import { IngestProducer } from '@kafka-clickhouse-ingest/producer';
 import { costEvents } from '../helpers/cost-events.js';
 import { auditCostRows, createTopics, queryRows, recreateTopic, testConfig, waitFor } from '../helpers/stack.js';
@@ -177,6 +178,65 @@ describe('a topic deleted and created again', () => {
       expect((await worker.metrics.offsetResets.get()).values.find((v) => v.labels.topic === topic)?.value ?? 0).toBeGreaterThan(0);
     } finally {
       openGate();
+      await worker.stop();
+    }
+  }, 400_000);
+
+  // The same, but the worker finds the new log only at a new assignment: every partition paused
+  // (its inserts held, so kafkajs fetches nothing of the new log and resets nothing), and a
+  // rebalance (another member joining and leaving) before anything else. The group's offsets went
+  // with the old log, so the new assignment reads the new log from its start, and neither
+  // kafkajs's reset nor a commit's check sees the replacement. Before the member compared the
+  // log's id with the one it last read the partition from, the offset-reset counter said nothing
+  // here (a fresh-clone CI run of the test above took this path).
+  it('counts a log replaced between two assignments of its partitions in the offset-reset counter', async () => {
+    const config = testConfig({ consumer: { eventTypes: ['cost_metrics'] }, batch: { maxRows: 250, maxWaitMs: 200 } });
+    const topic = topicName(config.kafka, 'cost_metrics');
+    await createTopics(config, ['cost_metrics']);
+    const before = 4_000;
+    const after = 4_000;
+    let openGate!: () => void;
+    let gate: Promise<void> | undefined = new Promise<void>((resolve) => (openGate = resolve));
+    let held = 0;
+    const wrapInserter = (inner: RowInserter): RowInserter => async (table, rows, token) => {
+      if (gate) {
+        held++;
+        await gate;
+      }
+      return inner(table, rows, token);
+    };
+    const { log, lines } = recordingLog();
+    const worker = await IngestWorker.start(config, { wrapInserter, log });
+    const intruder = createKafka(config.kafka, '-intruder').consumer({ groupId: config.consumer.groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
+    try {
+      let producer = await IngestProducer.connect({ brokers: [...config.kafka.brokers], topicPrefix: config.kafka.topicPrefix });
+      await producer.emitCostMetrics(costEvents(before));
+      await producer.close();
+      // Inserts held (as many as the insert limit lets through); behind them every partition's
+      // batches wait, the rest of its 1,000 messages stays queued and the partition is paused.
+      await waitFor('an insert held', async () => held > 0, 120_000, 20);
+      await new Promise((r) => setTimeout(r, 1_000));
+      await recreateTopic(config, topic);
+      const joined = new Promise<void>((resolve) => intruder.on(intruder.events.GROUP_JOIN, () => resolve()));
+      await intruder.connect();
+      await intruder.subscribe({ topics: [topic] });
+      await intruder.run({ eachBatch: async () => undefined });
+      await joined;
+      await intruder.disconnect();
+      producer = await IngestProducer.connect({ brokers: [...config.kafka.brokers], topicPrefix: config.kafka.topicPrefix });
+      await producer.emitCostMetrics(costEvents(after, before));
+      await producer.close();
+      openGate();
+      gate = undefined;
+      await expectNewEventsLanded(worker, before, after, 120_000);
+      const resets = (await worker.metrics.offsetResets.get()).values.find((v) => v.labels.topic === topic)?.value ?? 0;
+      const found = lines.filter(([, msg]) => msg.startsWith('partition log replaced')).map(([, msg]) => msg);
+      expect(found.some((msg) => msg.includes('since this member last read it')), found.join(' | ')).toBe(true);
+      expect(resets).toBeGreaterThanOrEqual(found.length);
+      expect(resets).toBeGreaterThan(0);
+    } finally {
+      openGate();
+      await intruder.disconnect().catch(() => undefined);
       await worker.stop();
     }
   }, 400_000);

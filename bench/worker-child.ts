@@ -15,7 +15,7 @@ export interface WorkerChildOptions {
   env?: Record<string, string>;
   /** Checkout whose worker runs (default: this one); bench/ab-drain.ts compares two commits. */
   root?: string;
-  /** Entry point relative to the repository (default bench/worker-process.ts; the fault suite passes its own). */
+  /** Entry point relative to the repository (default bench/worker-process.ts; the fault suite passes its own, compiled). A `.ts` one runs through tsx. */
   script?: string;
   /** Broker list and Redis URL (default: the bench's, from KAFKA_BROKERS / REDIS_URL). */
   brokers?: string[];
@@ -84,7 +84,9 @@ export class WorkerChild {
     const log = openSync(logPath, 'a');
     // The worker's V8 flag, as in the Dockerfile and `npm run worker`.
     const root = opts.root ?? ROOT;
-    const args = ['--max-semi-space-size=64', '--import', 'tsx', join(root, opts.script ?? 'bench/worker-process.ts')];
+    // A TypeScript entry point runs through tsx; a compiled one (.js) as it is, as in production.
+    const script = opts.script ?? 'bench/worker-process.ts';
+    const args = ['--max-semi-space-size=64', ...(script.endsWith('.ts') ? ['--import', 'tsx'] : []), join(root, script)];
     const proc = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', log, log, 'ipc'] });
     closeSync(log);
     children.add(proc);

@@ -89,6 +89,13 @@ describe('kubectl kustomize deploy/k8s', () => {
     expect(d.spec.template.spec.terminationGracePeriodSeconds * 1000).toBeGreaterThan(Number(configMap().SHUTDOWN_TIMEOUT_MS));
   });
 
+  it("the worker's instance id is its pod's name, which a container restart keeps and the setting accepts", () => {
+    const [c] = one('Deployment').spec.template.spec.containers;
+    expect(c.env).toEqual([{ name: 'INGEST_INSTANCE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }]);
+    // A Deployment's pod name: <deployment>-<replica set hash>-<5 characters>.
+    expect(loadConfig({ INGEST_INSTANCE_ID: `${one('Deployment').metadata.name}-7d9f8c6b5-x2x7k` }).consumer.instanceId).toBe('ingest-worker-7d9f8c6b5-x2x7k');
+  });
+
   it('the ConfigMap and the example Secret make a valid configuration, with the query endpoint off and the topics left to the Job', () => {
     const cm = configMap();
     expect(cm.QUERY_ENDPOINT).toBe('false');

@@ -190,7 +190,9 @@ if [ "${#failed_parts[@]}" -gt 0 ]; then
         if (s.ok) continue;
         const checks = (s.checks ?? []).filter((c) => !c.ok).map((c) => `${c.name} (${c.detail})`);
         const error = s.error ? [`error: ${String(s.error).split("\n")[0]}`] : [];
-        console.log(`  FAILED scenario ${s.scenario}: ${[...checks, ...error].join("; ").slice(0, 600)}`);
+        // The notes that say why it did not catch up (an audit query the engine refused, say).
+        const why = (s.notes ?? []).filter((n) => /fail|not caught up|error/i.test(n)).map((n) => String(n).split("\n")[0]);
+        console.log(`  FAILED scenario ${s.scenario}: ${[...checks, ...error, ...why].join("; ").slice(0, 900)}`);
       }
     ' || true
   fi

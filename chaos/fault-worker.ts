@@ -15,7 +15,10 @@ import { COST_V2_MIGRATION, costV2 } from './cost-v2.js';
  * Faults, set at spawn (env CHAOS_FAULT, JSON) or over IPC (`{ type: 'fault', fault }`):
  * - `delayMs`: every insert waits this long first (slow ClickHouse, a rebalance mid-insert);
  * - `errorCode`: every insert fails with a ClickHouse error of that code (one the classifier
- *   does not list), without reaching the engine.
+ *   does not list), without reaching the engine;
+ * - `hold`: every insert waits before the engine until the fault changes.
+ * IPC `{ type: 'writing' }` answers how many inserts are inside the engine now; `{ type:
+ * 'command', sql }` runs a statement on the worker's engine (SYSTEM STOP MERGES).
  * IPC `{ type: 'startSecond' }` starts a second IngestWorker in this process, in the same group
  * and on the same embedded engine (which belongs to one process): a second worker joining.
  * IPC `{ type: 'inflight' }` answers the inserts in flight: `{ token, table, rows, ms }` each
@@ -28,24 +31,34 @@ import { COST_V2_MIGRATION, costV2 } from './cost-v2.js';
 interface Fault {
   delayMs?: number;
   errorCode?: number;
+  /** Inserts wait before they reach the engine until the fault changes (a disk filled between writes). */
+  hold?: boolean;
 }
 let fault: Fault = JSON.parse(process.env.CHAOS_FAULT ?? '{}');
 let insertsFailed = 0;
 const inflight = new Map<number, { token: string; table: string; rows: number; since: number }>();
 let nextInsert = 0;
+/** Inserts inside the engine now (past the fault's hold and delay). */
+let writing = 0;
 
 const faulty = (inner: RowInserter): RowInserter =>
   async (table, rows, token) => {
     const id = nextInsert++;
     inflight.set(id, { token, table, rows: rows.count, since: Date.now() });
     try {
+      while (fault.hold) await new Promise((r) => setTimeout(r, 50));
       const { delayMs, errorCode } = fault;
       if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
       if (errorCode) {
         insertsFailed++;
         throw new ClickHouseError({ message: `Code: ${errorCode}. DB::Exception: injected by the fault suite (chaos/fault-worker.ts)`, code: String(errorCode), type: 'CHAOS_INJECTED' });
       }
-      return await inner(table, rows, token);
+      writing++;
+      try {
+        return await inner(table, rows, token);
+      } finally {
+        writing--;
+      }
     } finally {
       inflight.delete(id);
     }
@@ -76,6 +89,12 @@ await runWorkerProcess(
       return { fault, insertsFailed };
     },
     inflight: async () => inflightNow(),
+    writing: async () => writing,
+    // A statement on the worker's engine, which belongs to this process (SYSTEM STOP MERGES).
+    command: async (req, worker) => {
+      await worker.clickhouse.command({ query: String(req.sql) });
+      return true;
+    },
     startSecond: async () => {
       // An instance of its own: under the first one's instance id, its start would remove the first one's members.
       const instance = process.env.INGEST_INSTANCE_ID ? { INGEST_INSTANCE_ID: `${process.env.INGEST_INSTANCE_ID}-second` } : {};

@@ -150,34 +150,24 @@ describe('a topic deleted and created again', () => {
     await createTopics(config, ['cost_metrics']);
     const before = 4_000;
     const after = 16_000;
-    let openGate!: () => void;
-    let gate: Promise<void> | undefined = new Promise<void>((resolve) => (openGate = resolve));
-    let held = 0;
-    const wrapInserter = (inner: RowInserter): RowInserter => async (table, rows, token) => {
-      if (gate) {
-        held++;
-        await gate;
-      }
-      return inner(table, rows, token);
-    };
-    const worker = await IngestWorker.start(config, { wrapInserter });
+    const gate = insertGate();
+    const worker = await IngestWorker.start(config, { wrapInserter: gate.wrapInserter });
     try {
       let producer = await IngestProducer.connect({ brokers: [...config.kafka.brokers], topicPrefix: config.kafka.topicPrefix });
       await producer.emitCostMetrics(costEvents(before));
       await producer.close();
-      await waitFor('an insert held', async () => held > 0, 120_000, 20);
+      await waitFor('an insert held', async () => gate.held() > 0, 120_000, 20);
       await new Promise((r) => setTimeout(r, 1_000)); // the rest of the old log fetched and batched
       await recreateTopic(config, topic);
       producer = await IngestProducer.connect({ brokers: [...config.kafka.brokers], topicPrefix: config.kafka.topicPrefix });
       await producer.emitCostMetrics(costEvents(after, before));
       await producer.close();
-      openGate();
-      gate = undefined;
+      gate.open();
       await expectNewEventsLanded(worker, before, after, 120_000);
       // The old log's records not inserted were lost with it: IngestOffsetReset's counter says so.
       expect((await worker.metrics.offsetResets.get()).values.find((v) => v.labels.topic === topic)?.value ?? 0).toBeGreaterThan(0);
     } finally {
-      openGate();
+      gate.open();
       await worker.stop();
     }
   }, 400_000);
@@ -195,18 +185,9 @@ describe('a topic deleted and created again', () => {
     await createTopics(config, ['cost_metrics']);
     const before = 4_000;
     const after = 4_000;
-    let openGate!: () => void;
-    let gate: Promise<void> | undefined = new Promise<void>((resolve) => (openGate = resolve));
-    let held = 0;
-    const wrapInserter = (inner: RowInserter): RowInserter => async (table, rows, token) => {
-      if (gate) {
-        held++;
-        await gate;
-      }
-      return inner(table, rows, token);
-    };
+    const gate = insertGate();
     const { log, lines } = recordingLog();
-    const worker = await IngestWorker.start(config, { wrapInserter, log });
+    const worker = await IngestWorker.start(config, { wrapInserter: gate.wrapInserter, log });
     const intruder = createKafka(config.kafka, '-intruder').consumer({ groupId: config.consumer.groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
     try {
       let producer = await IngestProducer.connect({ brokers: [...config.kafka.brokers], topicPrefix: config.kafka.topicPrefix });
@@ -214,7 +195,7 @@ describe('a topic deleted and created again', () => {
       await producer.close();
       // Inserts held (as many as the insert limit lets through); behind them every partition's
       // batches wait, the rest of its 1,000 messages stays queued and the partition is paused.
-      await waitFor('an insert held', async () => held > 0, 120_000, 20);
+      await waitFor('an insert held', async () => gate.held() > 0, 120_000, 20);
       await new Promise((r) => setTimeout(r, 1_000));
       await recreateTopic(config, topic);
       const joined = new Promise<void>((resolve) => intruder.on(intruder.events.GROUP_JOIN, () => resolve()));
@@ -226,8 +207,7 @@ describe('a topic deleted and created again', () => {
       producer = await IngestProducer.connect({ brokers: [...config.kafka.brokers], topicPrefix: config.kafka.topicPrefix });
       await producer.emitCostMetrics(costEvents(after, before));
       await producer.close();
-      openGate();
-      gate = undefined;
+      gate.open();
       await expectNewEventsLanded(worker, before, after, 120_000);
       const resets = (await worker.metrics.offsetResets.get()).values.find((v) => v.labels.topic === topic)?.value ?? 0;
       const found = lines.filter(([, msg]) => msg.startsWith('partition log replaced')).map(([, msg]) => msg);
@@ -235,12 +215,33 @@ describe('a topic deleted and created again', () => {
       expect(resets).toBeGreaterThanOrEqual(found.length);
       expect(resets).toBeGreaterThan(0);
     } finally {
-      openGate();
+      gate.open();
       await intruder.disconnect().catch(() => undefined);
       await worker.stop();
     }
   }, 400_000);
 });
+
+/** Holds every insert before the engine until `open()`; `held()` counts the inserts that waited. */
+function insertGate() {
+  let open!: () => void;
+  let gate: Promise<void> | undefined = new Promise<void>((resolve) => (open = resolve));
+  let held = 0;
+  return {
+    wrapInserter: (inner: RowInserter): RowInserter => async (table, rows, token) => {
+      if (gate) {
+        held++;
+        await gate;
+      }
+      return inner(table, rows, token);
+    },
+    held: () => held,
+    open: () => {
+      open();
+      gate = undefined;
+    },
+  };
+}
 
 /** Rows of the events numbered from `before` on (the new log's): every one of `after` lands, once. */
 async function expectNewEventsLanded(worker: IngestWorker, before: number, after: number, timeoutMs: number): Promise<void> {

@@ -170,10 +170,13 @@ export function platformaticMemberRemover(
   };
 }
 
-/** Kafka error codes anywhere in a (nested) platformatic error. */
-function errorCodes(err: unknown, depth = 0): number[] {
+/**
+ * Kafka error codes anywhere in a (nested) platformatic error. 0 (NONE) is left out: a response
+ * whose only failures are per member carries errorCode 0 at its top, which is not an error.
+ */
+export function errorCodes(err: unknown, depth = 0): number[] {
   if (!err || typeof err !== 'object' || depth > 5) return [];
   const e = err as { apiCode?: unknown; errors?: unknown[]; cause?: unknown; response?: { errorCode?: unknown; members?: Array<{ errorCode?: unknown }> } };
-  const own = [e.apiCode, e.response?.errorCode, ...(e.response?.members ?? []).map((m) => m.errorCode)].filter((c): c is number => typeof c === 'number');
+  const own = [e.apiCode, e.response?.errorCode, ...(e.response?.members ?? []).map((m) => m.errorCode)].filter((c): c is number => typeof c === 'number' && c !== 0);
   return [...own, ...(e.errors ?? []).flatMap((x) => errorCodes(x, depth + 1)), ...errorCodes(e.cause, depth + 1)];
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CrashedMemberRemoval, leavePreviousRun, previousRunMembers } from '../../consumers/crashed-member.js';
+import { MultipleErrors, ResponseError } from '@platformatic/kafka';
+import { CrashedMemberRemoval, errorCodes, leavePreviousRun, previousRunMembers } from '../../consumers/crashed-member.js';
 import { recordingLog } from '../helpers/recording-log.js';
 
 describe('CrashedMemberRemoval: which member id is removed, and when the removal stops', () => {
@@ -65,5 +66,17 @@ describe("previousRunMembers and leavePreviousRun: a restarted instance removes 
       "info: removed the previous run's members of this worker instance from the group",
     ]);
     expect(String((lines[1]![2]!.err as Error).message)).toBe('no answer within 50 ms');
+  });
+});
+
+describe('errorCodes: the Kafka codes of a platformatic error', () => {
+  it("a LeaveGroup whose member is gone already (25 at the member, 0 at the top) is 25 alone, as the admin client wraps it", () => {
+    const response = { throttleTimeMs: 0, errorCode: 0, members: [{ memberId: 'ingest-pod-a-1', groupInstanceId: null, errorCode: 25 }] };
+    const leave = new ResponseError(13, 5, { '/members/0': [25, null] }, response);
+    expect(errorCodes(new MultipleErrors('Removing members from consumer group failed.', [leave]))).toEqual(expect.arrayContaining([25]));
+    expect(errorCodes(new MultipleErrors('Removing members from consumer group failed.', [leave])).every((c) => c === 25)).toBe(true);
+    // A coordinator that is not there yet, at the top.
+    const coordinator = new ResponseError(10, 6, { '': [15, null] }, { throttleTimeMs: 0, errorCode: 15 });
+    expect(errorCodes(coordinator)).toContain(15);
   });
 });
